@@ -1,0 +1,227 @@
+//! The command line, as DESIGN.md §2 fixes it: every flag, its help text and its env var.
+//!
+//! Only syntax lives here; meaning (defaults derived from other flags, cross-checks, file
+//! access) is decided once in `config.rs`.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "sipterm",
+    version,
+    about = "A terminal SIP softphone for testing SIP accounts and voice-AI phone agents",
+    long_about = "sipterm registers a SIP account, waits for calls and shows them in a full-screen \
+terminal UI, or runs headless for scripts and CI. Calls can be answered, rejected, echoed, \
+recorded, and bridged to OpenAI's Realtime API."
+)]
+pub struct Cli {
+    /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional).
+    #[arg(long, value_name = "URI")]
+    pub sip_uri: String,
+
+    /// Registrar to REGISTER with [default: host and port of --sip-uri].
+    #[arg(long, value_name = "URI")]
+    pub registrar_uri: Option<String>,
+
+    /// Authentication user name [default: the user part of --sip-uri].
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Authentication password.
+    #[arg(
+        long,
+        value_name = "PASS",
+        env = "SIP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// SIP transport.
+    #[arg(
+        long,
+        value_name = "udp|tcp",
+        default_value = "udp",
+        ignore_case = true
+    )]
+    pub transport: TransportArg,
+
+    /// Local SIP port (0 picks any free port).
+    #[arg(long, value_name = "N", default_value_t = 5060)]
+    pub port: u16,
+
+    /// Stop after this many seconds (0 = run until quit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub duration: u64,
+
+    /// Show SIP messages in the log.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Realtime model used by the voice bridge.
+    #[arg(long, value_name = "NAME", default_value = "gpt-realtime")]
+    pub model: String,
+
+    /// Voice of the Realtime model.
+    #[arg(long, value_name = "NAME", default_value = "alloy", ignore_case = true)]
+    pub voice: Voice,
+
+    /// System instructions for the Realtime model.
+    #[arg(long, value_name = "TEXT")]
+    pub instructions: Option<String>,
+
+    /// OpenAI API key (needed only when a bridge starts).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "OPENAI_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// Local IP address for SIP and RTP [default: the address that routes to the registrar].
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<String>,
+
+    /// No full-screen UI: log lines on stdout (chosen automatically when stdout is not a terminal).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// With headless: one JSON object per event per line instead of log lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Answer every incoming call (default on in headless mode).
+    #[arg(long)]
+    pub auto_answer: bool,
+
+    /// Connect every answered call to the Realtime API.
+    #[arg(long)]
+    pub bridge: bool,
+
+    /// Realtime API WebSocket URL (ws:// allowed for local servers).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "wss://api.openai.com/v1/realtime"
+    )]
+    pub realtime_url: String,
+
+    /// Where call audio goes and comes from: sound card, nothing, or back to the caller.
+    #[arg(
+        long,
+        value_name = "device|null|echo",
+        default_value = "device",
+        ignore_case = true
+    )]
+    pub audio: AudioArg,
+
+    /// A WAV file (any rate, mono or stereo) used as the microphone, looped.
+    #[arg(long, value_name = "WAV")]
+    pub play: Option<PathBuf>,
+
+    /// Write one stereo WAV per call (left: remote, right: sent) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Codec preference order (telephone-event is always offered).
+    #[arg(long, value_name = "LIST", default_value = "pcmu,pcma,opus")]
+    pub codecs: String,
+
+    /// UDP port range for RTP.
+    #[arg(long, value_name = "LO-HI", default_value = "10000-20000")]
+    pub rtp_ports: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    Udp,
+    Tcp,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AudioArg {
+    Device,
+    Null,
+    Echo,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Voice {
+    Alloy,
+    Ash,
+    Ballad,
+    Coral,
+    Echo,
+    Sage,
+    Shimmer,
+    Verse,
+    Marin,
+    Cedar,
+}
+
+impl Voice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Voice::Alloy => "alloy",
+            Voice::Ash => "ash",
+            Voice::Ballad => "ballad",
+            Voice::Coral => "coral",
+            Voice::Echo => "echo",
+            Voice::Sage => "sage",
+            Voice::Shimmer => "shimmer",
+            Voice::Verse => "verse",
+            Voice::Marin => "marin",
+            Voice::Cedar => "cedar",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn seed_options_parse_with_defaults() {
+        let cli = parse(&["--sip-uri", "sip:alice@example.com"]).unwrap();
+        assert_eq!(cli.transport, TransportArg::Udp);
+        assert_eq!(cli.port, 5060);
+        assert_eq!(cli.duration, 0);
+        assert_eq!(cli.model, "gpt-realtime");
+        assert_eq!(cli.voice, Voice::Alloy);
+        assert_eq!(cli.audio, AudioArg::Device);
+        assert_eq!(cli.codecs, "pcmu,pcma,opus");
+        assert_eq!(cli.rtp_ports, "10000-20000");
+    }
+
+    #[test]
+    fn transport_and_voice_are_case_insensitive() {
+        let cli = parse(&[
+            "--sip-uri",
+            "sip:a@b",
+            "--transport",
+            "TCP",
+            "--voice",
+            "Shimmer",
+        ])
+        .unwrap();
+        assert_eq!(cli.transport, TransportArg::Tcp);
+        assert_eq!(cli.voice, Voice::Shimmer);
+    }
+
+    #[test]
+    fn unknown_transport_and_voice_are_refused() {
+        assert!(parse(&["--sip-uri", "sip:a@b", "--transport", "sctp"]).is_err());
+        assert!(parse(&["--sip-uri", "sip:a@b", "--voice", "robot"]).is_err());
+        assert!(parse(&["--sip-uri", "sip:a@b", "--port", "70000"]).is_err());
+    }
+
+    #[test]
+    fn sip_uri_is_required() {
+        assert!(parse(&[]).is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The validated configuration: the only place where command-line flags are interpreted.
+//!
+//! `Config::from_cli` turns raw flags into plain values (derived defaults filled in, ranges
+//! checked, files probed) so that everything downstream can trust them. Each failure is one
+//! sentence that names the flag and the bad value; `main` exits with status 2 on them.
+
+use crate::cli::{AudioArg, Cli, TransportArg};
+use crate::media::codec::{parse_codec_list, Codec};
+use crate::sip::uri::SipUri;
+use std::io::Read;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioChoice {
+    Device,
+    Null,
+    Echo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrontEnd {
+    Tui,
+    Headless { json: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Address of record (`--sip-uri`).
+    pub aor: SipUri,
+    pub registrar: SipUri,
+    pub username: String,
+    pub password: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    pub enabled: bool,
+    pub model: String,
+    pub voice: String,
+    pub instructions: Option<String>,
+    pub api_key: Option<String>,
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub account: Account,
+    pub transport: Transport,
+    /// Local SIP port; 0 means any free port.
+    pub sip_port: u16,
+    /// Local address for SIP and RTP; `None` means "the one that routes to the registrar".
+    pub bind: Option<IpAddr>,
+    pub duration: Option<Duration>,
+    pub verbose: bool,
+    pub front_end: FrontEnd,
+    pub auto_answer: bool,
+    pub audio: AudioChoice,
+    pub play: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+    pub codecs: Vec<Codec>,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub bridge: BridgeConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--sip-uri: {0}")]
+    SipUri(crate::sip::uri::UriError),
+    #[error("--registrar-uri: {0}")]
+    RegistrarUri(crate::sip::uri::UriError),
+    #[error("--sip-uri '{0}' has no user part, so --username is required")]
+    NoUsername(String),
+    #[error("--bind '{0}' is not an IP address")]
+    Bind(String),
+    #[error(
+        "--rtp-ports '{0}' must look like LO-HI with 1024 <= LO < HI <= 65535, e.g. 10000-20000"
+    )]
+    RtpPorts(String),
+    #[error("--codecs: {0}")]
+    Codecs(String),
+    #[error("--play '{path}' cannot be used: {why}")]
+    Play { path: String, why: String },
+    #[error("--record '{path}' cannot be used: {why}")]
+    Record { path: String, why: String },
+    #[error("--json needs headless mode (add --headless, or redirect stdout)")]
+    JsonWithoutHeadless,
+}
+
+impl Config {
+    /// `stdout_is_terminal` decides the front-end when `--headless` is not given.
+    pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
+        let aor = SipUri::parse(&cli.sip_uri).map_err(ConfigError::SipUri)?;
+        let registrar = match &cli.registrar_uri {
+            Some(r) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
+            None => aor.registrar(),
+        };
+        let username = match (&cli.username, &aor.user) {
+            (Some(u), _) if !u.is_empty() => u.clone(),
+            (_, Some(u)) => u.clone(),
+            _ => return Err(ConfigError::NoUsername(cli.sip_uri.clone())),
+        };
+        let bind = cli
+            .bind
+            .as_deref()
+            .map(|b| {
+                b.parse::<IpAddr>()
+                    .map_err(|_| ConfigError::Bind(b.to_string()))
+            })
+            .transpose()?;
+        let rtp_ports = parse_port_range(&cli.rtp_ports)
+            .ok_or_else(|| ConfigError::RtpPorts(cli.rtp_ports.clone()))?;
+        let codecs =
+            parse_codec_list(&cli.codecs).map_err(|e| ConfigError::Codecs(e.to_string()))?;
+        if let Some(path) = &cli.play {
+            check_wav(path)?;
+        }
+        if let Some(dir) = &cli.record {
+            check_record_dir(dir)?;
+        }
+        let headless = cli.headless || !stdout_is_terminal;
+        if cli.json && !headless {
+            return Err(ConfigError::JsonWithoutHeadless);
+        }
+        let front_end = if headless {
+            FrontEnd::Headless { json: cli.json }
+        } else {
+            FrontEnd::Tui
+        };
+        Ok(Config {
+            account: Account {
+                aor,
+                registrar,
+                username,
+                password: cli.password.clone(),
+            },
+            transport: match cli.transport {
+                TransportArg::Udp => Transport::Udp,
+                TransportArg::Tcp => Transport::Tcp,
+            },
+            sip_port: cli.port,
+            bind,
+            duration: (cli.duration > 0).then(|| Duration::from_secs(cli.duration)),
+            verbose: cli.verbose,
+            front_end,
+            // Headless has nobody to press a key, so it answers by default (the seed's behaviour).
+            auto_answer: cli.auto_answer || headless,
+            audio: match cli.audio {
+                AudioArg::Device => AudioChoice::Device,
+                AudioArg::Null => AudioChoice::Null,
+                AudioArg::Echo => AudioChoice::Echo,
+            },
+            play: cli.play.clone(),
+            record: cli.record.clone(),
+            codecs,
+            rtp_ports,
+            bridge: BridgeConfig {
+                enabled: cli.bridge,
+                model: cli.model.clone(),
+                voice: cli.voice.as_str().to_string(),
+                instructions: cli.instructions.clone(),
+                api_key: cli.api_key.clone(),
+                url: cli.realtime_url.clone(),
+            },
+        })
+    }
+}
+
+fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let (lo, hi) = text.trim().split_once('-')?;
+    let lo: u16 = lo.trim().parse().ok()?;
+    let hi: u16 = hi.trim().parse().ok()?;
+    // RTP wants an even port and usually the odd one above it for RTCP: at least two ports.
+    (lo >= 1024 && lo < hi).then_some(lo..=hi)
+}
+
+fn check_wav(path: &std::path::Path) -> Result<(), ConfigError> {
+    let fail = |why: String| ConfigError::Play {
+        path: path.display().to_string(),
+        why,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut header = [0u8; 12];
+    file.read_exact(&mut header)
+        .map_err(|_| fail("the file is too short to be a WAV file".into()))?;
+    if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
+        return Err(fail("it is not a WAV file (no RIFF/WAVE header)".into()));
+    }
+    Ok(())
+}
+
+fn check_record_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
+    let fail = |why: String| ConfigError::Record {
+        path: dir.display().to_string(),
+        why,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let probe = dir.join(format!(".sipterm-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| fail(format!("not writable: {e}")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
+            .expect("clap accepts the arguments");
+        Config::from_cli(&cli, false)
+    }
+
+    #[test]
+    fn registrar_and_username_default_from_sip_uri() {
+        let c = config(&["--sip-uri", "sip:alice@127.0.0.1:5070"]).unwrap();
+        assert_eq!(c.account.username, "alice");
+        assert_eq!(c.account.registrar.to_string(), "sip:127.0.0.1:5070");
+        assert!(c.auto_answer, "headless answers by default");
+        assert_eq!(c.front_end, FrontEnd::Headless { json: false });
+        assert_eq!(c.rtp_ports, 10000..=20000);
+    }
+
+    #[test]
+    fn explicit_values_win() {
+        let c = config(&[
+            "--sip-uri",
+            "sip:alice@example.com",
+            "--registrar-uri",
+            "sip:reg.example.com:5080",
+            "--username",
+            "auth-alice",
+            "--duration",
+            "5",
+            "--rtp-ports",
+            "30000-30100",
+            "--codecs",
+            "pcma,pcmu",
+        ])
+        .unwrap();
+        assert_eq!(c.account.registrar.host_port(), "reg.example.com:5080");
+        assert_eq!(c.account.username, "auth-alice");
+        assert_eq!(c.duration, Some(Duration::from_secs(5)));
+        assert_eq!(c.rtp_ports, 30000..=30100);
+        assert_eq!(c.codecs, vec![Codec::Pcma, Codec::Pcmu]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        let e = config(&["--sip-uri", "alice@example.com"]).unwrap_err();
+        assert!(e.to_string().starts_with("--sip-uri"), "{e}");
+        let e = config(&["--sip-uri", "sip:a@b", "--rtp-ports", "20000-10000"]).unwrap_err();
+        assert!(e.to_string().contains("--rtp-ports '20000-10000'"), "{e}");
+        let e = config(&["--sip-uri", "sip:a@b", "--rtp-ports", "80-90"]).unwrap_err();
+        assert!(matches!(e, ConfigError::RtpPorts(_)));
+        let e = config(&["--sip-uri", "sip:a@b", "--codecs", "g729"]).unwrap_err();
+        assert!(e.to_string().starts_with("--codecs"), "{e}");
+        let e = config(&["--sip-uri", "sip:a@b", "--bind", "nope"]).unwrap_err();
+        assert!(matches!(e, ConfigError::Bind(_)));
+        let e = config(&["--sip-uri", "sip:example.com"]).unwrap_err();
+        assert!(matches!(e, ConfigError::NoUsername(_)));
+    }
+
+    #[test]
+    fn play_file_must_be_a_readable_wav() {
+        let e = config(&["--sip-uri", "sip:a@b", "--play", "/nonexistent/x.wav"]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--play '/nonexistent/x.wav'"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir().join(format!("sipterm-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_wav = dir.join("x.wav");
+        std::fs::write(&not_wav, b"this is not audio at all").unwrap();
+        let e = config(&["--sip-uri", "sip:a@b", "--play", not_wav.to_str().unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("not a WAV"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn json_needs_headless() {
+        let cli = Cli::try_parse_from(["sipterm", "--sip-uri", "sip:a@b", "--json"]).unwrap();
+        assert!(matches!(
+            Config::from_cli(&cli, true),
+            Err(ConfigError::JsonWithoutHeadless)
+        ));
+        assert!(Config::from_cli(&cli, false).is_ok());
+    }
+}

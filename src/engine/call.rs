@@ -1,0 +1,59 @@
+//! One call as the engine tracks it: SIP dialog key, state, timing, negotiated media.
+
+use super::{CallId, CallState, EndReason, Event};
+use crate::media::sdp::{LocalMedia, Negotiated, SessionDescription};
+use crate::media::session::MediaHandle;
+use crate::sip::ua::DialogKey;
+use std::time::Instant;
+
+pub(super) struct Call {
+    pub id: CallId,
+    pub key: DialogKey,
+    /// Caller as shown to the user (display name and URI).
+    pub remote: String,
+    pub state: CallState,
+    /// The caller's SDP offer; `None` for a late-offer INVITE.
+    pub offer: Option<SessionDescription>,
+    pub local: Option<LocalMedia>,
+    pub answered: Option<Instant>,
+    pub media: Option<MediaHandle>,
+    /// Late offer: the RTP socket waits here for the answer in the ACK.
+    pub pending_socket: Option<tokio::net::UdpSocket>,
+    /// Set when we started ending the call, so the dialog's end is reported in our terms.
+    pub ending: Option<EndReason>,
+}
+
+impl Call {
+    pub fn new(
+        id: CallId,
+        key: DialogKey,
+        remote: String,
+        offer: Option<SessionDescription>,
+    ) -> Call {
+        Call {
+            id,
+            key,
+            remote,
+            state: CallState::Ringing,
+            offer,
+            local: None,
+            answered: None,
+            media: None,
+            pending_socket: None,
+            ending: None,
+        }
+    }
+
+    pub fn media_started_event(&self, n: &Negotiated) -> Event {
+        Event::MediaStarted {
+            call: self.id,
+            codec: n.codec.name().to_string(),
+            local_rtp: self
+                .media
+                .as_ref()
+                .map(|m| m.local_addr().to_string())
+                .unwrap_or_default(),
+            remote_rtp: n.remote.to_string(),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The engine's vocabulary: the commands front-ends send and the events they receive.
+//!
+//! Both front-ends (TUI, headless) speak only these types; nothing here knows about SIP
+//! libraries, sockets or terminals. Events serialize to the `--json` line format, so field
+//! names here are a public contract (tests and user scripts parse them).
+
+use serde::Serialize;
+use std::fmt;
+
+/// A call's stable identifier for the lifetime of the process (1, 2, 3, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a front-end asks the engine to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Answer(CallId),
+    /// Reject a ringing call: 486 Busy Here, or 603 Decline when `decline` is set.
+    Reject {
+        call: CallId,
+        decline: bool,
+    },
+    Hangup(CallId),
+    /// End every call, unregister, and stop the engine.
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationState {
+    Registering,
+    Registered,
+    /// Temporary trouble (timeout, 5xx): the engine keeps retrying with backoff.
+    Retrying,
+    /// Final: credentials refused. The engine does not retry.
+    Failed,
+    Unregistering,
+    Unregistered,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    Ringing,
+    Answering,
+    Active,
+    /// The remote side put us on hold (sendonly/inactive offer).
+    Held,
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Emoji-tag category of a log line; the headless and TUI front-ends map it to 📞 🎵 ✅ ❌ ⚠️ 🚀 🧹 📊.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    Call,
+    Audio,
+    Success,
+    Error,
+    Warning,
+    Startup,
+    Cleanup,
+    Stats,
+    Sip,
+}
+
+/// Why a call ended, in the engine's terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// We sent BYE (hang-up key, `--duration`, Ctrl+C).
+    LocalHangup,
+    /// The remote side sent BYE.
+    RemoteHangup,
+    /// The caller sent CANCEL before we answered (we replied 487).
+    Cancelled,
+    /// We rejected with the given status code.
+    Rejected { status: u16 },
+    /// The offer had no codec we support (we replied 488).
+    NoCommonCodec,
+    /// No ACK, transport failure, or another protocol error.
+    Failed { reason: String },
+}
+
+/// Per-call media figures reported when a call ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MediaSummary {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    /// Datagrams on the RTP port that were not valid RTP for this call.
+    pub packets_invalid: u64,
+}
+
+/// Everything the engine tells its front-ends. Serialized with `"event"` as the tag.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        account: String,
+        registrar: String,
+        transport: String,
+        local_sip: String,
+    },
+    Registration {
+        state: RegistrationState,
+        /// Seconds the registrar granted (when registered).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires: Option<u32>,
+        /// Plain-words reason when failing or retrying.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    IncomingCall {
+        call: CallId,
+        from: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        to: String,
+    },
+    CallState {
+        call: CallId,
+        state: CallState,
+    },
+    /// Media negotiated and flowing (after 200 OK / ACK).
+    MediaStarted {
+        call: CallId,
+        codec: String,
+        local_rtp: String,
+        remote_rtp: String,
+    },
+    CallEnded {
+        call: CallId,
+        reason: EndReason,
+        duration_ms: u64,
+        media: MediaSummary,
+    },
+    Log {
+        level: LogLevel,
+        kind: LogKind,
+        message: String,
+    },
+    /// The engine has finished its clean-up; no more events follow.
+    Stopped,
+}

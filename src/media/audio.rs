@@ -1,0 +1,154 @@
+//! Where call audio comes from and goes to, behind one trait.
+//!
+//! As in baresip, the RTP session only sees an `AudioPort`; the sound card, a `--play` file,
+//! the echo loop, the silent port and the Realtime bridge are interchangeable implementations.
+
+use std::collections::VecDeque;
+
+/// Every frame the media path handles is 20 ms long.
+pub const FRAME_MS: u32 = 20;
+
+/// Echo keeps at most this many frames queued (60 ms): a burst of late packets is dropped
+/// rather than turning into delay that never drains.
+const ECHO_MAX_FRAMES: usize = 3;
+
+/// A source and sink of 16-bit mono PCM at the codec's clock rate.
+///
+/// Both calls come from the call's media task, so implementations must not block (a device
+/// port hands samples to its audio thread through a lock-free ring buffer).
+pub trait AudioPort: Send {
+    /// Audio received from the remote side: one packet's worth, normally one 20 ms frame.
+    fn sink(&mut self, remote_pcm: &[i16]);
+    /// Fills `out` (exactly one 20 ms frame) with the audio to send next.
+    fn source(&mut self, out: &mut [i16]);
+}
+
+/// The built-in ports that need no device (`--audio echo|null`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioMode {
+    /// What we hear is sent back.
+    Echo,
+    /// Discard what we hear and send silence.
+    Null,
+}
+
+pub fn port_for(mode: AudioMode) -> Box<dyn AudioPort> {
+    match mode {
+        AudioMode::Echo => Box::new(EchoPort::default()),
+        AudioMode::Null => Box::new(NullPort),
+    }
+}
+
+/// Discards received audio and sends silence.
+#[derive(Debug, Default)]
+pub struct NullPort;
+
+impl AudioPort for NullPort {
+    fn sink(&mut self, _remote_pcm: &[i16]) {}
+
+    fn source(&mut self, out: &mut [i16]) {
+        out.fill(0);
+    }
+}
+
+/// Sends back what it received, through a short FIFO capped at three frames.
+#[derive(Debug)]
+pub struct EchoPort {
+    queue: VecDeque<i16>,
+    /// Learnt from `source`, whose buffer is always one frame at the codec rate.
+    frame_len: usize,
+}
+
+impl Default for EchoPort {
+    fn default() -> Self {
+        // 8 kHz until told otherwise; the queue grows once if the codec is wider.
+        let frame_len = 8000 * FRAME_MS as usize / 1000;
+        Self {
+            queue: VecDeque::with_capacity(frame_len * (ECHO_MAX_FRAMES + 1)),
+            frame_len,
+        }
+    }
+}
+
+impl AudioPort for EchoPort {
+    fn sink(&mut self, remote_pcm: &[i16]) {
+        self.queue.extend(remote_pcm);
+        let cap = self.frame_len * ECHO_MAX_FRAMES;
+        if self.queue.len() > cap {
+            let excess = self.queue.len() - cap;
+            self.queue.drain(..excess);
+        }
+    }
+
+    fn source(&mut self, out: &mut [i16]) {
+        self.frame_len = out.len();
+        let available = self.queue.len().min(out.len());
+        for (slot, sample) in out.iter_mut().zip(self.queue.drain(..available)) {
+            *slot = sample;
+        }
+        // An underrun (late or lost packet) is filled with silence rather than waiting.
+        out[available..].fill(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_port_sends_silence() {
+        let mut port = port_for(AudioMode::Null);
+        port.sink(&[1000; 160]);
+        let mut out = [7i16; 160];
+        port.source(&mut out);
+        assert!(out.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn echo_returns_what_it_heard_in_order() {
+        let mut port = port_for(AudioMode::Echo);
+        let frame: Vec<i16> = (0..160).collect();
+        port.sink(&frame);
+        let mut out = [0i16; 160];
+        port.source(&mut out);
+        assert_eq!(out[..], frame[..]);
+        // Nothing left: an underrun is silence.
+        port.source(&mut out);
+        assert!(out.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn echo_fills_a_partial_frame_with_silence() {
+        let mut port = EchoPort::default();
+        port.sink(&[5; 100]);
+        let mut out = [9i16; 160];
+        port.source(&mut out);
+        assert!(out[..100].iter().all(|&s| s == 5));
+        assert!(out[100..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn echo_latency_is_capped_at_three_frames() {
+        let mut port = EchoPort::default();
+        for n in 0..10i16 {
+            port.sink(&[n; 160]);
+        }
+        assert_eq!(port.queue.len(), 3 * 160);
+        let mut out = [0i16; 160];
+        for expected in 7..10 {
+            port.source(&mut out);
+            assert!(out.iter().all(|&s| s == expected), "frame {expected}");
+        }
+    }
+
+    #[test]
+    fn echo_cap_follows_the_codec_frame_size() {
+        let mut port = EchoPort::default();
+        let mut out = vec![0i16; 960];
+        port.source(&mut out);
+        for _ in 0..5 {
+            port.sink(&[1; 960]);
+        }
+        assert_eq!(port.queue.len(), 3 * 960);
+    }
+}

@@ -1,0 +1,18 @@
+//! Call media: codecs, SDP offer/answer and the per-call RTP session.
+//!
+//! The engine negotiates with [`sdp`], binds a socket with [`session::bind_rtp`], and hands the
+//! result to [`session::start`], which runs one task per call until stopped. Where the audio
+//! comes from and goes to is an [`audio::AudioPort`], so the RTP path never knows whether it
+//! talks to a sound card, a file, an echo loop or the bridge.
+
+pub mod audio;
+pub mod codec;
+pub mod g711;
+pub mod rtp;
+pub mod sdp;
+pub mod session;
+
+pub use audio::{port_for, AudioMode, AudioPort};
+pub use codec::Codec;
+pub use sdp::{MediaDirection, Negotiated};
+pub use session::{MediaError, MediaHandle, MediaStats};

@@ -1,0 +1,296 @@
+//! RFC 3264 offer/answer for one audio stream: choosing a codec, writing our SDP, and turning
+//! the result into the parameters the RTP session runs with.
+
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
+
+use super::{codec_names, MediaDirection, MediaSection, SdpError, SessionDescription};
+use crate::media::codec::Codec;
+
+/// RFC 4733 names DTMF events `telephone-event`; 101 is the customary dynamic payload type.
+const TELEPHONE_EVENT: &str = "telephone-event";
+const OFFER_DTMF_PT: u8 = 101;
+const OFFER_OPUS_PT: u8 = 96;
+/// RFC 4733 §2.3: events 0-15 are the DTMF digits and 16 is flash.
+const DTMF_EVENTS: &str = "0-16";
+/// We always packetize 20 ms frames (audio::FRAME_MS); RFC 3551 §4.5 makes it the default.
+const PTIME_MS: u32 = 20;
+
+/// Our side of the media: where we receive RTP, and the numbers for our `o=` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalMedia {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub session_id: u64,
+    /// Increment for every new SDP we send in the same dialog (RFC 3264 §8).
+    pub session_version: u64,
+}
+
+/// The outcome of offer/answer: everything the RTP session needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub codec: Codec,
+    pub payload_type: u8,
+    /// telephone-event at the codec's clock rate, when both sides have it.
+    pub dtmf_payload_type: Option<u8>,
+    /// Where to send RTP (`c=` address + `m=` port). An unspecified address (0.0.0.0) means hold.
+    pub remote: SocketAddr,
+    /// Our direction as answered: remote sendonly -> we recvonly; c=0.0.0.0 -> we do not send.
+    pub direction: MediaDirection,
+    /// The remote's `a=ptime` or 20. We send 20 ms frames regardless, for now.
+    pub ptime_ms: u32,
+}
+
+/// Answers an offer (RFC 3264 §6): accepts the first audio stream that carries a codec from
+/// `prefs`, rejects every other stream with port 0, and returns the answer SDP.
+pub fn answer(
+    offer: &SessionDescription,
+    prefs: &[Codec],
+    local: &LocalMedia,
+) -> Result<(String, Negotiated), SdpError> {
+    let chosen = offer
+        .media
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| is_usable_audio(m))
+        .find_map(|(i, m)| choose_by_our_preference(m, prefs).map(|(c, pt)| (i, c, pt)));
+    let Some((index, codec, payload_type)) = chosen else {
+        return Err(nothing_usable(offer, prefs));
+    };
+    let m = &offer.media[index];
+    let offered = m
+        .direction
+        .or(offer.direction)
+        .unwrap_or(MediaDirection::SendRecv);
+    let negotiated = finish(offer, m, codec, payload_type, offered.reversed())?;
+
+    let mut sdp = session_header(local);
+    for (i, other) in offer.media.iter().enumerate() {
+        if i == index {
+            audio_section(&mut sdp, local.port, &m.proto, &negotiated);
+        } else {
+            // RFC 3264 §6: a rejected stream keeps its place, with port 0 and one format.
+            let format = other.formats.first().map_or("0", String::as_str);
+            push(
+                &mut sdp,
+                format_args!("m={} 0 {} {format}", other.kind, other.proto),
+            );
+        }
+    }
+    Ok((sdp, negotiated))
+}
+
+/// Our offer for INVITEs that came without one: every preferred codec plus telephone-event.
+pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
+    let mut sdp = session_header(local);
+    let pts: Vec<(Codec, u8)> = prefs.iter().map(|&c| (c, offer_payload_type(c))).collect();
+    let mut m_line = format!("m=audio {} RTP/AVP", local.port);
+    for (_, pt) in &pts {
+        let _ = write!(m_line, " {pt}");
+    }
+    let _ = write!(m_line, " {OFFER_DTMF_PT}");
+    push(&mut sdp, format_args!("{m_line}"));
+    for (codec, pt) in pts {
+        push_rtpmap(&mut sdp, codec, pt);
+    }
+    push_dtmf(&mut sdp, OFFER_DTMF_PT, 8000);
+    push(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
+    push(&mut sdp, format_args!("a=sendrecv"));
+    sdp
+}
+
+/// Reads the peer's answer to our `offer`: the codec is the first of the answer's formats that
+/// we offered (the answerer lists them in its preference order, RFC 3264 §6.1).
+pub fn negotiate_answer(
+    answer: &SessionDescription,
+    prefs: &[Codec],
+) -> Result<Negotiated, SdpError> {
+    let m = answer
+        .media
+        .iter()
+        .find(|m| m.is_audio())
+        .ok_or_else(|| nothing_usable(answer, prefs))?;
+    let chosen = is_usable_audio(m)
+        .then(|| {
+            payload_types(m).find_map(|pt| {
+                format_codec(m, pt)
+                    .filter(|c| prefs.contains(c))
+                    .map(|c| (c, pt))
+            })
+        })
+        .flatten();
+    let Some((codec, payload_type)) = chosen else {
+        return Err(no_common_codec(std::slice::from_ref(m), prefs));
+    };
+    let answered = m
+        .direction
+        .or(answer.direction)
+        .unwrap_or(MediaDirection::SendRecv);
+    finish(answer, m, codec, payload_type, answered.reversed())
+}
+
+fn finish(
+    sdp: &SessionDescription,
+    m: &MediaSection,
+    codec: Codec,
+    payload_type: u8,
+    ours: MediaDirection,
+) -> Result<Negotiated, SdpError> {
+    let ip = m
+        .connection
+        .or(sdp.connection)
+        .ok_or_else(|| SdpError::MissingConnection { media: describe(m) })?;
+    // RFC 3264 §8.4: c=0.0.0.0 is the old way to say "hold"; there is nowhere to send to.
+    let direction = if ip.is_unspecified() {
+        ours.without_sending()
+    } else {
+        ours
+    };
+    Ok(Negotiated {
+        codec,
+        payload_type,
+        dtmf_payload_type: dtmf_payload_type(m, codec.clock_rate()),
+        remote: SocketAddr::new(ip, m.port),
+        direction,
+        ptime_ms: m.ptime_ms.unwrap_or(PTIME_MS),
+    })
+}
+
+/// Plain RTP audio with a port: we do no SRTP (SAVP), no AVPF feedback, no ICE/DTLS profiles.
+fn is_usable_audio(m: &MediaSection) -> bool {
+    m.is_audio() && m.port != 0 && m.proto.eq_ignore_ascii_case("RTP/AVP")
+}
+
+fn payload_types(m: &MediaSection) -> impl Iterator<Item = u8> + '_ {
+    m.formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter(|pt| *pt <= 127)
+}
+
+fn choose_by_our_preference(m: &MediaSection, prefs: &[Codec]) -> Option<(Codec, u8)> {
+    prefs.iter().find_map(|&want| {
+        payload_types(m)
+            .find(|&pt| format_codec(m, pt) == Some(want))
+            .map(|pt| (want, pt))
+    })
+}
+
+/// What codec a payload type stands for: its rtpmap when present (names are case-insensitive,
+/// RFC 4855 §3), otherwise the RFC 3551 static assignment (0 and 8 need no rtpmap).
+fn format_codec(m: &MediaSection, pt: u8) -> Option<Codec> {
+    let Some(map) = m.rtpmap(pt) else {
+        return Codec::ALL
+            .into_iter()
+            .find(|c| c.static_payload_type() == Some(pt));
+    };
+    Codec::ALL.into_iter().find(|c| {
+        c.name().eq_ignore_ascii_case(&map.encoding)
+            && c.clock_rate() == map.clock_rate
+            // Opus always says 2 (RFC 7587 §7); G.711 must be mono.
+            && (*c == Codec::Opus || map.channels.unwrap_or(1) == 1)
+    })
+}
+
+fn dtmf_payload_type(m: &MediaSection, clock_rate: u32) -> Option<u8> {
+    payload_types(m).find(|&pt| {
+        m.rtpmap(pt).is_some_and(|map| {
+            map.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && map.clock_rate == clock_rate
+        })
+    })
+}
+
+fn offer_payload_type(codec: Codec) -> u8 {
+    codec.static_payload_type().unwrap_or(OFFER_OPUS_PT)
+}
+
+fn nothing_usable(sdp: &SessionDescription, prefs: &[Codec]) -> SdpError {
+    let audio: Vec<MediaSection> = sdp
+        .media
+        .iter()
+        .filter(|m| m.is_audio() && m.port != 0)
+        .cloned()
+        .collect();
+    if audio.is_empty() {
+        let offered = sdp
+            .media
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return SdpError::NoAudio {
+            offered: if offered.is_empty() {
+                "none".into()
+            } else {
+                offered
+            },
+        };
+    }
+    no_common_codec(&audio, prefs)
+}
+
+fn no_common_codec(audio: &[MediaSection], prefs: &[Codec]) -> SdpError {
+    SdpError::NoCommonCodec {
+        offered: audio.iter().map(describe).collect::<Vec<_>>().join("; "),
+        ours: codec_names(prefs),
+    }
+}
+
+/// The m= line back as text, for error messages.
+fn describe(m: &MediaSection) -> String {
+    format!("{} {} {} {}", m.kind, m.port, m.proto, m.formats.join(" "))
+}
+
+fn push(sdp: &mut String, line: fmt::Arguments<'_>) {
+    let _ = sdp.write_fmt(line);
+    sdp.push_str("\r\n");
+}
+
+fn session_header(local: &LocalMedia) -> String {
+    let family = if local.addr.is_ipv4() { "IP4" } else { "IP6" };
+    let mut sdp = String::with_capacity(512);
+    push(&mut sdp, format_args!("v=0"));
+    push(
+        &mut sdp,
+        format_args!(
+            "o=sipterm {} {} IN {family} {}",
+            local.session_id, local.session_version, local.addr
+        ),
+    );
+    push(&mut sdp, format_args!("s=sipterm"));
+    push(&mut sdp, format_args!("c=IN {family} {}", local.addr));
+    push(&mut sdp, format_args!("t=0 0"));
+    sdp
+}
+
+fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated) {
+    match n.dtmf_payload_type {
+        Some(dtmf) => push(
+            sdp,
+            format_args!("m=audio {port} {proto} {} {dtmf}", n.payload_type),
+        ),
+        None => push(
+            sdp,
+            format_args!("m=audio {port} {proto} {}", n.payload_type),
+        ),
+    }
+    push_rtpmap(sdp, n.codec, n.payload_type);
+    if let Some(dtmf) = n.dtmf_payload_type {
+        push_dtmf(sdp, dtmf, n.codec.clock_rate());
+    }
+    push(sdp, format_args!("a=ptime:{PTIME_MS}"));
+    push(sdp, format_args!("a={}", n.direction.attribute()));
+}
+
+fn push_rtpmap(sdp: &mut String, codec: Codec, pt: u8) {
+    let (name, rate) = (codec.name(), codec.clock_rate());
+    match codec.channels() {
+        1 => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}")),
+        ch => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}/{ch}")),
+    }
+}
+
+fn push_dtmf(sdp: &mut String, pt: u8, rate: u32) {
+    push(sdp, format_args!("a=rtpmap:{pt} {TELEPHONE_EVENT}/{rate}"));
+    push(sdp, format_args!("a=fmtp:{pt} {DTMF_EVENTS}"));
+}

@@ -1,0 +1,437 @@
+//! Offer/answer rules, each proved on a small hand-written SDP, plus malformed and random input.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::media::codec::Codec::{Opus, Pcma, Pcmu};
+
+const G711: &[Codec] = &[Pcmu, Pcma];
+
+fn local() -> LocalMedia {
+    LocalMedia {
+        addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+        port: 40000,
+        session_id: 1234,
+        session_version: 1,
+    }
+}
+
+/// An offer with the given m= tail and extra media attribute lines.
+fn offer_with(m_tail: &str, attrs: &[&str]) -> String {
+    let mut s = String::from(
+        "v=0\r\no=- 99 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n",
+    );
+    s.push_str(&format!("m=audio 5004 RTP/AVP {m_tail}\r\n"));
+    for a in attrs {
+        s.push_str(a);
+        s.push_str("\r\n");
+    }
+    s
+}
+
+fn answer_to(text: &str, prefs: &[Codec]) -> Result<(String, Negotiated), SdpError> {
+    answer(&parse(text).expect("offer parses"), prefs, &local())
+}
+
+fn lines(sdp: &str) -> Vec<&str> {
+    assert!(sdp.ends_with("\r\n"), "SDP lines end with CRLF");
+    sdp.split("\r\n").filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn parses_a_typical_offer() {
+    let text = offer_with(
+        "0 8 101",
+        &["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15"],
+    );
+    let sdp = parse(&text).unwrap();
+    assert_eq!(sdp.origin.session_id, "99");
+    assert_eq!(sdp.origin.address, "198.51.100.7");
+    assert_eq!(sdp.connection, Some("198.51.100.7".parse().unwrap()));
+    assert_eq!(sdp.media.len(), 1);
+    let m = &sdp.media[0];
+    assert!(m.is_audio());
+    assert_eq!((m.port, m.proto.as_str()), (5004, "RTP/AVP"));
+    assert_eq!(m.formats, ["0", "8", "101"]);
+    assert_eq!(m.rtpmap(101).unwrap().encoding, "telephone-event");
+    assert_eq!(m.fmtps, [("101".to_string(), "0-15".to_string())]);
+}
+
+#[test]
+fn accepts_bare_newlines_and_ignores_unknown_lines() {
+    let text = "v=0\no=alice 1 1 IN IP4 10.0.0.1\ns=x\nz=whatever\nc=IN IP4 10.0.0.1\n\
+                b=AS:64\nt=0 0\nm=audio 7078 RTP/AVP 0\na=rtcp:7079\na=x-custom\nk=prompt\n";
+    let (_, n) = answer_to(text, G711).unwrap();
+    assert_eq!(n.remote, "10.0.0.1:7078".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn answers_with_our_first_preference_and_the_offer_payload_type() {
+    let (sdp, n) = answer_to(&offer_with("8 0", &[]), &[Pcmu, Pcma]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcmu, 0));
+    assert_eq!(n.remote, "198.51.100.7:5004".parse::<SocketAddr>().unwrap());
+    let l = lines(&sdp);
+    assert_eq!(
+        l[..5],
+        [
+            "v=0",
+            "o=sipterm 1234 1 IN IP4 192.0.2.10",
+            "s=sipterm",
+            "c=IN IP4 192.0.2.10",
+            "t=0 0"
+        ]
+    );
+    assert!(l.contains(&"m=audio 40000 RTP/AVP 0"));
+    assert!(l.contains(&"a=rtpmap:0 PCMU/8000"));
+    assert!(l.contains(&"a=ptime:20"));
+    assert!(l.contains(&"a=sendrecv"));
+    assert!(!sdp.contains("PCMA"), "exactly one codec in the answer");
+
+    let (_, n) = answer_to(&offer_with("8 0", &[]), &[Pcma, Pcmu]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcma, 8));
+}
+
+#[test]
+fn matches_dynamic_payload_types_by_rtpmap_name_and_rate() {
+    let text = offer_with(
+        "96 97",
+        &["a=rtpmap:96 speex/8000", "a=rtpmap:97 pcma/8000"],
+    );
+    let (sdp, n) = answer_to(&text, G711).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcma, 97));
+    assert!(lines(&sdp).contains(&"m=audio 40000 RTP/AVP 97"));
+
+    // Right name, wrong rate or stereo: not G.711 as we speak it.
+    let text = offer_with(
+        "96 97",
+        &["a=rtpmap:96 PCMU/16000", "a=rtpmap:97 PCMU/8000/2"],
+    );
+    assert!(answer_to(&text, G711).unwrap_err().is_no_common_codec());
+}
+
+#[test]
+fn an_rtpmap_overrides_the_static_meaning_of_a_payload_type() {
+    let text = offer_with("0", &["a=rtpmap:0 PCMA/8000"]);
+    let (_, n) = answer_to(&text, &[Pcmu, Pcma]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcma, 0));
+}
+
+#[test]
+fn opus_is_chosen_only_when_we_prefer_it() {
+    let text = offer_with("111 0", &["a=rtpmap:111 opus/48000/2"]);
+    let (sdp, n) = answer_to(&text, &[Opus, Pcmu]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Opus, 111));
+    assert!(lines(&sdp).contains(&"a=rtpmap:111 opus/48000/2"));
+
+    let (_, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.codec, Pcmu);
+}
+
+#[test]
+fn answers_telephone_event_with_the_offer_payload_type() {
+    let text = offer_with(
+        "0 100",
+        &["a=rtpmap:100 telephone-event/8000", "a=fmtp:100 0-15"],
+    );
+    let (sdp, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.dtmf_payload_type, Some(100));
+    let l = lines(&sdp);
+    assert!(l.contains(&"m=audio 40000 RTP/AVP 0 100"));
+    assert!(l.contains(&"a=rtpmap:100 telephone-event/8000"));
+    assert!(l.contains(&"a=fmtp:100 0-16"));
+}
+
+#[test]
+fn does_not_add_telephone_event_when_not_offered() {
+    let (sdp, n) = answer_to(&offer_with("0", &[]), G711).unwrap();
+    assert_eq!(n.dtmf_payload_type, None);
+    assert!(!sdp.contains("telephone-event"));
+    // A telephone-event at another clock rate than the codec's does not count either.
+    let text = offer_with("0 101", &["a=rtpmap:101 telephone-event/48000"]);
+    assert_eq!(answer_to(&text, G711).unwrap().1.dtmf_payload_type, None);
+}
+
+#[test]
+fn mirrors_the_offered_direction() {
+    use MediaDirection::*;
+    for (offered, ours) in [
+        ("sendrecv", SendRecv),
+        ("sendonly", RecvOnly),
+        ("recvonly", SendOnly),
+        ("inactive", Inactive),
+    ] {
+        let text = offer_with("0", &[&format!("a={offered}")]);
+        let (sdp, n) = answer_to(&text, G711).unwrap();
+        assert_eq!(n.direction, ours, "offer {offered}");
+        assert!(lines(&sdp).contains(&format!("a={}", ours.attribute()).as_str()));
+    }
+}
+
+#[test]
+fn session_level_direction_applies_unless_the_media_overrides_it() {
+    let base = offer_with("0", &[]);
+    let text = base.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+    assert_eq!(
+        answer_to(&text, G711).unwrap().1.direction,
+        MediaDirection::RecvOnly
+    );
+    let text = format!("{text}a=inactive\r\n");
+    assert_eq!(
+        answer_to(&text, G711).unwrap().1.direction,
+        MediaDirection::Inactive
+    );
+}
+
+#[test]
+fn old_style_hold_with_zero_address_stops_our_sending() {
+    let text = offer_with("0", &[]).replace("c=IN IP4 198.51.100.7", "c=IN IP4 0.0.0.0");
+    let (sdp, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.direction, MediaDirection::RecvOnly);
+    assert!(n.remote.ip().is_unspecified());
+    assert!(lines(&sdp).contains(&"a=recvonly"));
+}
+
+#[test]
+fn media_level_connection_overrides_the_session_level() {
+    let text = offer_with("0", &["c=IN IP4 203.0.113.5"]);
+    let (_, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.remote, "203.0.113.5:5004".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn takes_the_remote_ptime_but_answers_20() {
+    let (sdp, n) = answer_to(&offer_with("0", &["a=ptime:30"]), G711).unwrap();
+    assert_eq!(n.ptime_ms, 30);
+    assert!(lines(&sdp).contains(&"a=ptime:20"));
+}
+
+#[test]
+fn rejects_other_streams_with_port_zero_in_order() {
+    let text = "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n\
+                m=audio 6000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n\
+                m=video 6002 RTP/AVP 31 34\r\n\
+                m=audio 6004 RTP/AVP 8\r\n\
+                m=audio 6006 RTP/AVP 0\r\n";
+    let (sdp, n) = answer_to(text, G711).unwrap();
+    assert_eq!((n.codec, n.remote.port()), (Pcma, 6004));
+    let m_lines: Vec<&str> = lines(&sdp)
+        .into_iter()
+        .filter(|l| l.starts_with("m="))
+        .collect();
+    assert_eq!(
+        m_lines,
+        [
+            "m=audio 0 RTP/AVP 18",
+            "m=video 0 RTP/AVP 31",
+            "m=audio 40000 RTP/AVP 8",
+            "m=audio 0 RTP/AVP 0",
+        ]
+    );
+}
+
+#[test]
+fn ignores_audio_we_cannot_transport() {
+    let text = offer_with("0", &[]).replace("RTP/AVP", "RTP/SAVP");
+    let err = answer_to(&text, G711).unwrap_err();
+    assert!(err.is_no_common_codec(), "{err}");
+    assert!(err.to_string().contains("RTP/SAVP"));
+}
+
+#[test]
+fn no_common_codec_is_flagged_for_488() {
+    let text = offer_with("18 9", &["a=rtpmap:18 G729/8000", "a=rtpmap:9 G722/8000"]);
+    let err = answer_to(&text, G711).unwrap_err();
+    assert!(err.is_no_common_codec());
+    assert!(err.is_not_acceptable());
+    let msg = err.to_string();
+    assert!(msg.contains("18 9") && msg.contains("PCMU, PCMA"), "{msg}");
+}
+
+#[test]
+fn no_audio_stream_is_an_error_but_not_a_codec_mismatch() {
+    let text = offer_with("0", &[]).replace("m=audio 5004 RTP/AVP 0", "m=video 5004 RTP/AVP 31");
+    let err = answer_to(&text, G711).unwrap_err();
+    assert!(matches!(err, SdpError::NoAudio { .. }), "{err}");
+    assert!(!err.is_no_common_codec());
+    assert!(err.is_not_acceptable());
+    let no_media = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n";
+    assert!(matches!(
+        answer_to(no_media, G711),
+        Err(SdpError::NoAudio { .. })
+    ));
+}
+
+#[test]
+fn our_offer_lists_every_preference_and_telephone_event() {
+    let sdp = offer(&[Pcma, Pcmu, Opus], &local());
+    let l = lines(&sdp);
+    assert_eq!(l[1], "o=sipterm 1234 1 IN IP4 192.0.2.10");
+    assert!(l.contains(&"m=audio 40000 RTP/AVP 8 0 96 101"));
+    for want in [
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:96 opus/48000/2",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-16",
+        "a=ptime:20",
+        "a=sendrecv",
+    ] {
+        assert!(l.contains(&want), "missing {want} in {sdp}");
+    }
+}
+
+#[test]
+fn our_offer_is_answerable_by_our_own_answer() {
+    let ours = offer(&[Pcmu, Pcma], &local());
+    let (_, n) = answer(&parse(&ours).unwrap(), &[Pcma], &local()).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.dtmf_payload_type),
+        (Pcma, 8, Some(101))
+    );
+    assert_eq!(n.remote, "192.0.2.10:40000".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn ipv6_local_addresses_are_written_as_ip6() {
+    let mut l6 = local();
+    l6.addr = "2001:db8::1".parse().unwrap();
+    let sdp = offer(G711, &l6);
+    assert!(sdp.contains("o=sipterm 1234 1 IN IP6 2001:db8::1\r\n"));
+    assert!(sdp.contains("c=IN IP6 2001:db8::1\r\n"));
+    assert_eq!(parse(&sdp).unwrap().connection, Some(l6.addr));
+}
+
+#[test]
+fn reads_their_answer_in_their_order() {
+    let text = offer_with(
+        "8 0 101",
+        &["a=rtpmap:101 telephone-event/8000", "a=sendonly"],
+    );
+    let n = negotiate_answer(&parse(&text).unwrap(), &[Pcmu, Pcma]).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcma, 8));
+    assert_eq!(n.dtmf_payload_type, Some(101));
+    assert_eq!(n.direction, MediaDirection::RecvOnly);
+    assert_eq!(n.remote, "198.51.100.7:5004".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn a_rejected_or_foreign_answer_is_no_common_codec() {
+    let rejected = offer_with("0", &[]).replace("5004", "0");
+    let err = negotiate_answer(&parse(&rejected).unwrap(), G711).unwrap_err();
+    assert!(err.is_no_common_codec(), "{err}");
+    let foreign = offer_with("96", &["a=rtpmap:96 opus/48000/2"]);
+    assert!(negotiate_answer(&parse(&foreign).unwrap(), G711)
+        .unwrap_err()
+        .is_no_common_codec());
+}
+
+#[test]
+fn missing_connection_is_an_error_naming_the_stream() {
+    let text = offer_with("0", &[]).replace("c=IN IP4 198.51.100.7\r\n", "");
+    let sdp = parse(&text).unwrap();
+    let err = answer(&sdp, G711, &local()).unwrap_err();
+    assert!(
+        matches!(&err, SdpError::MissingConnection { media } if media == "audio 5004 RTP/AVP 0")
+    );
+    assert!(negotiate_answer(&sdp, G711).is_err());
+}
+
+#[test]
+fn malformed_lines_are_errors_naming_the_line() {
+    let cases = [
+        ("m=audio 5004 RTP/AVP 0", "m=audio 70000 RTP/AVP 0", 6),
+        ("m=audio 5004 RTP/AVP 0", "m=audio x RTP/AVP 0", 6),
+        ("m=audio 5004 RTP/AVP 0", "m=audio 5004 RTP/AVP", 6),
+        ("c=IN IP4 198.51.100.7", "c=IN IP4 pbx.example.com", 4),
+        ("c=IN IP4 198.51.100.7", "c=IN IP6 198.51.100.7", 4),
+        ("o=- 99 1 IN IP4 198.51.100.7", "o=- 99", 2),
+        ("v=0", "v=1", 1),
+        ("s=-", "this is not sdp", 3),
+    ];
+    for (from, to, number) in cases {
+        let text = offer_with("0", &[]).replace(from, to);
+        match parse(&text) {
+            Err(SdpError::BadLine {
+                number: n, line, ..
+            }) => {
+                assert_eq!((n, line.as_str()), (number, to), "for {to:?}");
+            }
+            other => panic!("{to:?} gave {other:?}"),
+        }
+    }
+    let text = offer_with("0", &["a=rtpmap:0 PCMU"]);
+    assert!(matches!(
+        parse(&text),
+        Err(SdpError::BadLine { number: 7, .. })
+    ));
+    let text = offer_with("0", &["a=ptime:0"]);
+    assert!(matches!(
+        parse(&text),
+        Err(SdpError::BadLine { number: 7, .. })
+    ));
+}
+
+#[test]
+fn empty_or_headless_input_is_an_error() {
+    assert_eq!(parse(""), Err(SdpError::Empty));
+    assert_eq!(parse("\r\n \r\n"), Err(SdpError::Empty));
+    assert_eq!(
+        parse("o=- 1 1 IN IP4 1.2.3.4\r\n"),
+        Err(SdpError::MissingLine('v'))
+    );
+    assert_eq!(parse("v=0\r\ns=-\r\n"), Err(SdpError::MissingLine('o')));
+}
+
+#[test]
+fn long_bad_lines_are_quoted_shortened() {
+    let garbage = "é".repeat(500);
+    let Err(SdpError::BadLine { line, .. }) = parse(&garbage) else {
+        panic!("garbage parsed");
+    };
+    assert!(line.chars().count() <= 81);
+}
+
+/// Random bytes and randomly damaged SDP: parse and answer may fail, never panic.
+#[test]
+fn random_input_never_panics() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5d9);
+    let valid = offer_with(
+        "0 8 96 101",
+        &[
+            "a=rtpmap:96 opus/48000/2",
+            "a=rtpmap:101 telephone-event/8000",
+        ],
+    );
+    let alphabet = b"vocmat=/: \r\n0123456789aAIPNRTVU.-";
+    for round in 0..600 {
+        let bytes: Vec<u8> = if round % 2 == 0 {
+            let len = rng.random_range(0..300);
+            (0..len)
+                .map(|_| match rng.random_range(0..3) {
+                    0 => rng.random(),
+                    _ => alphabet[rng.random_range(0..alphabet.len())],
+                })
+                .collect()
+        } else {
+            let mut b = valid.clone().into_bytes();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..b.len());
+                match rng.random_range(0..3) {
+                    0 => b[at] = alphabet[rng.random_range(0..alphabet.len())],
+                    1 => {
+                        b.remove(at);
+                    }
+                    _ => b.insert(at, rng.random()),
+                }
+            }
+            b
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(sdp) = parse(&text) {
+            let _ = answer(&sdp, &[Pcmu, Pcma, Opus], &local());
+            let _ = negotiate_answer(&sdp, &[Pcmu, Pcma, Opus]);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Keeps the account registered: REGISTER with digest auth, refresh before expiry, back off and
+//! retry while the registrar is unreachable, stop for good when credentials are refused, and
+//! unregister (Expires: 0) on the way out, waiting for the registrar's answer.
+
+use crate::config::{Account, Transport};
+use crate::sip::ua::UserAgent;
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::registration::{backoff_interval, refresh_interval, Registration};
+use rsipstack::sip::{Header, StatusCode, StatusCodeKind};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What we ask for; registrars commonly grant less, and we refresh at 75 % of what they grant.
+const REQUESTED_EXPIRES: u32 = 3600;
+/// A REGISTER that gets no final answer within this time counts as "registrar unreachable".
+/// Shorter than SIP's 32 s transaction timeout so the user hears about trouble quickly.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(8);
+const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(4);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegUpdate {
+    Registering,
+    Registered {
+        expires: u32,
+    },
+    /// Temporary failure; the next attempt follows after `retry_in`.
+    Retrying {
+        reason: String,
+        retry_in: Duration,
+    },
+    /// Refused for good (credentials, unknown user): no more attempts.
+    Failed {
+        reason: String,
+    },
+    Unregistering,
+    Unregistered,
+    UnregisterFailed {
+        reason: String,
+    },
+}
+
+pub struct RegistrationTask {
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl RegistrationTask {
+    pub fn start(
+        ua: &UserAgent,
+        account: &Account,
+        transport: Transport,
+        updates: mpsc::UnboundedSender<RegUpdate>,
+    ) -> Result<RegistrationTask, String> {
+        let mut registrar = account.registrar.clone();
+        if transport == Transport::Tcp
+            && !registrar.params.iter().any(|p| p.starts_with("transport="))
+        {
+            registrar.params.push("transport=tcp".into());
+        }
+        let server = rsipstack::sip::Uri::try_from(registrar.to_string().as_str())
+            .map_err(|e| format!("registrar URI {registrar} is not usable: {e}"))?;
+        let aor_user = account
+            .aor
+            .user
+            .clone()
+            .unwrap_or_else(|| account.username.clone());
+        let credential = account.password.as_ref().map(|password| Credential {
+            username: aor_user,
+            password: password.clone(),
+            realm: None,
+            auth_username: Some(account.username.clone()),
+        });
+        let mut reg = Registration::new(ua.endpoint.clone(), credential);
+        let contact = format!("<{}>", ua.contact_uri());
+        reg.contact = Some(
+            rsipstack::sip::typed::Contact::parse(&contact)
+                .map_err(|e| format!("contact {contact} is not usable: {e}"))?,
+        );
+        let has_password = account.password.is_some();
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(run(reg, server, has_password, stop.clone(), updates));
+        Ok(RegistrationTask { stop, handle })
+    }
+
+    /// Stops refreshing, unregisters if registered, and returns once the registrar answered
+    /// (or the unregister timed out).
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.handle.await;
+    }
+}
+
+enum Attempt {
+    Ok(u32),
+    Retry(String),
+    Final(String),
+    /// 423 Interval Too Brief: ask again with the registrar's minimum.
+    TooBrief(u32),
+}
+
+async fn run(
+    mut reg: Registration,
+    server: rsipstack::sip::Uri,
+    has_password: bool,
+    stop: CancellationToken,
+    updates: mpsc::UnboundedSender<RegUpdate>,
+) {
+    let mut expires = REQUESTED_EXPIRES;
+    let mut failures: u32 = 0;
+    let mut registered = false;
+    let _ = updates.send(RegUpdate::Registering);
+    loop {
+        let attempt = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = attempt(&mut reg, &server, expires, has_password) => a,
+        };
+        let wait = match attempt {
+            Attempt::Ok(granted) => {
+                failures = 0;
+                registered = true;
+                let _ = updates.send(RegUpdate::Registered { expires: granted });
+                refresh_interval(granted)
+            }
+            Attempt::TooBrief(min) => {
+                expires = min;
+                continue;
+            }
+            Attempt::Retry(reason) => {
+                let retry_in = backoff_interval(failures);
+                failures += 1;
+                let _ = updates.send(RegUpdate::Retrying { reason, retry_in });
+                retry_in
+            }
+            Attempt::Final(reason) => {
+                registered = false;
+                let _ = updates.send(RegUpdate::Failed { reason });
+                stop.cancelled().await;
+                break;
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    if registered {
+        let _ = updates.send(RegUpdate::Unregistering);
+        match tokio::time::timeout(UNREGISTER_TIMEOUT, reg.register(server, Some(0))).await {
+            Ok(Ok(resp)) if resp.status_code.kind() == StatusCodeKind::Successful => {
+                let _ = updates.send(RegUpdate::Unregistered);
+            }
+            Ok(Ok(resp)) => {
+                let _ = updates.send(RegUpdate::UnregisterFailed {
+                    reason: format!("the registrar answered {}", status_text(&resp.status_code)),
+                });
+            }
+            Ok(Err(e)) => {
+                let _ = updates.send(RegUpdate::UnregisterFailed {
+                    reason: e.to_string(),
+                });
+            }
+            Err(_) => {
+                let _ = updates.send(RegUpdate::UnregisterFailed {
+                    reason: format!("no answer within {} s", UNREGISTER_TIMEOUT.as_secs()),
+                });
+            }
+        }
+    }
+}
+
+async fn attempt(
+    reg: &mut Registration,
+    server: &rsipstack::sip::Uri,
+    expires: u32,
+    has_password: bool,
+) -> Attempt {
+    let resp =
+        match tokio::time::timeout(ANSWER_TIMEOUT, reg.register(server.clone(), Some(expires)))
+            .await
+        {
+            Err(_) => {
+                return Attempt::Retry(format!(
+                    "no answer from the registrar {} within {} s",
+                    server.host_with_port,
+                    ANSWER_TIMEOUT.as_secs()
+                ))
+            }
+            Ok(Err(e)) => {
+                return Attempt::Retry(format!(
+                    "cannot reach the registrar {}: {e}",
+                    server.host_with_port
+                ))
+            }
+            Ok(Ok(resp)) => resp,
+        };
+    let status = &resp.status_code;
+    match status {
+        s if s.kind() == StatusCodeKind::Successful => Attempt::Ok(reg.expires()),
+        StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired if !has_password => {
+            Attempt::Final(format!(
+                "the registrar requires a password ({}), but none was given: use --password or SIP_PASSWORD",
+                status_text(status)
+            ))
+        }
+        StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired | StatusCode::Forbidden => {
+            Attempt::Final(format!(
+                "wrong username or password: the registrar refused the credentials ({})",
+                status_text(status)
+            ))
+        }
+        StatusCode::NotFound => Attempt::Final(format!(
+            "the registrar does not know this account ({})",
+            status_text(status)
+        )),
+        StatusCode::IntervalTooBrief => {
+            let min = resp.headers.iter().find_map(|h| match h {
+                Header::MinExpires(m) => m.to_string().rsplit(':').next()?.trim().parse().ok(),
+                _ => None,
+            });
+            match min {
+                Some(min) if min > expires => Attempt::TooBrief(min),
+                _ => Attempt::Retry(format!("the registrar answered {}", status_text(status))),
+            }
+        }
+        s if s.kind() == StatusCodeKind::RequestFailure => Attempt::Final(format!(
+            "the registrar refused the registration ({})",
+            status_text(status)
+        )),
+        _ => Attempt::Retry(format!("the registrar answered {}", status_text(status))),
+    }
+}
+
+fn status_text(status: &StatusCode) -> String {
+    status.to_string()
+}

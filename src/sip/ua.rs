@@ -1,0 +1,416 @@
+//! The SIP user agent: rsipstack's endpoint, transports and dialog layer wired for one account.
+//!
+//! This is the only place (with `registration.rs` and `trace.rs`) that touches rsipstack types.
+//! It turns SIP traffic into `SipEvent`s keyed by an opaque `DialogKey`, and offers the few
+//! operations the engine needs (ring, accept, reject, bye). SDP stays text here: the engine
+//! owns offer/answer and media.
+
+use crate::config::{Config, Transport};
+use crate::sip::trace::{TraceInspector, TraceLine};
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use rsipstack::EndpointBuilder;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Identifies one INVITE dialog across the SIP layer and the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DialogKey(String);
+
+/// Why the SIP layer ended a dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Termination {
+    RemoteBye,
+    LocalBye,
+    Cancelled,
+    Rejected(u16),
+    /// No ACK arrived for our 200 OK, or a transaction timed out.
+    Timeout,
+    Other(String),
+}
+
+/// What the SIP layer reports to the engine.
+#[derive(Debug)]
+pub enum SipEvent {
+    Invite {
+        key: DialogKey,
+        from: String,
+        display_name: Option<String>,
+        to: String,
+        /// The SDP offer, when the INVITE had one (None = late offer).
+        offer: Option<String>,
+    },
+    /// ACK received for our 200 OK; carries the SDP answer for late-offer calls.
+    Confirmed {
+        key: DialogKey,
+        ack_sdp: Option<String>,
+    },
+    /// re-INVITE or UPDATE inside a dialog; answer through `responder`.
+    Reoffer {
+        key: DialogKey,
+        offer: Option<String>,
+        responder: Responder,
+    },
+    Terminated {
+        key: DialogKey,
+        why: Termination,
+    },
+    Trace(TraceLine),
+}
+
+/// Answers one in-dialog request (re-INVITE / UPDATE) on the engine's behalf.
+#[derive(Debug)]
+pub struct Responder(TransactionHandle);
+
+impl Responder {
+    pub async fn respond(self, status: u16, sdp: Option<String>) {
+        let headers = sdp.as_ref().map(|_| vec![content_type_sdp()]);
+        let _ = self
+            .0
+            .respond(
+                StatusCode::from(status),
+                headers,
+                sdp.map(String::into_bytes),
+            )
+            .await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UaError {
+    #[error("cannot use local address {addr} for SIP over {transport}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        transport: &'static str,
+        source: rsipstack::Error,
+    },
+    #[error("cannot find which local address reaches the registrar {registrar}: {reason}")]
+    Route { registrar: String, reason: String },
+    #[error("SIP endpoint has no usable address: {0}")]
+    Endpoint(String),
+}
+
+/// The running user agent. Cheap to clone; all clones drive the same endpoint.
+#[derive(Clone)]
+pub struct UserAgent {
+    pub(crate) endpoint: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    calls: Arc<Mutex<HashMap<DialogKey, InviteDialog>>>,
+    /// Local SIP address as others should reach it.
+    pub local: SocketAddr,
+    pub transport: Transport,
+    pub username: String,
+    cancel: CancellationToken,
+}
+
+impl UserAgent {
+    /// Binds the transport, starts the endpoint and the dispatch tasks.
+    pub async fn start(
+        config: &Config,
+        bind_ip: IpAddr,
+        events: mpsc::UnboundedSender<SipEvent>,
+        cancel: CancellationToken,
+    ) -> Result<UserAgent, UaError> {
+        let transport_layer = TransportLayer::new(cancel.child_token());
+        let wanted = SocketAddr::new(bind_ip, config.sip_port);
+        match config.transport {
+            Transport::Udp => {
+                let conn =
+                    UdpConnection::create_connection(wanted, None, Some(cancel.child_token()))
+                        .await
+                        .map_err(|source| UaError::Bind {
+                            addr: wanted,
+                            transport: "UDP",
+                            source,
+                        })?;
+                transport_layer.add_transport(conn.into());
+            }
+            Transport::Tcp => {
+                let listener =
+                    TcpListenerConnection::new(wanted, None)
+                        .await
+                        .map_err(|source| UaError::Bind {
+                            addr: wanted,
+                            transport: "TCP",
+                            source,
+                        })?;
+                transport_layer.add_transport(listener.into());
+            }
+        }
+
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(concat!("sipterm/", env!("CARGO_PKG_VERSION")))
+            .with_transport_layer(transport_layer)
+            .with_cancel_token(cancel.clone())
+            .with_inspector(Box::new(TraceInspector::new(events.clone())))
+            .build();
+        let local = endpoint
+            .get_addrs()
+            .first()
+            .and_then(|a| a.get_socketaddr().ok())
+            .ok_or_else(|| UaError::Endpoint("no listening address".into()))?;
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| UaError::Endpoint(e.to_string()))?;
+        let inner = endpoint.inner.clone();
+        let serve_inner = inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_inner.serve().await {
+                tracing::warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
+
+        let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+        let ua = UserAgent {
+            endpoint: inner,
+            dialogs,
+            calls: Arc::default(),
+            local,
+            transport: config.transport,
+            username: config.account.username.clone(),
+            cancel: cancel.clone(),
+        };
+        let (state_tx, state_rx) = ua.dialogs.new_dialog_state_channel();
+        tokio::spawn(ua.clone().dispatch(incoming, state_tx, events.clone()));
+        tokio::spawn(ua.clone().follow_dialogs(state_rx, events));
+        Ok(ua)
+    }
+
+    /// Our Contact URI: where the registrar and callers reach us.
+    pub fn contact_uri(&self) -> String {
+        let mut uri = format!("sip:{}@{}", self.username, host_port(self.local));
+        if self.transport == Transport::Tcp {
+            uri.push_str(";transport=tcp");
+        }
+        uri
+    }
+
+    pub fn ring(&self, key: &DialogKey) {
+        if let Some(d) = self.dialog(key) {
+            if let Err(e) = d.ringing(None, None) {
+                tracing::warn!(error = %e, "could not send 180 Ringing");
+            }
+        }
+    }
+
+    /// Sends 200 OK with our SDP (an answer, or an offer for late-offer calls).
+    pub fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {
+        let d = self.dialog(key).ok_or("the call is gone")?;
+        let contact = Header::Contact(format!("<{}>", self.contact_uri()).into());
+        d.accept(
+            Some(vec![contact, content_type_sdp()]),
+            Some(sdp.into_bytes()),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn reject(&self, key: &DialogKey, status: u16) {
+        if let Some(d) = self.dialog(key) {
+            let _ = d.reject(Some(StatusCode::from(status)), None);
+        }
+    }
+
+    /// Sends BYE and waits for its answer (bounded by the transaction timers).
+    pub async fn bye(&self, key: &DialogKey) -> Result<(), String> {
+        let d = self.dialog(key).ok_or("the call is gone")?;
+        d.bye().await.map_err(|e| e.to_string())
+    }
+
+    pub fn forget(&self, key: &DialogKey) {
+        if let Some(d) = self.calls.lock().expect("calls lock").remove(key) {
+            self.dialogs.remove_dialog(&d.id());
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    fn dialog(&self, key: &DialogKey) -> Option<InviteDialog> {
+        self.calls.lock().expect("calls lock").get(key).cloned()
+    }
+
+    /// Routes every new server transaction: new INVITEs become calls, in-dialog requests go to
+    /// their dialog, out-of-dialog OPTIONS are answered here, everything else gets an error
+    /// status instead of silence.
+    async fn dispatch(
+        self,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+        state_tx: rsipstack::dialog::dialog::DialogStateSender,
+        events: mpsc::UnboundedSender<SipEvent>,
+    ) {
+        while let Some(mut tx) = incoming.recv().await {
+            let has_to_tag = tx
+                .original
+                .to_header()
+                .ok()
+                .and_then(|t| t.tag().ok().flatten())
+                .is_some();
+            let method = tx.original.method;
+            if method == Method::Invite && !has_to_tag {
+                self.new_call(tx, state_tx.clone(), &events);
+                continue;
+            }
+            if let Some(mut dialog) = self.dialogs.match_dialog(&tx) {
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, "in-dialog request failed");
+                    }
+                });
+                continue;
+            }
+            let status = match method {
+                Method::Options => StatusCode::OK,
+                Method::Ack => continue,
+                _ if has_to_tag => StatusCode::CallTransactionDoesNotExist,
+                _ => StatusCode::MethodNotAllowed,
+            };
+            tokio::spawn(async move {
+                let headers = vec![Header::Allow(
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO".into(),
+                )];
+                let _ = tx.reply_with(status, headers, None).await;
+            });
+        }
+    }
+
+    fn new_call(
+        &self,
+        mut tx: Transaction,
+        state_tx: rsipstack::dialog::dialog::DialogStateSender,
+        events: &mpsc::UnboundedSender<SipEvent>,
+    ) {
+        let contact = rsipstack::sip::Uri::try_from(self.contact_uri().as_str()).ok();
+        let dialog = match self
+            .dialogs
+            .get_or_create_server_invite(&tx, state_tx, None, contact)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "unusable INVITE");
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::BadRequest).await;
+                });
+                return;
+            }
+        };
+        let key = DialogKey(dialog.id().to_string());
+        let (from, display_name) = match tx.original.from_header().and_then(|h| h.typed()) {
+            Ok(f) => (f.uri.to_string(), f.display_name.clone()),
+            Err(_) => ("unknown".to_string(), None),
+        };
+        let to = tx
+            .original
+            .to_header()
+            .and_then(|h| h.uri())
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let body = &tx.original.body;
+        let offer = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .insert(key.clone(), dialog.clone());
+        let mut handler = dialog;
+        tokio::spawn(async move {
+            if let Err(e) = handler.handle(&mut tx).await {
+                tracing::debug!(error = %e, "INVITE transaction ended with an error");
+            }
+        });
+        let _ = events.send(SipEvent::Invite {
+            key,
+            from,
+            display_name: display_name.map(|d| d.trim_matches('"').to_string()),
+            to,
+            offer,
+        });
+    }
+
+    /// Translates rsipstack's dialog state changes into engine events.
+    async fn follow_dialogs(
+        self,
+        mut states: rsipstack::dialog::dialog::DialogStateReceiver,
+        events: mpsc::UnboundedSender<SipEvent>,
+    ) {
+        // Confirmed repeats after every mid-dialog transaction; only the first one is news.
+        let mut confirmed: HashSet<String> = HashSet::new();
+        while let Some(state) = states.recv().await {
+            match state {
+                DialogState::Confirmed(id, _) => {
+                    let key = DialogKey(id.to_string());
+                    if !confirmed.insert(key.0.clone()) {
+                        continue;
+                    }
+                    let ack_sdp = self.dialog(&key).and_then(|d| {
+                        d.last_remote_ack()
+                            .filter(|ack| !ack.body.is_empty())
+                            .map(|ack| String::from_utf8_lossy(&ack.body).into_owned())
+                    });
+                    let _ = events.send(SipEvent::Confirmed { key, ack_sdp });
+                }
+                DialogState::Updated(id, req, handle) => {
+                    let offer = (!req.body.is_empty())
+                        .then(|| String::from_utf8_lossy(&req.body).into_owned());
+                    let _ = events.send(SipEvent::Reoffer {
+                        key: DialogKey(id.to_string()),
+                        offer,
+                        responder: Responder(handle),
+                    });
+                }
+                DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Message(_, _, handle)
+                | DialogState::Notify(_, _, handle)
+                | DialogState::Refer(_, _, handle)
+                | DialogState::Publish(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+                }
+                DialogState::Terminated(id, reason) => {
+                    let key = DialogKey(id.to_string());
+                    confirmed.remove(&key.0);
+                    let why = match reason {
+                        TerminatedReason::UacBye => Termination::RemoteBye,
+                        TerminatedReason::UasBye => Termination::LocalBye,
+                        TerminatedReason::UacCancel => Termination::Cancelled,
+                        TerminatedReason::UasBusy => Termination::Rejected(486),
+                        TerminatedReason::UasDecline => Termination::Rejected(603),
+                        TerminatedReason::Timeout => Termination::Timeout,
+                        TerminatedReason::UasOther(code) | TerminatedReason::UacOther(code) => {
+                            Termination::Rejected(code.code())
+                        }
+                        other => Termination::Other(format!("{other:?}")),
+                    };
+                    self.forget(&key);
+                    let _ = events.send(SipEvent::Terminated { key, why });
+                }
+                DialogState::Calling(_)
+                | DialogState::Trying(_)
+                | DialogState::Early(_, _)
+                | DialogState::WaitAck(_, _) => {}
+            }
+        }
+    }
+}
+
+fn content_type_sdp() -> Header {
+    Header::ContentType("application/sdp".into())
+}
+
+pub(crate) fn host_port(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
