@@ -95,6 +95,14 @@ pub struct Cli {
     #[arg(long)]
     pub auto_answer: bool,
 
+    /// With auto-answer: let calls ring this many seconds before answering.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub answer_after: f64,
+
+    /// Reject every incoming call instead of answering it: busy (486) or decline (603).
+    #[arg(long, value_name = "busy|decline", ignore_case = true)]
+    pub reject: Option<RejectArg>,
+
     /// Connect every answered call to the Realtime API.
     #[arg(long)]
     pub bridge: bool,
@@ -137,6 +145,12 @@ pub struct Cli {
 pub enum TransportArg {
     Udp,
     Tcp,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RejectArg {
+    Busy,
+    Decline,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,7 +4,7 @@
 //! checked, files probed) so that everything downstream can trust them. Each failure is one
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
-use crate::cli::{AudioArg, Cli, TransportArg};
+use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
 use crate::media::codec::{parse_codec_list, Codec};
 use crate::sip::uri::SipUri;
 use std::io::Read;
@@ -72,6 +72,10 @@ pub struct Config {
     pub verbose: bool,
     pub front_end: FrontEnd,
     pub auto_answer: bool,
+    /// With auto-answer: how long a call rings first.
+    pub answer_after: Duration,
+    /// Reject every call with this status (486 or 603) instead of answering.
+    pub auto_reject: Option<u16>,
     pub audio: AudioChoice,
     pub play: Option<PathBuf>,
     pub record: Option<PathBuf>,
@@ -100,6 +104,10 @@ pub enum ConfigError {
     Play { path: String, why: String },
     #[error("--record '{path}' cannot be used: {why}")]
     Record { path: String, why: String },
+    #[error("--answer-after '{0}' must be a number of seconds between 0 and 3600")]
+    AnswerAfter(f64),
+    #[error("--reject and --auto-answer contradict each other; pick one")]
+    RejectAndAnswer,
     #[error("--json needs headless mode (add --headless, or redirect stdout)")]
     JsonWithoutHeadless,
 }
@@ -135,6 +143,12 @@ impl Config {
         if let Some(dir) = &cli.record {
             check_record_dir(dir)?;
         }
+        if !(0.0..=3600.0).contains(&cli.answer_after) {
+            return Err(ConfigError::AnswerAfter(cli.answer_after));
+        }
+        if cli.reject.is_some() && cli.auto_answer {
+            return Err(ConfigError::RejectAndAnswer);
+        }
         let headless = cli.headless || !stdout_is_terminal;
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
@@ -161,7 +175,12 @@ impl Config {
             verbose: cli.verbose,
             front_end,
             // Headless has nobody to press a key, so it answers by default (the seed's behaviour).
-            auto_answer: cli.auto_answer || headless,
+            auto_answer: (cli.auto_answer || headless) && cli.reject.is_none(),
+            answer_after: Duration::from_secs_f64(cli.answer_after),
+            auto_reject: cli.reject.map(|r| match r {
+                RejectArg::Busy => 486,
+                RejectArg::Decline => 603,
+            }),
             audio: match cli.audio {
                 AudioArg::Device => AudioChoice::Device,
                 AudioArg::Null => AudioChoice::Null,
@@ -293,6 +312,17 @@ mod tests {
         let e = config(&["--sip-uri", "sip:a@b", "--play", not_wav.to_str().unwrap()]).unwrap_err();
         assert!(e.to_string().contains("not a WAV"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn reject_policy_turns_auto_answer_off() {
+        let c = config(&["--sip-uri", "sip:a@b", "--reject", "decline"]).unwrap();
+        assert_eq!(c.auto_reject, Some(603));
+        assert!(!c.auto_answer);
+        let e = config(&["--sip-uri", "sip:a@b", "--reject", "busy", "--auto-answer"]).unwrap_err();
+        assert!(matches!(e, ConfigError::RejectAndAnswer));
+        let e = config(&["--sip-uri", "sip:a@b", "--answer-after=-1"]).unwrap_err();
+        assert!(matches!(e, ConfigError::AnswerAfter(_)));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Engine {
     next_id: u64,
     /// BYEs in flight; shutdown waits for them.
     hangups: tokio::task::JoinSet<()>,
+    /// Calls whose `--answer-after` delay has passed.
+    due_answers: mpsc::UnboundedSender<CallId>,
 }
 
 impl Engine {
@@ -69,6 +71,7 @@ impl Engine {
             .copied()
             .filter(|c| SUPPORTED_CODECS.contains(c))
             .collect();
+        let (due_tx, mut due_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             config,
             events,
@@ -79,6 +82,7 @@ impl Engine {
             by_key: HashMap::new(),
             next_id: 1,
             hangups: tokio::task::JoinSet::new(),
+            due_answers: due_tx,
         };
         engine.announce_start();
 
@@ -103,6 +107,12 @@ impl Engine {
                 },
                 Some(ev) = sip_rx.recv() => engine.on_sip(ev).await,
                 Some(update) = reg_rx.recv() => engine.on_registration(update),
+                Some(id) = due_rx.recv() => {
+                    // The caller may have given up while it rang.
+                    if engine.calls.get(&id).is_some_and(|c| c.state == CallState::Ringing) {
+                        engine.answer(id).await;
+                    }
+                }
                 _ = sleep_until(deadline) => {
                     engine.log(LogLevel::Info, LogKind::Cleanup, format!(
                         "--duration of {} s reached, stopping",
@@ -367,7 +377,10 @@ impl Engine {
                 return;
             }
         }
-        self.ua.ring(&key);
+        // A call we are going to refuse anyway gets its final answer without a 180 first.
+        if self.config.auto_reject.is_none() {
+            self.ua.ring(&key);
+        }
         self.by_key.insert(key.clone(), id);
         self.calls
             .insert(id, Call::new(id, key, who.clone(), parsed));
@@ -386,8 +399,19 @@ impl Engine {
             LogKind::Call,
             format!("incoming call {id} from {who}"),
         );
-        if self.config.auto_answer {
-            self.answer(id).await;
+        if let Some(status) = self.config.auto_reject {
+            self.reject(id, status);
+        } else if self.config.auto_answer {
+            if self.config.answer_after.is_zero() {
+                self.answer(id).await;
+            } else {
+                let due = self.due_answers.clone();
+                let delay = self.config.answer_after;
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = due.send(id);
+                });
+            }
         }
     }
 

@@ -1,0 +1,27 @@
+//! Test harness for sipterm's integration tests: real peers on 127.0.0.1, each on free ports,
+//! each stopped on drop (also when a test panics).
+//!
+//! - [`ports`]: free ports, scratch dirs;  [`process`]: `ChildGuard` and waiting helpers;
+//! - [`kamailio`]: registrar/proxy with digest auth;  [`sipp`]: scenarios in tests/scenarios;
+//! - [`capture`]: RTP capture with dumpcap;  [`audio`]: G.711, tone frequency, levels;
+//! - [`sipterm`]: the binary under test, registered at a Kamailio in one call.
+//!
+//! Include it with `mod support;` in a test file.
+#![allow(dead_code, unused_imports)]
+
+pub mod audio;
+pub mod capture;
+pub mod kamailio;
+pub mod pcap;
+pub mod ports;
+pub mod process;
+pub mod sipp;
+pub mod sipterm;
+
+pub use audio::{dominant_frequency, rms_dbfs};
+pub use capture::{decode_audio, RtpCapture, RtpPacket};
+pub use kamailio::Kamailio;
+pub use ports::{free_udp_port, free_udp_port_block, free_udp_tcp_port, ScratchDir};
+pub use process::{pids_with_cmdline_containing, wait_until, ChildGuard};
+pub use sipp::{spawn_registered_uas, Sipp, SippProcess, SippRun, Transport};
+pub use sipterm::Sipterm;

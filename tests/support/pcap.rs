@@ -1,0 +1,146 @@
+//! Classic pcap files (what `dumpcap -P` writes) to UDP datagrams, in plain Rust.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+/// One UDP datagram from a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpDatagram {
+    /// Capture time since the Unix epoch.
+    pub time: Duration,
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub payload: Vec<u8>,
+}
+
+/// Reads the UDP-over-IPv4 datagrams of a classic pcap file (µs or ns, either byte order;
+/// link types Ethernet, Linux cooked SLL and SLL2, BSD loopback, raw IP). A file cut short
+/// by a capture still running yields the whole records before the cut.
+pub fn read_pcap(path: &Path) -> std::io::Result<Vec<UdpDatagram>> {
+    parse_pcap(&std::fs::read(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Parses classic pcap bytes; see [`read_pcap`].
+pub fn parse_pcap(data: &[u8]) -> Result<Vec<UdpDatagram>, String> {
+    if data.len() < 24 {
+        return Ok(Vec::new());
+    }
+    let magic = [data[0], data[1], data[2], data[3]];
+    let (little, nanos) = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
+        _ => {
+            return Err(format!(
+                "not a classic pcap file (magic {magic:02x?}); pcapng?"
+            ))
+        }
+    };
+    let u32_at = |b: &[u8], at: usize| {
+        let raw = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if little {
+            u32::from_le_bytes(raw)
+        } else {
+            u32::from_be_bytes(raw)
+        }
+    };
+    let link_type = u32_at(data, 20) & 0x0fff_ffff;
+    let mut datagrams = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let secs = u32_at(data, at);
+        let frac = u32_at(data, at + 4);
+        let caplen = u32_at(data, at + 8) as usize;
+        let start = at + 16;
+        if start + caplen > data.len() {
+            break;
+        }
+        let frame = &data[start..start + caplen];
+        at = start + caplen;
+        let time = Duration::from_secs(u64::from(secs))
+            + if nanos {
+                Duration::from_nanos(u64::from(frac))
+            } else {
+                Duration::from_micros(u64::from(frac))
+            };
+        if let Some(ip) = ipv4_of_frame(link_type, frame, little) {
+            if let Some((src, dst, payload)) = udp_of_ipv4(ip) {
+                datagrams.push(UdpDatagram {
+                    time,
+                    src,
+                    dst,
+                    payload: payload.to_vec(),
+                });
+            }
+        }
+    }
+    Ok(datagrams)
+}
+
+/// The IPv4 packet inside a link-layer frame, if it carries one.
+fn ipv4_of_frame(link_type: u32, frame: &[u8], little: bool) -> Option<&[u8]> {
+    const ETH_IPV4: u16 = 0x0800;
+    let ethertype_at = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let ip = match link_type {
+        // DLT_EN10MB (what libpcap gives for "lo"), with optional 802.1Q tags.
+        1 => {
+            let mut at = 12;
+            let mut ethertype = ethertype_at(at)?;
+            while ethertype == 0x8100 || ethertype == 0x88a8 {
+                at += 4;
+                ethertype = ethertype_at(at)?;
+            }
+            (ethertype == ETH_IPV4).then(|| frame.get(at + 2..))??
+        }
+        // DLT_LINUX_SLL ("any"): protocol at 14, header 16 bytes.
+        113 => (ethertype_at(14)? == ETH_IPV4).then(|| frame.get(16..))??,
+        // DLT_LINUX_SLL2: protocol at 0, header 20 bytes.
+        276 => (ethertype_at(0)? == ETH_IPV4).then(|| frame.get(20..))??,
+        // DLT_NULL: 4-byte address family in the capturing host's byte order.
+        0 => {
+            let raw = [
+                *frame.first()?,
+                *frame.get(1)?,
+                *frame.get(2)?,
+                *frame.get(3)?,
+            ];
+            let family = if little {
+                u32::from_le_bytes(raw)
+            } else {
+                u32::from_be_bytes(raw)
+            };
+            (family == 2).then(|| frame.get(4..))??
+        }
+        // DLT_RAW (12 on some systems, 101 as LINKTYPE_RAW) and LINKTYPE_IPV4.
+        12 | 101 | 228 => frame,
+        _ => return None,
+    };
+    (ip.first()? >> 4 == 4).then_some(ip)
+}
+
+/// (source, destination, payload) of a UDP-in-IPv4 packet that is not a later fragment.
+fn udp_of_ipv4(ip: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4, &[u8])> {
+    let header_len = usize::from(ip.first()? & 0x0f) * 4;
+    if header_len < 20 || ip.len() < header_len + 8 || ip[9] != 17 {
+        return None;
+    }
+    let fragment_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+    if fragment_offset != 0 {
+        return None;
+    }
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]])).clamp(header_len + 8, ip.len());
+    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let udp = &ip[header_len..total_len];
+    let src_port = u16::from_be_bytes([udp[0], udp[1]]);
+    let dst_port = u16::from_be_bytes([udp[2], udp[3]]);
+    let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]])).clamp(8, udp.len());
+    Some((
+        SocketAddrV4::new(src_ip, src_port),
+        SocketAddrV4::new(dst_ip, dst_port),
+        &udp[8..udp_len],
+    ))
+}

@@ -1,0 +1,288 @@
+//! Child processes that are always stopped: `ChildGuard` sends SIGTERM, waits ~2 s, then
+//! SIGKILLs the process and every descendant it had, and reaps it, on `stop()` or on drop,
+//! so a panicking test never leaves a peer behind.
+//!
+//! Signals are sent with `/bin/kill` to keep the test crate free of a libc dependency.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long `stop()` waits after SIGTERM before it uses SIGKILL.
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Runs a command with stdin from /dev/null and stdout/stderr captured to
+/// `<dir>/<name>.stdout` and `<dir>/<name>.stderr`; stops it on drop.
+#[derive(Debug)]
+pub struct ChildGuard {
+    name: String,
+    child: Child,
+    status: Option<ExitStatus>,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl ChildGuard {
+    /// Spawns `command`; panics with the program name and the OS error when it cannot start.
+    pub fn spawn(name: &str, mut command: Command, dir: &Path) -> ChildGuard {
+        let stdout_path = dir.join(format!("{name}.stdout"));
+        let stderr_path = dir.join(format!("{name}.stderr"));
+        let stdout = File::create(&stdout_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", stdout_path.display()));
+        let stderr = File::create(&stderr_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", command.get_program()));
+        ChildGuard {
+            name: name.to_owned(),
+            child,
+            status: None,
+            stdout_path,
+            stderr_path,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stdout_path(&self) -> &Path {
+        &self.stdout_path
+    }
+
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr_path
+    }
+
+    /// Everything the process wrote to stdout so far (lossy UTF-8).
+    pub fn stdout(&self) -> String {
+        read_lossy(&self.stdout_path)
+    }
+
+    /// Everything the process wrote to stderr so far (lossy UTF-8).
+    pub fn stderr(&self) -> String {
+        read_lossy(&self.stderr_path)
+    }
+
+    /// The exit status if the process has ended (reaping it), without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait on a child process");
+        }
+        self.status
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.try_wait().is_none()
+    }
+
+    /// Waits up to `timeout` for the process to end; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits up to `timeout`; on timeout stops the process and panics, naming it.
+    pub fn wait_or_panic(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_timeout(timeout) {
+            Some(status) => status,
+            None => {
+                self.stop();
+                panic!(
+                    "{} (pid {}) did not exit within {timeout:?}; stderr:\n{}",
+                    self.name,
+                    self.pid(),
+                    tail(&self.stderr(), 40)
+                );
+            }
+        }
+    }
+
+    /// Sends a signal by name (`"INT"`, `"TERM"`, `"KILL"`, `"HUP"`, ...) if still running.
+    pub fn signal(&mut self, signal: &str) {
+        if self.is_running() {
+            send_signal(self.pid(), signal);
+        }
+    }
+
+    /// SIGINT, as a user's Ctrl+C would send.
+    pub fn interrupt(&mut self) {
+        self.signal("INT");
+    }
+
+    /// Stops the process: SIGTERM, up to `TERM_GRACE`, then SIGKILL for it and the
+    /// descendants it had when this was called; always reaps. Returns the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        if let Some(status) = self.try_wait() {
+            return status;
+        }
+        let descendants = descendants(self.pid());
+        send_signal(self.pid(), "TERM");
+        let status = match self.wait_timeout(TERM_GRACE) {
+            Some(status) => status,
+            None => {
+                send_signal(self.pid(), "KILL");
+                let status = self.child.wait().expect("wait for a killed child");
+                self.status = Some(status);
+                status
+            }
+        };
+        // Forked workers (kamailio's) normally die with their parent; make sure.
+        for pid in descendants {
+            if process_exists(pid) {
+                send_signal(pid, "KILL");
+            }
+        }
+        status
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    // Failure means the process is already gone, which is what we want anyway.
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// True if a process with this pid exists and is not a zombie.
+pub fn process_exists(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat_field(&stat, 0) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// Fields after the `(comm)` part of /proc/<pid>/stat: 0 = state, 1 = ppid.
+fn stat_field(stat: &str, index: usize) -> Option<&str> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(index)
+}
+
+/// All live descendants of `pid` (children, grandchildren, ...), from /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+                if let Some(ppid) = stat_field(&stat, 1).and_then(|s| s.parse().ok()) {
+                    parents.push((child, ppid));
+                }
+            }
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Pids of live processes whose command line contains `needle` (like `pgrep -f`), excluding
+/// this test process. Used to prove peers are gone: pass a scratch dir path.
+pub fn pids_with_cmdline_containing(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me || !process_exists(pid) {
+                continue;
+            }
+            if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+                let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+                if cmdline.contains(needle) {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    pids
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// A file's content as lossy UTF-8; empty if it does not exist.
+pub fn read_lossy(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// The last `lines` lines of `text`, for failure messages.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Panics with a clear sentence when a tool the integration tests need is not installed.
+pub fn require_tool(program: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "the integration tests need `{program}` on PATH (Debian: apt-get install kamailio sip-tester \
+         tshark sox baresip)"
+    );
+}

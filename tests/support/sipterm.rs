@@ -1,0 +1,159 @@
+//! Running the sipterm binary under test: stdout/stderr to files in a scratch dir, waiting
+//! for a line to appear, Ctrl+C, and always stopped on drop.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use super::kamailio::Kamailio;
+use super::ports::{free_udp_port_block, free_udp_tcp_port, ScratchDir};
+use super::process::{tail, wait_until, ChildGuard};
+use super::sipp::Transport;
+
+/// The sipterm binary Cargo built for these tests. Panics outside the sipterm package
+/// (Cargo sets `CARGO_BIN_EXE_sipterm` only for the package's own integration tests).
+pub fn binary() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_sipterm") {
+        Some(path) => PathBuf::from(path),
+        None => panic!("CARGO_BIN_EXE_sipterm is not set: run these tests in the sipterm package"),
+    }
+}
+
+/// The arguments that register `user` at `kamailio` headless, on free SIP and RTP ports:
+/// `--sip-uri sip:<user>@127.0.0.1:<kamailio port> --password <password> --transport <t>
+/// --port <free> --bind 127.0.0.1 --rtp-ports <free block of 20> --headless`. Append what
+/// the test is about (`--audio echo`, `--duration 5`, ...); clap refuses a flag given twice.
+pub fn registered_args(
+    kamailio: &Kamailio,
+    user: &str,
+    password: &str,
+    transport: Transport,
+) -> Vec<String> {
+    let rtp = free_udp_port_block(20);
+    vec![
+        "--sip-uri".into(),
+        kamailio.uri(user),
+        "--password".into(),
+        password.into(),
+        "--transport".into(),
+        transport.as_str().into(),
+        "--port".into(),
+        free_udp_tcp_port().to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--rtp-ports".into(),
+        format!("{rtp}-{}", rtp + 19),
+        "--headless".into(),
+    ]
+}
+
+/// A running sipterm (or any program standing in for it); stopped on drop.
+#[derive(Debug)]
+pub struct Sipterm {
+    child: ChildGuard,
+    dir: ScratchDir,
+}
+
+impl Sipterm {
+    /// Starts the sipterm binary with `args`.
+    pub fn spawn<I, S>(args: I) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Sipterm::spawn_program(&binary(), args)
+    }
+
+    /// Starts another program the same way (the harness self-test uses a shell stand-in).
+    pub fn spawn_program<I, S>(program: &Path, args: I) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let dir = ScratchDir::new("sipterm");
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1");
+        // Keep the key out of the child unless a test passes one on purpose.
+        command.env_remove("OPENAI_API_KEY");
+        let child = ChildGuard::spawn("sipterm", command, dir.path());
+        Sipterm { child, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Its working directory (for `--record` and the like) and where its output goes.
+    pub fn dir(&self) -> &ScratchDir {
+        &self.dir
+    }
+
+    pub fn stdout(&self) -> String {
+        self.child.stdout()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.child.stderr()
+    }
+
+    /// Waits until stdout contains `needle`; `Err` with its output if it does not within
+    /// `timeout` or the process ends first.
+    pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+        let mut ended = None;
+        wait_until(timeout, || {
+            ended = self.child.try_wait();
+            ended.is_some() || self.stdout().contains(needle)
+        });
+        if self.stdout().contains(needle) {
+            return Ok(());
+        }
+        let why = match ended {
+            Some(status) => format!("it exited ({status}) first"),
+            None => format!("not within {timeout:?}"),
+        };
+        Err(format!(
+            "sipterm never printed {needle:?}: {why}\n{}",
+            self.report()
+        ))
+    }
+
+    /// Sends SIGINT (Ctrl+C).
+    pub fn interrupt(&mut self) {
+        self.child.interrupt();
+    }
+
+    /// Waits for it to exit; `None` if it is still running after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.child.wait_timeout(timeout)
+    }
+
+    /// Waits for it to exit and returns its exit code; panics with its output otherwise.
+    #[track_caller]
+    pub fn exit_code(&mut self, timeout: Duration) -> i32 {
+        match self.child.wait_timeout(timeout) {
+            Some(status) => match status.code() {
+                Some(code) => code,
+                None => panic!("sipterm died by a signal ({status})\n{}", self.report()),
+            },
+            None => panic!("sipterm still running after {timeout:?}\n{}", self.report()),
+        }
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL) and returns its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.child.stop()
+    }
+
+    /// The end of its stdout and stderr, for failure messages.
+    pub fn report(&self) -> String {
+        format!(
+            "== sipterm stdout:\n{}\n== sipterm stderr:\n{}",
+            tail(&self.stdout(), 60),
+            tail(&self.stderr(), 40)
+        )
+    }
+}
