@@ -377,8 +377,11 @@ impl Engine {
                 return;
             }
         }
-        // A call we are going to refuse anyway gets its final answer without a 180 first.
-        if self.config.auto_reject.is_none() {
+        // A call that gets its final answer at once needs no 180: sent microseconds before the
+        // final response it only races it (a multi-worker proxy can reorder the two).
+        let answered_at_once = self.config.auto_reject.is_some()
+            || (self.config.auto_answer && self.config.answer_after.is_zero());
+        if !answered_at_once {
             self.ua.ring(&key);
         }
         self.by_key.insert(key.clone(), id);
