@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build: cpal's ALSA backend and the Opus library under audiopus
-  libasound2-dev pkg-config cmake
+  libasound2-dev libopus-dev pkg-config cmake
   # real peers and tools the integration tests drive
   kamailio sip-tester baresip tshark sox espeak-ng tmux
 )
