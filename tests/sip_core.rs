@@ -119,7 +119,8 @@ fn registers_over_tcp_and_takes_a_call_over_tcp() {
     assert!(run.success(), "{run}\n{}", sipterm.report());
     let ended = wait_call_ended(&mut sipterm);
     assert_eq!(ended["reason"], "remote_hangup");
-    sipterm.interrupt();
+    // SIGTERM gets the same clean-up as Ctrl+C.
+    sipterm.terminate();
     assert_clean_exit(&mut sipterm);
     assert!(kamailio.contacts(ALICE.0).is_empty());
 }

@@ -126,6 +126,11 @@ impl Sipterm {
         self.child.interrupt();
     }
 
+    /// Sends SIGTERM (what service managers and `kill` send).
+    pub fn terminate(&mut self) {
+        self.child.signal("TERM");
+    }
+
     /// Waits for it to exit; `None` if it is still running after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         self.child.wait_timeout(timeout)
