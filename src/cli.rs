@@ -17,8 +17,8 @@ recorded, and bridged to OpenAI's Realtime API."
 )]
 pub struct Cli {
     /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional).
-    #[arg(long, value_name = "URI")]
-    pub sip_uri: String,
+    #[arg(long, value_name = "URI", required_unless_present = "list_devices")]
+    pub sip_uri: Option<String>,
 
     /// Registrar to REGISTER with [default: host and port of --sip-uri].
     #[arg(long, value_name = "URI")]
@@ -115,6 +115,10 @@ pub struct Cli {
     )]
     pub realtime_url: String,
 
+    /// Address announced in SDP for RTP instead of the bind address (NAT with port forwarding).
+    #[arg(long, value_name = "IP")]
+    pub media_address: Option<String>,
+
     /// Where call audio goes and comes from: sound card, nothing, or back to the caller.
     #[arg(
         long,
@@ -123,6 +127,22 @@ pub struct Cli {
         ignore_case = true
     )]
     pub audio: AudioArg,
+
+    /// Sound card input to use with --audio device [default: the system default].
+    #[arg(long, value_name = "NAME")]
+    pub input_device: Option<String>,
+
+    /// Sound card output to use with --audio device [default: the system default].
+    #[arg(long, value_name = "NAME")]
+    pub output_device: Option<String>,
+
+    /// List the sound devices and exit.
+    #[arg(long)]
+    pub list_devices: bool,
+
+    /// Send these DTMF digits (0-9 * # A-D, RFC 4733) one second after each call is answered.
+    #[arg(long, value_name = "DIGITS")]
+    pub send_dtmf: Option<String>,
 
     /// A WAV file (any rate, mono or stereo) used as the microphone, looped.
     #[arg(long, value_name = "WAV")]

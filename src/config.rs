@@ -68,6 +68,8 @@ pub struct Config {
     pub sip_port: u16,
     /// Local address for SIP and RTP; `None` means "the one that routes to the registrar".
     pub bind: Option<IpAddr>,
+    /// Announced in SDP instead of the bind address.
+    pub media_address: Option<IpAddr>,
     pub duration: Option<Duration>,
     pub verbose: bool,
     pub front_end: FrontEnd,
@@ -77,6 +79,10 @@ pub struct Config {
     /// Reject every call with this status (486 or 603) instead of answering.
     pub auto_reject: Option<u16>,
     pub audio: AudioChoice,
+    pub input_device: Option<String>,
+    pub output_device: Option<String>,
+    /// Digits sent one second after each call is answered.
+    pub send_dtmf: Option<String>,
     pub play: Option<PathBuf>,
     pub record: Option<PathBuf>,
     pub codecs: Vec<Codec>,
@@ -94,6 +100,10 @@ pub enum ConfigError {
     NoUsername(String),
     #[error("--bind '{0}' is not an IP address")]
     Bind(String),
+    #[error("--media-address '{0}' is not an IP address")]
+    MediaAddress(String),
+    #[error("--send-dtmf '{digits}' has '{bad}', which is not a DTMF digit (0-9 * # A-D)")]
+    Dtmf { digits: String, bad: char },
     #[error(
         "--rtp-ports '{0}' must look like LO-HI with 1024 <= LO < HI <= 65535, e.g. 10000-20000"
     )]
@@ -115,7 +125,8 @@ pub enum ConfigError {
 impl Config {
     /// `stdout_is_terminal` decides the front-end when `--headless` is not given.
     pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
-        let aor = SipUri::parse(&cli.sip_uri).map_err(ConfigError::SipUri)?;
+        let sip_uri = cli.sip_uri.clone().unwrap_or_default();
+        let aor = SipUri::parse(&sip_uri).map_err(ConfigError::SipUri)?;
         let registrar = match &cli.registrar_uri {
             Some(r) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
             None => aor.registrar(),
@@ -123,7 +134,7 @@ impl Config {
         let username = match (&cli.username, &aor.user) {
             (Some(u), _) if !u.is_empty() => u.clone(),
             (_, Some(u)) => u.clone(),
-            _ => return Err(ConfigError::NoUsername(cli.sip_uri.clone())),
+            _ => return Err(ConfigError::NoUsername(sip_uri)),
         };
         let bind = cli
             .bind
@@ -133,6 +144,22 @@ impl Config {
                     .map_err(|_| ConfigError::Bind(b.to_string()))
             })
             .transpose()?;
+        let media_address = cli
+            .media_address
+            .as_deref()
+            .map(|b| {
+                b.parse::<IpAddr>()
+                    .map_err(|_| ConfigError::MediaAddress(b.to_string()))
+            })
+            .transpose()?;
+        if let Some(digits) = &cli.send_dtmf {
+            if let Some(bad) = digits.chars().find(|c| !is_dtmf_digit(*c)) {
+                return Err(ConfigError::Dtmf {
+                    digits: digits.clone(),
+                    bad,
+                });
+            }
+        }
         let rtp_ports = parse_port_range(&cli.rtp_ports)
             .ok_or_else(|| ConfigError::RtpPorts(cli.rtp_ports.clone()))?;
         let codecs =
@@ -171,6 +198,7 @@ impl Config {
             },
             sip_port: cli.port,
             bind,
+            media_address,
             duration: (cli.duration > 0).then(|| Duration::from_secs(cli.duration)),
             verbose: cli.verbose,
             front_end,
@@ -186,6 +214,9 @@ impl Config {
                 AudioArg::Null => AudioChoice::Null,
                 AudioArg::Echo => AudioChoice::Echo,
             },
+            input_device: cli.input_device.clone(),
+            output_device: cli.output_device.clone(),
+            send_dtmf: cli.send_dtmf.clone(),
             play: cli.play.clone(),
             record: cli.record.clone(),
             codecs,
@@ -200,6 +231,10 @@ impl Config {
             },
         })
     }
+}
+
+fn is_dtmf_digit(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), '*' | '#' | 'A' | 'B' | 'C' | 'D')
 }
 
 fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
@@ -294,6 +329,10 @@ mod tests {
         assert!(e.to_string().starts_with("--codecs"), "{e}");
         let e = config(&["--sip-uri", "sip:a@b", "--bind", "nope"]).unwrap_err();
         assert!(matches!(e, ConfigError::Bind(_)));
+        let e = config(&["--sip-uri", "sip:a@b", "--media-address", "x"]).unwrap_err();
+        assert!(matches!(e, ConfigError::MediaAddress(_)));
+        let e = config(&["--sip-uri", "sip:a@b", "--send-dtmf", "12x"]).unwrap_err();
+        assert!(e.to_string().contains("'x'"), "{e}");
         let e = config(&["--sip-uri", "sip:example.com"]).unwrap_err();
         assert!(matches!(e, ConfigError::NoUsername(_)));
     }

@@ -14,6 +14,10 @@ fn main() {
         // clap prints help/version (exit 0) or the usage error (exit 2) itself.
         Err(e) => e.exit(),
     };
+    if cli.list_devices {
+        print!("{}", sipterm::media::device::list_devices_text());
+        std::process::exit(0);
+    }
     let config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {

@@ -3,8 +3,8 @@
 
 mod support;
 
-use serde_json::Value;
 use std::time::Duration;
+use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::sipterm::registered_args;
 use support::{dominant_frequency, wait_until, Kamailio, RtpCapture, Sipp, Sipterm, Transport};
 
@@ -17,41 +17,6 @@ fn start_alice(kamailio: &Kamailio, transport: Transport, extra: &[&str]) -> Sip
     args.push("--json".into());
     args.extend(extra.iter().map(|s| s.to_string()));
     Sipterm::spawn(args)
-}
-
-fn events(sipterm: &Sipterm) -> Vec<Value> {
-    sipterm
-        .stdout()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Waits until an event matching `pred` is printed; panics with sipterm's output otherwise.
-#[track_caller]
-fn wait_event(sipterm: &mut Sipterm, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let mut found = None;
-    wait_until(LONG, || {
-        found = events(sipterm).into_iter().find(|e| pred(e));
-        found.is_some()
-    });
-    found.unwrap_or_else(|| panic!("sipterm never reported {what}\n{}", sipterm.report()))
-}
-
-fn is(event: &Value, name: &str) -> bool {
-    event["event"] == name
-}
-
-#[track_caller]
-fn wait_registered(sipterm: &mut Sipterm) {
-    wait_event(sipterm, "registered", |e| {
-        is(e, "registration") && e["state"] == "registered"
-    });
-}
-
-#[track_caller]
-fn wait_call_ended(sipterm: &mut Sipterm) -> Value {
-    wait_event(sipterm, "call_ended", |e| is(e, "call_ended"))
 }
 
 #[track_caller]

@@ -11,14 +11,17 @@ pub(super) struct Call {
     pub key: DialogKey,
     /// Caller as shown to the user (display name and URI).
     pub remote: String,
+    /// The caller's URI alone (names recordings).
+    pub remote_uri: String,
     pub state: CallState,
     /// The caller's SDP offer; `None` for a late-offer INVITE.
     pub offer: Option<SessionDescription>,
     pub local: Option<LocalMedia>,
     pub answered: Option<Instant>,
     pub media: Option<MediaHandle>,
-    /// Late offer: the RTP socket waits here for the answer in the ACK.
-    pub pending_socket: Option<tokio::net::UdpSocket>,
+    /// RTP and RTCP sockets bound at answer, until media starts (at once, or at the ACK for a
+    /// late offer).
+    pub sockets: Option<(tokio::net::UdpSocket, tokio::net::UdpSocket)>,
     /// Set when we started ending the call, so the dialog's end is reported in our terms.
     pub ending: Option<EndReason>,
 }
@@ -28,18 +31,20 @@ impl Call {
         id: CallId,
         key: DialogKey,
         remote: String,
+        remote_uri: String,
         offer: Option<SessionDescription>,
     ) -> Call {
         Call {
             id,
             key,
             remote,
+            remote_uri,
             state: CallState::Ringing,
             offer,
             local: None,
             answered: None,
             media: None,
-            pending_socket: None,
+            sockets: None,
             ending: None,
         }
     }

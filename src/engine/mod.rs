@@ -4,7 +4,10 @@
 //! user agent and registration updates, and it never draws or reads keys. Slow SIP operations
 //! (BYE waits for its answer) run in their own tasks so the loop stays responsive.
 
+mod account;
 mod call;
+mod calls;
+mod media;
 mod types;
 
 pub use types::*;
@@ -12,7 +15,7 @@ pub use types::*;
 use crate::config::{AudioChoice, Config};
 use crate::media::codec::Codec;
 use crate::media::sdp;
-use crate::sip::registration::{RegUpdate, RegistrationTask};
+use crate::sip::registration::RegistrationTask;
 use crate::sip::trace::TraceDirection;
 use crate::sip::ua::{DialogKey, Responder, SipEvent, Termination, UaError, UserAgent};
 use call::Call;
@@ -31,10 +34,23 @@ pub enum EngineError {
     Sip(#[from] UaError),
     #[error("registration cannot start: {0}")]
     Registration(String),
+    #[error("--play: {0}")]
+    Play(String),
+    #[error("{0}")]
+    SoundCard(String),
 }
 
-/// Codecs the media layer can carry today; others in `--codecs` are skipped.
-const SUPPORTED_CODECS: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+/// Codecs the media layer can carry; others in `--codecs` are skipped.
+const SUPPORTED_CODECS: [Codec; 3] = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
+
+/// Work the engine scheduled for later.
+#[derive(Clone, Copy, Debug)]
+enum Due {
+    /// `--answer-after` has passed for a ringing call.
+    Answer(CallId),
+    /// `--send-dtmf` is due on an answered call.
+    Dtmf(CallId),
+}
 
 pub struct Engine {
     config: Config,
@@ -47,8 +63,12 @@ pub struct Engine {
     next_id: u64,
     /// BYEs in flight; shutdown waits for them.
     hangups: tokio::task::JoinSet<()>,
-    /// Calls whose `--answer-after` delay has passed.
-    due_answers: mpsc::UnboundedSender<CallId>,
+    timers: mpsc::UnboundedSender<Due>,
+    media_events: mpsc::UnboundedSender<(u64, crate::media::session::MediaEvent)>,
+    /// Opened once at start with `--audio device`; `None` when there is no card.
+    sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
+    /// `--play`, loaded once.
+    play_clip: Option<crate::media::wav::Clip>,
 }
 
 impl Engine {
@@ -72,6 +92,14 @@ impl Engine {
             .filter(|c| SUPPORTED_CODECS.contains(c))
             .collect();
         let (due_tx, mut due_rx) = mpsc::unbounded_channel();
+        let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+        let play_clip = match &config.play {
+            Some(path) => {
+                Some(crate::media::wav::load(path).map_err(|e| EngineError::Play(e.to_string()))?)
+            }
+            None => None,
+        };
+        let (sound_card, card_warning) = open_sound_card(&config).await?;
         let mut engine = Engine {
             config,
             events,
@@ -82,9 +110,15 @@ impl Engine {
             by_key: HashMap::new(),
             next_id: 1,
             hangups: tokio::task::JoinSet::new(),
-            due_answers: due_tx,
+            timers: due_tx,
+            media_events: media_tx,
+            sound_card,
+            play_clip,
         };
         engine.announce_start();
+        if let Some(warning) = card_warning {
+            engine.log(LogLevel::Warn, LogKind::Warning, warning);
+        }
 
         let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
         let registration = RegistrationTask::start(
@@ -107,12 +141,8 @@ impl Engine {
                 },
                 Some(ev) = sip_rx.recv() => engine.on_sip(ev).await,
                 Some(update) = reg_rx.recv() => engine.on_registration(update),
-                Some(id) = due_rx.recv() => {
-                    // The caller may have given up while it rang.
-                    if engine.calls.get(&id).is_some_and(|c| c.state == CallState::Ringing) {
-                        engine.answer(id).await;
-                    }
-                }
+                Some(due) = due_rx.recv() => engine.on_due(due).await,
+                Some((tag, event)) = media_rx.recv() => engine.on_media_event(tag, event),
                 _ = sleep_until(deadline) => {
                     engine.log(LogLevel::Info, LogKind::Cleanup, format!(
                         "--duration of {} s reached, stopping",
@@ -187,19 +217,52 @@ impl Engine {
                 ),
             );
         }
-        if c.audio == AudioChoice::Device {
+        if c.bridge.enabled {
             self.log(
                 LogLevel::Warn,
                 LogKind::Warning,
-                "no sound-card support in this build yet: call audio uses --audio null (silence)",
+                "--bridge is accepted but the voice bridge is not part of this build yet",
             );
         }
-        if c.play.is_some() || c.record.is_some() || c.bridge.enabled {
-            self.log(
+    }
+
+    async fn on_due(&mut self, due: Due) {
+        match due {
+            // The caller may have given up while it rang.
+            Due::Answer(id) => {
+                if self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state == CallState::Ringing)
+                {
+                    self.answer(id).await;
+                }
+            }
+            Due::Dtmf(id) => {
+                if let Some(digits) = self.config.send_dtmf.clone() {
+                    if self.calls.contains_key(&id) {
+                        self.send_dtmf(id, &digits);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_dtmf(&mut self, id: CallId, digits: &str) {
+        match self.calls.get(&id).and_then(|c| c.media.as_ref()) {
+            Some(media) => {
+                media.send_dtmf(digits);
+                self.log(
+                    LogLevel::Info,
+                    LogKind::Audio,
+                    format!("call {id}: sending DTMF {digits}"),
+                );
+            }
+            None => self.log(
                 LogLevel::Warn,
                 LogKind::Warning,
-                "--play, --record and --bridge are accepted but not active in this build yet",
-            );
+                format!("call {id} has no media yet; DTMF not sent"),
+            ),
         }
     }
 
@@ -215,65 +278,12 @@ impl Engine {
         });
     }
 
-    fn on_registration(&mut self, update: RegUpdate) {
-        let (state, expires, reason) = match update {
-            RegUpdate::Registering => (RegistrationState::Registering, None, None),
-            RegUpdate::Registered { expires } => {
-                self.log(
-                    LogLevel::Info,
-                    LogKind::Success,
-                    format!(
-                        "registered as {} (expires in {expires} s)",
-                        self.config.account.aor
-                    ),
-                );
-                (RegistrationState::Registered, Some(expires), None)
-            }
-            RegUpdate::Retrying { reason, retry_in } => {
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!(
-                        "registration: {reason}; waiting for the registrar, next try in {} s",
-                        retry_in.as_secs()
-                    ),
-                );
-                (RegistrationState::Retrying, None, Some(reason))
-            }
-            RegUpdate::Failed { reason } => {
-                self.log(
-                    LogLevel::Error,
-                    LogKind::Error,
-                    format!("registration failed: {reason}"),
-                );
-                (RegistrationState::Failed, None, Some(reason))
-            }
-            RegUpdate::Unregistering => (RegistrationState::Unregistering, None, None),
-            RegUpdate::Unregistered => {
-                self.log(LogLevel::Info, LogKind::Cleanup, "unregistered");
-                (RegistrationState::Unregistered, None, None)
-            }
-            RegUpdate::UnregisterFailed { reason } => {
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!("unregister was not confirmed: {reason}"),
-                );
-                (RegistrationState::Unregistered, None, Some(reason))
-            }
-        };
-        self.emit(Event::Registration {
-            state,
-            expires,
-            reason,
-        });
-    }
-
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Answer(id) => self.answer(id).await,
             Command::Reject { call, decline } => self.reject(call, if decline { 603 } else { 486 }),
             Command::Hangup(id) => self.hangup(id),
+            Command::SendDtmf { call, digits } => self.send_dtmf(call, &digits),
             Command::Quit => {}
         }
     }
@@ -314,443 +324,6 @@ impl Engine {
         }
     }
 
-    async fn on_invite(
-        &mut self,
-        key: DialogKey,
-        from: String,
-        display_name: Option<String>,
-        to: String,
-        offer: Option<String>,
-    ) {
-        let id = CallId(self.next_id);
-        self.next_id += 1;
-        let who = display_name
-            .as_ref()
-            .map(|d| format!("{d} <{from}>"))
-            .unwrap_or_else(|| from.clone());
-        // Decide on the offer before ringing: an unusable offer is refused at once.
-        let parsed = match offer.as_deref().map(sdp::parse).transpose() {
-            Ok(p) => p,
-            Err(e) => {
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!("call {id} from {who}: unreadable SDP offer ({e}); answering 400"),
-                );
-                self.ua.reject(&key, 400);
-                return;
-            }
-        };
-        if let Some(offer) = &parsed {
-            let probe = sdp::LocalMedia {
-                addr: self.bind_ip,
-                port: 9,
-                session_id: 0,
-                session_version: 0,
-            };
-            if let Err(e) = sdp::answer(offer, &self.codecs, &probe) {
-                let status = if e.is_not_acceptable() { 488 } else { 400 };
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!("call {id} from {who}: {e}; answering {status}"),
-                );
-                self.ua.reject(&key, status);
-                self.emit(Event::IncomingCall {
-                    call: id,
-                    from,
-                    display_name,
-                    to,
-                });
-                self.emit(Event::CallEnded {
-                    call: id,
-                    reason: if status == 488 {
-                        EndReason::NoCommonCodec
-                    } else {
-                        EndReason::Failed {
-                            reason: e.to_string(),
-                        }
-                    },
-                    duration_ms: 0,
-                    media: MediaSummary::default(),
-                });
-                return;
-            }
-        }
-        // A call that gets its final answer at once needs no 180: sent microseconds before the
-        // final response it only races it (a multi-worker proxy can reorder the two).
-        let answered_at_once = self.config.auto_reject.is_some()
-            || (self.config.auto_answer && self.config.answer_after.is_zero());
-        if !answered_at_once {
-            self.ua.ring(&key);
-        }
-        self.by_key.insert(key.clone(), id);
-        self.calls
-            .insert(id, Call::new(id, key, who.clone(), parsed));
-        self.emit(Event::IncomingCall {
-            call: id,
-            from,
-            display_name,
-            to,
-        });
-        self.emit(Event::CallState {
-            call: id,
-            state: CallState::Ringing,
-        });
-        self.log(
-            LogLevel::Info,
-            LogKind::Call,
-            format!("incoming call {id} from {who}"),
-        );
-        if let Some(status) = self.config.auto_reject {
-            self.reject(id, status);
-        } else if self.config.auto_answer {
-            if self.config.answer_after.is_zero() {
-                self.answer(id).await;
-            } else {
-                let due = self.due_answers.clone();
-                let delay = self.config.answer_after;
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let _ = due.send(id);
-                });
-            }
-        }
-    }
-
-    async fn answer(&mut self, id: CallId) {
-        let Some(call) = self.calls.get(&id) else {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("no call {id} to answer"),
-            );
-            return;
-        };
-        if call.state != CallState::Ringing {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("call {id} is not ringing, nothing to answer"),
-            );
-            return;
-        }
-        let socket = match crate::media::session::bind_rtp(
-            self.bind_ip,
-            self.config.rtp_ports.clone(),
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                self.log(
-                    LogLevel::Error,
-                    LogKind::Error,
-                    format!("call {id}: no RTP port free ({e}); answering 500"),
-                );
-                let key = call.key.clone();
-                self.ua.reject(&key, 500);
-                return;
-            }
-        };
-        let local = sdp::LocalMedia {
-            addr: self.bind_ip,
-            port: socket.local_addr().map(|a| a.port()).unwrap_or(0),
-            session_id: rand::random::<u32>() as u64,
-            session_version: 1,
-        };
-        let port = self.audio_port();
-        let call = self.calls.get_mut(&id).expect("checked above");
-        let (body, negotiated) = match &call.offer {
-            Some(offer) => match sdp::answer(offer, &self.codecs, &local) {
-                Ok((body, n)) => (body, Some(n)),
-                Err(e) => {
-                    // Checked at INVITE time; only reachable if the offer changed meanwhile.
-                    let key = call.key.clone();
-                    self.log(LogLevel::Error, LogKind::Error, format!("call {id}: {e}"));
-                    self.ua.reject(&key, 488);
-                    return;
-                }
-            },
-            None => (sdp::offer(&self.codecs, &local), None),
-        };
-        if let Err(e) = self.ua.accept(&call.key, body) {
-            self.log(
-                LogLevel::Error,
-                LogKind::Error,
-                format!("call {id}: could not send 200 OK: {e}"),
-            );
-            return;
-        }
-        call.state = CallState::Answering;
-        call.answered = Some(Instant::now());
-        call.local = Some(local);
-        match negotiated {
-            Some(n) => {
-                let media = crate::media::session::start(socket, n.clone(), port);
-                call.media = Some(media);
-                let started = call.media_started_event(&n);
-                self.emit(started);
-            }
-            // Late offer: media starts when the ACK brings the caller's answer.
-            None => call.pending_socket = Some(socket),
-        }
-        self.emit(Event::CallState {
-            call: id,
-            state: CallState::Answering,
-        });
-        self.log(LogLevel::Info, LogKind::Call, format!("answered call {id}"));
-    }
-
-    fn audio_port(&self) -> Box<dyn crate::media::audio::AudioPort> {
-        let mode = match self.config.audio {
-            AudioChoice::Echo => crate::media::audio::AudioMode::Echo,
-            AudioChoice::Null | AudioChoice::Device => crate::media::audio::AudioMode::Null,
-        };
-        crate::media::audio::port_for(mode)
-    }
-
-    fn reject(&mut self, id: CallId, status: u16) {
-        match self.calls.get_mut(&id) {
-            Some(call) if call.state == CallState::Ringing => {
-                call.ending = Some(EndReason::Rejected { status });
-                let key = call.key.clone();
-                self.ua.reject(&key, status);
-                self.log(
-                    LogLevel::Info,
-                    LogKind::Call,
-                    format!("rejected call {id} with {status}"),
-                );
-            }
-            Some(_) => self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("call {id} is not ringing; hang it up instead"),
-            ),
-            None => self.log(LogLevel::Warn, LogKind::Warning, format!("no call {id}")),
-        }
-    }
-
-    fn hangup(&mut self, id: CallId) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("no call {id} to hang up"),
-            );
-            return;
-        };
-        if call.state == CallState::Ringing {
-            self.reject(id, 486);
-            return;
-        }
-        if call.ending.is_some() {
-            return;
-        }
-        call.ending = Some(EndReason::LocalHangup);
-        let key = call.key.clone();
-        let ua = self.ua.clone();
-        let events = self.events.clone();
-        self.log(
-            LogLevel::Info,
-            LogKind::Call,
-            format!("hanging up call {id}"),
-        );
-        self.hangups.spawn(async move {
-            if let Err(e) = ua.bye(&key).await {
-                let _ = events.send(Event::Log {
-                    level: LogLevel::Warn,
-                    kind: LogKind::Warning,
-                    message: format!("call {id}: BYE failed: {e}"),
-                });
-            }
-        });
-    }
-
-    async fn on_confirmed(&mut self, key: DialogKey, ack_sdp: Option<String>) {
-        let Some(&id) = self.by_key.get(&key) else {
-            return;
-        };
-        let codecs = self.codecs.clone();
-        let port = self.audio_port();
-        let call = self.calls.get_mut(&id).expect("indexed call exists");
-        if let Some(socket) = call.pending_socket.take() {
-            let negotiated = ack_sdp
-                .as_deref()
-                .ok_or_else(|| "the ACK carried no SDP answer".to_string())
-                .and_then(|text| sdp::parse(text).map_err(|e| e.to_string()))
-                .and_then(|answer| {
-                    sdp::negotiate_answer(&answer, &codecs).map_err(|e| e.to_string())
-                });
-            match negotiated {
-                Ok(n) => {
-                    call.media = Some(crate::media::session::start(socket, n.clone(), port));
-                    let started = call.media_started_event(&n);
-                    self.emit(started);
-                }
-                Err(reason) => {
-                    self.log(
-                        LogLevel::Warn,
-                        LogKind::Warning,
-                        format!("call {id}: late-offer call has no usable answer ({reason}); hanging up"),
-                    );
-                    self.hangup(id);
-                    return;
-                }
-            }
-        }
-        let call = self.calls.get_mut(&id).expect("indexed call exists");
-        call.state = CallState::Active;
-        self.emit(Event::CallState {
-            call: id,
-            state: CallState::Active,
-        });
-        self.log(
-            LogLevel::Info,
-            LogKind::Success,
-            format!("call {id} connected"),
-        );
-    }
-
-    async fn on_reoffer(&mut self, key: DialogKey, offer: Option<String>, responder: Responder) {
-        let Some(call) = self.by_key.get(&key).and_then(|id| self.calls.get_mut(id)) else {
-            responder.respond(481, None).await;
-            return;
-        };
-        let id = call.id;
-        let Some(local) = call.local.as_mut() else {
-            // Offer before our answer was acknowledged (RFC 3261 §14.2: 491 Request Pending).
-            responder.respond(491, None).await;
-            return;
-        };
-        local.session_version += 1;
-        let local = local.clone();
-        let Some(text) = offer else {
-            // A re-INVITE without SDP asks for our offer; the ACK's answer changes nothing for us.
-            responder
-                .respond(200, Some(sdp::offer(&self.codecs, &local)))
-                .await;
-            return;
-        };
-        let result = sdp::parse(&text)
-            .map_err(|e| (400, e.to_string()))
-            .and_then(|o| {
-                sdp::answer(&o, &self.codecs, &local)
-                    .map_err(|e| (if e.is_not_acceptable() { 488 } else { 400 }, e.to_string()))
-            });
-        match result {
-            Ok((body, negotiated)) => {
-                let held = matches!(
-                    negotiated.direction,
-                    sdp::MediaDirection::RecvOnly | sdp::MediaDirection::Inactive
-                );
-                if let Some(media) = &call.media {
-                    media.update(negotiated);
-                }
-                let new_state = if held {
-                    CallState::Held
-                } else {
-                    CallState::Active
-                };
-                let changed = call.state != new_state && call.state != CallState::Answering;
-                if changed {
-                    call.state = new_state;
-                }
-                responder.respond(200, Some(body)).await;
-                if changed {
-                    self.emit(Event::CallState {
-                        call: id,
-                        state: new_state,
-                    });
-                    let what = if held {
-                        "put on hold by the remote side"
-                    } else {
-                        "resumed"
-                    };
-                    self.log(LogLevel::Info, LogKind::Call, format!("call {id} {what}"));
-                }
-            }
-            Err((status, reason)) => {
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!("call {id}: re-INVITE refused with {status}: {reason}"),
-                );
-                responder.respond(status, None).await;
-            }
-        }
-    }
-
-    async fn on_terminated(&mut self, key: DialogKey, why: Termination) {
-        let Some(id) = self.by_key.remove(&key) else {
-            return;
-        };
-        let Some(mut call) = self.calls.remove(&id) else {
-            return;
-        };
-        let reason = call.ending.take().unwrap_or(match why {
-            Termination::RemoteBye => EndReason::RemoteHangup,
-            Termination::LocalBye => EndReason::LocalHangup,
-            Termination::Cancelled => EndReason::Cancelled,
-            Termination::Rejected(status) => EndReason::Rejected { status },
-            Termination::Timeout => EndReason::Failed {
-                reason: "no ACK or answer in time".into(),
-            },
-            Termination::Other(reason) => EndReason::Failed { reason },
-        });
-        let media = match call.media.take() {
-            Some(m) => {
-                let s = m.stop().await;
-                MediaSummary {
-                    packets_sent: s.packets_sent,
-                    packets_received: s.packets_received,
-                    packets_invalid: s.packets_invalid,
-                }
-            }
-            None => MediaSummary::default(),
-        };
-        let duration_ms = call
-            .answered
-            .map(|t| t.elapsed().as_millis() as u64)
-            .unwrap_or(0);
-        let words = match &reason {
-            EndReason::LocalHangup => "we hung up".to_string(),
-            EndReason::RemoteHangup => "the caller hung up".to_string(),
-            EndReason::Cancelled => "the caller cancelled before answer".to_string(),
-            EndReason::Rejected { status } => format!("rejected with {status}"),
-            EndReason::NoCommonCodec => "no common codec".to_string(),
-            EndReason::Failed { reason } => format!("failed: {reason}"),
-        };
-        self.log(
-            LogLevel::Info,
-            LogKind::Call,
-            format!("call {id} with {} ended: {words}", call.remote),
-        );
-        if call.answered.is_some() {
-            self.log(
-                LogLevel::Info,
-                LogKind::Stats,
-                format!(
-                    "call {id}: {:.1} s, RTP sent {} / received {} packets, {} invalid",
-                    duration_ms as f64 / 1000.0,
-                    media.packets_sent,
-                    media.packets_received,
-                    media.packets_invalid
-                ),
-            );
-        }
-        self.emit(Event::CallState {
-            call: id,
-            state: CallState::Ended,
-        });
-        self.emit(Event::CallEnded {
-            call: id,
-            reason,
-            duration_ms,
-            media,
-        });
-    }
-
     /// Ends every call: BYE to connected ones, 480 to ringing ones, then waits (bounded) for
     /// the BYEs to be answered and the dialogs to report their end.
     async fn shutdown(&mut self, sip_rx: &mut mpsc::UnboundedReceiver<SipEvent>) {
@@ -786,6 +359,39 @@ impl Engine {
             )
             .await;
         }
+    }
+}
+
+/// Opens the sound card for `--audio device`. A missing card is not fatal (calls fall back
+/// to silence, with one warning); a device the user named that does not exist is.
+async fn open_sound_card(
+    config: &Config,
+) -> Result<
+    (
+        Option<std::sync::Arc<crate::media::device::SoundCard>>,
+        Option<String>,
+    ),
+    EngineError,
+> {
+    use crate::media::device::{DeviceChoice, SoundCard};
+    if config.audio != AudioChoice::Device {
+        return Ok((None, None));
+    }
+    let choice = DeviceChoice {
+        input: config.input_device.clone(),
+        output: config.output_device.clone(),
+    };
+    let named = choice.input.is_some() || choice.output.is_some();
+    let opened = tokio::task::spawn_blocking(move || SoundCard::open(&choice))
+        .await
+        .map_err(|e| EngineError::SoundCard(format!("sound card set-up failed: {e}")))?;
+    match opened {
+        Ok(card) => Ok((Some(std::sync::Arc::new(card)), None)),
+        Err(e) if named => Err(EngineError::SoundCard(e.to_string())),
+        Err(e) => Ok((
+            None,
+            Some(format!("{e}: calls use --audio null (silence) instead")),
+        )),
     }
 }
 

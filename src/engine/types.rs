@@ -28,6 +28,11 @@ pub enum Command {
         decline: bool,
     },
     Hangup(CallId),
+    /// Send RFC 4733 telephone-events on an answered call.
+    SendDtmf {
+        call: CallId,
+        digits: String,
+    },
     /// End every call, unregister, and stop the engine.
     Quit,
 }
@@ -106,12 +111,31 @@ pub enum EndReason {
 }
 
 /// Per-call media figures reported when a call ends.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MediaSummary {
     pub packets_sent: u64,
     pub packets_received: u64,
     /// Datagrams on the RTP port that were not valid RTP for this call.
     pub packets_invalid: u64,
+    /// RTP from an address other than the one the call's media latched onto.
+    pub packets_foreign: u64,
+    /// Expected minus received (RFC 3550 A.3), over the whole call.
+    pub packets_lost: i64,
+    pub loss_percent: f64,
+    pub jitter_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    pub mos: f64,
+    /// Stereo WAV of the call (left: remote, right: sent), when recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+}
+
+/// Sound level of one direction over the last ~50 ms, in dBFS (−96 is silence).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Level {
+    pub rms_dbfs: f32,
+    pub peak_dbfs: f32,
 }
 
 /// Everything the engine tells its front-ends. Serialized with `"event"` as the tag.
@@ -156,6 +180,27 @@ pub enum Event {
         reason: EndReason,
         duration_ms: u64,
         media: MediaSummary,
+    },
+    /// Audio levels, about 20 times a second per call: what we hear and what we send.
+    Levels {
+        call: CallId,
+        remote: Level,
+        local: Level,
+    },
+    /// Receive quality, about once a second per call.
+    Quality {
+        call: CallId,
+        packets_lost: i64,
+        loss_percent: f64,
+        jitter_ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rtt_ms: Option<f64>,
+        mos: f64,
+    },
+    /// A DTMF digit received (RFC 4733 telephone-event).
+    Dtmf {
+        call: CallId,
+        digit: char,
     },
     Log {
         level: LogLevel,

@@ -7,10 +7,21 @@
 
 pub mod audio;
 pub mod codec;
+pub mod device;
+pub mod dtmf;
 pub mod g711;
+pub mod jitter;
+pub mod meter;
+pub mod opus;
+pub mod plc;
+pub mod quality;
+pub mod resample;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod transcode;
+pub mod wav;
 
 pub use audio::{port_for, AudioMode, AudioPort};
 pub use codec::Codec;

@@ -38,6 +38,33 @@ impl RtpSender {
         self.ssrc
     }
 
+    /// The timestamp the next audio packet will carry.
+    pub fn timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
+    /// Writes a telephone-event packet (RFC 4733 §2.3: every packet of one event carries the
+    /// event's start timestamp) with the stream's SSRC and next sequence number.
+    pub fn write_event(
+        &mut self,
+        payload_type: u8,
+        payload: &[u8],
+        timestamp: u32,
+        marker: bool,
+        out: &mut [u8],
+    ) -> Result<usize, rtp_rs::RtpPacketBuildError> {
+        let len = RtpPacketBuilder::new()
+            .payload_type(payload_type)
+            .marked(marker)
+            .sequence(Seq::from(self.sequence))
+            .timestamp(timestamp)
+            .ssrc(self.ssrc)
+            .payload(payload)
+            .build_into(out)?;
+        self.sequence = self.sequence.wrapping_add(1);
+        Ok(len)
+    }
+
     /// Time passes by `samples` at the clock rate, whether or not a packet went out: after hold
     /// or a stall the timestamp still matches the wall clock (RFC 3550 §5.1).
     pub fn advance(&mut self, samples: u32) {
@@ -78,7 +105,17 @@ impl Default for RtpSender {
     }
 }
 
-/// A datagram that passed the checks.
+/// A datagram that passed the checks, with the header fields the receive path needs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub kind: Received<'a>,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    pub marker: bool,
+}
+
+/// What a valid packet carries.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received<'a> {
     /// Audio in the negotiated payload type.
@@ -102,18 +139,25 @@ pub fn classify(
     datagram: &[u8],
     audio_pt: u8,
     dtmf_pt: Option<u8>,
-) -> Result<Received<'_>, Rejected> {
+) -> Result<Packet<'_>, Rejected> {
     let reader = RtpReader::new(datagram).map_err(|_| Rejected::NotRtp {
         len: datagram.len(),
     })?;
     let pt = reader.payload_type();
-    if pt == audio_pt {
-        Ok(Received::Audio(reader.payload()))
+    let kind = if pt == audio_pt {
+        Received::Audio(reader.payload())
     } else if Some(pt) == dtmf_pt {
-        Ok(Received::TelephoneEvent(reader.payload()))
+        Received::TelephoneEvent(reader.payload())
     } else {
-        Err(Rejected::PayloadType(pt))
-    }
+        return Err(Rejected::PayloadType(pt));
+    };
+    Ok(Packet {
+        kind,
+        seq: reader.sequence_number().into(),
+        timestamp: reader.timestamp(),
+        ssrc: reader.ssrc(),
+        marker: reader.mark(),
+    })
 }
 
 #[cfg(test)]
@@ -179,15 +223,16 @@ mod tests {
         let mut tx = RtpSender::with_origin(1, 0, 0);
         let mut buf = [0u8; 32];
         let len = tx.write(0, &[1, 2, 3], &mut buf).unwrap();
-        assert_eq!(
-            classify(&buf[..len], 0, Some(101)),
-            Ok(Received::Audio(&[1, 2, 3]))
-        );
+        let audio = classify(&buf[..len], 0, Some(101)).unwrap();
+        assert_eq!(audio.kind, Received::Audio(&[1, 2, 3]));
+        assert_eq!((audio.seq, audio.timestamp, audio.ssrc), (0, 0, 1));
+        assert!(audio.marker);
+        tx.advance(160);
         let len = tx.write(101, &[9, 0, 0, 160], &mut buf).unwrap();
-        assert_eq!(
-            classify(&buf[..len], 0, Some(101)),
-            Ok(Received::TelephoneEvent(&[9, 0, 0, 160]))
-        );
+        let event = classify(&buf[..len], 0, Some(101)).unwrap();
+        assert_eq!(event.kind, Received::TelephoneEvent(&[9, 0, 0, 160]));
+        assert_eq!((event.seq, event.timestamp), (1, 160));
+        assert!(!event.marker);
         assert_eq!(
             classify(&buf[..len], 0, None),
             Err(Rejected::PayloadType(101))
@@ -210,7 +255,10 @@ mod tests {
             if len > 0 && rng.random_bool(0.7) {
                 d[0] = 0x80 | (d[0] & 0x3F); // mostly version 2, to reach the deeper checks
             }
-            if let Ok(Received::Audio(p) | Received::TelephoneEvent(p)) = classify(&d, 0, Some(101))
+            if let Ok(Packet {
+                kind: Received::Audio(p) | Received::TelephoneEvent(p),
+                ..
+            }) = classify(&d, 0, Some(101))
             {
                 assert!(p.len() <= d.len());
             }

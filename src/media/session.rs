@@ -1,34 +1,36 @@
-//! The per-call RTP task: one tokio task per call that paces outgoing frames on an absolute
-//! 20 ms schedule, receives and checks incoming packets, and moves audio through an
-//! `AudioPort`. The engine holds a `MediaHandle` to steer it (re-INVITE) and end it.
+//! The per-call media session: one tokio task per call (see `task.rs`) that paces outgoing
+//! frames on an absolute 20 ms schedule, receives through a jitter buffer, and moves audio
+//! through an `AudioPort`. The engine holds a `MediaHandle` to steer it (re-INVITE, DTMF) and
+//! end it, and receives `MediaEvent`s (levels, quality, DTMF digits).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::audio::{AudioPort, FRAME_MS};
 use super::codec::Codec;
-use super::g711;
-use super::rtp::{self, Received, RtpSender, HEADER_LEN};
+use super::dtmf::{DtmfReceiver, DtmfSender};
+use super::jitter::JitterBuffer;
+use super::meter::{Level, Meter};
+use super::quality::ReceiveStats;
+use super::rtp::RtpSender;
 use super::sdp::Negotiated;
+use super::transcode::{Decoder, Encoder, TranscodeError};
+use super::wav::{RecorderHandle, RecordingSummary};
 
+mod task;
 #[cfg(test)]
 mod tests;
 
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
-/// Largest frame we ever build: 20 ms at 48 kHz, 16-bit (opus never gets near it).
-const MAX_FRAME_SAMPLES: usize = 960;
-/// Larger than any sane RTP packet; bigger datagrams are garbage anyway.
-const RECV_BUFFER: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -40,6 +42,8 @@ pub enum MediaError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Codec(#[from] TranscodeError),
 }
 
 /// Binds a UDP socket for RTP on an even port (RFC 3550 §11: RTP even, RTCP the odd one
@@ -73,12 +77,41 @@ pub async fn bind_rtp(ip: IpAddr, ports: RangeInclusive<u16>) -> Result<UdpSocke
     Err(exhausted)
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Binds RTP on an even port and RTCP on the odd port above it (RFC 3550 §11), both or
+/// neither: a taken RTCP port moves the pair on.
+pub async fn bind_rtp_pair(
+    ip: IpAddr,
+    ports: RangeInclusive<u16>,
+) -> Result<(UdpSocket, UdpSocket), MediaError> {
+    let (first, last) = (*ports.start(), *ports.end());
+    let attempts = (u32::from(last) - u32::from(first)) / 2 + 1;
+    for _ in 0..attempts {
+        let rtp = bind_rtp(ip, ports.clone()).await?;
+        let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+        if port < last {
+            if let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await {
+                return Ok((rtp, rtcp));
+            }
+        }
+    }
+    Err(MediaError::PortsExhausted { ip, first, last })
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MediaStats {
     pub packets_sent: u64,
     pub packets_received: u64,
     /// Datagrams on our port that were not RTP in a negotiated payload type.
     pub packets_invalid: u64,
+    /// Valid RTP from an address other than the one the stream latched onto.
+    pub packets_foreign: u64,
+    pub ssrc_changes: u64,
+    /// RFC 3550 cumulative loss (expected − received) of the current source.
+    pub packets_lost: i64,
+    pub loss_percent: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    pub mos: f64,
 }
 
 #[derive(Debug, Default)]
@@ -86,16 +119,95 @@ struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
     invalid: AtomicU64,
+    foreign: AtomicU64,
+    ssrc_changes: AtomicU64,
+    lost: AtomicI64,
+    // f64 figures stored as bits: written by the media task only, read by snapshots.
+    loss_percent: AtomicU64,
+    jitter_ms: AtomicU64,
+    rtt_ms: AtomicU64,
+    mos: AtomicU64,
 }
 
 impl Counters {
     fn snapshot(&self) -> MediaStats {
+        let f = |a: &AtomicU64| f64::from_bits(a.load(Ordering::Relaxed));
+        let rtt = f(&self.rtt_ms);
         MediaStats {
             packets_sent: self.sent.load(Ordering::Relaxed),
             packets_received: self.received.load(Ordering::Relaxed),
             packets_invalid: self.invalid.load(Ordering::Relaxed),
+            packets_foreign: self.foreign.load(Ordering::Relaxed),
+            ssrc_changes: self.ssrc_changes.load(Ordering::Relaxed),
+            packets_lost: self.lost.load(Ordering::Relaxed),
+            loss_percent: f(&self.loss_percent),
+            jitter_ms: f(&self.jitter_ms),
+            rtt_ms: (rtt > 0.0).then_some(rtt),
+            mos: f(&self.mos),
         }
     }
+
+    fn store_quality(&self, lost: i64, loss: f64, jitter: f64, rtt: Option<f64>, mos: f64) {
+        self.lost.store(lost, Ordering::Relaxed);
+        self.loss_percent.store(loss.to_bits(), Ordering::Relaxed);
+        self.jitter_ms.store(jitter.to_bits(), Ordering::Relaxed);
+        self.rtt_ms
+            .store(rtt.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
+        self.mos.store(mos.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// What a media session reports to its owner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaEvent {
+    Levels {
+        remote: Level,
+        local: Level,
+    },
+    Quality {
+        packets_lost: i64,
+        loss_percent: f64,
+        jitter_ms: f64,
+        rtt_ms: Option<f64>,
+        mos: f64,
+    },
+    Dtmf(char),
+    /// Media now flows to/from this address (symmetric RTP).
+    Latched(SocketAddr),
+    Warning(String),
+}
+
+/// Where a session's events go, tagged so one channel can serve every call.
+#[derive(Clone, Debug)]
+pub struct MediaEvents {
+    pub tag: u64,
+    pub tx: mpsc::UnboundedSender<(u64, MediaEvent)>,
+}
+
+impl MediaEvents {
+    fn send(&self, event: MediaEvent) {
+        let _ = self.tx.send((self.tag, event));
+    }
+}
+
+/// Everything optional about a session.
+#[derive(Default)]
+pub struct MediaOptions {
+    pub rtcp: Option<UdpSocket>,
+    pub events: Option<MediaEvents>,
+    pub recorder: Option<RecorderHandle>,
+}
+
+#[derive(Debug)]
+enum Control {
+    SendDtmf(String),
+}
+
+/// The final figures of a session, and its recording when there was one.
+#[derive(Debug)]
+pub struct MediaReport {
+    pub stats: MediaStats,
+    pub recording: Option<Result<RecordingSummary, String>>,
 }
 
 /// The engine's grip on a call's media task. Dropping it also ends the task.
@@ -103,13 +215,26 @@ impl Counters {
 pub struct MediaHandle {
     local_addr: SocketAddr,
     params: watch::Sender<Negotiated>,
+    control: mpsc::UnboundedSender<Control>,
     counters: Arc<Counters>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Option<RecorderHandle>>,
     stop_on_drop: DropGuard,
 }
 
-/// Spawns the media task for one call on the current tokio runtime.
+/// Spawns the media task for one call on the current tokio runtime, without RTCP, events or
+/// recording (tests, simple uses).
 pub fn start(socket: UdpSocket, params: Negotiated, port: Box<dyn AudioPort>) -> MediaHandle {
+    start_with(socket, params, port, MediaOptions::default())
+        .expect("G.711 sessions need no codec state")
+}
+
+/// Spawns the media task for one call on the current tokio runtime.
+pub fn start_with(
+    socket: UdpSocket,
+    params: Negotiated,
+    port: Box<dyn AudioPort>,
+    options: MediaOptions,
+) -> Result<MediaHandle, MediaError> {
     let local_addr = socket.local_addr().unwrap_or_else(|e| {
         tracing::warn!(error = %e, "RTP socket has no local address");
         SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0)
@@ -121,30 +246,56 @@ pub fn start(socket: UdpSocket, params: Negotiated, port: Box<dyn AudioPort>) ->
         direction = params.direction.attribute(),
         "media starting"
     );
+    let codec = params.codec;
     let (params_tx, params_rx) = watch::channel(params.clone());
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
     let counters = Arc::new(Counters::default());
     let cancel = CancellationToken::new();
-    let task = MediaTask {
+    let task = task::MediaTask {
         socket,
+        rtcp: options.rtcp,
         params,
         port,
         counters: Arc::clone(&counters),
+        events: options.events,
+        recorder: options.recorder,
         sender: RtpSender::new(),
+        encoder: Encoder::new(codec)?,
+        decoder: Decoder::new(codec)?,
+        jitter: jitter_buffer(codec),
+        quality: ReceiveStats::new(codec.clock_rate()),
+        dtmf_in: DtmfReceiver::new(),
+        dtmf_out: DtmfSender::new(codec.clock_rate()),
+        remote_meter: Meter::default(),
+        local_meter: Meter::default(),
+        latched: None,
+        latched_rtcp: None,
+        remote_ssrc: None,
+        last_sr: None,
+        rtt: None,
+        octets_sent: 0,
         sending: false,
         frames_elapsed: 0,
-        pcm: Vec::with_capacity(MAX_FRAME_SAMPLES),
-        payload: Vec::with_capacity(MAX_FRAME_SAMPLES * 2),
-        packet: vec![0; HEADER_LEN + MAX_FRAME_SAMPLES * 2],
-        datagram: vec![0; RECV_BUFFER],
-        decoded: Vec::with_capacity(RECV_BUFFER),
+        bufs: task::Buffers::default(),
     };
-    let task = tokio::spawn(task.run(params_rx, cancel.clone()));
-    MediaHandle {
+    let task = tokio::spawn(task.run(params_rx, control_rx, cancel.clone()));
+    Ok(MediaHandle {
         local_addr,
         params: params_tx,
+        control: control_tx,
         counters,
         task,
         stop_on_drop: cancel.drop_guard(),
+    })
+}
+
+/// G.711 packets longer than 20 ms are split into 20 ms slots (one byte per sample); an Opus
+/// packet is one frame whatever it holds.
+fn jitter_buffer(codec: Codec) -> JitterBuffer {
+    let jb = JitterBuffer::new(codec.clock_rate(), codec.samples_per_frame() as u32);
+    match codec {
+        Codec::Pcmu | Codec::Pcma => jb.split_payloads(codec.samples_per_frame()),
+        Codec::Opus => jb,
     }
 }
 
@@ -159,12 +310,17 @@ impl MediaHandle {
         self.params.send_replace(params);
     }
 
+    /// Queues RFC 4733 digits; they replace audio packets while they play.
+    pub fn send_dtmf(&self, digits: &str) {
+        let _ = self.control.send(Control::SendDtmf(digits.to_string()));
+    }
+
     pub fn stats(&self) -> MediaStats {
         self.counters.snapshot()
     }
 
-    /// Ends the task (closing the socket) and returns the final figures.
-    pub async fn stop(self) -> MediaStats {
+    /// Ends the task (closing the sockets), finalizes the recording, returns the figures.
+    pub async fn stop(self) -> MediaReport {
         let MediaHandle {
             counters,
             task,
@@ -172,158 +328,23 @@ impl MediaHandle {
             ..
         } = self;
         drop(stop_on_drop);
-        if let Err(e) = task.await {
-            tracing::warn!(error = %e, "media task ended abnormally");
-        }
-        counters.snapshot()
-    }
-}
-
-struct MediaTask {
-    socket: UdpSocket,
-    params: Negotiated,
-    port: Box<dyn AudioPort>,
-    counters: Arc<Counters>,
-    sender: RtpSender,
-    /// Whether the previous frame went out; a gap (hold) ends with a marked packet.
-    sending: bool,
-    frames_elapsed: u64,
-    // Buffers reused for every packet: no allocation in the steady state.
-    pcm: Vec<i16>,
-    payload: Vec<u8>,
-    packet: Vec<u8>,
-    datagram: Vec<u8>,
-    decoded: Vec<i16>,
-}
-
-impl MediaTask {
-    async fn run(mut self, mut params_rx: watch::Receiver<Negotiated>, cancel: CancellationToken) {
-        let start = Instant::now();
-        // Ticks fall on start + n * 20 ms. After a stall, missed ticks are skipped rather than
-        // sent in a burst; the timestamp still advances by the frames that passed.
-        let mut ticker = tokio::time::interval_at(start, FRAME);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        if self.params.codec == Codec::Opus {
-            tracing::warn!("opus media is not implemented yet: this call sends and plays nothing");
-        }
-        loop {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => break,
-                changed = params_rx.changed() => match changed {
-                    Ok(()) => {
-                        let params = params_rx.borrow_and_update().clone();
-                        self.apply(params);
-                    }
-                    Err(_) => break,
-                },
-                at = ticker.tick() => {
-                    let frame = frame_index(at - start);
-                    self.on_tick(frame).await;
-                }
-                received = self.socket.recv_from(&mut self.datagram) => match received {
-                    Ok((len, from)) => self.on_datagram(len, from),
-                    // E.g. ICMP port unreachable reported on some platforms: not fatal.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive failed"),
-                },
-            }
-        }
-        tracing::debug!(stats = ?self.counters.snapshot(), "media stopped");
-    }
-
-    fn apply(&mut self, params: Negotiated) {
-        tracing::debug!(
-            remote = %params.remote,
-            codec = %params.codec,
-            direction = params.direction.attribute(),
-            "media updated"
-        );
-        self.params = params;
-    }
-
-    fn may_send(&self) -> bool {
-        let p = &self.params;
-        p.direction.sends()
-            && !p.remote.ip().is_unspecified()
-            && p.remote.port() != 0
-            && p.codec != Codec::Opus
-    }
-
-    async fn on_tick(&mut self, frame: u64) {
-        let samples = self.params.codec.samples_per_frame();
-        let passed = frame.saturating_sub(self.frames_elapsed);
-        self.frames_elapsed = frame.max(self.frames_elapsed);
-        self.sender
-            .advance((passed as u32).wrapping_mul(samples as u32));
-
-        if !self.may_send() {
-            self.sending = false;
-            return;
-        }
-        if !self.sending {
-            self.sender.mark_next();
-            self.sending = true;
-        }
-        self.pcm.clear();
-        self.pcm.resize(samples, 0);
-        self.port.source(&mut self.pcm);
-        self.payload.clear();
-        if g711::encode(self.params.codec, &self.pcm, &mut self.payload).is_err() {
-            return;
-        }
-        let len = match self
-            .sender
-            .write(self.params.payload_type, &self.payload, &mut self.packet)
-        {
-            Ok(len) => len,
+        let recorder = match task.await {
+            Ok(recorder) => recorder,
             Err(e) => {
-                tracing::warn!(error = ?e, "cannot build RTP packet");
-                return;
+                tracing::warn!(error = %e, "media task ended abnormally");
+                None
             }
         };
-        match self
-            .socket
-            .send_to(&self.packet[..len], self.params.remote)
-            .await
-        {
-            Ok(_) => {
-                self.counters.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => tracing::debug!(error = %e, remote = %self.params.remote, "RTP send failed"),
+        // Finishing flushes a file: keep it off the runtime's worker threads.
+        let recording = match recorder {
+            Some(r) => tokio::task::spawn_blocking(move || r.finish().map_err(|e| e.to_string()))
+                .await
+                .ok(),
+            None => None,
+        };
+        MediaReport {
+            stats: counters.snapshot(),
+            recording,
         }
     }
-
-    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
-        let datagram = &self.datagram[..len.min(self.datagram.len())];
-        let p = &self.params;
-        match rtp::classify(datagram, p.payload_type, p.dtmf_payload_type) {
-            Ok(Received::Audio(payload)) => {
-                self.counters.received.fetch_add(1, Ordering::Relaxed);
-                if !p.direction.receives() {
-                    return;
-                }
-                self.decoded.clear();
-                if g711::decode(p.codec, payload, &mut self.decoded).is_ok()
-                    && !self.decoded.is_empty()
-                {
-                    self.port.sink(&self.decoded);
-                }
-            }
-            // DTMF reception is a later milestone; the packet is valid, so it counts.
-            Ok(Received::TelephoneEvent(_)) => {
-                self.counters.received.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(reason) => {
-                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%from, %reason, "ignored datagram on the RTP port");
-            }
-        }
-    }
-}
-
-/// Which 20 ms slot since the start an interval tick belongs to (rounded: ticks are exact
-/// multiples, the rounding only guards against clock granularity).
-fn frame_index(since_start: Duration) -> u64 {
-    let frame_us = FRAME.as_micros();
-    ((since_start.as_micros() + frame_us / 2) / frame_us) as u64
 }

@@ -141,6 +141,17 @@ pub fn write_tone_ulaw(path: &Path, frequency: f64, seconds: f64) {
     );
 }
 
+/// Writes `seconds` of a sine at `frequency` Hz as raw 8 kHz A-law (for `rtp_stream` with
+/// payload type 8), half of full scale, with sox.
+pub fn write_tone_alaw(path: &Path, frequency: f64, seconds: f64) {
+    sox_synth(
+        path,
+        &["-r", "8000", "-c", "1", "-e", "a-law", "-t", "raw"],
+        frequency,
+        seconds,
+    );
+}
+
 /// Writes a 16-bit PCM WAV sine (mono at `rate` Hz) with sox, e.g. for `--play`.
 pub fn write_tone_wav(path: &Path, frequency: f64, seconds: f64, rate: u32) {
     let rate = rate.to_string();

@@ -4,24 +4,35 @@
 //! - [`ports`]: free ports, scratch dirs;  [`process`]: `ChildGuard` and waiting helpers;
 //! - [`kamailio`]: registrar/proxy with digest auth;  [`sipp`]: scenarios in tests/scenarios;
 //! - [`capture`]: RTP capture with dumpcap;  [`audio`]: G.711, tone frequency, levels;
-//! - [`sipterm`]: the binary under test, registered at a Kamailio in one call.
+//! - [`sipterm`]: the binary under test, registered at a Kamailio in one call;
+//! - [`relay`]: a lossy UDP relay for RTP;  [`baresip`]: a second softphone over ctrl_tcp;
+//! - [`dtmf`]: RFC 4733 events, decoded and generated;  [`wav`]: WAV files;
+//! - [`cpu`]: CPU time of a process, for benchmarks.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
 
 pub mod audio;
+pub mod baresip;
 pub mod capture;
+pub mod cpu;
+pub mod dtmf;
+pub mod events;
 pub mod kamailio;
 pub mod pcap;
 pub mod ports;
 pub mod process;
+pub mod relay;
 pub mod sipp;
 pub mod sipterm;
+pub mod wav;
 
 pub use audio::{dominant_frequency, rms_dbfs};
+pub use baresip::{Baresip, BaresipConfig, Tone};
 pub use capture::{decode_audio, RtpCapture, RtpPacket};
 pub use kamailio::Kamailio;
 pub use ports::{free_udp_port, free_udp_port_block, free_udp_tcp_port, ScratchDir};
 pub use process::{pids_with_cmdline_containing, wait_until, ChildGuard};
+pub use relay::{Impairment, RtpRelay};
 pub use sipp::{spawn_registered_uas, Sipp, SippProcess, SippRun, Transport};
 pub use sipterm::Sipterm;

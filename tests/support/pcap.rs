@@ -144,3 +144,84 @@ fn udp_of_ipv4(ip: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4, &[u8])> {
         &udp[8..udp_len],
     ))
 }
+
+/// Classic pcap bytes (µs timestamps, little-endian, Ethernet link type) holding each
+/// datagram as Ethernet/IPv4/UDP with valid IP and UDP checksums: the kind of file sipp's
+/// `play_pcap_audio` replays (it keeps the payloads and the timing, and sends them from its
+/// media port to the peer's, whatever addresses the file holds).
+pub fn pcap_bytes(datagrams: &[UdpDatagram]) -> Vec<u8> {
+    let mut file = Vec::new();
+    file.extend(0xa1b2_c3d4u32.to_le_bytes());
+    file.extend(2u16.to_le_bytes());
+    file.extend(4u16.to_le_bytes());
+    file.extend(0i32.to_le_bytes()); // thiszone
+    file.extend(0u32.to_le_bytes()); // sigfigs
+    file.extend(65535u32.to_le_bytes()); // snaplen
+    file.extend(1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+    for (id, datagram) in datagrams.iter().enumerate() {
+        let frame = ethernet_frame(datagram, id as u16);
+        file.extend((datagram.time.as_secs() as u32).to_le_bytes());
+        file.extend(datagram.time.subsec_micros().to_le_bytes());
+        file.extend((frame.len() as u32).to_le_bytes());
+        file.extend((frame.len() as u32).to_le_bytes());
+        file.extend(frame);
+    }
+    file
+}
+
+/// Writes [`pcap_bytes`] to `path`.
+pub fn write_pcap(path: &Path, datagrams: &[UdpDatagram]) -> std::io::Result<()> {
+    std::fs::write(path, pcap_bytes(datagrams))
+}
+
+fn ethernet_frame(datagram: &UdpDatagram, id: u16) -> Vec<u8> {
+    let udp_len = 8 + datagram.payload.len();
+    let total_len = 20 + udp_len;
+    assert!(total_len <= 65535, "datagram too large for IPv4");
+    let (src, dst) = (datagram.src.ip().octets(), datagram.dst.ip().octets());
+    let mut ip = vec![0x45, 0];
+    ip.extend((total_len as u16).to_be_bytes());
+    ip.extend(id.to_be_bytes());
+    ip.extend([0x40, 0]); // don't fragment
+    ip.extend([64, 17, 0, 0]); // TTL, UDP, checksum (below)
+    ip.extend(src);
+    ip.extend(dst);
+    let checksum = internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+
+    let mut udp = Vec::with_capacity(udp_len);
+    udp.extend(datagram.src.port().to_be_bytes());
+    udp.extend(datagram.dst.port().to_be_bytes());
+    udp.extend((udp_len as u16).to_be_bytes());
+    udp.extend([0, 0]);
+    udp.extend(&datagram.payload);
+    let mut pseudo = Vec::with_capacity(12 + udp.len());
+    pseudo.extend(src);
+    pseudo.extend(dst);
+    pseudo.extend([0, 17]);
+    pseudo.extend((udp_len as u16).to_be_bytes());
+    pseudo.extend(&udp);
+    let checksum = match internet_checksum(&pseudo) {
+        0 => 0xffff, // RFC 768: a computed zero is sent as all ones
+        c => c,
+    };
+    udp[6..8].copy_from_slice(&checksum.to_be_bytes());
+
+    // Locally administered MACs; the addresses of a loopback frame do not matter.
+    let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    frame.extend(ip);
+    frame.extend(udp);
+    frame
+}
+
+/// RFC 1071 one's-complement checksum.
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}

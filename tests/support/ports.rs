@@ -76,6 +76,33 @@ pub fn free_udp_tcp_port() -> u16 {
     panic!("found no port free for both UDP and TCP on 127.0.0.1 in 200 tries");
 }
 
+/// A port `p` such that `p..p + count` are all free for both UDP and TCP on 127.0.0.1
+/// (baresip listens for SIP on UDP and TCP `p` and for SIP over TLS on TCP `p + 1`).
+pub fn free_udp_tcp_port_block(count: u16) -> u16 {
+    assert!(count > 0, "a port block needs at least one port");
+    for _ in 0..500 {
+        let socket = UdpSocket::bind(local(0)).expect("bind an ephemeral UDP port on 127.0.0.1");
+        let base = socket.local_addr().expect("local address").port();
+        drop(socket);
+        if base < 1024 || base.checked_add(count).is_none() {
+            continue;
+        }
+        let udp: Vec<_> = (base..base + count)
+            .map_while(|port| UdpSocket::bind(local(port)).ok())
+            .collect();
+        let tcp: Vec<_> = (base..base + count)
+            .map_while(|port| TcpListener::bind(local(port)).ok())
+            .collect();
+        if udp.len() == usize::from(count)
+            && tcp.len() == usize::from(count)
+            && claim(base..base + count)
+        {
+            return base;
+        }
+    }
+    panic!("found no block of {count} ports free for UDP and TCP on 127.0.0.1 in 500 tries");
+}
+
 /// An even UDP port `p` such that `p..p + count` are all free: RTP takes an even port and
 /// RTCP the next one; sipp's `-mp p` also binds `p + 2` (video), so ask for 4 there.
 pub fn free_udp_port_block(count: u16) -> u16 {

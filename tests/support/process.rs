@@ -131,12 +131,18 @@ impl ChildGuard {
     /// Stops the process: SIGTERM, up to `TERM_GRACE`, then SIGKILL for it and the
     /// descendants it had when this was called; always reaps. Returns the exit status.
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with_grace(TERM_GRACE)
+    }
+
+    /// `stop()` with another grace between SIGTERM and SIGKILL (for peers such as baresip
+    /// that take long over a clean shutdown the test does not need).
+    pub fn stop_with_grace(&mut self, grace: Duration) -> ExitStatus {
         if let Some(status) = self.try_wait() {
             return status;
         }
         let descendants = descendants(self.pid());
         send_signal(self.pid(), "TERM");
-        let status = match self.wait_timeout(TERM_GRACE) {
+        let status = match self.wait_timeout(grace) {
             Some(status) => status,
             None => {
                 send_signal(self.pid(), "KILL");

@@ -48,6 +48,26 @@ pub fn registered_args(
     ]
 }
 
+/// Like [`registered_args`] but with `--rtp-ports <lo>-<lo + 1>`: one even port and its
+/// RTCP neighbour, so sipterm's RTP port is `lo`, known before the call (to put an
+/// `RtpRelay::in_front_of(lo, ..)` there, with `--media-address 127.0.0.2`). Returns the
+/// arguments and `lo`.
+pub fn registered_args_with_rtp_port(
+    kamailio: &Kamailio,
+    user: &str,
+    password: &str,
+    transport: Transport,
+) -> (Vec<String>, u16) {
+    let mut args = registered_args(kamailio, user, password, transport);
+    let rtp = free_udp_port_block(2);
+    let at = args
+        .iter()
+        .position(|a| a == "--rtp-ports")
+        .expect("registered_args passes --rtp-ports");
+    args[at + 1] = format!("{rtp}-{}", rtp + 1);
+    (args, rtp)
+}
+
 /// A running sipterm (or any program standing in for it); stopped on drop.
 #[derive(Debug)]
 pub struct Sipterm {
@@ -65,8 +85,25 @@ impl Sipterm {
         Sipterm::spawn_program(&binary(), args)
     }
 
+    /// Starts the sipterm binary with `args` and extra environment variables.
+    pub fn spawn_with_env<I, S>(args: I, env: &[(&str, &str)]) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Sipterm::spawn_full(&binary(), args, env)
+    }
+
     /// Starts another program the same way (the harness self-test uses a shell stand-in).
     pub fn spawn_program<I, S>(program: &Path, args: I) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Sipterm::spawn_full(program, args, &[])
+    }
+
+    fn spawn_full<I, S>(program: &Path, args: I, env: &[(&str, &str)]) -> Sipterm
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -77,6 +114,7 @@ impl Sipterm {
             .args(args)
             .current_dir(dir.path())
             .env("NO_COLOR", "1");
+        command.envs(env.iter().copied());
         // Keep the key out of the child unless a test passes one on purpose.
         command.env_remove("OPENAI_API_KEY");
         let child = ChildGuard::spawn("sipterm", command, dir.path());

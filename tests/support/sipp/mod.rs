@@ -7,7 +7,11 @@
 //! - `rtp_stream="file,..."` is not keyword-substituted and is read when the scenario loads,
 //!   so the tone file is generated into the run's scratch dir, which is also its cwd;
 //! - `<pause milliseconds="[key]"/>` is not substituted either: scenarios turn a key into a
-//!   variable (`assignstr` + `todouble`) and use `<pause variable=.../>`.
+//!   variable (`assignstr` + `todouble`) and use `<pause variable=.../>`;
+//! - `[media_ip]` is what `-mi` binds, so the address a scenario advertises in its SDP is a
+//!   key of its own, `sdp_media_ip` (default 127.0.0.1; 127.0.0.2 puts an `RtpRelay` in front);
+//! - `play_pcap_audio` replays a pcap's payloads with its timing from `-mp` to the peer's
+//!   media address (over a raw socket: root or CAP_NET_RAW), so DTMF comes as a generated pcap.
 //!
 //! `run.rs` holds [`SippRun`] (what a run did); `register.rs` registers a sipp UAS at Kamailio.
 
@@ -22,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use super::audio::write_tone_ulaw;
+use super::audio::{write_tone_alaw, write_tone_ulaw};
+use super::dtmf::{write_dtmf_pcap, DtmfStream};
 use super::ports::{free_udp_port, free_udp_port_block, free_udp_tcp_port, ScratchDir};
 use super::process::{read_lossy, require_tool, ChildGuard};
 
@@ -32,7 +37,12 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("hold_ms", "1000"),
     ("expected_status", "486"),
     ("expires", "3600"),
+    ("sdp_media_ip", "127.0.0.1"),
 ];
+
+/// The DTMF keys in `dtmf.pcap`, which `uac_dtmf.xml` plays: the harness writes it into the
+/// run's directory with [`write_dtmf_pcap`] (other keys: [`Sipp::dtmf_digits`]).
+pub const DEFAULT_DTMF_DIGITS: &str = "1234#";
 
 /// Extra seconds the harness waits beyond sipp's own `-timeout` before killing it.
 const KILL_MARGIN: Duration = Duration::from_secs(15);
@@ -86,6 +96,7 @@ pub struct Sipp {
     media_port: Option<u16>,
     trace_messages: bool,
     extra_args: Vec<String>,
+    dtmf: DtmfStream,
 }
 
 impl Sipp {
@@ -107,6 +118,7 @@ impl Sipp {
             media_port: None,
             trace_messages: true,
             extra_args: Vec::new(),
+            dtmf: DtmfStream::new(DEFAULT_DTMF_DIGITS),
         }
     }
 
@@ -192,6 +204,17 @@ impl Sipp {
         self
     }
 
+    /// The keys `uac_dtmf.xml` sends as RFC 4733 events (default [`DEFAULT_DTMF_DIGITS`]).
+    pub fn dtmf_digits(self, digits: &str) -> Self {
+        self.dtmf_stream(DtmfStream::new(digits))
+    }
+
+    /// The whole stream `uac_dtmf.xml` plays (timing, tone, SSRC...).
+    pub fn dtmf_stream(mut self, stream: DtmfStream) -> Self {
+        self.dtmf = stream;
+        self
+    }
+
     /// Any other sipp argument, appended as given.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
@@ -216,6 +239,12 @@ impl Sipp {
         let scenario_text = read_lossy(&scenario_path);
         if scenario_text.contains("rtp_stream=\"tone_1khz.ulaw") {
             write_tone_ulaw(&dir.join("tone_1khz.ulaw"), 1000.0, 4.0);
+        }
+        if scenario_text.contains("rtp_stream=\"tone_1khz.alaw") {
+            write_tone_alaw(&dir.join("tone_1khz.alaw"), 1000.0, 4.0);
+        }
+        if scenario_text.contains("play_pcap_audio=\"dtmf.pcap") {
+            write_dtmf_pcap(&dir.join("dtmf.pcap"), &self.dtmf);
         }
         let mut keys: Vec<(String, String)> = DEFAULT_KEYS
             .iter()

@@ -1,0 +1,449 @@
+//! The loop inside one call's media task: receive (symmetric RTP, SSRC tracking, jitter
+//! buffer, DTMF, RFC 3550 statistics), play out and send on the 20 ms tick, RTCP every few
+//! seconds, and levels/quality published as events.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::{Control, Counters, MediaEvent, MediaEvents, FRAME};
+use crate::media::audio::AudioPort;
+use crate::media::dtmf::{DtmfReceiver, DtmfSender};
+use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::meter::Meter;
+use crate::media::quality::{estimate_mos, ReceiveStats};
+
+use crate::media::rtcp;
+use crate::media::rtp::{self, Received, RtpSender};
+use crate::media::sdp::Negotiated;
+use crate::media::transcode::{Decoder, Encoder};
+use crate::media::wav::RecorderHandle;
+
+/// Levels go out every third frame (~17 per second), quality every second, RTCP every 5 s
+/// (RFC 3550 §6.2's minimum interval for a two-party session).
+const LEVEL_EVERY: u64 = 3;
+const QUALITY_EVERY: u64 = 50;
+const RTCP_EVERY: u64 = 250;
+/// Larger than any sane RTP packet; bigger datagrams are garbage anyway.
+const RECV_BUFFER: usize = 4096;
+const MAX_FRAME_SAMPLES: usize = 960;
+
+pub(super) struct MediaTask {
+    pub socket: UdpSocket,
+    pub rtcp: Option<UdpSocket>,
+    pub params: Negotiated,
+    pub port: Box<dyn AudioPort>,
+    pub counters: Arc<Counters>,
+    pub events: Option<MediaEvents>,
+    pub recorder: Option<RecorderHandle>,
+    pub sender: RtpSender,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub jitter: JitterBuffer,
+    pub quality: ReceiveStats,
+    pub dtmf_in: DtmfReceiver,
+    pub dtmf_out: DtmfSender,
+    pub remote_meter: Meter,
+    pub local_meter: Meter,
+    /// Where the remote's RTP really comes from (symmetric RTP, RFC 4961): we send there.
+    pub latched: Option<SocketAddr>,
+    pub latched_rtcp: Option<SocketAddr>,
+    pub remote_ssrc: Option<u32>,
+    /// The last SR we received: its NTP middle bits and when it arrived (for DLSR).
+    pub last_sr: Option<(u32, Instant)>,
+    pub rtt: Option<Duration>,
+    pub octets_sent: u32,
+    pub sending: bool,
+    pub frames_elapsed: u64,
+    pub bufs: Buffers,
+}
+
+/// Reused for every packet and frame: no allocation in the steady state.
+pub(super) struct Buffers {
+    remote_pcm: Vec<i16>,
+    local_pcm: Vec<i16>,
+    payload: Vec<u8>,
+    packet: Vec<u8>,
+    datagram: Vec<u8>,
+    rtcp_in: Vec<u8>,
+    rtcp_out: Vec<u8>,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            remote_pcm: Vec::with_capacity(MAX_FRAME_SAMPLES),
+            local_pcm: Vec::with_capacity(MAX_FRAME_SAMPLES),
+            payload: Vec::with_capacity(MAX_FRAME_SAMPLES * 2),
+            packet: vec![0; rtp::HEADER_LEN + MAX_FRAME_SAMPLES * 2],
+            datagram: vec![0; RECV_BUFFER],
+            rtcp_in: vec![0; 1500],
+            rtcp_out: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl MediaTask {
+    pub async fn run(
+        mut self,
+        mut params_rx: watch::Receiver<Negotiated>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        cancel: CancellationToken,
+    ) -> Option<RecorderHandle> {
+        let start = Instant::now();
+        // Ticks fall on start + n * 20 ms. After a stall, missed ticks are skipped rather than
+        // sent in a burst; the timestamp still advances by the frames that passed.
+        let mut ticker = tokio::time::interval_at(start, FRAME);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let rtcp = self.rtcp.take();
+        let mut rtcp_buf = std::mem::take(&mut self.bufs.rtcp_in);
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                changed = params_rx.changed() => match changed {
+                    Ok(()) => {
+                        let params = params_rx.borrow_and_update().clone();
+                        self.apply(params);
+                    }
+                    Err(_) => break,
+                },
+                Some(cmd) = control.recv() => self.on_control(cmd),
+                at = ticker.tick() => {
+                    let frame = frame_index(at - start);
+                    self.on_tick(frame, rtcp.as_ref()).await;
+                }
+                received = self.socket.recv_from(&mut self.bufs.datagram) => match received {
+                    Ok((len, from)) => self.on_datagram(len, from),
+                    // E.g. ICMP port unreachable reported on some platforms: not fatal.
+                    Err(e) => tracing::debug!(error = %e, "RTP receive failed"),
+                },
+                received = recv_opt(rtcp.as_ref(), &mut rtcp_buf) => {
+                    if let Some((len, from)) = received {
+                        self.on_rtcp(&rtcp_buf[..len], from);
+                    }
+                }
+            }
+        }
+        self.publish_quality();
+        tracing::debug!(stats = ?self.counters.snapshot(), "media stopped");
+        self.recorder.take()
+    }
+
+    fn apply(&mut self, params: Negotiated) {
+        tracing::debug!(
+            remote = %params.remote,
+            codec = %params.codec,
+            direction = params.direction.attribute(),
+            "media updated"
+        );
+        // A new address in the SDP is a new path: learn the source again.
+        if params.remote != self.params.remote {
+            self.latched = None;
+            self.latched_rtcp = None;
+        }
+        self.params = params;
+    }
+
+    fn on_control(&mut self, cmd: Control) {
+        match cmd {
+            Control::SendDtmf(digits) => {
+                if self.params.dtmf_payload_type.is_none() {
+                    self.emit(MediaEvent::Warning(
+                        "the remote side did not negotiate telephone-event: DTMF not sent".into(),
+                    ));
+                } else if let Err(bad) = self.dtmf_out.queue(&digits) {
+                    self.emit(MediaEvent::Warning(format!("'{bad}' is not a DTMF digit")));
+                }
+            }
+        }
+    }
+
+    fn may_send(&self) -> bool {
+        let p = &self.params;
+        p.direction.sends() && !p.remote.ip().is_unspecified() && p.remote.port() != 0
+    }
+
+    fn destination(&self) -> SocketAddr {
+        self.latched.unwrap_or(self.params.remote)
+    }
+
+    async fn on_tick(&mut self, frame: u64, rtcp: Option<&UdpSocket>) {
+        let samples = self.params.codec.samples_per_frame();
+        let passed = frame.saturating_sub(self.frames_elapsed);
+        self.frames_elapsed = frame.max(self.frames_elapsed);
+        self.sender
+            .advance((passed as u32).wrapping_mul(samples as u32));
+
+        self.play_out(samples);
+        let sending = self.may_send();
+        self.bufs.local_pcm.clear();
+        self.bufs.local_pcm.resize(samples, 0);
+        if sending {
+            self.port.source(&mut self.bufs.local_pcm);
+        }
+        self.local_meter.push(&self.bufs.local_pcm);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.push(&self.bufs.remote_pcm, &self.bufs.local_pcm);
+        }
+        if sending {
+            if !self.sending {
+                self.sender.mark_next();
+                self.sending = true;
+            }
+            self.send_frame().await;
+        } else {
+            self.sending = false;
+        }
+
+        if frame.is_multiple_of(LEVEL_EVERY) {
+            let remote = self.remote_meter.take();
+            let local = self.local_meter.take();
+            self.emit(MediaEvent::Levels { remote, local });
+        }
+        if frame.is_multiple_of(QUALITY_EVERY) && self.remote_ssrc.is_some() {
+            self.publish_quality();
+        }
+        if frame % RTCP_EVERY == RTCP_EVERY / 2 {
+            if let Some(socket) = rtcp {
+                self.send_rtcp(socket).await;
+            }
+        }
+    }
+
+    /// One 20 ms frame of what the remote said, from the jitter buffer (or concealment).
+    fn play_out(&mut self, samples: usize) {
+        let receiving = self.params.direction.receives();
+        let pcm = &mut self.bufs.remote_pcm;
+        match self.jitter.pop(std::time::Instant::now()) {
+            Playout::Frame { payload, .. } if receiving => {
+                if !self.decoder.decode(payload, pcm) {
+                    self.decoder.conceal(None, samples, pcm);
+                }
+            }
+            Playout::Missing { next } if receiving => self.decoder.conceal(next, samples, pcm),
+            _ => {
+                pcm.clear();
+                pcm.resize(samples, 0);
+            }
+        }
+        pcm.resize(samples, 0);
+        self.remote_meter.push(pcm);
+        if receiving {
+            self.port.sink(pcm);
+        }
+    }
+
+    async fn send_frame(&mut self) {
+        let destination = self.destination();
+        let ts = self.sender.timestamp();
+        let len = if let Some(event) = self.dtmf_out.tick(ts) {
+            let pt = self.params.dtmf_payload_type.unwrap_or(101);
+            self.sender.write_event(
+                pt,
+                &event.payload,
+                event.timestamp,
+                event.marker,
+                &mut self.bufs.packet,
+            )
+        } else {
+            if !self
+                .encoder
+                .encode(&self.bufs.local_pcm, &mut self.bufs.payload)
+            {
+                return;
+            }
+            self.sender.write(
+                self.params.payload_type,
+                &self.bufs.payload,
+                &mut self.bufs.packet,
+            )
+        };
+        let len = match len {
+            Ok(len) => len,
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot build RTP packet");
+                return;
+            }
+        };
+        match self
+            .socket
+            .send_to(&self.bufs.packet[..len], destination)
+            .await
+        {
+            Ok(_) => {
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                self.octets_sent = self
+                    .octets_sent
+                    .wrapping_add((len - rtp::HEADER_LEN) as u32);
+            }
+            Err(e) => tracing::debug!(error = %e, %destination, "RTP send failed"),
+        }
+    }
+
+    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
+        let datagram = &self.bufs.datagram[..len.min(self.bufs.datagram.len())];
+        let p = &self.params;
+        let packet = match rtp::classify(datagram, p.payload_type, p.dtmf_payload_type) {
+            Ok(packet) => packet,
+            Err(reason) => {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%from, %reason, "ignored datagram on the RTP port");
+                return;
+            }
+        };
+        // Symmetric RTP: the first valid packet fixes the remote's address; others are
+        // foreign (a stale stream, or someone spraying the port) and never reach the decoder.
+        match self.latched {
+            None => {
+                self.latched = Some(from);
+                self.emit(MediaEvent::Latched(from));
+            }
+            Some(addr) if addr != from => {
+                self.counters.foreign.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Some(_) => {}
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::Instant::now();
+        if self.remote_ssrc != Some(packet.ssrc) {
+            if self.remote_ssrc.is_some() {
+                // A new source (transfer, restart): its numbering owes nothing to the old one.
+                self.jitter.reset();
+                self.quality.reset();
+                self.decoder.reset();
+                self.dtmf_in = DtmfReceiver::new();
+                self.counters.ssrc_changes.fetch_add(1, Ordering::Relaxed);
+            }
+            self.remote_ssrc = Some(packet.ssrc);
+        }
+        match packet.kind {
+            Received::Audio(payload) => {
+                self.quality.on_packet(packet.seq, packet.timestamp, now);
+                self.jitter.push(packet.seq, packet.timestamp, payload, now);
+            }
+            Received::TelephoneEvent(payload) => {
+                // Events carry their start timestamp: count them for loss, not for jitter.
+                self.quality.on_untimed_packet(packet.seq);
+                if let Some(digit) =
+                    self.dtmf_in
+                        .on_packet(packet.timestamp, packet.marker, payload)
+                {
+                    self.emit(MediaEvent::Dtmf(digit));
+                }
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, datagram: &[u8], from: SocketAddr) {
+        let Ok(compound) = rtcp::parse(datagram) else {
+            self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.latched.is_some_and(|rtp| rtp.ip() != from.ip()) {
+            self.counters.foreign.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.latched_rtcp = Some(from);
+        if let Some((_, info)) = compound.sender_info() {
+            self.last_sr = Some((info.ntp.middle32(), Instant::now()));
+        }
+        if let Some(block) = compound.report_about(self.sender.ssrc()) {
+            let now = rtcp::NtpTime::now().middle32();
+            if let Some(rtt) = rtcp::rtt(now, block.lsr, block.dlsr) {
+                self.rtt = Some(rtt);
+            }
+        }
+    }
+
+    async fn send_rtcp(&mut self, socket: &UdpSocket) {
+        let destination = match self.latched_rtcp {
+            Some(addr) => addr,
+            None => {
+                let rtp = self.destination();
+                if rtp.ip().is_unspecified() || rtp.port() == 0 {
+                    return;
+                }
+                SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+            }
+        };
+        let (lsr, dlsr) = match self.last_sr {
+            Some((ntp, at)) => (ntp, rtcp::dlsr(at.elapsed())),
+            None => (0, 0),
+        };
+        let block = self
+            .remote_ssrc
+            .map(|ssrc| self.quality.report_block(ssrc, lsr, dlsr));
+        let blocks = block.as_slice();
+        let out = &mut self.bufs.rtcp_out;
+        out.clear();
+        let ssrc = self.sender.ssrc();
+        let sent = self.counters.sent.load(Ordering::Relaxed);
+        if sent > 0 {
+            let info = rtcp::SenderInfo {
+                ntp: rtcp::NtpTime::now(),
+                rtp_timestamp: self.sender.timestamp(),
+                packet_count: sent as u32,
+                octet_count: self.octets_sent,
+            };
+            rtcp::build_sr(out, ssrc, &info, blocks);
+        } else if !blocks.is_empty() {
+            rtcp::build_rr(out, ssrc, blocks);
+        } else {
+            return;
+        }
+        rtcp::build_sdes_cname(out, ssrc, "sipterm");
+        if let Err(e) = socket.send_to(out, destination).await {
+            tracing::debug!(error = %e, %destination, "RTCP send failed");
+        }
+    }
+
+    fn publish_quality(&mut self) {
+        let loss_percent = self.quality.loss_fraction() * 100.0;
+        let jitter_ms = self.quality.jitter_ms();
+        let rtt_ms = self.rtt.map(|d| d.as_secs_f64() * 1000.0);
+        let mos = estimate_mos(
+            loss_percent,
+            jitter_ms,
+            rtt_ms.unwrap_or(0.0),
+            self.params.codec,
+        );
+        let lost = self.quality.lost();
+        self.counters
+            .store_quality(lost, loss_percent, jitter_ms, rtt_ms, mos);
+        self.emit(MediaEvent::Quality {
+            packets_lost: lost,
+            loss_percent,
+            jitter_ms,
+            rtt_ms,
+            mos,
+        });
+    }
+
+    fn emit(&self, event: MediaEvent) {
+        if let Some(events) = &self.events {
+            events.send(event);
+        }
+    }
+}
+
+async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Which 20 ms slot since the start an interval tick belongs to (rounded: ticks are exact
+/// multiples, the rounding only guards against clock granularity).
+fn frame_index(since_start: Duration) -> u64 {
+    let frame_us = FRAME.as_micros();
+    ((since_start.as_micros() + frame_us / 2) / frame_us) as u64
+}

@@ -1,0 +1,368 @@
+//! The media engine against real peers: recording, `--play`, PCMA, Opus with baresip, a lossy
+//! and reordering path, DTMF both ways, garbage and foreign packets, and a machine without a
+//! sound card. Every peer is on loopback and stopped by the harness.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use support::audio::write_tone_wav;
+use support::dtmf::dtmf_digits;
+use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
+use support::relay::{Impairment, RtpRelay, RELAY_IP};
+use support::sipterm::{registered_args, registered_args_with_rtp_port};
+use support::wav::read_wav;
+use support::{
+    dominant_frequency, rms_dbfs, Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm,
+    Tone, Transport,
+};
+
+const ALICE: (&str, &str) = ("alice", "wonderland");
+
+fn with_json(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
+    args.push("--json".into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn alice(kamailio: &Kamailio, extra: &[&str]) -> Sipterm {
+    let args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    Sipterm::spawn(with_json(args, extra))
+}
+
+fn call_alice(kamailio: &Kamailio, scenario: &str) -> Sipp {
+    Sipp::uac(scenario, kamailio.addr()).service(ALICE.0)
+}
+
+#[track_caller]
+fn assert_tone(samples: &[i16], rate: u32, hz: f64, what: &str) {
+    let found = dominant_frequency(samples, rate);
+    let level = rms_dbfs(samples);
+    assert!(
+        (found - hz).abs() <= 15.0,
+        "{what}: dominant frequency {found:.1} Hz, expected {hz} Hz ({} samples, {level:.1} dBFS)",
+        samples.len()
+    );
+    assert!(
+        level > -35.0,
+        "{what}: {level:.1} dBFS is too quiet for a tone"
+    );
+}
+
+fn recording_of(ended: &Value) -> std::path::PathBuf {
+    ended["media"]["recording"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no recording in {ended}"))
+        .into()
+}
+
+fn a_440_hz_wav(dir: &Path) -> String {
+    let wav = dir.join("tone440.wav");
+    // 44.1 kHz, so sipterm must resample to the codec's 8 or 48 kHz.
+    write_tone_wav(&wav, 440.0, 2.0, 44_100);
+    wav.display().to_string()
+}
+
+#[test]
+fn records_the_callers_tone_in_a_stereo_wav_as_long_as_the_call() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let dir = support::ScratchDir::new("recordings");
+    let record = dir.path().display().to_string();
+    let mut sipterm = alice(&kamailio, &["--audio", "null", "--record", &record]);
+    wait_registered(&mut sipterm);
+    let run = call_alice(&kamailio, "uac_tone.xml")
+        .key("call_ms", 3000)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    let wav = read_wav(&recording_of(&ended)).unwrap();
+    assert_eq!((wav.rate, wav.channels), (8000, 2));
+    assert_tone(&wav.channel(0), 8000, 1000.0, "left channel (remote)");
+    let silent_right = rms_dbfs(&wav.channel(1));
+    assert!(
+        silent_right < -60.0,
+        "right channel (sent silence) at {silent_right:.1} dBFS"
+    );
+    let call_ms = ended["duration_ms"].as_f64().unwrap();
+    let wav_ms = wav.duration_secs() * 1000.0;
+    assert!(
+        (wav_ms - call_ms).abs() <= 100.0,
+        "recording {wav_ms:.0} ms, call {call_ms:.0} ms"
+    );
+    let name = recording_of(&ended);
+    let name = name.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.contains("sipp_at_127.0.0.1") && name.ends_with(".wav"),
+        "{name}"
+    );
+}
+
+#[test]
+fn recording_is_valid_after_sigint_mid_call() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let dir = support::ScratchDir::new("recordings");
+    let record = dir.path().display().to_string();
+    let mut sipterm = alice(&kamailio, &["--audio", "null", "--record", &record]);
+    wait_registered(&mut sipterm);
+    let sipp = call_alice(&kamailio, "uac_wait_bye.xml").spawn();
+    wait_event(&mut sipterm, "an active call", |e| {
+        is(e, "call_state") && e["state"] == "active"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
+    let _ = sipp.wait();
+    let ended = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "call_ended"))
+        .expect("call_ended before exit");
+    let wav = read_wav(&recording_of(&ended)).unwrap();
+    assert!(wav.duration_secs() >= 1.0, "{:.2} s", wav.duration_secs());
+    assert_tone(&wav.channel(0), 8000, 1000.0, "left channel (remote)");
+}
+
+#[test]
+fn play_sends_the_wav_as_the_microphone_over_pcmu_and_pcma() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let dir = support::ScratchDir::new("play");
+    let wav = a_440_hz_wav(dir.path());
+    let mut sipterm = alice(&kamailio, &["--audio", "null", "--play", &wav]);
+    wait_registered(&mut sipterm);
+    for (scenario, pt) in [("uac_tone.xml", 0u8), ("uac_tone_pcma.xml", 8u8)] {
+        let media_port = support::free_udp_port_block(4);
+        let capture = RtpCapture::start(media_port);
+        let run = call_alice(&kamailio, scenario)
+            .key("call_ms", 2500)
+            .media_port(media_port)
+            .run();
+        assert!(run.success(), "{run}\n{}", sipterm.report());
+        let packets = capture.stop();
+        assert!(
+            packets.iter().filter(|p| p.payload_type == pt).count() > 80,
+            "{scenario}: too few packets with PT {pt}"
+        );
+        let audio = support::decode_audio(&packets);
+        assert_tone(&audio, 8000, 440.0, scenario);
+    }
+}
+
+#[test]
+fn opus_call_with_baresip_carries_tones_both_ways() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let dir = support::ScratchDir::new("opus");
+    let wav = a_440_hz_wav(dir.path());
+    let record = dir.path().display().to_string();
+    let (args, _) = registered_args_with_rtp_port(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let mut sipterm = Sipterm::spawn(with_json(
+        args,
+        &["--audio", "null", "--play", &wav, "--record", &record],
+    ));
+    wait_registered(&mut sipterm);
+    let baresip = Baresip::start(
+        BaresipConfig::new("bob")
+            .codecs(&["opus/48000/2"])
+            .tone(Tone::Sine(1000))
+            .record(true),
+    );
+    baresip.dial(&format!("sip:alice@127.0.0.1:{port}"));
+    baresip.expect_event("CALL_ESTABLISHED", Duration::from_secs(20));
+    let started = wait_event(&mut sipterm, "media_started", |e| is(e, "media_started"));
+    assert_eq!(started["codec"], "opus");
+    std::thread::sleep(Duration::from_secs(3));
+    baresip.hangup();
+    let ended = wait_call_ended(&mut sipterm);
+
+    let ours = read_wav(&recording_of(&ended)).unwrap();
+    assert_eq!((ours.rate, ours.channels), (48000, 2));
+    assert_tone(&ours.channel(0), 48000, 1000.0, "sipterm hears baresip");
+    let theirs = baresip.received_audio().unwrap();
+    assert_tone(
+        &theirs.channel(0),
+        theirs.rate,
+        440.0,
+        "baresip hears sipterm",
+    );
+}
+
+#[test]
+fn lossy_reordering_path_stays_intelligible_and_loss_is_reported() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let dir = support::ScratchDir::new("lossy");
+    let record = dir.path().display().to_string();
+    let (args, rtp_port) =
+        registered_args_with_rtp_port(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    let impairment = Impairment {
+        loss: 0.05,
+        reorder: 0.05,
+        seed: 20261125,
+    };
+    let (relay, _rtcp_relay) = RtpRelay::in_front_of_with_rtcp(rtp_port, impairment);
+    let mut sipterm = Sipterm::spawn(with_json(
+        args,
+        &[
+            "--audio",
+            "echo",
+            "--record",
+            &record,
+            "--media-address",
+            &RELAY_IP.to_string(),
+        ],
+    ));
+    wait_registered(&mut sipterm);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let run = call_alice(&kamailio, "uac_tone.xml")
+        .key("call_ms", 6000)
+        .media_port(media_port)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    let counts = relay.counts();
+    assert!(counts.dropped > 5 && counts.reordered > 5, "{counts:?}");
+
+    // Reported loss matches what the relay really dropped, within one point.
+    let expected = counts.forwarded + counts.detectable_losses;
+    let truth = 100.0 * counts.detectable_losses as f64 / expected as f64;
+    let reported = ended["media"]["loss_percent"].as_f64().unwrap();
+    assert!(
+        (reported - truth).abs() <= 1.0,
+        "reported {reported:.2} % loss, relay dropped {truth:.2} % ({counts:?})"
+    );
+    // Still intelligible: the tone survives in our recording and in the echo sipp hears
+    // (which came back through the relay: symmetric RTP latched onto it).
+    let wav = read_wav(&recording_of(&ended)).unwrap();
+    assert_tone(&wav.channel(0), 8000, 1000.0, "recording through 5 % loss");
+    assert!(
+        counts.returned > 100,
+        "echo did not go back through the relay: {counts:?}"
+    );
+    let echoed = support::decode_audio(&capture.stop());
+    assert_tone(&echoed, 8000, 1000.0, "echo through the relay");
+    assert!(ended["media"]["mos"].as_f64().unwrap() < 4.3, "{ended}");
+}
+
+#[test]
+fn dtmf_from_sipp_arrives_as_events_and_digits_are_sent() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = alice(&kamailio, &["--audio", "null", "--send-dtmf", "159#"]);
+    wait_registered(&mut sipterm);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let run = call_alice(&kamailio, "uac_dtmf.xml")
+        .dtmf_digits("1234#")
+        .key("call_ms", 4000)
+        .media_port(media_port)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    wait_call_ended(&mut sipterm);
+    let received: String = events(&sipterm)
+        .iter()
+        .filter(|e| is(e, "dtmf"))
+        .map(|e| e["digit"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(received, "1234#", "{}", sipterm.report());
+    let packets = capture.stop();
+    assert_eq!(dtmf_digits(&packets, 101), "159#");
+}
+
+#[test]
+fn garbage_and_foreign_packets_are_counted_and_ignored() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = alice(&kamailio, &["--audio", "echo"]);
+    wait_registered(&mut sipterm);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let sipp = call_alice(&kamailio, "uac_tone.xml")
+        .key("call_ms", 4000)
+        .media_port(media_port)
+        .spawn();
+    let started = wait_event(&mut sipterm, "media_started", |e| is(e, "media_started"));
+    let rtp: std::net::SocketAddr = started["local_rtp"].as_str().unwrap().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut valid = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 9, 9, 9, 9];
+    valid.extend([0x55u8; 160]);
+    for i in 0..50u8 {
+        let _ = stranger.send_to(&[i; 37], rtp); // not RTP
+        let _ = stranger.send_to(&valid, rtp); // RTP, wrong source
+    }
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    let media = &ended["media"];
+    assert!(media["packets_invalid"].as_u64().unwrap() >= 50, "{media}");
+    assert!(media["packets_foreign"].as_u64().unwrap() >= 50, "{media}");
+    let echoed = support::decode_audio(&capture.stop());
+    assert_tone(&echoed, 8000, 1000.0, "echo despite the noise");
+}
+
+#[test]
+fn without_a_sound_card_device_audio_warns_once_and_the_call_works() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    // An ALSA configuration with no devices at all: what a headless server looks like.
+    let dir = support::ScratchDir::new("noalsa");
+    let conf = dir.join("asound.conf");
+    std::fs::write(&conf, "# no devices\n").unwrap();
+    let mut sipterm = Sipterm::spawn_with_env(
+        with_json(args, &["--audio", "device"]),
+        &[("ALSA_CONFIG_PATH", conf.to_str().unwrap())],
+    );
+    wait_registered(&mut sipterm);
+    for _ in 0..2 {
+        let run = call_alice(&kamailio, "uac_tone.xml")
+            .key("call_ms", 1000)
+            .run();
+        assert!(run.success(), "{run}\n{}", sipterm.report());
+    }
+    wait_event(&mut sipterm, "the second call's end", |e| {
+        is(e, "call_ended") && e["call"] == 2
+    });
+    for ended in events(&sipterm).iter().filter(|e| is(e, "call_ended")) {
+        assert!(
+            ended["media"]["packets_sent"].as_u64().unwrap() > 20,
+            "{ended}"
+        );
+    }
+    let warnings = events(&sipterm)
+        .iter()
+        .filter(|e| is(e, "log") && e["message"].as_str().unwrap_or("").contains("sound card"))
+        .count();
+    assert_eq!(warnings, 1, "{}", sipterm.report());
+    assert!(
+        !sipterm.stderr().contains("ALSA lib"),
+        "ALSA noise on stderr:\n{}",
+        sipterm.stderr()
+    );
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
+}
+
+#[test]
+fn levels_and_quality_are_published_during_a_call() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = alice(&kamailio, &["--audio", "echo"]);
+    wait_registered(&mut sipterm);
+    let run = call_alice(&kamailio, "uac_tone.xml")
+        .key("call_ms", 2500)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    wait_call_ended(&mut sipterm);
+    let all = events(&sipterm);
+    let levels: Vec<&Value> = all.iter().filter(|e| is(e, "levels")).collect();
+    // ~17 per second over 2.5 s.
+    assert!(levels.len() >= 25, "{} level events", levels.len());
+    let loud = levels
+        .iter()
+        .filter(|e| e["remote"]["rms_dbfs"].as_f64().unwrap() > -20.0)
+        .count();
+    assert!(loud >= 10, "the caller's tone never showed on the meter");
+    let quality = all
+        .iter()
+        .rfind(|e| is(e, "quality"))
+        .expect("quality events");
+    assert!(quality["mos"].as_f64().unwrap() > 4.0, "{quality}");
+    assert_eq!(quality["packets_lost"], 0, "{quality}");
+}

@@ -1,0 +1,213 @@
+//! baresip's configuration: what a test asks for ([`BaresipConfig`]) and the `config`,
+//! `accounts` and `contacts` files made from it.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use super::super::wav::{read_wav, write_wav, Wav};
+
+/// Length of the silence [`Tone::Silence`] plays before baresip hangs up.
+pub const SILENCE_SECS: usize = 300;
+
+/// What baresip sends as its audio.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tone {
+    /// A sine at this frequency (10..=20000 Hz), from the `ausine` module.
+    Sine(u32),
+    /// A 16-bit PCM WAV, from the `aufile` module, played once: at its end baresip hangs up
+    /// (events `AUDIO_ERROR`, then `CALL_CLOSED` with param "end of file"), so make it
+    /// longer than the call (or use that as "play a prompt, then hang up").
+    File(PathBuf),
+    /// Digital silence: a generated silent WAV ([`SILENCE_SECS`] long) played by `aufile`.
+    Silence,
+}
+
+/// When baresip answers an incoming call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// At once (`answermode=auto`).
+    Auto,
+    /// When told to (`accept()`), after `CALL_INCOMING`.
+    Manual,
+}
+
+/// Where baresip registers, if anywhere (`regint=0` otherwise: direct calls only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    /// The registrar / proxy, e.g. `kamailio.addr()`; it becomes the AoR's domain.
+    pub addr: SocketAddr,
+    pub user: String,
+    pub password: String,
+}
+
+/// Settings for [`Baresip::start`]. ctrl_tcp is always on: every method goes through it.
+#[derive(Debug, Clone)]
+pub struct BaresipConfig {
+    /// The user part of its AoR (`sip:<user>@127.0.0.1:<port>` without a registrar).
+    pub user: String,
+    /// `audio_codecs` in preference order, as baresip names them: `opus/48000/2`, `PCMU`,
+    /// `PCMA`, `G722`... (baresip adds telephone-event/8000 by itself).
+    pub codecs: Vec<String>,
+    pub tone: Tone,
+    /// Dump received (and sent) audio as WAV; see [`Baresip::received_audio`].
+    pub record: bool,
+    pub answer: Answer,
+    pub registrar: Option<Registrar>,
+    /// More lines for the `config` file (a later line wins over ours).
+    pub extra_config: Vec<String>,
+}
+
+impl BaresipConfig {
+    /// `user`, Opus only, silence, no recording, auto-answer, no registrar.
+    pub fn new(user: &str) -> BaresipConfig {
+        BaresipConfig {
+            user: user.to_owned(),
+            codecs: vec!["opus/48000/2".into()],
+            tone: Tone::Silence,
+            record: false,
+            answer: Answer::Auto,
+            registrar: None,
+            extra_config: Vec::new(),
+        }
+    }
+
+    pub fn codecs(mut self, codecs: &[&str]) -> Self {
+        self.codecs = codecs.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    pub fn tone(mut self, tone: Tone) -> Self {
+        self.tone = tone;
+        self
+    }
+
+    pub fn record(mut self, on: bool) -> Self {
+        self.record = on;
+        self
+    }
+
+    pub fn answer(mut self, answer: Answer) -> Self {
+        self.answer = answer;
+        self
+    }
+
+    /// Register at `addr` as `user`/`password` (digest).
+    pub fn registrar(mut self, addr: SocketAddr, user: &str, password: &str) -> Self {
+        self.registrar = Some(Registrar {
+            addr,
+            user: user.to_owned(),
+            password: password.to_owned(),
+        });
+        self
+    }
+
+    pub fn config_line(mut self, line: &str) -> Self {
+        self.extra_config.push(line.to_owned());
+        self
+    }
+}
+
+/// The ports a baresip was given.
+#[derive(Debug, Clone)]
+pub(super) struct Ports {
+    pub sip: u16,
+    pub ctrl: u16,
+    pub rtp: RangeInclusive<u16>,
+}
+
+/// Writes `config`, `accounts` and `contacts` into `dir`; returns the account's AoR.
+pub(super) fn write_config_dir(
+    config: &BaresipConfig,
+    ports: &Ports,
+    recordings: Option<&Path>,
+    dir: &Path,
+) -> String {
+    let (sip_port, ctrl_port) = (ports.sip, ports.ctrl);
+    let (source, srate, channels) = audio_source(&config.tone, dir);
+    let mut text = String::new();
+    for line in [
+        "poll_method epoll".to_string(),
+        format!("sip_listen 127.0.0.1:{sip_port}"),
+        "net_interface 127.0.0.1".into(),
+        format!("audio_source {source}"),
+        "audio_player aubridge,sink".into(),
+        "audio_alert aubridge,sink".into(),
+        format!("ausrc_srate {srate}"),
+        format!("ausrc_channels {channels}"),
+        format!("rtp_ports {}-{}", ports.rtp.start(), ports.rtp.end()),
+        "rtcp_mux no".into(),
+        "jitter_buffer_delay 1-10".into(),
+        format!("ctrl_tcp_listen 127.0.0.1:{ctrl_port}"),
+        "module_path /usr/lib/baresip/modules".into(),
+        "module g711.so".into(),
+        "module opus.so".into(),
+        "module g722.so".into(),
+        "module aubridge.so".into(),
+        "module ausine.so".into(),
+        "module aufile.so".into(),
+        "module_tmp account.so".into(),
+        "module_app menu.so".into(),
+        "module_app ctrl_tcp.so".into(),
+    ] {
+        writeln!(text, "{line}").unwrap();
+    }
+    if let Some(path) = recordings {
+        writeln!(text, "module sndfile.so\nsnd_path {}", path.display()).unwrap();
+    }
+    for line in &config.extra_config {
+        writeln!(text, "{line}").unwrap();
+    }
+    std::fs::write(dir.join("config"), text).expect("write baresip's config");
+    let aor = match &config.registrar {
+        Some(r) => format!("sip:{}@{}", r.user, r.addr),
+        None => format!("sip:{}@127.0.0.1:{sip_port}", config.user),
+    };
+    let mut account = format!("<{aor}>");
+    match &config.registrar {
+        Some(r) => write!(account, ";auth_pass={};regint=600", r.password).unwrap(),
+        None => account.push_str(";regint=0"),
+    }
+    let mode = match config.answer {
+        Answer::Auto => "auto",
+        Answer::Manual => "manual",
+    };
+    write!(
+        account,
+        ";answermode={mode};audio_codecs={}",
+        config.codecs.join(",")
+    )
+    .unwrap();
+    std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("write accounts");
+    std::fs::write(dir.join("contacts"), "").expect("write contacts");
+
+    aor
+}
+
+/// `audio_source` and the source's rate and channels for `tone`.
+fn audio_source(tone: &Tone, dir: &Path) -> (String, u32, u16) {
+    match tone {
+        Tone::Sine(hz) => {
+            assert!(
+                (10..=20000).contains(hz),
+                "ausine takes 10..=20000 Hz, not {hz}"
+            );
+            (format!("ausine,{hz}"), 48000, 2)
+        }
+        Tone::File(path) => {
+            let wav = read_wav(path).unwrap_or_else(|e| panic!("baresip tone file: {e}"));
+            (format!("aufile,{}", path.display()), wav.rate, wav.channels)
+        }
+        Tone::Silence => {
+            let path = dir.join("silence.wav");
+            let silence = Wav {
+                rate: 8000,
+                channels: 1,
+                samples: vec![0; 8000 * SILENCE_SECS],
+            };
+            write_wav(&path, &silence).expect("write silence.wav");
+            (format!("aufile,{}", path.display()), 8000, 1)
+        }
+    }
+}
