@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up, formatting and lint gates, unit and integration tests against
-# real peers (Kamailio, sipp) on loopback, then the benchmarks that print figures.
+# real peers (Kamailio, sipp, baresip) on loopback, then the benchmarks that print figures.
 # This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +9,8 @@ bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked -- --test-threads=2
-# Figures, not assertions: see the README's performance section.
+# Figures, not assertions: see the README's performance section. Criterion runs are kept short.
 cargo bench --locked --bench answer_latency
+cargo bench --locked --bench echo_cpu
+cargo bench --locked --bench codecs -- --noplot
+cargo bench --locked --bench jitter -- --noplot

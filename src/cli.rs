@@ -128,11 +128,13 @@ pub struct Cli {
     )]
     pub audio: AudioArg,
 
-    /// Sound card input to use with --audio device [default: the system default].
+    /// Sound card input to use with --audio device, by name from --list-devices (or a unique
+    /// description) [default: the system default].
     #[arg(long, value_name = "NAME")]
     pub input_device: Option<String>,
 
-    /// Sound card output to use with --audio device [default: the system default].
+    /// Sound card output to use with --audio device, by name from --list-devices (or a unique
+    /// description) [default: the system default].
     #[arg(long, value_name = "NAME")]
     pub output_device: Option<String>,
 

@@ -119,6 +119,13 @@ impl Engine {
         if let Some(warning) = card_warning {
             engine.log(LogLevel::Warn, LogKind::Warning, warning);
         }
+        if let Some(card) = &engine.sound_card {
+            engine.log(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("sound card: {}", card.description()),
+            );
+        }
 
         let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
         let registration = RegistrationTask::start(
