@@ -73,6 +73,8 @@ pub struct Config {
     pub duration: Option<Duration>,
     pub verbose: bool,
     pub front_end: FrontEnd,
+    /// Emit every SIP message as an event (the TUI's trace view wants them).
+    pub sip_trace_events: bool,
     pub auto_answer: bool,
     /// With auto-answer: how long a call rings first.
     pub answer_after: Duration,
@@ -202,6 +204,7 @@ impl Config {
             duration: (cli.duration > 0).then(|| Duration::from_secs(cli.duration)),
             verbose: cli.verbose,
             front_end,
+            sip_trace_events: front_end == FrontEnd::Tui,
             // Headless has nobody to press a key, so it answers by default (the seed's behaviour).
             auto_answer: (cli.auto_answer || headless) && cli.reject.is_none(),
             answer_after: Duration::from_secs_f64(cli.answer_after),

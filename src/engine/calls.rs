@@ -11,7 +11,7 @@ impl Engine {
         display_name: Option<String>,
         to: String,
         offer: Option<String>,
-    ) {
+    ) -> Option<CallId> {
         let id = CallId(self.next_id);
         self.next_id += 1;
         let who = display_name
@@ -28,7 +28,7 @@ impl Engine {
                     format!("call {id} from {who}: unreadable SDP offer ({e}); answering 400"),
                 );
                 self.ua.reject(&key, 400);
-                return;
+                return Some(id);
             }
         };
         if let Some(offer) = &parsed {
@@ -64,7 +64,7 @@ impl Engine {
                     duration_ms: 0,
                     media: MediaSummary::default(),
                 });
-                return;
+                return Some(id);
             }
         }
         // A call that gets its final answer at once needs no 180: sent microseconds before the
@@ -106,6 +106,7 @@ impl Engine {
                 });
             }
         }
+        Some(id)
     }
 
     pub(super) async fn answer(&mut self, id: CallId) {

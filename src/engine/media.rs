@@ -129,6 +129,7 @@ impl Engine {
                     rms_dbfs: local.rms_dbfs,
                     peak_dbfs: local.peak_dbfs,
                 },
+                ai: None,
             }),
             MediaEvent::Quality {
                 packets_lost,

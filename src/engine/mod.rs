@@ -8,6 +8,7 @@ mod account;
 mod call;
 mod calls;
 mod media;
+mod trace;
 mod types;
 
 pub use types::*;
@@ -69,6 +70,7 @@ pub struct Engine {
     sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
     /// `--play`, loaded once.
     play_clip: Option<crate::media::wav::Clip>,
+    traces: trace::TraceRouter,
 }
 
 impl Engine {
@@ -114,6 +116,7 @@ impl Engine {
             media_events: media_tx,
             sound_card,
             play_clip,
+            traces: trace::TraceRouter::default(),
         };
         engine.announce_start();
         if let Some(warning) = card_warning {
@@ -255,6 +258,26 @@ impl Engine {
         }
     }
 
+    fn mute(&mut self, id: CallId, muted: bool) {
+        match self.calls.get(&id).and_then(|c| c.media.as_ref()) {
+            Some(media) => {
+                media.set_muted(muted);
+                self.emit(Event::Muted { call: id, muted });
+                let what = if muted { "muted" } else { "unmuted" };
+                self.log(
+                    LogLevel::Info,
+                    LogKind::Audio,
+                    format!("call {id}: microphone {what}"),
+                );
+            }
+            None => self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!("call {id} has no media to mute"),
+            ),
+        }
+    }
+
     fn send_dtmf(&mut self, id: CallId, digits: &str) {
         match self.calls.get(&id).and_then(|c| c.media.as_ref()) {
             Some(media) => {
@@ -291,6 +314,20 @@ impl Engine {
             Command::Reject { call, decline } => self.reject(call, if decline { 603 } else { 486 }),
             Command::Hangup(id) => self.hangup(id),
             Command::SendDtmf { call, digits } => self.send_dtmf(call, &digits),
+            Command::Mute { call, muted } => self.mute(call, muted),
+            Command::ToggleBridge(call) => {
+                let reason = "the voice bridge is not part of this build yet".to_string();
+                self.log(
+                    LogLevel::Warn,
+                    LogKind::Warning,
+                    format!("call {call}: {reason}"),
+                );
+                self.emit(Event::Bridge {
+                    call,
+                    on: false,
+                    reason: Some(reason),
+                });
+            }
             Command::Quit => {}
         }
     }
@@ -299,11 +336,16 @@ impl Engine {
         match event {
             SipEvent::Invite {
                 key,
+                call_id,
                 from,
                 display_name,
                 to,
                 offer,
-            } => self.on_invite(key, from, display_name, to, offer).await,
+            } => {
+                if let Some(id) = self.on_invite(key, from, display_name, to, offer).await {
+                    self.bind_trace(&call_id, id);
+                }
+            }
             SipEvent::Confirmed { key, ack_sdp } => self.on_confirmed(key, ack_sdp).await,
             SipEvent::Reoffer {
                 key,
@@ -311,23 +353,7 @@ impl Engine {
                 responder,
             } => self.on_reoffer(key, offer, responder).await,
             SipEvent::Terminated { key, why } => self.on_terminated(key, why).await,
-            SipEvent::Trace(line) => {
-                if self.config.verbose {
-                    let arrow = match line.direction {
-                        TraceDirection::Sent => "sent to",
-                        TraceDirection::Received => "received from",
-                    };
-                    self.log(
-                        LogLevel::Debug,
-                        LogKind::Sip,
-                        format!(
-                            "SIP {arrow} {}:\n{}",
-                            line.peer.as_deref().unwrap_or("?"),
-                            line.text.trim_end()
-                        ),
-                    );
-                }
-            }
+            SipEvent::Trace(line) => self.on_trace(line),
         }
     }
 

@@ -33,6 +33,13 @@ pub enum Command {
         call: CallId,
         digits: String,
     },
+    /// Mute (or unmute) our microphone on a call.
+    Mute {
+        call: CallId,
+        muted: bool,
+    },
+    /// Voice bridge on or off for a call.
+    ToggleBridge(CallId),
     /// End every call, unregister, and stop the engine.
     Quit,
 }
@@ -131,6 +138,21 @@ pub struct MediaSummary {
     pub recording: Option<String>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SipDirection {
+    Sent,
+    Received,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Caller,
+    Ai,
+    System,
+}
+
 /// Sound level of one direction over the last ~50 ms, in dBFS (−96 is silence).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Level {
@@ -186,6 +208,40 @@ pub enum Event {
         call: CallId,
         remote: Level,
         local: Level,
+        /// The voice bridge's audio, when bridged.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ai: Option<Level>,
+    },
+    /// A SIP message sent or received (only when a front-end asked for the trace).
+    SipMessage {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<CallId>,
+        direction: SipDirection,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Request or status line.
+        summary: String,
+        text: String,
+    },
+    Muted {
+        call: CallId,
+        muted: bool,
+    },
+    Bridge {
+        call: CallId,
+        on: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Words said on a bridged call; deltas with the same `item` extend one line.
+    Transcript {
+        call: CallId,
+        speaker: Speaker,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
+        #[serde(rename = "final")]
+        final_: bool,
     },
     /// Receive quality, about once a second per call.
     Quality {

@@ -201,6 +201,7 @@ pub struct MediaOptions {
 #[derive(Debug)]
 enum Control {
     SendDtmf(String),
+    Mute(bool),
 }
 
 /// The final figures of a session, and its recording when there was one.
@@ -275,6 +276,7 @@ pub fn start_with(
         rtt: None,
         octets_sent: 0,
         sending: false,
+        muted: false,
         frames_elapsed: 0,
         bufs: task::Buffers::default(),
     };
@@ -313,6 +315,11 @@ impl MediaHandle {
     /// Queues RFC 4733 digits; they replace audio packets while they play.
     pub fn send_dtmf(&self, digits: &str) {
         let _ = self.control.send(Control::SendDtmf(digits.to_string()));
+    }
+
+    /// Mutes what we send (silence instead of the microphone); the remote is still heard.
+    pub fn set_muted(&self, muted: bool) {
+        let _ = self.control.send(Control::Mute(muted));
     }
 
     pub fn stats(&self) -> MediaStats {

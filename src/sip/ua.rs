@@ -45,6 +45,8 @@ pub enum Termination {
 pub enum SipEvent {
     Invite {
         key: DialogKey,
+        /// The Call-ID header (ties SIP trace lines to the call).
+        call_id: String,
         from: String,
         display_name: Option<String>,
         to: String,
@@ -316,6 +318,11 @@ impl UserAgent {
             .and_then(|h| h.uri())
             .map(|u| u.to_string())
             .unwrap_or_default();
+        let call_id = tx
+            .original
+            .call_id_header()
+            .map(|h| h.value().to_string())
+            .unwrap_or_default();
         let body = &tx.original.body;
         let offer = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
         self.calls
@@ -330,6 +337,7 @@ impl UserAgent {
         });
         let _ = events.send(SipEvent::Invite {
             key,
+            call_id,
             from,
             display_name: display_name.map(|d| d.trim_matches('"').to_string()),
             to,

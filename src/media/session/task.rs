@@ -60,6 +60,7 @@ pub(super) struct MediaTask {
     pub rtt: Option<Duration>,
     pub octets_sent: u32,
     pub sending: bool,
+    pub muted: bool,
     pub frames_elapsed: u64,
     pub bufs: Buffers,
 }
@@ -153,6 +154,7 @@ impl MediaTask {
 
     fn on_control(&mut self, cmd: Control) {
         match cmd {
+            Control::Mute(muted) => self.muted = muted,
             Control::SendDtmf(digits) => {
                 if self.params.dtmf_payload_type.is_none() {
                     self.emit(MediaEvent::Warning(
@@ -187,6 +189,10 @@ impl MediaTask {
         self.bufs.local_pcm.resize(samples, 0);
         if sending {
             self.port.source(&mut self.bufs.local_pcm);
+            // The source is still drained while muted, so a sound card or file does not back up.
+            if self.muted {
+                self.bufs.local_pcm.fill(0);
+            }
         }
         self.local_meter.push(&self.bufs.local_pcm);
         if let Some(recorder) = &mut self.recorder {

@@ -199,10 +199,19 @@ async fn pcma_silence_is_0xd5() {
 
 /// Sends 40 frames of a 1 kHz tone in real time and returns the decoded echo.
 async fn echo_of_tone(codec: Codec, direction: MediaDirection) -> (Vec<i16>, MediaStats) {
+    echo_of_tone_muted(codec, direction, false).await
+}
+
+async fn echo_of_tone_muted(
+    codec: Codec,
+    direction: MediaDirection,
+    muted: bool,
+) -> (Vec<i16>, MediaStats) {
     let remote = peer().await;
     let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
     let p = params(remote.local_addr().unwrap(), codec, direction);
     let handle = start(socket, p.clone(), port_for(AudioMode::Echo));
+    handle.set_muted(muted);
     let target = handle.local_addr();
 
     let mut tx = RtpSender::new();
@@ -227,6 +236,13 @@ async fn echo_of_tone(codec: Codec, direction: MediaDirection) -> (Vec<i16>, Med
         g711::decode(codec, &pkt.payload, &mut pcm).unwrap();
     }
     (pcm, stats)
+}
+
+#[tokio::test]
+async fn muted_session_sends_silence_but_keeps_sending() {
+    let (pcm, stats) = echo_of_tone_muted(Codec::Pcmu, MediaDirection::SendRecv, true).await;
+    assert!(stats.packets_sent >= 30, "{stats:?}");
+    assert!(pcm.iter().all(|&s| s == 0), "muted echo leaked audio");
 }
 
 #[tokio::test]
