@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::audio::assert_tone;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -12,41 +14,15 @@ use support::capture::{decode_audio, parse_rtp, read_pcap, RtpPacket};
 use support::cpu::{clock_ticks_per_second, cpu_time, try_cpu_time, CpuMeter};
 use support::dtmf::{dtmf_digits, dtmf_events, dtmf_rtp_stream, write_dtmf_pcap, DtmfStream};
 use support::ports::{free_udp_port_block, ScratchDir};
-use support::process::{pids_with_cmdline_containing, ChildGuard};
+use support::process::{assert_gone, ChildGuard};
 use support::relay::{Impairment, RtpRelay, RELAY_IP};
 use support::sipp::{spawn_registered_uas, Sipp};
 use support::wav::{parse_wav, write_wav, Wav};
-use support::{dominant_frequency, rms_dbfs, Baresip, BaresipConfig, Kamailio, RtpCapture, Tone};
+use support::{rms_dbfs, Baresip, BaresipConfig, Kamailio, RtpCapture, Tone};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 const BOB: (&str, &str) = ("bob", "builder");
 const LONG: Duration = Duration::from_secs(20);
-
-fn assert_gone(dirs: &[std::path::PathBuf]) {
-    for dir in dirs {
-        let needle = dir.to_string_lossy();
-        let left = pids_with_cmdline_containing(&needle);
-        assert!(
-            left.is_empty(),
-            "processes left behind for {needle}: {left:?}"
-        );
-    }
-}
-
-#[track_caller]
-fn assert_tone(samples: &[i16], rate: u32, hz: f64, what: &str) {
-    let found = dominant_frequency(samples, rate);
-    let level = rms_dbfs(samples);
-    assert!(
-        (found - hz).abs() <= 10.0,
-        "{what}: dominant frequency {found} Hz, expected {hz} Hz ({} samples at {rate} Hz, {level:.1} dBFS)",
-        samples.len()
-    );
-    assert!(
-        level > -30.0,
-        "{what}: {level:.1} dBFS is too quiet for a tone"
-    );
-}
 
 fn rtp_packet(seq: u16) -> Vec<u8> {
     let mut p = vec![0x80, 0];
@@ -221,6 +197,7 @@ fn relay_in_a_sipp_call_delivers_exactly_what_it_forwarded() {
         &decode_audio(&packets),
         8000,
         1000.0,
+        10.0,
         "tone through the relay",
     );
     eprintln!(
@@ -268,6 +245,7 @@ fn generated_dtmf_pcap_holds_each_key_once() {
         &decode_audio(&packets),
         8000,
         1000.0,
+        10.0,
         "audio between the events",
     );
 }
@@ -300,6 +278,7 @@ fn sipp_sends_rfc4733_digits_each_once() {
         &decode_audio(&packets),
         8000,
         1000.0,
+        10.0,
         "audio around the digits",
     );
 }
@@ -334,7 +313,7 @@ fn pcma_only_call_carries_alaw_tone_both_ways() {
             "{what}: not all PCMA"
         );
         let samples = decode_audio(&packets);
-        assert_tone(&samples, 8000, 1000.0, what);
+        assert_tone(&samples, 8000, 1000.0, 10.0, what);
         let level = rms_dbfs(&samples);
         assert!(level > -12.0 && level < -3.0, "{what}: {level:.1} dBFS");
     }
@@ -385,7 +364,7 @@ fn baresip_calls_baresip_over_opus_with_tones_and_dtmf() {
             "{what}: {:.2} s",
             wav.duration_secs()
         );
-        assert_tone(&wav.channel(0), wav.rate, hz, what);
+        assert_tone(&wav.channel(0), wav.rate, hz, 10.0, what);
     }
 
     let packets = capture.stop();
@@ -445,11 +424,12 @@ fn baresip_registers_and_calls_through_kamailio_with_pcmu_from_a_file() {
         &decode_audio(&packets),
         8000,
         700.0,
+        10.0,
         "sipp hears baresip's file",
     );
     let heard = alice.received_audio().unwrap();
     assert_eq!((heard.rate, heard.channels), (8000, 1));
-    assert_tone(&heard.channel(0), 8000, 1000.0, "baresip hears sipp");
+    assert_tone(&heard.channel(0), 8000, 1000.0, 10.0, "baresip hears sipp");
 }
 
 #[test]
@@ -482,7 +462,13 @@ fn sipp_calls_baresip_directly_and_it_answers_when_told() {
     let level = rms_dbfs(&decode_audio(&packets));
     assert!(level < -60.0, "baresip's silence at {level:.1} dBFS");
     let heard = bob.received_audio().unwrap();
-    assert_tone(&heard.channel(0), heard.rate, 1000.0, "baresip hears sipp");
+    assert_tone(
+        &heard.channel(0),
+        heard.rate,
+        1000.0,
+        10.0,
+        "baresip hears sipp",
+    );
     // baresip's words for "the other side sent BYE".
     assert_eq!(closed["param"], "Connection reset by peer", "{closed}");
 }

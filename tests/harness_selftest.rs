@@ -10,24 +10,12 @@ use support::audio::{alaw_to_linear, linear_to_ulaw, ulaw_to_linear};
 use support::capture::{decode_audio, parse_pcap, parse_rtp, UdpDatagram};
 use support::kamailio::{parse_contacts, Kamailio};
 use support::ports::{free_udp_port_block, free_udp_tcp_port, ScratchDir};
-use support::process::{pids_with_cmdline_containing, process_exists, ChildGuard};
+use support::process::{assert_gone, pids_with_cmdline_containing, process_exists, ChildGuard};
 use support::sipp::{register, spawn_registered_uas, unregister, Sipp, Transport};
 use support::{dominant_frequency, rms_dbfs, wait_until, RtpCapture};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 const BOB: (&str, &str) = ("bob", "builder");
-
-/// Asserts that no process mentions any of these scratch dirs any more.
-fn assert_gone(dirs: &[std::path::PathBuf]) {
-    for dir in dirs {
-        let needle = dir.to_string_lossy();
-        let left = pids_with_cmdline_containing(&needle);
-        assert!(
-            left.is_empty(),
-            "processes left behind for {needle}: {left:?}"
-        );
-    }
-}
 
 fn kamailio() -> Kamailio {
     Kamailio::start(&[ALICE, BOB])

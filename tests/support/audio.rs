@@ -188,3 +188,20 @@ fn sox_synth(path: &Path, format: &[&str], frequency: f64, seconds: f64) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Asserts that `samples` carry a tone at `hz` (± `tolerance_hz`) loud enough to be a tone
+/// rather than noise or silence; the message says what was found instead.
+#[track_caller]
+pub fn assert_tone(samples: &[i16], rate: u32, hz: f64, tolerance_hz: f64, what: &str) {
+    let found = dominant_frequency(samples, rate);
+    let level = rms_dbfs(samples);
+    assert!(
+        (found - hz).abs() <= tolerance_hz,
+        "{what}: dominant frequency {found:.1} Hz, expected {hz} Hz ({} samples at {rate} Hz, {level:.1} dBFS)",
+        samples.len()
+    );
+    assert!(
+        level > -35.0,
+        "{what}: {level:.1} dBFS is too quiet for a tone"
+    );
+}

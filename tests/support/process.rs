@@ -292,3 +292,16 @@ pub fn require_tool(program: &str) {
          tshark sox baresip)"
     );
 }
+
+/// Asserts that no process mentions any of these scratch dirs any more (peers were stopped).
+#[track_caller]
+pub fn assert_gone(dirs: &[std::path::PathBuf]) {
+    for dir in dirs {
+        let needle = dir.to_string_lossy();
+        let left = pids_with_cmdline_containing(&needle);
+        assert!(
+            left.is_empty(),
+            "processes left behind for {needle}: {left:?}"
+        );
+    }
+}

@@ -14,13 +14,14 @@ pub fn register(
     contact_port: u16,
     transport: Transport,
 ) -> SippRun {
-    Sipp::uac("uac_register.xml", kamailio.addr())
-        .service(user)
-        .auth(user, password)
-        .transport(transport)
-        .key("contact_port", contact_port)
-        .timeout(Duration::from_secs(15))
-        .run()
+    binding(
+        "uac_register.xml",
+        kamailio,
+        user,
+        password,
+        contact_port,
+        transport,
+    )
 }
 
 /// Removes that binding again (`uac_unregister.xml`).
@@ -31,7 +32,25 @@ pub fn unregister(
     contact_port: u16,
     transport: Transport,
 ) -> SippRun {
-    Sipp::uac("uac_unregister.xml", kamailio.addr())
+    binding(
+        "uac_unregister.xml",
+        kamailio,
+        user,
+        password,
+        contact_port,
+        transport,
+    )
+}
+
+fn binding(
+    scenario: &str,
+    kamailio: &Kamailio,
+    user: &str,
+    password: &str,
+    contact_port: u16,
+    transport: Transport,
+) -> SippRun {
+    Sipp::uac(scenario, kamailio.addr())
         .service(user)
         .auth(user, password)
         .transport(transport)
