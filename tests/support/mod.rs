@@ -22,6 +22,7 @@ pub mod kamailio;
 pub mod pcap;
 pub mod ports;
 pub mod process;
+pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;
 pub mod sipterm;
