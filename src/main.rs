@@ -25,7 +25,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    init_tracing();
+    // A stderr subscriber would write over the full-screen UI.
+    if !matches!(config.front_end, FrontEnd::Tui) {
+        init_tracing();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,17 +48,12 @@ fn main() {
 async fn run(config: Config) -> i32 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = broadcast::channel::<Event>(4096);
-    let json = match config.front_end {
-        FrontEnd::Headless { json } => json,
-        FrontEnd::Tui => {
-            eprintln!(
-                "sipterm: the full-screen UI is not part of this build yet; running headless \
-                 (press Ctrl+C to quit)"
-            );
-            false
+    let front = match config.front_end {
+        FrontEnd::Headless { json } => {
+            tokio::spawn(sipterm::headless::run(json, event_rx, cmd_tx.clone()))
         }
+        FrontEnd::Tui => tokio::spawn(sipterm::ui::run(event_rx, cmd_tx.clone())),
     };
-    let front = tokio::spawn(sipterm::headless::run(json, event_rx, cmd_tx.clone()));
     let engine_result = Engine::run(config, cmd_rx, event_tx.clone()).await;
     drop(event_tx);
     let front_status = front.await.unwrap_or(1);

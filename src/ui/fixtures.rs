@@ -1,0 +1,395 @@
+//! Test fixtures: an `App` driven by engine events at chosen moments, and the scenes the
+//! snapshot tests draw. Every scene is built the way the real TUI builds it — by applying
+//! events — so the snapshots also prove `apply`.
+
+use crate::engine::{
+    CallId, CallState, EndReason, Event, Level, LogKind, LogLevel, MediaSummary, RegistrationState,
+    SipDirection, Speaker,
+};
+use crate::ui::state::{App, WallClock};
+use std::time::{Duration, Instant};
+
+/// 09:41:00 UTC, the time of day at the script's start.
+const START_MS: u64 = (9 * 3600 + 41 * 60) * 1000;
+
+pub struct Script {
+    pub app: App,
+    pub t0: Instant,
+    pub now: Instant,
+}
+
+impl Script {
+    pub fn new() -> Script {
+        let t0 = Instant::now();
+        Script {
+            app: App::new(WallClock::new(t0, START_MS)),
+            t0,
+            now: t0,
+        }
+    }
+
+    /// Moves the clock to `secs` after the start.
+    pub fn at(&mut self, secs: f64) -> &mut Script {
+        self.now = self.t0 + Duration::from_secs_f64(secs);
+        self
+    }
+
+    pub fn ev(&mut self, event: Event) -> &mut Script {
+        self.app.apply(&event, self.now);
+        self
+    }
+
+    pub fn log(&mut self, level: LogLevel, kind: LogKind, message: &str) -> &mut Script {
+        self.ev(Event::Log {
+            level,
+            kind,
+            message: message.into(),
+        })
+    }
+}
+
+pub fn started() -> Event {
+    Event::Started {
+        account: "sip:alice@pbx.example.com".into(),
+        registrar: "sip:pbx.example.com".into(),
+        transport: "udp".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    }
+}
+
+pub fn registration(state: RegistrationState, expires: Option<u32>, reason: Option<&str>) -> Event {
+    Event::Registration {
+        state,
+        expires,
+        reason: reason.map(str::to_string),
+    }
+}
+
+pub fn incoming(id: u64, from: &str, name: Option<&str>) -> Event {
+    Event::IncomingCall {
+        call: CallId(id),
+        from: from.into(),
+        display_name: name.map(str::to_string),
+        to: "sip:alice@pbx.example.com".into(),
+    }
+}
+
+pub fn call_state(id: u64, state: CallState) -> Event {
+    Event::CallState {
+        call: CallId(id),
+        state,
+    }
+}
+
+pub fn media(id: u64, codec: &str, remote_rtp: &str) -> Event {
+    Event::MediaStarted {
+        call: CallId(id),
+        codec: codec.into(),
+        local_rtp: format!("192.0.2.10:{}", 10000 + id * 2),
+        remote_rtp: remote_rtp.into(),
+    }
+}
+
+pub fn levels(id: u64, remote: (f32, f32), local: (f32, f32), ai: Option<(f32, f32)>) -> Event {
+    let level = |(rms_dbfs, peak_dbfs)| Level {
+        rms_dbfs,
+        peak_dbfs,
+    };
+    Event::Levels {
+        call: CallId(id),
+        remote: level(remote),
+        local: level(local),
+        ai: ai.map(level),
+    }
+}
+
+pub fn quality(id: u64, loss: f64, lost: i64, jitter: f64, mos: f64) -> Event {
+    Event::Quality {
+        call: CallId(id),
+        packets_lost: lost,
+        loss_percent: loss,
+        jitter_ms: jitter,
+        rtt_ms: Some(24.0),
+        mos,
+    }
+}
+
+pub fn said(id: u64, speaker: Speaker, text: &str, item: Option<&str>, done: bool) -> Event {
+    Event::Transcript {
+        call: CallId(id),
+        speaker,
+        text: text.into(),
+        item: item.map(str::to_string),
+        final_: done,
+    }
+}
+
+pub fn sip(call: Option<u64>, direction: SipDirection, peer: &str, text: &str) -> Event {
+    let text = text.replace('\n', "\r\n");
+    Event::SipMessage {
+        call: call.map(CallId),
+        direction,
+        peer: Some(peer.into()),
+        summary: text.lines().next().unwrap_or_default().to_string(),
+        text,
+    }
+}
+
+pub fn ended(id: u64, reason: EndReason) -> Event {
+    Event::CallEnded {
+        call: CallId(id),
+        reason,
+        duration_ms: 0,
+        media: MediaSummary::default(),
+    }
+}
+
+/// Started and REGISTER sent, no answer yet.
+pub fn registering() -> Script {
+    let mut s = Script::new();
+    s.ev(started())
+        .log(
+            LogLevel::Info,
+            LogKind::Startup,
+            "sipterm 0.1.0 listening for SIP on 192.0.2.10:5060 over UDP, registering \
+             sip:alice@pbx.example.com at sip:pbx.example.com",
+        )
+        .ev(registration(RegistrationState::Registering, None, None))
+        .at(0.4);
+    s
+}
+
+/// Registered a minute ago with a one-hour binding, nothing happening.
+pub fn registered_idle() -> Script {
+    let mut s = registering();
+    s.at(0.2)
+        .ev(registration(
+            RegistrationState::Registered,
+            Some(3600),
+            None,
+        ))
+        .log(
+            LogLevel::Info,
+            LogKind::Success,
+            "registered as sip:alice@pbx.example.com (expires in 3600 s)",
+        )
+        .at(60.5);
+    s
+}
+
+/// The registrar refused the credentials.
+pub fn registration_failed() -> Script {
+    let mut s = registering();
+    let reason = "403 Forbidden: the registrar refused the credentials";
+    s.at(0.3)
+        .ev(registration(RegistrationState::Failed, None, Some(reason)))
+        .log(
+            LogLevel::Error,
+            LogKind::Error,
+            &format!("registration failed: {reason}"),
+        )
+        .at(5.0);
+    s
+}
+
+/// A call ringing for four seconds.
+pub fn ringing() -> Script {
+    let mut s = registered_idle();
+    s.ev(incoming(
+        1,
+        "sip:+4930123456@pbx.example.com",
+        Some("Bob Example"),
+    ))
+    .ev(call_state(1, CallState::Ringing))
+    .log(
+        LogLevel::Info,
+        LogKind::Call,
+        "incoming call #1 from Bob Example <sip:+4930123456@pbx.example.com>",
+    )
+    .at(64.6);
+    s
+}
+
+/// Two answered calls: #1 bridged to the AI with a conversation under way, #2 muted.
+pub fn two_calls() -> Script {
+    let mut s = ringing();
+    s.ev(call_state(1, CallState::Answering))
+        .log(LogLevel::Info, LogKind::Call, "answered call #1")
+        .at(64.8)
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .log(
+            LogLevel::Info,
+            LogKind::Audio,
+            "call #1: PCMU audio flowing",
+        )
+        .ev(Event::Bridge {
+            call: CallId(1),
+            on: true,
+            reason: None,
+        })
+        .log(
+            LogLevel::Info,
+            LogKind::Success,
+            "call #1 bridged to gpt-realtime",
+        )
+        .ev(said(
+            1,
+            Speaker::System,
+            "bridge connected (gpt-realtime, voice alloy)",
+            None,
+            true,
+        ))
+        .at(70.0)
+        .ev(said(
+            1,
+            Speaker::Caller,
+            "Hi, I'd like to move my appointment",
+            Some("i1"),
+            false,
+        ))
+        .ev(said(1, Speaker::Caller, " to Thursday.", Some("i1"), false))
+        .ev(said(
+            1,
+            Speaker::Caller,
+            "Hi, I'd like to move my appointment to Thursday, please.",
+            Some("i1"),
+            true,
+        ))
+        .at(72.0)
+        .ev(said(
+            1,
+            Speaker::Ai,
+            "Of course. Thursday has free slots at ten",
+            Some("r1"),
+            false,
+        ))
+        .ev(incoming(2, "sip:carol@example.org", None))
+        .ev(call_state(2, CallState::Ringing))
+        .log(
+            LogLevel::Info,
+            LogKind::Call,
+            "incoming call #2 from carol@example.org",
+        )
+        .at(75.0)
+        .ev(call_state(2, CallState::Answering))
+        .ev(call_state(2, CallState::Active))
+        .ev(media(2, "opus", "198.51.100.7:50000"))
+        .ev(Event::Muted {
+            call: CallId(2),
+            muted: true,
+        })
+        .log(
+            LogLevel::Warn,
+            LogKind::Warning,
+            "call #2: 3 RTP packets from 198.51.100.9:7078 dropped (not the call's peer)",
+        )
+        .ev(Event::Dtmf {
+            call: CallId(2),
+            digit: '4',
+        })
+        .ev(Event::Dtmf {
+            call: CallId(2),
+            digit: '2',
+        })
+        .ev(quality(1, 0.4, 3, 3.1, 4.35))
+        .ev(quality(2, 2.5, 21, 17.8, 3.71))
+        .at(94.0)
+        .ev(levels(
+            1,
+            (-36.0, -30.0),
+            (-96.0, -96.0),
+            Some((-20.0, -9.0)),
+        ))
+        .ev(levels(2, (-44.0, -38.0), (-96.0, -96.0), None))
+        .at(95.0)
+        .ev(levels(
+            1,
+            (-27.0, -21.0),
+            (-52.0, -47.0),
+            Some((-14.0, -6.0)),
+        ))
+        .ev(levels(2, (-41.0, -33.0), (-96.0, -96.0), None))
+        .at(95.2);
+    s
+}
+
+/// A call's SIP dialog from INVITE to the 200 OK's ACK, plus a REGISTER outside it.
+pub fn with_trace() -> Script {
+    let mut s = ringing();
+    let invite = "INVITE sip:alice@192.0.2.10:5060 SIP/2.0\n\
+        Via: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK-524287-1\n\
+        From: \"Bob Example\" <sip:+4930123456@pbx.example.com>;tag=8f2a\n\
+        To: <sip:alice@pbx.example.com>\n\
+        Call-ID: 3c26700f5e1b@203.0.113.5\n\
+        CSeq: 1 INVITE\n\
+        Contact: <sip:+4930123456@203.0.113.5:5060>\n\
+        Content-Type: application/sdp\n\
+        Content-Length: 142\n\
+        \n\
+        v=0\n\
+        o=- 1 1 IN IP4 203.0.113.5\n\
+        s=-\n\
+        c=IN IP4 203.0.113.5\n\
+        t=0 0\n\
+        m=audio 4000 RTP/AVP 0 8 101\n\
+        a=rtpmap:101 telephone-event/8000\n";
+    let peer = "203.0.113.5:5060";
+    let answer = |status: &str| format!("SIP/2.0 {status}\nCSeq: 1 INVITE\nContent-Length: 0\n");
+    s.at(0.1)
+        .ev(sip(
+            None,
+            SipDirection::Sent,
+            "198.51.100.1:5060",
+            "REGISTER sip:pbx.example.com SIP/2.0\nCSeq: 7 REGISTER\n",
+        ))
+        .at(0.2)
+        .ev(sip(
+            None,
+            SipDirection::Received,
+            "198.51.100.1:5060",
+            "SIP/2.0 200 OK\nCSeq: 7 REGISTER\n",
+        ))
+        .at(60.5)
+        .ev(sip(Some(1), SipDirection::Received, peer, invite))
+        .ev(sip(
+            Some(1),
+            SipDirection::Sent,
+            peer,
+            &answer("100 Trying"),
+        ))
+        .ev(sip(
+            Some(1),
+            SipDirection::Sent,
+            peer,
+            &answer("180 Ringing"),
+        ))
+        .at(64.7)
+        .ev(sip(Some(1), SipDirection::Sent, peer, &answer("200 OK")))
+        .ev(call_state(1, CallState::Answering))
+        .at(64.8)
+        .ev(sip(
+            Some(1),
+            SipDirection::Received,
+            peer,
+            "ACK sip:alice@192.0.2.10:5060 SIP/2.0\nCSeq: 1 ACK\n",
+        ))
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .at(80.0)
+        .ev(sip(
+            Some(1),
+            SipDirection::Received,
+            peer,
+            "BYE sip:alice@192.0.2.10:5060 SIP/2.0\nCSeq: 2 BYE\n",
+        ))
+        .ev(sip(
+            Some(1),
+            SipDirection::Sent,
+            peer,
+            "SIP/2.0 200 OK\nCSeq: 2 BYE\n",
+        ))
+        .ev(ended(1, EndReason::RemoteHangup))
+        .at(81.0);
+    s
+}

@@ -1,0 +1,247 @@
+//! The key map: what each key sends, and the notice when it cannot act.
+
+use super::*;
+use crate::engine::{CallId, CallState, Command, EndReason};
+use crate::ui::fixtures::*;
+use crate::ui::state::TraceView;
+use crossterm::event::{KeyEventState, KeyModifiers};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+/// Presses a key; returns the command sent (if any) and the notice shown (if any).
+fn press(s: &mut Script, k: KeyEvent) -> (Option<Command>, Option<String>) {
+    s.app.notice = None;
+    let action = action_for(&s.app, k);
+    let command = s.app.handle(action, s.now);
+    (command, s.app.notice_text(s.now).map(str::to_string))
+}
+
+#[test]
+fn a_answers_and_r_rejects_the_ringing_call() {
+    let mut s = ringing();
+    assert_eq!(
+        press(&mut s, ch('a')),
+        (Some(Command::Answer(CallId(1))), None)
+    );
+    assert_eq!(
+        press(&mut s, ch('r')).0,
+        Some(Command::Reject {
+            call: CallId(1),
+            decline: false
+        })
+    );
+}
+
+#[test]
+fn keys_that_cannot_act_say_why() {
+    let mut s = registered_idle();
+    let cases = [
+        ('a', "no ringing call to answer"),
+        ('r', "no ringing call to reject"),
+        ('h', "no call to hang up"),
+        ('b', "no answered call to bridge"),
+        ('m', "no answered call to mute"),
+        ('x', "x does nothing; ? lists the keys"),
+    ];
+    for (c, why) in cases {
+        assert_eq!(
+            press(&mut s, ch(c)),
+            (None, Some(why.to_string())),
+            "key {c}"
+        );
+    }
+    assert_eq!(
+        press(&mut s, key(KeyCode::Tab)).1.as_deref(),
+        Some("no calls to select")
+    );
+}
+
+#[test]
+fn bridge_and_mute_need_an_answered_call() {
+    let mut s = ringing();
+    assert_eq!(
+        press(&mut s, ch('b')).1.as_deref(),
+        Some("answer call #1 before you bridge it")
+    );
+    s.ev(call_state(1, CallState::Active));
+    assert_eq!(
+        press(&mut s, ch('b')).0,
+        Some(Command::ToggleBridge(CallId(1)))
+    );
+    assert_eq!(
+        press(&mut s, ch('m')).0,
+        Some(Command::Mute {
+            call: CallId(1),
+            muted: true
+        })
+    );
+}
+
+#[test]
+fn m_unmutes_a_muted_call_and_h_hangs_up_the_selected_one() {
+    let mut s = two_calls();
+    assert_eq!(press(&mut s, key(KeyCode::Tab)).0, None);
+    assert_eq!(s.app.selected, Some(CallId(2)));
+    assert_eq!(
+        press(&mut s, ch('m')).0,
+        Some(Command::Mute {
+            call: CallId(2),
+            muted: false
+        })
+    );
+    assert_eq!(press(&mut s, ch('h')).0, Some(Command::Hangup(CallId(2))));
+    // Up goes back, wrapping around.
+    press(&mut s, key(KeyCode::Up));
+    assert_eq!(s.app.selected, Some(CallId(1)));
+    press(&mut s, key(KeyCode::Up));
+    assert_eq!(s.app.selected, Some(CallId(2)));
+}
+
+#[test]
+fn with_two_calls_ringing_a_answers_the_selected_one() {
+    let mut s = ringing();
+    s.ev(incoming(2, "sip:carol@example.org", None));
+    assert_eq!(press(&mut s, ch('a')).0, Some(Command::Answer(CallId(1))));
+    s.app.selected = None;
+    assert_eq!(
+        press(&mut s, ch('a')).1.as_deref(),
+        Some("2 calls are ringing: select one with Tab, then answer")
+    );
+}
+
+#[test]
+fn q_quits_at_once_without_calls() {
+    let mut s = registered_idle();
+    assert_eq!(press(&mut s, ch('q')).0, Some(Command::Quit));
+    assert!(s.app.quitting);
+    assert_eq!(
+        press(&mut s, ch('q')).1.as_deref(),
+        Some("already quitting; Ctrl+C leaves without waiting")
+    );
+}
+
+#[test]
+fn q_asks_first_when_calls_are_live() {
+    let mut s = two_calls();
+    assert_eq!(press(&mut s, ch('q')).0, None);
+    assert_eq!(s.app.overlay, Overlay::ConfirmQuit);
+    assert_eq!(press(&mut s, ch('n')).0, None);
+    assert_eq!(s.app.overlay, Overlay::None);
+    press(&mut s, ch('q'));
+    assert_eq!(press(&mut s, ch('y')).0, Some(Command::Quit));
+}
+
+#[test]
+fn ctrl_c_quits_without_asking_and_twice_leaves_now() {
+    let mut s = two_calls();
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(press(&mut s, ctrl_c).0, Some(Command::Quit));
+    assert!(!s.app.leave_now);
+    assert_eq!(press(&mut s, ctrl_c).0, None);
+    assert!(s.app.leave_now);
+}
+
+#[test]
+fn key_releases_do_nothing_and_say_nothing() {
+    let mut s = ringing();
+    let mut release = ch('a');
+    release.kind = KeyEventKind::Release;
+    release.state = KeyEventState::NONE;
+    assert_eq!(press(&mut s, release), (None, None));
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut s = registered_idle();
+    press(&mut s, ch('?'));
+    assert_eq!(s.app.overlay, Overlay::Help);
+    assert_eq!(
+        press(&mut s, ch('a')).1.as_deref(),
+        Some("a: not in the help; Esc closes it")
+    );
+    press(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.app.overlay, Overlay::None);
+}
+
+#[test]
+fn trace_picks_messages_opens_one_and_backs_out() {
+    let mut s = with_trace();
+    press(&mut s, ch('v'));
+    let trace = |s: &Script| match &s.app.overlay {
+        Overlay::Trace(t) => t.clone(),
+        other => panic!("not in the trace: {other:?}"),
+    };
+    assert_eq!(trace(&s).call, Some(CallId(1)));
+    assert_eq!(trace(&s).selected, None, "follows the newest");
+    press(&mut s, key(KeyCode::Up));
+    press(&mut s, key(KeyCode::Up));
+    assert_eq!(trace(&s).selected, Some(4));
+    for _ in 0..10 {
+        press(&mut s, key(KeyCode::Up));
+    }
+    assert_eq!(trace(&s).selected, Some(0), "stops at the first");
+    press(&mut s, key(KeyCode::Enter));
+    assert!(trace(&s).full);
+    press(&mut s, key(KeyCode::Down));
+    assert_eq!(trace(&s).scroll, 1, "arrows scroll a full message");
+    press(&mut s, key(KeyCode::Esc));
+    assert!(!trace(&s).full);
+    press(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.app.overlay, Overlay::None);
+}
+
+#[test]
+fn trace_without_a_call_shows_the_registrations() {
+    let mut s = registered_idle();
+    press(&mut s, ch('v'));
+    assert_eq!(s.app.overlay, Overlay::Trace(TraceView::default()));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)).1.as_deref(),
+        Some("no SIP message to open")
+    );
+}
+
+#[test]
+fn l_cycles_the_log_filter() {
+    let mut s = registered_idle();
+    let seen: Vec<LogLevel> = (0..4)
+        .map(|_| {
+            press(&mut s, ch('l'));
+            s.app.log_filter
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            LogLevel::Debug,
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info
+        ]
+    );
+}
+
+#[test]
+fn footer_lists_only_keys_that_act() {
+    let names = |s: &Script| -> Vec<&str> {
+        footer_keys(&s.app, s.now)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert_eq!(names(&registered_idle()), ["v", "l", "?", "q"]);
+    assert_eq!(names(&ringing()), ["a", "r", "h", "v", "l", "?", "q"]);
+    assert_eq!(
+        names(&two_calls()),
+        ["h", "m", "b", "Tab", "v", "l", "?", "q"]
+    );
+    let mut s = ringing();
+    s.ev(ended(1, EndReason::Cancelled));
+    assert_eq!(names(&s), ["v", "l", "?", "q"]);
+}

@@ -1,0 +1,272 @@
+//! How each engine event changes what the screen shows. Pure: the event and the `Instant` it
+//! arrived are the only inputs.
+
+use super::lines::{push_bounded, LOG_KEPT, SIP_KEPT, TRANSCRIPT_KEPT};
+use super::*;
+use crate::engine::{LogKind, LogLevel, Speaker};
+
+/// Ended calls kept for the trace view after they leave the screen.
+const ENDED_KEPT: usize = 8;
+/// The engine refreshes a registration at 75 % of the granted expiry (sip/registration.rs,
+/// rsipstack's `refresh_interval`); the header counts down to that moment.
+const REFRESH_PERCENT: u32 = 75;
+
+impl App {
+    pub fn apply(&mut self, event: &Event, now: Instant) {
+        match event {
+            Event::Started {
+                account,
+                registrar,
+                transport,
+                local_sip,
+            } => {
+                self.account = Some(Account {
+                    account: account.clone(),
+                    registrar: registrar.clone(),
+                    transport: transport.clone(),
+                    local_sip: local_sip.clone(),
+                })
+            }
+            Event::Registration {
+                state,
+                expires,
+                reason,
+            } => self.registration(*state, *expires, reason.clone(), now),
+            Event::IncomingCall {
+                call,
+                from,
+                display_name,
+                to,
+            } => {
+                let view = CallView::new(*call, from, display_name.as_deref(), to, now);
+                self.calls.insert(*call, view);
+                self.bell = true;
+                if self.selected_call(now).is_none_or(|c| !c.is_live()) {
+                    self.selected = Some(*call);
+                }
+            }
+            Event::CallState { call, state } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    if *state == CallState::Ringing && c.state != CallState::Ringing {
+                        self.bell = true;
+                    }
+                    c.set_state(*state, now);
+                }
+                if *state == CallState::Ended {
+                    self.after_call_ended(*call);
+                }
+            }
+            Event::MediaStarted {
+                call,
+                codec,
+                local_rtp,
+                remote_rtp,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.codec = Some(codec.clone());
+                    c.local_rtp = Some(local_rtp.clone());
+                    c.remote_rtp = Some(remote_rtp.clone());
+                    c.answered_at.get_or_insert(now);
+                }
+            }
+            Event::CallEnded {
+                call,
+                reason,
+                media,
+                ..
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.end(reason, now);
+                    if media.packets_received > 0 {
+                        c.quality = Some(Quality {
+                            packets_lost: media.packets_lost,
+                            loss_percent: media.loss_percent,
+                            jitter_ms: media.jitter_ms,
+                            rtt_ms: media.rtt_ms,
+                            mos: media.mos,
+                        });
+                    }
+                }
+                self.after_call_ended(*call);
+            }
+            Event::Levels {
+                call,
+                remote,
+                local,
+                ai,
+            } => {
+                if let Some(c) = self.calls.get_mut(call).filter(|c| c.is_live()) {
+                    c.levels(*remote, *local, *ai, now);
+                }
+            }
+            Event::Quality {
+                call,
+                packets_lost,
+                loss_percent,
+                jitter_ms,
+                rtt_ms,
+                mos,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.quality = Some(Quality {
+                        packets_lost: *packets_lost,
+                        loss_percent: *loss_percent,
+                        jitter_ms: *jitter_ms,
+                        rtt_ms: *rtt_ms,
+                        mos: *mos,
+                    });
+                }
+            }
+            Event::Dtmf { call, digit } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.push_dtmf(*digit);
+                }
+            }
+            Event::Log {
+                level,
+                kind,
+                message,
+            } => self.push_log(*level, *kind, message.clone(), now),
+            Event::SipMessage {
+                call,
+                direction,
+                peer,
+                summary,
+                text,
+            } => {
+                let entry = SipEntry {
+                    at: now,
+                    direction: *direction,
+                    peer: peer.clone(),
+                    summary: summary.clone(),
+                    text: text.clone(),
+                };
+                push_bounded(self.sip.entry(*call).or_default(), entry, SIP_KEPT);
+            }
+            Event::Muted { call, muted } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.muted = *muted;
+                }
+            }
+            Event::Bridge { call, on, reason } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.bridge = *on;
+                    c.bridge_note = reason.clone();
+                    if !*on {
+                        c.ai = None;
+                    }
+                }
+            }
+            Event::Transcript {
+                call,
+                speaker,
+                text,
+                item,
+                final_,
+            } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
+            Event::Stopped => self.stopped = true,
+        }
+    }
+
+    fn registration(
+        &mut self,
+        state: RegistrationState,
+        expires: Option<u32>,
+        reason: Option<String>,
+        now: Instant,
+    ) {
+        let granted = expires
+            .filter(|_| state == RegistrationState::Registered)
+            .map(|s| Duration::from_secs(u64::from(s)));
+        if state == RegistrationState::Failed {
+            self.registration_failed = true;
+        }
+        self.registration = Some(Registration {
+            state,
+            reason,
+            since: now,
+            expires_at: granted.map(|g| now + g),
+            refresh_at: granted.map(|g| now + g * REFRESH_PERCENT / 100),
+        });
+    }
+
+    /// Streaming transcript: pieces with the same `item` extend one line until the final piece,
+    /// whose text (when not empty) replaces the accumulated one. That matches the Realtime API,
+    /// whose `*.delta` events carry increments and whose `*.done`/`completed` carry the whole.
+    fn transcript_piece(
+        &mut self,
+        call: CallId,
+        speaker: Speaker,
+        text: &str,
+        item: Option<&str>,
+        final_: bool,
+        now: Instant,
+    ) {
+        if let Some(id) = item {
+            let existing = self
+                .transcript
+                .iter_mut()
+                .rev()
+                .find(|l| l.call == call && l.item.as_deref() == Some(id));
+            if let Some(line) = existing {
+                if final_ {
+                    if !text.trim().is_empty() {
+                        line.text = text.to_string();
+                    }
+                    line.done = true;
+                } else {
+                    line.text.push_str(text);
+                }
+                return;
+            }
+        }
+        let line = TranscriptLine {
+            at: now,
+            call,
+            speaker,
+            text: text.to_string(),
+            item: item.map(str::to_string),
+            done: final_ || item.is_none(),
+        };
+        push_bounded(&mut self.transcript, line, TRANSCRIPT_KEPT);
+    }
+
+    pub fn push_log(&mut self, level: LogLevel, kind: LogKind, message: String, now: Instant) {
+        let line = LogLine {
+            at: now,
+            level,
+            kind,
+            message,
+        };
+        push_bounded(&mut self.log, line, LOG_KEPT);
+    }
+
+    /// Moves the selection off an ended call when another is live, and forgets old calls.
+    fn after_call_ended(&mut self, ended: CallId) {
+        if self.selected == Some(ended) {
+            let next = self
+                .calls
+                .values()
+                .filter(|c| c.is_live())
+                .max_by_key(|c| (c.is_ringing(), std::cmp::Reverse(c.id)))
+                .map(|c| c.id);
+            if next.is_some() {
+                self.selected = next;
+            }
+        }
+        let mut ended: Vec<(Instant, CallId)> = self
+            .calls
+            .values()
+            .filter_map(|c| c.ended_at.map(|t| (t, c.id)))
+            .collect();
+        ended.sort();
+        let excess = ended.len().saturating_sub(ENDED_KEPT);
+        for (_, id) in ended.into_iter().take(excess) {
+            self.calls.remove(&id);
+            self.sip.remove(&Some(id));
+            if self.selected == Some(id) {
+                self.selected = None;
+            }
+        }
+    }
+}

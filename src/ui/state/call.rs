@@ -1,0 +1,243 @@
+//! What the screen knows about one call: who, how far along, its media, meters and quality.
+
+use super::meter::Meter;
+use crate::engine::{CallId, CallState, Direction, EndReason, Level};
+use std::time::{Duration, Instant};
+
+/// How long an ended call stays on screen (dimmed, with its reason) before it is hidden.
+pub const ENDED_LINGER: Duration = Duration::from_secs(10);
+/// DTMF digits remembered per call (the panel shows the most recent ones).
+const DTMF_KEPT: usize = 24;
+
+/// Receive quality from the latest `quality` event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quality {
+    pub packets_lost: i64,
+    pub loss_percent: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    pub mos: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallView {
+    pub id: CallId,
+    /// The caller's URI as the engine reported it.
+    pub from: String,
+    pub display_name: Option<String>,
+    pub to: String,
+    pub direction: Direction,
+    pub state: CallState,
+    /// When the call appeared (ringing starts here).
+    pub since: Instant,
+    pub answered_at: Option<Instant>,
+    pub ended_at: Option<Instant>,
+    /// Why it ended, in words for the panel.
+    pub end_reason: Option<String>,
+    pub codec: Option<String>,
+    pub local_rtp: Option<String>,
+    pub remote_rtp: Option<String>,
+    pub bridge: bool,
+    /// Why the bridge is off or failed, when the engine said.
+    pub bridge_note: Option<String>,
+    pub muted: bool,
+    pub remote: Option<Meter>,
+    pub local: Option<Meter>,
+    /// Present only while the engine reports AI audio (the call is bridged).
+    pub ai: Option<Meter>,
+    pub quality: Option<Quality>,
+    pub dtmf: String,
+}
+
+impl CallView {
+    pub fn new(
+        id: CallId,
+        from: &str,
+        display_name: Option<&str>,
+        to: &str,
+        now: Instant,
+    ) -> CallView {
+        CallView {
+            id,
+            from: from.to_string(),
+            display_name: display_name.map(str::to_string),
+            to: to.to_string(),
+            direction: Direction::Incoming,
+            state: CallState::Ringing,
+            since: now,
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            codec: None,
+            local_rtp: None,
+            remote_rtp: None,
+            bridge: false,
+            bridge_note: None,
+            muted: false,
+            remote: None,
+            local: None,
+            ai: None,
+            quality: None,
+            dtmf: String::new(),
+        }
+    }
+
+    /// Not ended: it still takes keys and counts as "live" for the quit question.
+    pub fn is_live(&self) -> bool {
+        self.state != CallState::Ended
+    }
+
+    pub fn is_ringing(&self) -> bool {
+        self.state == CallState::Ringing
+    }
+
+    /// Answered and not ended: mute and bridge make sense.
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self.state,
+            CallState::Answering | CallState::Active | CallState::Held
+        )
+    }
+
+    /// Still on screen at `now` (live, or ended less than `ENDED_LINGER` ago).
+    pub fn is_visible(&self, now: Instant) -> bool {
+        match self.ended_at {
+            None => true,
+            Some(t) => now.saturating_duration_since(t) < ENDED_LINGER,
+        }
+    }
+
+    /// The name to show: the display name, else the URI without its scheme.
+    pub fn who(&self) -> &str {
+        match &self.display_name {
+            Some(name) if !name.trim().is_empty() => name.trim(),
+            _ => strip_scheme(&self.from),
+        }
+    }
+
+    /// Talk time once answered, ringing time before; frozen when the call ends.
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        let end = self.ended_at.unwrap_or(now);
+        let start = self.answered_at.unwrap_or(self.since);
+        end.saturating_duration_since(start)
+    }
+
+    pub fn set_state(&mut self, state: CallState, now: Instant) {
+        self.state = state;
+        match state {
+            CallState::Active | CallState::Held if self.answered_at.is_none() => {
+                self.answered_at = Some(now);
+            }
+            CallState::Ended if self.ended_at.is_none() => self.ended_at = Some(now),
+            _ => {}
+        }
+    }
+
+    pub fn end(&mut self, reason: &EndReason, now: Instant) {
+        self.set_state(CallState::Ended, now);
+        self.end_reason = Some(end_reason_text(reason));
+        self.bridge = false;
+    }
+
+    pub fn levels(&mut self, remote: Level, local: Level, ai: Option<Level>, now: Instant) {
+        feed(&mut self.remote, remote, now);
+        feed(&mut self.local, local, now);
+        match ai {
+            Some(level) => feed(&mut self.ai, level, now),
+            None => self.ai = None,
+        }
+    }
+
+    pub fn push_dtmf(&mut self, digit: char) {
+        self.dtmf.push(digit);
+        let extra = self.dtmf.chars().count().saturating_sub(DTMF_KEPT);
+        if extra > 0 {
+            self.dtmf = self.dtmf.chars().skip(extra).collect();
+        }
+    }
+
+    /// True while some meter would still move on screen without new samples.
+    pub fn meters_moving(&self, now: Instant) -> bool {
+        [&self.remote, &self.local, &self.ai]
+            .into_iter()
+            .flatten()
+            .any(|m| m.moving(now))
+    }
+}
+
+fn feed(slot: &mut Option<Meter>, level: Level, now: Instant) {
+    match slot {
+        Some(m) => m.update(level, now),
+        None => *slot = Some(Meter::new(level, now)),
+    }
+}
+
+/// `sip:bob@example.com` → `bob@example.com`; anything else unchanged.
+pub fn strip_scheme(uri: &str) -> &str {
+    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    uri.strip_prefix("sips:")
+        .or_else(|| uri.strip_prefix("sip:"))
+        .or_else(|| uri.strip_prefix("tel:"))
+        .unwrap_or(uri)
+}
+
+pub fn end_reason_text(reason: &EndReason) -> String {
+    match reason {
+        EndReason::LocalHangup => "we hung up".into(),
+        EndReason::RemoteHangup => "caller hung up".into(),
+        EndReason::Cancelled => "caller gave up before the answer".into(),
+        EndReason::Rejected { status: 486 } => "rejected (486 Busy Here)".into(),
+        EndReason::Rejected { status: 603 } => "rejected (603 Decline)".into(),
+        EndReason::Rejected { status } => format!("rejected ({status})"),
+        EndReason::NoCommonCodec => "no common codec (488)".into(),
+        EndReason::Failed { reason } => format!("failed: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_prefers_the_display_name() {
+        let t = Instant::now();
+        let c = CallView::new(CallId(1), "sip:bob@example.com", Some("Bob"), "sip:a@b", t);
+        assert_eq!(c.who(), "Bob");
+        let c = CallView::new(CallId(1), "<sip:bob@example.com>", Some(" "), "sip:a@b", t);
+        assert_eq!(c.who(), "bob@example.com");
+    }
+
+    #[test]
+    fn elapsed_counts_ringing_then_talk_time_and_freezes_at_the_end() {
+        let t0 = Instant::now();
+        let mut c = CallView::new(CallId(1), "sip:bob@x", None, "sip:a@b", t0);
+        assert_eq!(
+            c.elapsed(t0 + Duration::from_secs(4)),
+            Duration::from_secs(4)
+        );
+        c.set_state(CallState::Active, t0 + Duration::from_secs(5));
+        assert_eq!(
+            c.elapsed(t0 + Duration::from_secs(65)),
+            Duration::from_secs(60)
+        );
+        c.end(&EndReason::RemoteHangup, t0 + Duration::from_secs(95));
+        assert_eq!(
+            c.elapsed(t0 + Duration::from_secs(500)),
+            Duration::from_secs(90)
+        );
+        assert!(c.is_visible(t0 + Duration::from_secs(100)));
+        assert!(!c.is_visible(t0 + Duration::from_secs(106)));
+    }
+
+    #[test]
+    fn dtmf_keeps_the_latest_digits() {
+        let mut c = CallView::new(CallId(1), "sip:bob@x", None, "sip:a@b", Instant::now());
+        for _ in 0..10 {
+            c.push_dtmf('1');
+            c.push_dtmf('2');
+            c.push_dtmf('3');
+        }
+        assert_eq!(c.dtmf.len(), DTMF_KEPT);
+        assert!(c.dtmf.ends_with("123"));
+    }
+}

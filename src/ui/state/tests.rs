@@ -1,0 +1,238 @@
+//! Event in → state out.
+
+use super::*;
+use crate::engine::{EndReason, LogKind, SipDirection, Speaker};
+use crate::ui::fixtures::*;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn registered_counts_down_to_the_refresh_at_three_quarters() {
+    let s = registered_idle();
+    let reg = s.app.registration.as_ref().unwrap();
+    assert_eq!(reg.state, RegistrationState::Registered);
+    assert_eq!(reg.refresh_at, Some(s.t0 + secs(0.2 + 2700.0)));
+    assert_eq!(reg.expires_at, Some(s.t0 + secs(0.2 + 3600.0)));
+    assert_eq!(s.app.account.as_ref().unwrap().transport, "udp");
+    assert_eq!(s.app.exit_status(), 0);
+}
+
+#[test]
+fn retrying_keeps_the_reason_and_no_countdown() {
+    let mut s = registered_idle();
+    s.ev(registration(
+        RegistrationState::Retrying,
+        None,
+        Some("no answer from the registrar"),
+    ));
+    let reg = s.app.registration.as_ref().unwrap();
+    assert_eq!(reg.reason.as_deref(), Some("no answer from the registrar"));
+    assert_eq!(reg.refresh_at, None);
+}
+
+#[test]
+fn a_final_registration_failure_means_exit_status_3_even_after_later_states() {
+    let mut s = registration_failed();
+    assert!(s.app.registration_failed);
+    assert_eq!(s.app.exit_status(), 3);
+    s.ev(registration(RegistrationState::Unregistered, None, None));
+    assert_eq!(s.app.exit_status(), 3);
+}
+
+#[test]
+fn incoming_call_rings_once_and_is_selected() {
+    let mut s = ringing();
+    let call = &s.app.calls[&CallId(1)];
+    assert_eq!(call.state, CallState::Ringing);
+    assert_eq!(call.who(), "Bob Example");
+    assert_eq!(s.app.selected, Some(CallId(1)));
+    assert!(s.app.take_bell());
+    assert!(!s.app.take_bell(), "the bell rings once per call");
+}
+
+#[test]
+fn a_call_refused_at_once_does_not_ring_the_bell() {
+    let mut s = registered_idle();
+    s.ev(incoming(1, "sip:bob@x", None))
+        .ev(ended(1, EndReason::NoCommonCodec));
+    assert!(!s.app.take_bell());
+    assert_eq!(
+        s.app.calls[&CallId(1)].end_reason.as_deref(),
+        Some("no common codec (488)")
+    );
+}
+
+#[test]
+fn a_second_call_does_not_steal_the_selection_from_a_live_one() {
+    let s = two_calls();
+    assert_eq!(s.app.selected, Some(CallId(1)));
+}
+
+#[test]
+fn answering_starts_the_talk_clock_and_media_fills_the_panel() {
+    let mut s = ringing();
+    s.at(70.0).ev(call_state(1, CallState::Active));
+    s.at(70.1).ev(media(1, "PCMA", "203.0.113.5:4000"));
+    let c = &s.app.calls[&CallId(1)];
+    assert_eq!(c.answered_at, Some(s.t0 + secs(70.0)));
+    assert_eq!(c.codec.as_deref(), Some("PCMA"));
+    assert_eq!(c.elapsed(s.t0 + secs(100.0)), secs(30.0));
+}
+
+#[test]
+fn levels_feed_meters_and_no_ai_level_clears_the_ai_meter() {
+    let mut s = two_calls();
+    let now = s.now;
+    let c = &s.app.calls[&CallId(1)];
+    assert!(c.ai.is_some());
+    assert!(c.remote.as_ref().unwrap().rms(now) > -40.0);
+    s.ev(levels(1, (-40.0, -30.0), (-40.0, -30.0), None));
+    assert!(s.app.calls[&CallId(1)].ai.is_none());
+    assert!(s.app.animating(now));
+}
+
+#[test]
+fn mute_bridge_quality_and_dtmf_events_update_the_call() {
+    let s = two_calls();
+    let one = &s.app.calls[&CallId(1)];
+    let two = &s.app.calls[&CallId(2)];
+    assert!(one.bridge && !one.muted);
+    assert!(two.muted && !two.bridge);
+    assert_eq!(two.dtmf, "42");
+    assert_eq!(one.quality.as_ref().unwrap().mos, 4.35);
+}
+
+#[test]
+fn bridge_off_keeps_the_reason_and_drops_the_ai_meter() {
+    let mut s = two_calls();
+    s.ev(Event::Bridge {
+        call: CallId(1),
+        on: false,
+        reason: Some("the Realtime API closed the session".into()),
+    });
+    let c = &s.app.calls[&CallId(1)];
+    assert!(!c.bridge && c.ai.is_none());
+    assert_eq!(
+        c.bridge_note.as_deref(),
+        Some("the Realtime API closed the session")
+    );
+}
+
+#[test]
+fn transcript_deltas_extend_their_line_and_the_final_text_replaces_it() {
+    let s = two_calls();
+    let lines: Vec<(&str, bool)> = s
+        .app
+        .transcript
+        .iter()
+        .map(|l| (l.text.as_str(), l.done))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("bridge connected (gpt-realtime, voice alloy)", true),
+            (
+                "Hi, I'd like to move my appointment to Thursday, please.",
+                true
+            ),
+            ("Of course. Thursday has free slots at ten", false),
+        ]
+    );
+}
+
+#[test]
+fn an_empty_final_piece_keeps_what_the_deltas_said() {
+    let mut s = two_calls();
+    s.ev(said(1, Speaker::Ai, " or at two.", Some("r1"), false))
+        .ev(said(1, Speaker::Ai, "", Some("r1"), true));
+    let last = s.app.transcript.back().unwrap();
+    assert_eq!(
+        last.text,
+        "Of course. Thursday has free slots at ten or at two."
+    );
+    assert!(last.done);
+}
+
+#[test]
+fn an_ended_call_lingers_then_leaves_and_the_selection_moves_on() {
+    let mut s = two_calls();
+    s.at(100.0).ev(ended(1, EndReason::RemoteHangup));
+    assert_eq!(s.app.selected, Some(CallId(2)));
+    let c = &s.app.calls[&CallId(1)];
+    assert!(c.is_visible(s.t0 + secs(105.0)));
+    assert!(!c.is_visible(s.t0 + secs(111.0)));
+    assert!(c.ai.is_some() || !c.bridge, "bridge is off once ended");
+}
+
+#[test]
+fn only_the_latest_ended_calls_are_kept() {
+    let mut s = registered_idle();
+    for id in 1..=12 {
+        s.at(100.0 + id as f64)
+            .ev(incoming(id, "sip:x@y", None))
+            .ev(sip(
+                Some(id),
+                SipDirection::Received,
+                "p",
+                "INVITE sip:a@b SIP/2.0\n",
+            ))
+            .ev(ended(id, EndReason::Cancelled));
+    }
+    let kept: Vec<u64> = s.app.calls.keys().map(|c| c.0).collect();
+    assert_eq!(kept, (5..=12).collect::<Vec<_>>());
+    assert!(s.app.sip_messages(Some(CallId(1))).is_none());
+}
+
+#[test]
+fn sip_messages_are_kept_per_call_and_outside_calls() {
+    let s = with_trace();
+    assert_eq!(s.app.sip_messages(None).unwrap().len(), 2);
+    let call = s.app.sip_messages(Some(CallId(1))).unwrap();
+    assert_eq!(call.len(), 7);
+    assert_eq!(call[0].label(), "INVITE sip:alice@192.0.2.10:5060");
+    assert_eq!(call[3].label(), "200 OK (INVITE)");
+}
+
+#[test]
+fn the_log_is_a_bounded_ring() {
+    let mut s = Script::new();
+    for i in 0..(lines::LOG_KEPT + 10) {
+        s.log(LogLevel::Info, LogKind::Stats, &format!("line {i}"));
+    }
+    assert_eq!(s.app.log.len(), lines::LOG_KEPT);
+    assert_eq!(s.app.log.front().unwrap().message, "line 10");
+}
+
+#[test]
+fn next_change_is_the_next_second_of_a_countdown_or_duration() {
+    let close = |a: Option<Instant>, b: Instant| {
+        let a = a.expect("a next change");
+        let gap = if a > b { a - b } else { b - a };
+        assert!(gap < Duration::from_millis(1), "{gap:?}");
+    };
+    // Refresh due at 2700.2 s; at 60.5 s the countdown shows 43:59 until 61.2 s.
+    let s = registered_idle();
+    close(s.app.next_change(s.now), s.t0 + secs(61.2));
+    // Ringing since 60.5 s: its clock ticks at 65.5 s, the countdown first at 65.2 s.
+    let s = ringing();
+    close(s.app.next_change(s.now), s.t0 + secs(65.2));
+}
+
+#[test]
+fn a_notice_expires() {
+    let mut s = Script::new();
+    let now = s.now;
+    s.app.set_notice("hello", now);
+    assert_eq!(s.app.notice_text(now + secs(1.0)), Some("hello"));
+    assert_eq!(s.app.notice_text(now + NOTICE_FOR), None);
+    assert_eq!(s.app.next_change(now), Some(now + NOTICE_FOR));
+}
+
+#[test]
+fn stopped_is_recorded() {
+    let mut s = Script::new();
+    s.ev(Event::Stopped);
+    assert!(s.app.stopped);
+}

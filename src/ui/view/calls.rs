@@ -1,0 +1,282 @@
+//! The calls: one line each when space is short, a panel each when there is room (party,
+//! state, duration, codec and RTP, bridge and mute, three meters on one dB scale, quality).
+//! A ringing call is drawn in reverse yellow with a RINGING badge, in both forms.
+
+use super::{clock, meter, text, theme};
+use crate::engine::CallState;
+use crate::ui::state::{strip_scheme, App, CallView};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Paragraph};
+use ratatui::Frame;
+use std::time::Instant;
+
+/// Lines a panel needs inside its border, by state.
+pub fn panel_height(call: &CallView) -> u16 {
+    let inner = match call.state {
+        CallState::Ringing => 2,
+        CallState::Ended => 1,
+        _ => 6,
+    };
+    inner + 2
+}
+
+pub fn render_panels(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
+    let calls: Vec<&CallView> = app.visible_calls(now).collect();
+    let heights = calls.iter().map(|c| Constraint::Length(panel_height(c)));
+    let areas = Layout::vertical(heights).split(area);
+    for (call, rect) in calls.iter().zip(areas.iter()) {
+        panel(frame, *rect, call, app.selected == Some(call.id), now);
+    }
+}
+
+fn panel(frame: &mut Frame, area: Rect, call: &CallView, selected: bool, now: Instant) {
+    let ringing = call.is_ringing();
+    let border = if ringing {
+        theme::warn()
+    } else {
+        theme::border(selected)
+    };
+    let mut title = vec![
+        Span::raw(if selected { " ▶ " } else { " " }),
+        Span::styled(format!("{} ", call.id), theme::strong()),
+        Span::styled(format!(" {} ", badge(call)), badge_style(call)),
+        Span::raw(" "),
+        Span::styled(call.who().to_string(), theme::strong()),
+    ];
+    if call.display_name.is_some() {
+        title.push(Span::styled(
+            format!(" <{}>", strip_scheme(&call.from)),
+            theme::label(),
+        ));
+    }
+    title.push(Span::raw(" "));
+    let block = Block::bordered()
+        .border_type(if selected || ringing {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
+        .border_style(border)
+        .title(Line::from(title))
+        .title_top(Line::from(format!(" {} ", clock(call.elapsed(now)))).right_aligned());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = match call.state {
+        CallState::Ringing => ringing_lines(call),
+        CallState::Ended => vec![ended_line(call)],
+        _ => live_lines(call, now, inner.width as usize),
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn ringing_lines(call: &CallView) -> Vec<Line<'static>> {
+    vec![
+        Line::from(vec![
+            Span::styled(" 📞 INCOMING CALL ", theme::ringing()),
+            Span::raw("  from "),
+            Span::styled(strip_scheme(&call.from).to_string(), theme::strong()),
+            Span::styled(format!("  to {}", strip_scheme(&call.to)), theme::label()),
+        ]),
+        Line::from(vec![
+            Span::raw(" press "),
+            Span::styled(" a ", theme::key()),
+            Span::raw(" to answer, "),
+            Span::styled(" r ", theme::key()),
+            Span::raw(" to reject (486 Busy Here)"),
+        ]),
+    ]
+}
+
+fn ended_line(call: &CallView) -> Line<'static> {
+    let mut text = format!(" ended: {}", call.end_reason.as_deref().unwrap_or("—"));
+    if let Some(q) = &call.quality {
+        text.push_str(&format!(
+            " · loss {:.1} % · jitter {:.1} ms · MOS {:.2}",
+            q.loss_percent, q.jitter_ms, q.mos
+        ));
+    }
+    Line::styled(text, theme::dim())
+}
+
+fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![media_line(call)];
+    // Bars take what is left after the label and the figures.
+    let bar_width = width.saturating_sub(10 + 17).clamp(10, 72);
+    let meters = [
+        ("remote", call.remote.as_ref(), true),
+        ("local", call.local.as_ref(), true),
+        ("AI", call.ai.as_ref(), call.bridge || call.ai.is_some()),
+    ];
+    for (name, m, present) in meters {
+        let mut spans = vec![Span::styled(format!(" {name:<6} ▸ "), theme::label())];
+        if present {
+            spans.extend(meter::bar(m, now, bar_width));
+            spans.push(Span::raw(format!(" {}", meter::figure(m, now))));
+            spans.push(Span::styled(
+                format!("  {}", meter::peak_figure(m, now)),
+                theme::dim(),
+            ));
+        } else {
+            spans.push(Span::styled("no bridge (b starts one)", theme::dim()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(
+        format!("{:10}{} dBFS", "", meter::scale(bar_width)),
+        theme::dim(),
+    ));
+    lines.push(quality_line(call));
+    lines
+}
+
+fn media_line(call: &CallView) -> Line<'static> {
+    let mut spans = vec![Span::styled(" codec ", theme::label())];
+    spans.push(Span::styled(
+        call.codec.clone().unwrap_or_else(|| "—".into()),
+        theme::strong(),
+    ));
+    if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
+        spans.push(Span::styled(format!("  RTP {l} ⇄ {r}"), theme::label()));
+    }
+    spans.push(Span::styled("   bridge ", theme::label()));
+    spans.push(if call.bridge {
+        Span::styled("● on", theme::good())
+    } else {
+        Span::styled("○ off", theme::dim())
+    });
+    if let Some(note) = &call.bridge_note {
+        spans.push(Span::styled(format!(" ({note})"), theme::dim()));
+    }
+    spans.push(Span::styled("   mic ", theme::label()));
+    spans.push(if call.muted {
+        Span::styled("🔇 MUTED", theme::bad())
+    } else {
+        Span::styled("● live", theme::good())
+    });
+    if call.state == CallState::Held {
+        spans.push(Span::styled("   ⏸ on hold (remote)", theme::warn()));
+    }
+    if !call.dtmf.is_empty() {
+        spans.push(Span::styled("   DTMF ", theme::label()));
+        spans.push(Span::styled(call.dtmf.clone(), theme::strong()));
+    }
+    Line::from(spans)
+}
+
+fn quality_line(call: &CallView) -> Line<'static> {
+    let Some(q) = &call.quality else {
+        return Line::styled(" quality: waiting for the first report", theme::dim());
+    };
+    let mos_style = if q.mos >= 4.0 {
+        theme::good()
+    } else if q.mos >= 3.6 {
+        theme::warn()
+    } else {
+        theme::bad()
+    };
+    let mut spans = vec![Span::styled(
+        format!(
+            " loss {:.1} % ({} lost)   jitter {:.1} ms",
+            q.loss_percent, q.packets_lost, q.jitter_ms
+        ),
+        theme::label(),
+    )];
+    if let Some(rtt) = q.rtt_ms {
+        spans.push(Span::styled(format!("   RTT {rtt:.0} ms"), theme::label()));
+    }
+    spans.push(Span::styled("   MOS ", theme::label()));
+    spans.push(Span::styled(format!("{:.2}", q.mos), mos_style));
+    Line::from(spans)
+}
+
+/// One line per call, for small terminals.
+pub fn render_compact(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
+    let width = area.width as usize;
+    let lines: Vec<Line> = app
+        .visible_calls(now)
+        .map(|c| compact_line(c, app.selected == Some(c.id), now, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> Line<'static> {
+    let marker = if selected { "▶" } else { " " };
+    let head = vec![
+        Span::styled(
+            format!("{marker}{:<3}", call.id.to_string()),
+            theme::strong(),
+        ),
+        Span::styled(format!("{:^9}", badge(call)), badge_style(call)),
+        Span::raw(" "),
+    ];
+    let mut tail: Vec<Span<'static>> = Vec::new();
+    if call.is_answered() {
+        for (tag, m) in [("R", &call.remote), ("L", &call.local), ("A", &call.ai)] {
+            tail.push(Span::styled(format!(" {tag}"), theme::dim()));
+            tail.extend(meter::bar(m.as_ref(), now, 6));
+        }
+        tail.push(Span::raw(" "));
+        tail.push(if call.bridge {
+            Span::styled("AI", theme::good())
+        } else {
+            Span::styled("  ", Style::new())
+        });
+        tail.push(if call.muted {
+            Span::styled(" 🔇", theme::bad())
+        } else {
+            Span::raw("   ")
+        });
+    } else if call.is_ringing() {
+        tail.push(Span::styled(" a answer · r reject ", theme::ringing()));
+    } else if let Some(reason) = &call.end_reason {
+        tail.push(Span::styled(format!(" {reason}"), theme::dim()));
+    }
+    let codec = call.codec.clone().unwrap_or_default();
+    let mid = format!("{:>6} {:<5}", clock(call.elapsed(now)), codec);
+    let used: usize = head.iter().chain(&tail).map(|s| s.width()).sum::<usize>() + 12;
+    let name_room = width.saturating_sub(used);
+    let name_style = if call.is_ringing() {
+        theme::ringing()
+    } else if call.is_live() {
+        theme::strong()
+    } else {
+        theme::dim()
+    };
+    let mut spans = head;
+    spans.push(Span::styled(text::fit(call.who(), name_room), name_style));
+    let mid_style = if call.is_ringing() {
+        theme::ringing()
+    } else {
+        theme::label()
+    };
+    spans.push(Span::styled(mid, mid_style));
+    spans.extend(tail);
+    let line = Line::from(spans);
+    if call.is_ringing() {
+        line.style(theme::ringing())
+    } else {
+        line
+    }
+}
+
+fn badge(call: &CallView) -> &'static str {
+    match call.state {
+        CallState::Ringing => "RINGING",
+        CallState::Answering => "answering",
+        CallState::Active => "active",
+        CallState::Held => "on hold",
+        CallState::Ended => "ended",
+    }
+}
+
+fn badge_style(call: &CallView) -> Style {
+    match call.state {
+        CallState::Ringing => theme::ringing(),
+        CallState::Answering => theme::warn(),
+        CallState::Active => theme::good(),
+        CallState::Held => theme::warn(),
+        CallState::Ended => theme::dim(),
+    }
+}

@@ -1,0 +1,76 @@
+//! The header line: who we are, how we reach the registrar, and the registration state in
+//! colour (green registered, yellow trying, red refused) with the time to the next refresh.
+
+use super::{clock, text, theme};
+use crate::engine::RegistrationState;
+use crate::ui::state::{strip_scheme, App};
+use ratatui::layout::Rect;
+use ratatui::text::Span;
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use std::time::Instant;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: bool) {
+    let width = area.width as usize;
+    // The registration state matters most: it gets its room first (up to two thirds of the
+    // line, so a long reason cannot push the account out); the account gets the rest.
+    let status = text::truncate(&status(app, now), width * 2 / 3);
+    let right = vec![
+        Span::styled(status.clone(), status_style(app)),
+        Span::raw(" "),
+    ];
+    let title = " sipterm ";
+    let room = width.saturating_sub(text::width(&status) + text::width(title) + 4);
+    let account = match &app.account {
+        Some(a) if roomy => format!(
+            "{}  {} {} → {}",
+            strip_scheme(&a.account),
+            a.transport.to_uppercase(),
+            a.local_sip,
+            strip_scheme(&a.registrar)
+        ),
+        Some(a) => format!(
+            "{} · {}",
+            strip_scheme(&a.account),
+            a.transport.to_uppercase()
+        ),
+        None => "starting…".to_string(),
+    };
+    let left = vec![
+        Span::styled(title, theme::title()),
+        Span::raw(" "),
+        Span::styled(text::truncate(&account, room), theme::strong()),
+    ];
+    let line = text::spread(left, right, width);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn status_style(app: &App) -> ratatui::style::Style {
+    theme::registration(app.registration.as_ref().map(|r| r.state))
+}
+
+/// `● registered · refresh in 43:59`, `◌ retrying: no answer from the registrar`, …
+fn status(app: &App, now: Instant) -> String {
+    let Some(reg) = &app.registration else {
+        return "○ not registered yet".into();
+    };
+    let reason = reg
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    match reg.state {
+        RegistrationState::Registering => "◌ registering…".into(),
+        RegistrationState::Retrying => format!("◌ retrying{reason}"),
+        RegistrationState::Failed => format!("✖ registration failed{reason}"),
+        RegistrationState::Unregistering => "◌ unregistering…".into(),
+        RegistrationState::Unregistered => format!("○ unregistered{reason}"),
+        RegistrationState::Registered => match reg.refresh_at {
+            Some(t) if t > now => {
+                format!("● registered · refresh in {}", clock(t - now))
+            }
+            Some(_) => "● registered · refreshing…".into(),
+            None => "● registered".into(),
+        },
+    }
+}

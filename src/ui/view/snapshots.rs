@@ -1,0 +1,150 @@
+//! Snapshot tests: each scene drawn at 80×24 and 160×48 into a `TestBackend` and compared with
+//! the committed text in `snapshots/`. Under CI (`CI=true`) insta never writes snapshots, so a
+//! missing or changed one fails the run; locally, review changes with `cargo insta review` or
+//! `INSTA_UPDATE=always` and read the `.snap` files by eye. Colours are not in the text; the
+//! `*_colour` tests below check the ones that carry meaning.
+
+use super::render;
+use crate::ui::fixtures::*;
+use crate::ui::keys::Action;
+use crate::ui::state::Overlay;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn draw(s: &Script, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal
+        .draw(|frame| render(frame, &s.app, s.now))
+        .expect("draw");
+    terminal
+}
+
+fn snapshot_both(name: &str, s: &Script) {
+    for (w, h) in SIZES {
+        let terminal = draw(s, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
+    }
+}
+
+/// The style of the first cell of the first occurrence of `needle` in the buffer.
+fn colour_of(buffer: &Buffer, needle: &str) -> (Color, Color) {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: Vec<&str> = (0..area.width).map(|x| buffer[(x, y)].symbol()).collect();
+        let joined: String = row.concat();
+        if let Some(byte) = joined.find(needle) {
+            // Map the byte offset back to a column.
+            let mut seen = 0;
+            for (x, sym) in row.iter().enumerate() {
+                if seen == byte {
+                    let cell = &buffer[(x as u16, y)];
+                    return (cell.fg, cell.bg);
+                }
+                seen += sym.len();
+            }
+        }
+    }
+    panic!("{needle:?} not on screen");
+}
+
+#[test]
+fn registering_screen() {
+    snapshot_both("registering", &registering());
+}
+
+#[test]
+fn registered_idle_screen() {
+    snapshot_both("registered_idle", &registered_idle());
+}
+
+#[test]
+fn registration_failed_screen() {
+    snapshot_both("registration_failed", &registration_failed());
+}
+
+#[test]
+fn incoming_ringing_call() {
+    snapshot_both("ringing", &ringing());
+}
+
+#[test]
+fn two_live_calls_one_bridged_with_transcript() {
+    snapshot_both("two_calls", &two_calls());
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = two_calls();
+    let now = s.now;
+    s.app.handle(Action::ToggleHelp, now);
+    snapshot_both("help", &s);
+}
+
+#[test]
+fn quit_question() {
+    let mut s = two_calls();
+    let now = s.now;
+    s.app.handle(Action::Quit, now);
+    assert_eq!(s.app.overlay, Overlay::ConfirmQuit);
+    insta::assert_snapshot!("confirm_quit_80x24", draw(&s, 80, 24).backend());
+}
+
+#[test]
+fn sip_trace_ladder() {
+    let mut s = with_trace();
+    let now = s.now;
+    s.app.handle(Action::ToggleTrace, now);
+    s.app.handle(Action::Up, now);
+    snapshot_both("trace_ladder", &s);
+}
+
+#[test]
+fn sip_trace_full_message() {
+    let mut s = with_trace();
+    let now = s.now;
+    s.app.handle(Action::ToggleTrace, now);
+    for _ in 0..6 {
+        s.app.handle(Action::Up, now);
+    }
+    s.app.handle(Action::Open, now);
+    snapshot_both("trace_full_invite", &s);
+}
+
+#[test]
+fn registration_state_colour() {
+    let buf = |s: &Script| draw(s, 80, 24).backend().buffer().clone();
+    assert_eq!(
+        colour_of(&buf(&registering()), "◌ registering").0,
+        Color::Yellow
+    );
+    assert_eq!(
+        colour_of(&buf(&registered_idle()), "● registered").0,
+        Color::Green
+    );
+    assert_eq!(
+        colour_of(&buf(&registration_failed()), "✖ registration").0,
+        Color::Red
+    );
+}
+
+#[test]
+fn ringing_call_colour() {
+    for (w, h) in SIZES {
+        let terminal = draw(&ringing(), w, h);
+        let (_, bg) = colour_of(terminal.backend().buffer(), "RINGING");
+        assert_eq!(bg, Color::LightYellow, "at {w}×{h}");
+    }
+}
+
+#[test]
+fn small_and_odd_sizes_do_not_panic() {
+    for (w, h) in [(1, 1), (20, 5), (80, 10), (119, 60), (300, 100)] {
+        for s in [two_calls(), with_trace(), registration_failed()] {
+            draw(&s, w, h);
+        }
+    }
+}
