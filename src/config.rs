@@ -41,7 +41,7 @@ pub enum FrontEnd {
     Headless { json: bool },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Account {
     /// Address of record (`--sip-uri`).
     pub aor: SipUri,
@@ -50,7 +50,7 @@ pub struct Account {
     pub password: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BridgeConfig {
     pub enabled: bool,
     pub model: String,
@@ -90,6 +90,31 @@ pub struct Config {
     pub codecs: Vec<Codec>,
     pub rtp_ports: RangeInclusive<u16>,
     pub bridge: BridgeConfig,
+}
+
+// Secrets never reach logs, panics or `{:?}`: these two are printed by hand.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("aor", &self.aor)
+            .field("registrar", &self.registrar)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BridgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeConfig")
+            .field("enabled", &self.enabled)
+            .field("model", &self.model)
+            .field("voice", &self.voice)
+            .field("instructions", &self.instructions)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -365,6 +390,25 @@ mod tests {
         assert!(matches!(e, ConfigError::RejectAndAnswer));
         let e = config(&["--sip-uri", "sip:a@b", "--answer-after=-1"]).unwrap_err();
         assert!(matches!(e, ConfigError::AnswerAfter(_)));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = config(&[
+            "--sip-uri",
+            "sip:a@b",
+            "--password",
+            "hunter2-pass",
+            "--api-key",
+            "sk-secret-123",
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2-pass") && !shown.contains("sk-secret-123"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! sipterm: a terminal SIP softphone. The library holds the engine and both front-ends so that
 //! integration tests and benchmarks drive exactly what the binary runs.
 
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod headless;
 pub mod media;
 pub mod sip;
+pub mod ui;

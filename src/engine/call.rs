@@ -22,6 +22,12 @@ pub(super) struct Call {
     /// RTP and RTCP sockets bound at answer, until media starts (at once, or at the ACK for a
     /// late offer).
     pub sockets: Option<(tokio::net::UdpSocket, tokio::net::UdpSocket)>,
+    /// Negotiated codec, once media runs.
+    pub codec: Option<crate::media::codec::Codec>,
+    /// The voice bridge, while on.
+    pub bridge: Option<crate::bridge::BridgeHandle>,
+    /// With `--record`: the transcript file beside the WAV.
+    pub transcript: Option<std::path::PathBuf>,
     /// Set when we started ending the call, so the dialog's end is reported in our terms.
     pub ending: Option<EndReason>,
 }
@@ -45,6 +51,9 @@ impl Call {
             answered: None,
             media: None,
             sockets: None,
+            codec: None,
+            bridge: None,
+            transcript: None,
             ending: None,
         }
     }

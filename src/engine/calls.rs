@@ -379,6 +379,10 @@ impl Engine {
             },
             Termination::Other(reason) => EndReason::Failed { reason },
         });
+        if let Some(bridge) = call.bridge.take() {
+            let stats = bridge.stop().await;
+            self.emit(bridge::bridge_stats_log(id, &stats));
+        }
         let media = match call.media.take() {
             Some(m) => {
                 let report = m.stop().await;

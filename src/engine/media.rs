@@ -12,7 +12,10 @@ impl Engine {
     /// Starts the RTP session of an answered call with the negotiated parameters.
     pub(super) fn start_media(&mut self, id: CallId, n: Negotiated) {
         let port = self.audio_port(id, n.codec.clock_rate());
-        let recorder = self.start_recorder(id, n.codec.clock_rate());
+        let (recorder, transcript) = match self.start_recorder(id, n.codec.clock_rate()) {
+            Some((handle, path)) => (Some(handle), Some(path.with_extension("txt"))),
+            None => (None, None),
+        };
         let events = MediaEvents {
             tag: id.0,
             tx: self.media_events.clone(),
@@ -28,6 +31,8 @@ impl Engine {
             events: Some(events),
             recorder,
         };
+        call.codec = Some(n.codec);
+        call.transcript = transcript;
         match session::start_with(rtp, n.clone(), port, options) {
             Ok(media) => {
                 call.media = Some(media);
@@ -38,6 +43,9 @@ impl Engine {
                     LogKind::Audio,
                     format!("call {id}: {} audio to {}", n.codec.name(), n.remote),
                 );
+                if self.config.bridge.enabled {
+                    self.start_bridge(id);
+                }
             }
             Err(e) => self.log(
                 LogLevel::Error,
@@ -49,7 +57,7 @@ impl Engine {
 
     /// The call's audio: `--play` as the microphone if given, and the sound card, the echo
     /// loop or silence for the rest. The sound card serves one call at a time.
-    fn audio_port(&self, id: CallId, rate: u32) -> Box<dyn AudioPort> {
+    pub(super) fn audio_port(&self, id: CallId, rate: u32) -> Box<dyn AudioPort> {
         let base: Box<dyn AudioPort> = match self.config.audio {
             AudioChoice::Echo => port_for(AudioMode::Echo),
             AudioChoice::Null => port_for(AudioMode::Null),
@@ -85,7 +93,11 @@ impl Engine {
         }
     }
 
-    fn start_recorder(&self, id: CallId, rate: u32) -> Option<crate::media::wav::RecorderHandle> {
+    fn start_recorder(
+        &self,
+        id: CallId,
+        rate: u32,
+    ) -> Option<(crate::media::wav::RecorderHandle, std::path::PathBuf)> {
         let dir = self.config.record.as_ref()?;
         let remote = self
             .calls
@@ -100,7 +112,7 @@ impl Engine {
                     LogKind::Audio,
                     format!("call {id}: recording to {}", path.display()),
                 );
-                Some(handle)
+                Some((handle, path))
             }
             Err(e) => {
                 self.log(
@@ -129,7 +141,17 @@ impl Engine {
                     rms_dbfs: local.rms_dbfs,
                     peak_dbfs: local.peak_dbfs,
                 },
-                ai: None,
+                ai: self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.bridge.as_ref())
+                    .map(|b| {
+                        let l = b.take_ai_level();
+                        Level {
+                            rms_dbfs: l.rms_dbfs,
+                            peak_dbfs: l.peak_dbfs,
+                        }
+                    }),
             }),
             MediaEvent::Quality {
                 packets_lost,

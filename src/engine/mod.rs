@@ -5,6 +5,7 @@
 //! (BYE waits for its answer) run in their own tasks so the loop stays responsive.
 
 mod account;
+mod bridge;
 mod call;
 mod calls;
 mod media;
@@ -71,6 +72,7 @@ pub struct Engine {
     /// `--play`, loaded once.
     play_clip: Option<crate::media::wav::Clip>,
     traces: trace::TraceRouter,
+    bridge_events: mpsc::UnboundedSender<(u64, crate::bridge::BridgeEvent)>,
 }
 
 impl Engine {
@@ -95,6 +97,7 @@ impl Engine {
             .collect();
         let (due_tx, mut due_rx) = mpsc::unbounded_channel();
         let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+        let (bridge_tx, mut bridge_rx) = mpsc::unbounded_channel();
         let play_clip = match &config.play {
             Some(path) => {
                 Some(crate::media::wav::load(path).map_err(|e| EngineError::Play(e.to_string()))?)
@@ -117,6 +120,7 @@ impl Engine {
             sound_card,
             play_clip,
             traces: trace::TraceRouter::default(),
+            bridge_events: bridge_tx,
         };
         engine.announce_start();
         if let Some(warning) = card_warning {
@@ -153,6 +157,7 @@ impl Engine {
                 Some(update) = reg_rx.recv() => engine.on_registration(update),
                 Some(due) = due_rx.recv() => engine.on_due(due).await,
                 Some((tag, event)) = media_rx.recv() => engine.on_media_event(tag, event),
+                Some((tag, event)) = bridge_rx.recv() => engine.on_bridge_event(tag, event),
                 _ = sleep_until(deadline) => {
                     engine.log(LogLevel::Info, LogKind::Cleanup, format!(
                         "--duration of {} s reached, stopping",
@@ -225,13 +230,6 @@ impl Engine {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            );
-        }
-        if c.bridge.enabled {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                "--bridge is accepted but the voice bridge is not part of this build yet",
             );
         }
     }
@@ -315,19 +313,7 @@ impl Engine {
             Command::Hangup(id) => self.hangup(id),
             Command::SendDtmf { call, digits } => self.send_dtmf(call, &digits),
             Command::Mute { call, muted } => self.mute(call, muted),
-            Command::ToggleBridge(call) => {
-                let reason = "the voice bridge is not part of this build yet".to_string();
-                self.log(
-                    LogLevel::Warn,
-                    LogKind::Warning,
-                    format!("call {call}: {reason}"),
-                );
-                self.emit(Event::Bridge {
-                    call,
-                    on: false,
-                    reason: Some(reason),
-                });
-            }
+            Command::ToggleBridge(call) => self.toggle_bridge(call),
             Command::Quit => {}
         }
     }
@@ -426,6 +412,15 @@ async fn open_sound_card(
             Some(format!("{e}: calls use --audio null (silence) instead")),
         )),
     }
+}
+
+/// Time of day (UTC) for transcript lines, without a date-time dependency.
+fn clock_text() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

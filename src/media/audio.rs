@@ -145,6 +145,51 @@ impl AudioPort for MixPort {
     }
 }
 
+/// While the voice bridge speaks for us: the caller hears the AI, and the person at the
+/// keyboard hears both sides on their own port, whose microphone is drained but not sent.
+pub struct ListenInPort {
+    ai: Box<dyn AudioPort>,
+    local: Box<dyn AudioPort>,
+    remote: Vec<i16>,
+    scratch: Vec<i16>,
+}
+
+impl ListenInPort {
+    pub fn new(ai: Box<dyn AudioPort>, local: Box<dyn AudioPort>) -> Self {
+        ListenInPort {
+            ai,
+            local,
+            remote: Vec::with_capacity(960),
+            scratch: Vec::with_capacity(960),
+        }
+    }
+}
+
+impl AudioPort for ListenInPort {
+    fn sink(&mut self, remote_pcm: &[i16]) {
+        self.ai.sink(remote_pcm);
+        self.remote.clear();
+        self.remote.extend_from_slice(remote_pcm);
+    }
+
+    fn source(&mut self, out: &mut [i16]) {
+        self.ai.source(out);
+        self.scratch.clear();
+        self.scratch.resize(out.len(), 0);
+        for ((mix, ai), remote) in self
+            .scratch
+            .iter_mut()
+            .zip(out.iter())
+            .zip(self.remote.iter().chain(std::iter::repeat(&0)))
+        {
+            *mix = ai.saturating_add(*remote);
+        }
+        self.local.sink(&self.scratch);
+        // The microphone keeps draining so a sound card does not back up, but is not sent.
+        self.local.source(&mut self.scratch);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +283,29 @@ mod tests {
         assert!(
             out.iter().all(|&s| s == 7),
             "the source is the constant, not the echo"
+        );
+    }
+
+    #[test]
+    fn listen_in_sends_the_ai_and_plays_both_sides_locally() {
+        struct Probe(std::sync::Arc<std::sync::Mutex<Vec<i16>>>);
+        impl AudioPort for Probe {
+            fn sink(&mut self, pcm: &[i16]) {
+                *self.0.lock().unwrap() = pcm.to_vec();
+            }
+            fn source(&mut self, out: &mut [i16]) {
+                out.fill(999); // a microphone that must not reach the caller
+            }
+        }
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut port = ListenInPort::new(Box::new(Constant(100)), Box::new(Probe(heard.clone())));
+        port.sink(&[20; 160]);
+        let mut out = [0i16; 160];
+        port.source(&mut out);
+        assert!(out.iter().all(|&s| s == 100), "the caller gets the AI only");
+        assert!(
+            heard.lock().unwrap().iter().all(|&s| s == 120),
+            "locally: AI + caller"
         );
     }
 }

@@ -198,10 +198,21 @@ pub struct MediaOptions {
     pub recorder: Option<RecorderHandle>,
 }
 
-#[derive(Debug)]
 enum Control {
     SendDtmf(String),
     Mute(bool),
+    /// Replace where the call's audio comes from and goes to (bridge on/off).
+    SetPort(Box<dyn AudioPort>),
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::SendDtmf(d) => write!(f, "SendDtmf({d:?})"),
+            Control::Mute(m) => write!(f, "Mute({m})"),
+            Control::SetPort(_) => write!(f, "SetPort(..)"),
+        }
+    }
 }
 
 /// The final figures of a session, and its recording when there was one.
@@ -315,6 +326,12 @@ impl MediaHandle {
     /// Queues RFC 4733 digits; they replace audio packets while they play.
     pub fn send_dtmf(&self, digits: &str) {
         let _ = self.control.send(Control::SendDtmf(digits.to_string()));
+    }
+
+    /// Switches the call's audio to another port from the next frame on; the old one is
+    /// dropped in the media task (a sound card it held is released).
+    pub fn set_port(&self, port: Box<dyn AudioPort>) {
+        let _ = self.control.send(Control::SetPort(port));
     }
 
     /// Mutes what we send (silence instead of the microphone); the remote is still heard.

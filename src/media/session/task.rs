@@ -155,6 +155,7 @@ impl MediaTask {
     fn on_control(&mut self, cmd: Control) {
         match cmd {
             Control::Mute(muted) => self.muted = muted,
+            Control::SetPort(port) => self.port = port,
             Control::SendDtmf(digits) => {
                 if self.params.dtmf_payload_type.is_none() {
                     self.emit(MediaEvent::Warning(

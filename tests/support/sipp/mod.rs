@@ -97,6 +97,9 @@ pub struct Sipp {
     trace_messages: bool,
     extra_args: Vec<String>,
     dtmf: DtmfStream,
+    /// `uac_tone` streams `tone` seconds of 1 kHz then `silence` seconds of silence, looped
+    /// (speech-like bursts for a voice-activity detector) instead of a continuous tone.
+    bursts: Option<(f64, f64)>,
 }
 
 impl Sipp {
@@ -119,6 +122,7 @@ impl Sipp {
             trace_messages: true,
             extra_args: Vec::new(),
             dtmf: DtmfStream::new(DEFAULT_DTMF_DIGITS),
+            bursts: None,
         }
     }
 
@@ -209,6 +213,12 @@ impl Sipp {
         self.dtmf_stream(DtmfStream::new(digits))
     }
 
+    /// Tone bursts instead of a continuous tone for `uac_tone` (see the field).
+    pub fn tone_bursts(mut self, tone_secs: f64, silence_secs: f64) -> Self {
+        self.bursts = Some((tone_secs, silence_secs));
+        self
+    }
+
     /// The whole stream `uac_dtmf.xml` plays (timing, tone, SSRC...).
     pub fn dtmf_stream(mut self, stream: DtmfStream) -> Self {
         self.dtmf = stream;
@@ -238,7 +248,17 @@ impl Sipp {
         let scenario_path = scenarios_dir().join(&self.scenario);
         let scenario_text = read_lossy(&scenario_path);
         if scenario_text.contains("rtp_stream=\"tone_1khz.ulaw") {
-            write_tone_ulaw(&dir.join("tone_1khz.ulaw"), 1000.0, 4.0);
+            let file = dir.join("tone_1khz.ulaw");
+            match self.bursts {
+                None => write_tone_ulaw(&file, 1000.0, 4.0),
+                Some((tone, silence)) => {
+                    write_tone_ulaw(&file, 1000.0, tone);
+                    // µ-law 0xFF is silence; sipp loops the whole file.
+                    let mut bytes = std::fs::read(&file).expect("read the tone file");
+                    bytes.extend(std::iter::repeat_n(0xFFu8, (silence * 8000.0) as usize));
+                    std::fs::write(&file, bytes).expect("write the tone file");
+                }
+            }
         }
         if scenario_text.contains("rtp_stream=\"tone_1khz.alaw") {
             write_tone_alaw(&dir.join("tone_1khz.alaw"), 1000.0, 4.0);

@@ -1,0 +1,14 @@
+//! The voice bridge: connects a call's audio to OpenAI's Realtime API (GA protocol).
+//!
+//! [`protocol`] holds the wire types, [`audio`] the pure audio pump (re-framing, played
+//! position, barge-in truncation, format conversion), and [`session`] the WebSocket task and
+//! the [`BridgePort`] that the call's media task uses as its `AudioPort`.
+
+pub mod audio;
+pub mod protocol;
+pub mod session;
+
+pub use session::{
+    start, ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, BridgeHandle, BridgePort,
+    BridgeStats, Retry, Vad,
+};

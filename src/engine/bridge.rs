@@ -1,0 +1,241 @@
+//! The engine's side of the voice bridge: starting and stopping a call's Realtime session,
+//! swapping the call's audio port (the AI speaks for us; the person at the keyboard listens
+//! in), and turning bridge events into engine events, log lines and the transcript file.
+
+use super::*;
+use crate::bridge::{self, ApiKey, BridgeEvent, BridgeEvents};
+use crate::media::audio::ListenInPort;
+use std::io::Write;
+
+impl Engine {
+    pub(super) fn toggle_bridge(&mut self, id: CallId) {
+        match self.calls.get(&id) {
+            Some(call) if call.bridge.is_some() => self.stop_bridge(id, "turned off"),
+            Some(call) if call.media.is_some() => self.start_bridge(id),
+            Some(_) => self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!("call {id} is not answered yet; answer it before bridging"),
+            ),
+            None => self.log(LogLevel::Warn, LogKind::Warning, format!("no call {id}")),
+        }
+    }
+
+    /// Connects an answered call to the Realtime API. A failure to start is reported and the
+    /// call goes on as it was.
+    pub(super) fn start_bridge(&mut self, id: CallId) {
+        let Some(codec) = self.calls.get(&id).and_then(|c| c.codec) else {
+            return;
+        };
+        let b = &self.config.bridge;
+        let config = bridge::BridgeConfig {
+            url: b.url.clone(),
+            model: b.model.clone(),
+            voice: b.voice.clone(),
+            instructions: b.instructions.clone(),
+            api_key: b.api_key.clone().and_then(ApiKey::new),
+            codec,
+            ..Default::default()
+        };
+        let events = BridgeEvents {
+            tag: id.0,
+            tx: self.bridge_events.clone(),
+        };
+        match bridge::start(config, events) {
+            Ok((handle, port)) => {
+                let listen = self.audio_port(id, codec.clock_rate());
+                let call = self.calls.get_mut(&id).expect("checked above");
+                if let Some(media) = &call.media {
+                    media.set_port(Box::new(ListenInPort::new(Box::new(port), listen)));
+                }
+                call.bridge = Some(handle);
+                self.log(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!(
+                        "call {id}: connecting the voice bridge ({}, voice {})",
+                        self.config.bridge.model, self.config.bridge.voice
+                    ),
+                );
+            }
+            Err(e) => {
+                self.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: the voice bridge cannot start: {e}"),
+                );
+                self.emit(Event::Bridge {
+                    call: id,
+                    on: false,
+                    reason: Some(e.to_string()),
+                });
+            }
+        }
+    }
+
+    /// Ends the bridge of a call that goes on: its own audio comes back.
+    pub(super) fn stop_bridge(&mut self, id: CallId, why: &str) {
+        let port = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.codec)
+            .map(|codec| self.audio_port(id, codec.clock_rate()));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(handle) = call.bridge.take() else {
+            return;
+        };
+        if let (Some(media), Some(port)) = (&call.media, port) {
+            media.set_port(port);
+        }
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let stats = handle.stop().await;
+            let _ = events.send(bridge_stats_log(id, &stats));
+        });
+        self.emit(Event::Bridge {
+            call: id,
+            on: false,
+            reason: Some(why.to_string()),
+        });
+        self.log(
+            LogLevel::Info,
+            LogKind::Call,
+            format!("call {id}: voice bridge {why}"),
+        );
+    }
+
+    pub(super) fn on_bridge_event(&mut self, tag: u64, event: BridgeEvent) {
+        let id = CallId(tag);
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        match event {
+            BridgeEvent::Ready {
+                model, reconnected, ..
+            } => {
+                self.emit(Event::Bridge {
+                    call: id,
+                    on: true,
+                    reason: None,
+                });
+                let what = if reconnected {
+                    "reconnected"
+                } else {
+                    "connected"
+                };
+                self.log(
+                    LogLevel::Info,
+                    LogKind::Success,
+                    format!("call {id}: voice bridge {what} ({model})"),
+                );
+            }
+            BridgeEvent::Transcript {
+                speaker,
+                text,
+                item,
+                final_,
+            } => {
+                if final_ {
+                    let who = match speaker {
+                        Speaker::Caller => "caller",
+                        Speaker::Ai => "AI",
+                        Speaker::System => "system",
+                    };
+                    self.log(
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {id} {who}: {text}"),
+                    );
+                    self.append_transcript(id, who, &text);
+                }
+                self.emit(Event::Transcript {
+                    call: id,
+                    speaker,
+                    text,
+                    item: Some(item),
+                    final_,
+                });
+            }
+            BridgeEvent::Interrupted { played_ms, .. } => {
+                let at = played_ms
+                    .map(|ms| format!(" after {ms} ms of its reply"))
+                    .unwrap_or_default();
+                self.log(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("call {id}: the caller interrupted the AI{at}"),
+                );
+            }
+            BridgeEvent::Turn { latency_ms } => self.log(
+                LogLevel::Debug,
+                LogKind::Stats,
+                format!("call {id}: AI answered {latency_ms} ms after the caller stopped"),
+            ),
+            BridgeEvent::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!(
+                    "call {id}: voice bridge lost ({reason}); reconnecting as a new session \
+                     (try {attempt}, in {} ms); the call goes on",
+                    delay.as_millis()
+                ),
+            ),
+            BridgeEvent::Warning(text) => self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!("call {id}: voice bridge: {text}"),
+            ),
+            BridgeEvent::Failed(e) => {
+                self.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: voice bridge failed: {e}; the call goes on without it"),
+                );
+                self.stop_bridge(id, &format!("failed: {e}"));
+            }
+        }
+    }
+
+    /// With `--record`, final transcript lines go next to the call's WAV (same name, .txt).
+    fn append_transcript(&self, id: CallId, who: &str, text: &str) {
+        let Some(path) = self.calls.get(&id).and_then(|c| c.transcript.clone()) else {
+            return;
+        };
+        let line = format!("[{}] {who}: {text}\n", super::clock_text());
+        // A line at a time, appended: short, rare, and safe if the process dies later.
+        let result = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = result {
+            self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!("call {id}: cannot write {}: {e}", path.display()),
+            );
+        }
+    }
+}
+
+/// The 📊 line for a finished bridge.
+pub(super) fn bridge_stats_log(id: CallId, stats: &bridge::BridgeStats) -> Event {
+    let latency = stats
+        .mean_latency_ms()
+        .map(|ms| format!(", mean answer latency {ms:.0} ms"))
+        .unwrap_or_default();
+    Event::Log {
+        level: LogLevel::Info,
+        kind: LogKind::Stats,
+        message: format!(
+            "call {id} voice bridge: {} turns, {} barge-ins, {} reconnects{latency}",
+            stats.turns, stats.barge_ins, stats.reconnects
+        ),
+    }
+}
