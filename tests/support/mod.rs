@@ -7,11 +7,13 @@
 //! - [`sipterm`]: the binary under test, registered at a Kamailio in one call;
 //! - [`relay`]: a lossy UDP relay for RTP;  [`baresip`]: a second softphone over ctrl_tcp;
 //! - [`dtmf`]: RFC 4733 events, decoded and generated;  [`wav`]: WAV files;
-//! - [`cpu`]: CPU time of a process, for benchmarks.
+//! - [`cpu`]: CPU time of a process, for benchmarks;  [`tmux`]: a program in a real terminal;
+//! - [`tui`]: sipterm's full-screen UI under tmux;  [`ansi_html`]: a screen as HTML.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
 
+pub mod ansi_html;
 pub mod audio;
 pub mod baresip;
 pub mod capture;
@@ -26,6 +28,8 @@ pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;
 pub mod sipterm;
+pub mod tmux;
+pub mod tui;
 pub mod wav;
 
 pub use audio::{dominant_frequency, rms_dbfs};
@@ -37,3 +41,4 @@ pub use process::{pids_with_cmdline_containing, wait_until, ChildGuard};
 pub use relay::{Impairment, RtpRelay};
 pub use sipp::{spawn_registered_uas, Sipp, SippProcess, SippRun, Transport};
 pub use sipterm::Sipterm;
+pub use tmux::Tmux;

@@ -1,0 +1,160 @@
+//! Screenshots of sipterm's full-screen UI from a real run: the binary in a 120x40 tmux
+//! terminal, registered at Kamailio, called by sipp, driven by keys. Each scene's screen is
+//! written as `<name>.ansi` (`capture-pane -e -p`) and `<name>.html` (the same cells as HTML)
+//! into `$SIPTERM_SCREENSHOTS_OUT`; scripts/screenshots.sh turns the HTML into PNGs.
+//!
+//! Ignored in the test suite (it writes files and proves nothing new); run it with
+//! `bash scripts/screenshots.sh`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::ansi_html::to_html;
+use support::realtime_mock::{MockConfig, RealtimeMock};
+use support::tmux::Tmux;
+use support::tui::{
+    ai_level_cells, remote_level_cells, shows_word, statuses_received, tui_command,
+};
+use support::{wait_until, Kamailio, Sipp};
+
+/// The smallest size at which each call gets a full panel with meters.
+const SIZE: (u16, u16) = (120, 40);
+const ALICE: (&str, &str) = ("alice", "wonderland");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Where the scenes go: `$SIPTERM_SCREENSHOTS_OUT`, else `target/screenshots`.
+fn out_dir() -> PathBuf {
+    let dir = std::env::var_os("SIPTERM_SCREENSHOTS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+fn save(tmux: &Tmux, name: &str) {
+    let dir = out_dir();
+    let ansi = tmux.capture_ansi();
+    std::fs::write(dir.join(format!("{name}.ansi")), &ansi).expect("write the ANSI dump");
+    let html = to_html(&ansi, SIZE.0, SIZE.1, &format!("sipterm: {name}"));
+    std::fs::write(dir.join(format!("{name}.html")), html).expect("write the HTML");
+    eprintln!("screenshot scene: {name}");
+}
+
+#[track_caller]
+fn wait_screen(tmux: &Tmux, what: &str, test: impl Fn(&str) -> bool) -> String {
+    tmux.wait_until(what, WAIT, test)
+        .unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// A scene that may not exist in this build: waits up to `timeout` and says so instead of
+/// failing.
+fn maybe_screen(tmux: &Tmux, what: &str, timeout: Duration, test: impl Fn(&str) -> bool) -> bool {
+    match tmux.wait_until(what, timeout, test) {
+        Ok(_) => true,
+        Err(_) => {
+            eprintln!("screenshot scene skipped: no {what} in this build");
+            false
+        }
+    }
+}
+
+#[test]
+#[ignore = "writes screenshots; run by scripts/screenshots.sh"]
+fn screenshots_of_a_real_run() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    // The voice bridge talks to the Realtime mock on loopback, never to the network.
+    let mock = RealtimeMock::start(MockConfig::default());
+    let command = tui_command(
+        &kamailio,
+        ALICE.0,
+        ALICE.1,
+        &["--audio", "echo", "--realtime-url", &mock.url()],
+    );
+    let tmux = Tmux::start(SIZE, &command, &[("OPENAI_API_KEY", mock.api_key())]);
+
+    wait_screen(&tmux, "the registered state", |s| {
+        shows_word(s, "registered")
+    });
+    // Let the header's expiry countdown tick once so the scene is not mid-draw.
+    std::thread::sleep(Duration::from_millis(1500));
+    save(&tmux, "idle");
+
+    // The caller talks in bursts (1 s of tone, 3 s of silence), so that the bridged model
+    // hears turns end and answers.
+    let sipp = Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .tone_bursts(1.0, 3.0)
+        .timeout(Duration::from_secs(120))
+        .spawn();
+    wait_screen(&tmux, "a ringing call", |s| {
+        shows_word(s, "ringing") && s.contains("sipp")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    save(&tmux, "ringing");
+
+    tmux.send_key("a");
+    assert!(
+        wait_until(WAIT, || statuses_received(&sipp.messages()).contains(&200)),
+        "sipp got no 200 OK\n{}",
+        tmux.report()
+    );
+    wait_screen(&tmux, "the call active with a remote level", |s| {
+        shows_word(s, "active") && remote_level_cells(s) > 0
+    });
+    // A few seconds of audio: duration, meters and quality figures filled in; taken while
+    // the caller talks.
+    std::thread::sleep(Duration::from_secs(4));
+    wait_screen(&tmux, "the caller talking", |s| remote_level_cells(s) > 0);
+    save(&tmux, "call");
+
+    // The bridge on: the model answers each burst (the AI meter moves, the transcript fills).
+    tmux.send_key("b");
+    if maybe_screen(&tmux, "live bridged call", WAIT, |s| {
+        s.contains("bridge ● on") && ai_level_cells(s) > 0
+    }) {
+        // A couple of turns, then a moment when the model speaks.
+        std::thread::sleep(Duration::from_secs(5));
+        wait_screen(&tmux, "the model speaking", |s| ai_level_cells(s) > 0);
+        save(&tmux, "bridged");
+    }
+
+    tmux.send_key("v");
+    wait_screen(&tmux, "the SIP trace", |s| s.contains("INVITE sip:"));
+    std::thread::sleep(Duration::from_millis(500));
+    save(&tmux, "sip_trace");
+    tmux.send_key("Escape");
+    wait_screen(&tmux, "the calls again", |s| !s.contains("INVITE sip:"));
+
+    tmux.send_key("?");
+    if maybe_screen(&tmux, "help", Duration::from_secs(5), |s| {
+        s.contains(" Keys ")
+    }) {
+        save(&tmux, "help");
+    }
+    tmux.send_key("Escape");
+
+    // A second caller while the first call is live: two calls, the new one ringing.
+    let second = Sipp::uac("uac_expect_status.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("expected_status", 486)
+        .spawn();
+    wait_screen(&tmux, "a second call ringing beside the live one", |s| {
+        shows_word(s, "ringing") && shows_word(s, "active")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    save(&tmux, "two_calls");
+    tmux.send_key("r");
+    let run = second.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+
+    tmux.send_key("h");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    tmux.send_key("q");
+    tmux.wait_for_exit(WAIT)
+        .unwrap_or_else(|why| panic!("{why}"))
+        .assert_sane();
+}

@@ -1,0 +1,186 @@
+//! sipterm's full-screen UI end to end: the real binary in a real terminal (tmux), registered at
+//! Kamailio, called by sipp, driven by the keys a person presses; after it quits the shell is
+//! back and the terminal is sane (main screen, cursor shown, not raw).
+
+mod support;
+
+use std::time::Duration;
+
+use support::tmux::{AfterExit, Tmux};
+use support::tui::{remote_level_cells, shows_word, statuses_received, tui_command};
+use support::{wait_until, Kamailio, Sipp, SippProcess};
+
+const ALICE: (&str, &str) = ("alice", "wonderland");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// sipterm registered as alice at `kamailio`, in the TUI, echoing audio.
+fn sipterm_command(kamailio: &Kamailio) -> Vec<String> {
+    tui_command(kamailio, ALICE.0, ALICE.1, &["--audio", "echo"])
+}
+
+/// sipp calling alice through Kamailio with a looped 1 kHz tone until it gets a BYE. The
+/// timeout leaves time for the keys the test presses.
+fn call_alice(kamailio: &Kamailio) -> SippProcess {
+    Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .timeout(Duration::from_secs(60))
+        .spawn()
+}
+
+#[track_caller]
+fn wait_screen(tmux: &Tmux, what: &str, test: impl Fn(&str) -> bool) -> String {
+    tmux.wait_until(what, WAIT, test)
+        .unwrap_or_else(|why| panic!("{why}"))
+}
+
+#[track_caller]
+fn wait_registered(tmux: &Tmux) -> String {
+    wait_screen(tmux, "the registered state", |s| {
+        shows_word(s, "registered")
+    })
+}
+
+/// Waits for the ringing call from sipp and checks sipterm has not answered it by itself.
+#[track_caller]
+fn wait_ringing(tmux: &Tmux, sipp: &SippProcess) -> String {
+    let screen = wait_screen(tmux, "a ringing call from sipp", |s| {
+        shows_word(s, "ringing") && s.contains("sipp")
+    });
+    // The screen can show the call before sipp has logged the 180 that went out with it.
+    assert!(
+        wait_until(WAIT, || statuses_received(&sipp.messages()).contains(&180)),
+        "sipp got no 180 Ringing\n{}",
+        sipp.messages()
+    );
+    let statuses = statuses_received(&sipp.messages());
+    assert!(
+        !statuses.contains(&200),
+        "answered without a key: {statuses:?}"
+    );
+    screen
+}
+
+/// Presses `a` and waits for sipp's 200 OK and the active call on screen.
+#[track_caller]
+fn answer(tmux: &Tmux, sipp: &SippProcess) -> String {
+    tmux.send_key("a");
+    assert!(
+        wait_until(WAIT, || statuses_received(&sipp.messages()).contains(&200)),
+        "sipp got no 200 OK after `a`\n{}\n== sipp messages:\n{}",
+        tmux.report(),
+        sipp.messages()
+    );
+    wait_screen(tmux, "the active call", |s| shows_word(s, "active"))
+}
+
+#[track_caller]
+fn assert_exited_sane(tmux: &Tmux) -> AfterExit {
+    let after = tmux
+        .wait_for_exit(WAIT)
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert_eq!(
+        after.exit_status, 0,
+        "sipterm exit status\n{}",
+        after.screen
+    );
+    assert!(
+        !after.screen.contains("panicked"),
+        "panic on screen\n{}",
+        after.screen
+    );
+    after.assert_sane();
+    after
+}
+
+#[test]
+fn answers_and_hangs_up_from_the_keyboard_then_quits_sane() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let tmux = Tmux::start((80, 24), &sipterm_command(&kamailio), &[]);
+    wait_registered(&tmux);
+    kamailio
+        .wait_for_contacts(ALICE.0, |c| !c.is_empty(), WAIT)
+        .unwrap_or_else(|why| panic!("not bound at Kamailio: {why}"));
+
+    let sipp = call_alice(&kamailio);
+    wait_ringing(&tmux, &sipp);
+    let first = answer(&tmux, &sipp);
+
+    // sipp streams a tone: the remote meter fills, and the screen keeps updating (the
+    // call's clock ticks).
+    let with_level = wait_screen(&tmux, "a level on the remote meter", |s| {
+        remote_level_cells(s) > 0
+    });
+    wait_screen(&tmux, "the call panel updating", |s| {
+        s != first && s != with_level
+    });
+
+    tmux.send_key("h");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    assert!(run.received_requests().iter().any(|r| r == "BYE"), "{run}");
+    wait_screen(&tmux, "the call gone from the active state", |s| {
+        !shows_word(s, "active")
+    });
+
+    // No live call now: `q` quits without asking.
+    tmux.send_key("q");
+    assert_exited_sane(&tmux);
+    assert!(
+        wait_until(WAIT, || kamailio.contacts(ALICE.0).is_empty()),
+        "still bound after quit: {:?}",
+        kamailio.contacts(ALICE.0)
+    );
+}
+
+#[test]
+fn rejects_a_ringing_call_with_486_from_the_keyboard() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let tmux = Tmux::start((80, 24), &sipterm_command(&kamailio), &[]);
+    wait_registered(&tmux);
+    let sipp = Sipp::uac("uac_expect_status.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("expected_status", 486)
+        .spawn();
+    wait_ringing(&tmux, &sipp);
+    tmux.send_key("r");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    tmux.send_key("q");
+    assert_exited_sane(&tmux);
+}
+
+#[test]
+fn quit_asks_during_a_call_and_ctrl_c_hangs_up_and_restores_the_terminal() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let tmux = Tmux::start((160, 48), &sipterm_command(&kamailio), &[]);
+    wait_registered(&tmux);
+    let sipp = call_alice(&kamailio);
+    wait_ringing(&tmux, &sipp);
+    answer(&tmux, &sipp);
+
+    // `q` with a live call asks first; `n` keeps the call.
+    tmux.send_key("q");
+    wait_screen(&tmux, "the quit question", |s| {
+        s.contains("Quit?") && s.contains("1 call is still up")
+    });
+    tmux.send_key("n");
+    wait_screen(&tmux, "the question gone and the call still active", |s| {
+        !s.contains("Quit?") && shows_word(s, "active")
+    });
+    assert!(
+        !sipp.messages().contains("BYE sip:"),
+        "a BYE went out after `n`"
+    );
+
+    // Ctrl+C quits at once, hanging up the call on the way out.
+    tmux.send_key("C-c");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    assert!(run.received_requests().iter().any(|r| r == "BYE"), "{run}");
+    assert_exited_sane(&tmux);
+    assert!(
+        kamailio.contacts(ALICE.0).is_empty(),
+        "still bound after Ctrl+C: {:?}",
+        kamailio.contacts(ALICE.0)
+    );
+}
