@@ -45,8 +45,9 @@ impl Engine {
             Ok((handle, port)) => {
                 let listen = self.audio_port(id, codec.clock_rate());
                 let call = self.calls.get_mut(&id).expect("checked above");
+                let muted = call.listen_muted.clone();
                 if let Some(media) = &call.media {
-                    media.set_port(Box::new(ListenInPort::new(Box::new(port), listen)));
+                    media.set_port(Box::new(ListenInPort::new(Box::new(port), listen, muted)));
                 }
                 call.bridge = Some(handle);
                 self.log(

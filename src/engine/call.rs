@@ -26,6 +26,8 @@ pub(super) struct Call {
     pub codec: Option<crate::media::codec::Codec>,
     /// The voice bridge, while on.
     pub bridge: Option<crate::bridge::BridgeHandle>,
+    /// While bridged, `m` mutes what the person at the keyboard hears (the listen-in).
+    pub listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// With `--record`: the transcript file beside the WAV.
     pub transcript: Option<std::path::PathBuf>,
     /// Set when we started ending the call, so the dialog's end is reported in our terms.
@@ -53,6 +55,7 @@ impl Call {
             sockets: None,
             codec: None,
             bridge: None,
+            listen_muted: Default::default(),
             transcript: None,
             ending: None,
         }

@@ -257,7 +257,21 @@ impl Engine {
     }
 
     fn mute(&mut self, id: CallId, muted: bool) {
-        match self.calls.get(&id).and_then(|c| c.media.as_ref()) {
+        let call = self.calls.get(&id);
+        if let Some(call) = call.filter(|c| c.bridge.is_some()) {
+            // Bridged, the microphone is not sent anyway: mute what we listen to instead.
+            call.listen_muted
+                .store(muted, std::sync::atomic::Ordering::Relaxed);
+            self.emit(Event::Muted { call: id, muted });
+            let what = if muted { "muted" } else { "unmuted" };
+            self.log(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("call {id}: listen-in {what}"),
+            );
+            return;
+        }
+        match call.and_then(|c| c.media.as_ref()) {
             Some(media) => {
                 media.set_muted(muted);
                 self.emit(Event::Muted { call: id, muted });

@@ -150,15 +150,22 @@ impl AudioPort for MixPort {
 pub struct ListenInPort {
     ai: Box<dyn AudioPort>,
     local: Box<dyn AudioPort>,
+    /// While set, the person at the keyboard hears nothing (the caller still hears the AI).
+    listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     remote: Vec<i16>,
     scratch: Vec<i16>,
 }
 
 impl ListenInPort {
-    pub fn new(ai: Box<dyn AudioPort>, local: Box<dyn AudioPort>) -> Self {
+    pub fn new(
+        ai: Box<dyn AudioPort>,
+        local: Box<dyn AudioPort>,
+        listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         ListenInPort {
             ai,
             local,
+            listen_muted,
             remote: Vec::with_capacity(960),
             scratch: Vec::with_capacity(960),
         }
@@ -183,6 +190,9 @@ impl AudioPort for ListenInPort {
             .zip(self.remote.iter().chain(std::iter::repeat(&0)))
         {
             *mix = ai.saturating_add(*remote);
+        }
+        if self.listen_muted.load(std::sync::atomic::Ordering::Relaxed) {
+            self.scratch.fill(0);
         }
         self.local.sink(&self.scratch);
         // The microphone keeps draining so a sound card does not back up, but is not sent.
@@ -298,7 +308,12 @@ mod tests {
             }
         }
         let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut port = ListenInPort::new(Box::new(Constant(100)), Box::new(Probe(heard.clone())));
+        let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut port = ListenInPort::new(
+            Box::new(Constant(100)),
+            Box::new(Probe(heard.clone())),
+            muted.clone(),
+        );
         port.sink(&[20; 160]);
         let mut out = [0i16; 160];
         port.source(&mut out);
@@ -307,5 +322,10 @@ mod tests {
             heard.lock().unwrap().iter().all(|&s| s == 120),
             "locally: AI + caller"
         );
+        // Muting while bridged silences the listen-in, never the AI the caller hears.
+        muted.store(true, std::sync::atomic::Ordering::Relaxed);
+        port.source(&mut out);
+        assert!(out.iter().all(|&s| s == 100));
+        assert!(heard.lock().unwrap().iter().all(|&s| s == 0));
     }
 }
