@@ -12,5 +12,6 @@ cargo test --locked -- --test-threads=2
 # Figures, not assertions: see the README's performance section. Criterion runs are kept short.
 cargo bench --locked --bench answer_latency
 cargo bench --locked --bench echo_cpu
+cargo bench --locked --bench bridge_latency
 cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot

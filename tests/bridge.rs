@@ -267,3 +267,155 @@ fn missing_key_is_explained_when_the_bridge_starts() {
     );
     assert!(mock.connections().is_empty(), "connected without a key");
 }
+
+/// µ-law silence is 0xFF: a frame of nothing else carries no AI audio.
+fn is_silent_ulaw(payload: &[u8]) -> bool {
+    payload.iter().all(|&b| b == 0xFF)
+}
+
+#[test]
+fn barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply() {
+    const FRAME_MS: u64 = 20;
+    let kamailio = Kamailio::start(&[ALICE]);
+    // A long reply (8 s of tone, streamed at 4x): most of it is queued, not yet played, when the
+    // caller talks again.
+    let mock = RealtimeMock::start(MockConfig {
+        tone_ms: 8000,
+        pace: Some(4.0),
+        ..MockConfig::default()
+    });
+    let mut sipterm = bridged_alice(&kamailio, &mock, mock.api_key(), &[]);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    // 1 s of voice, 2.4 s of silence, looped. Turn 1 ends 500 ms (silence_duration_ms) after the
+    // burst, the reply is created 150 ms later (about 1.65 s into the call), and the second burst
+    // starts at 3.4 s: speech_started about 100 ms later, with ~1.8 s of the reply played.
+    let run = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", 6500)
+        .tone_bursts(1.0, 2.4)
+        .media_port(media_port)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    wait_call_ended(&mut sipterm);
+    let packets = capture.stop();
+
+    // The mock's records and the capture on one clock: wall time since the epoch.
+    let origin = mock
+        .started_at()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let wall = |at: Duration| origin + at;
+    let log = mock.log();
+    let server = |kind: &str| {
+        log.iter()
+            .filter(|e| e.direction == support::realtime_mock::Direction::FromServer)
+            .filter(|e| e.kind == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let created = server("response.created");
+    let speech = server("input_audio_buffer.speech_started");
+    let timeline: Vec<String> = log
+        .iter()
+        .filter(|e| {
+            e.kind.starts_with("input_audio_buffer.speech")
+                || e.kind == "response.created"
+                || e.kind == "response.done"
+                || e.kind.starts_with("conversation.item.truncate")
+        })
+        .map(|e| format!("{:>6} ms {}", e.at.as_millis(), e.kind))
+        .collect();
+    let timeline = timeline.join("\n");
+    assert!(
+        created.len() >= 2,
+        "no reply after the barge-in:\n{timeline}"
+    );
+    assert!(speech.len() >= 2, "the caller spoke once only:\n{timeline}");
+    let first = &created[0];
+    let reply_id = first.json["response"]["id"].as_str().unwrap().to_string();
+    let item_id = server("response.output_item.added")
+        .iter()
+        .find(|e| e.json["response_id"] == reply_id.as_str())
+        .and_then(|e| e.json["item"]["id"].as_str().map(str::to_string))
+        .expect("the first reply's item");
+    let next_reply = created
+        .iter()
+        .find(|e| e.at > first.at)
+        .expect("a second reply")
+        .at;
+
+    // The barge-in landed while the reply was playing (not before it, not after its end).
+    let barge_in = speech.iter().find(|e| e.at > first.at).unwrap().at;
+    let into_reply = barge_in - first.at;
+    assert!(
+        into_reply >= Duration::from_millis(1000) && into_reply <= Duration::from_millis(3500),
+        "speech_started {into_reply:?} into the reply:\n{timeline}"
+    );
+
+    // One truncate, for that item, accepted, cutting the item short of what was streamed.
+    let truncates: Vec<_> = mock
+        .truncates()
+        .into_iter()
+        .filter(|t| t.item_id == item_id)
+        .collect();
+    assert_eq!(truncates.len(), 1, "{truncates:?}\n{timeline}");
+    let truncate = &truncates[0];
+    assert_eq!(truncate.error, None, "{truncate:?}");
+    assert_eq!(truncate.content_index, 0);
+    let streamed = mock.audio_sent_ms(&item_id);
+    assert!(
+        (truncate.audio_end_ms as f64) < streamed && truncate.audio_end_ms >= 500,
+        "audio_end_ms {} of {streamed:.0} ms streamed\n{timeline}",
+        truncate.audio_end_ms
+    );
+    let done = server("response.done");
+    let done = done
+        .iter()
+        .find(|e| e.json["response"]["id"] == reply_id.as_str())
+        .expect("response.done for the interrupted reply");
+    assert_eq!(
+        done.json["response"]["status"], "cancelled",
+        "{}",
+        done.json
+    );
+
+    // What the caller really got: sipterm's non-silent packets at sipp's media port.
+    let ai_packets: Vec<&support::RtpPacket> = packets
+        .iter()
+        .filter(|p| p.payload_type == 0 && !is_silent_ulaw(&p.payload))
+        .collect();
+    let in_window = |from: Duration, to: Duration| {
+        ai_packets
+            .iter()
+            .filter(|p| p.time >= from && p.time < to)
+            .count() as u64
+    };
+    let (start, cut, end) = (wall(first.at), wall(truncate.at), wall(next_reply));
+    let before_cut = in_window(start, cut);
+    let whole_reply = in_window(start, end);
+    let report = format!(
+        "audio_end_ms {}, {before_cut} AI packets before the truncate, {whole_reply} before the next \
+         reply (streamed {streamed:.0} ms)\n{timeline}",
+        truncate.audio_end_ms
+    );
+    eprintln!("barge-in: {report}");
+    let diff = |packets: u64| (packets * FRAME_MS).abs_diff(truncate.audio_end_ms);
+    assert!(diff(before_cut) <= 40, "played vs truncated: {report}");
+    assert!(
+        diff(whole_reply) <= 40,
+        "heard in total vs truncated: {report}"
+    );
+    // Nothing of the interrupted reply after the cut (two frames of slack for the packet that
+    // was already on its way), until the next reply starts.
+    let late = in_window(cut + Duration::from_millis(2 * FRAME_MS), end);
+    assert_eq!(
+        late, 0,
+        "AI audio reached the caller after the truncate: {report}"
+    );
+    // The caller's next turn was answered and heard.
+    assert!(
+        in_window(end, Duration::MAX) > 0,
+        "the reply after the barge-in never played: {report}"
+    );
+}

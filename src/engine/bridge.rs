@@ -47,6 +47,9 @@ impl Engine {
                 let call = self.calls.get_mut(&id).expect("checked above");
                 let muted = call.listen_muted.clone();
                 if let Some(media) = &call.media {
+                    // The model's frames count as played when taken for sending; a muted
+                    // stream would make truncation overstate what the caller heard.
+                    media.set_muted(false);
                     media.set_port(Box::new(ListenInPort::new(Box::new(port), listen, muted)));
                 }
                 call.bridge = Some(handle);

@@ -199,6 +199,12 @@ impl RealtimeMock {
         self.rec.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The wall-clock time that every `at` stamp counts from (for lining the mock's records up
+    /// with capture timestamps, which are wall clock since the epoch).
+    pub fn started_at(&self) -> std::time::SystemTime {
+        self.rec().started_wall
+    }
+
     /// Every event received and sent so far, in order.
     pub fn log(&self) -> Vec<LogEntry> {
         self.rec().log.clone()

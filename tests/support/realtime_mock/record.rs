@@ -137,6 +137,8 @@ pub struct Truncate {
 #[derive(Debug)]
 pub struct Recorder {
     started: Instant,
+    /// Wall-clock time of `started`, to line the `at` stamps up with other clocks (captures).
+    pub started_wall: std::time::SystemTime,
     pub log: Vec<LogEntry>,
     pub connections: Vec<Connection>,
     pub appends: Vec<Append>,
@@ -155,6 +157,7 @@ impl Recorder {
             .unwrap_or_default();
         Recorder {
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
             log: Vec::new(),
             connections: Vec::new(),
             appends: Vec::new(),
