@@ -104,8 +104,9 @@ async fn wait_for_signal() {
     }
 }
 
-/// Wall-clock time of day (UTC) for log lines, without a date-time dependency.
-fn clock() -> String {
+/// Wall-clock time of day (UTC, HH:MM:SS.mmm) for log and transcript lines, without a
+/// date-time dependency.
+pub fn clock() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

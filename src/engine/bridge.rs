@@ -211,7 +211,7 @@ impl Engine {
         let Some(path) = self.calls.get(&id).and_then(|c| c.transcript.clone()) else {
             return;
         };
-        let line = format!("[{}] {who}: {text}\n", super::clock_text());
+        let line = format!("[{}] {who}: {text}\n", crate::headless::clock());
         // A line at a time, appended: short, rare, and safe if the process dies later.
         let result = std::fs::OpenOptions::new()
             .create(true)

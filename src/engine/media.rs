@@ -133,25 +133,13 @@ impl Engine {
         match event {
             MediaEvent::Levels { remote, local } => self.emit(Event::Levels {
                 call,
-                remote: Level {
-                    rms_dbfs: remote.rms_dbfs,
-                    peak_dbfs: remote.peak_dbfs,
-                },
-                local: Level {
-                    rms_dbfs: local.rms_dbfs,
-                    peak_dbfs: local.peak_dbfs,
-                },
+                remote: remote.into(),
+                local: local.into(),
                 ai: self
                     .calls
                     .get(&call)
                     .and_then(|c| c.bridge.as_ref())
-                    .map(|b| {
-                        let l = b.take_ai_level();
-                        Level {
-                            rms_dbfs: l.rms_dbfs,
-                            peak_dbfs: l.peak_dbfs,
-                        }
-                    }),
+                    .map(|b| b.take_ai_level().into()),
             }),
             MediaEvent::Quality {
                 packets_lost,

@@ -160,6 +160,15 @@ pub struct Level {
     pub peak_dbfs: f32,
 }
 
+impl From<crate::media::meter::Level> for Level {
+    fn from(l: crate::media::meter::Level) -> Level {
+        Level {
+            rms_dbfs: l.rms_dbfs,
+            peak_dbfs: l.peak_dbfs,
+        }
+    }
+}
+
 /// Everything the engine tells its front-ends. Serialized with `"event"` as the tag.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
