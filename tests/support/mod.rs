@@ -9,6 +9,7 @@
 //! - [`dtmf`]: RFC 4733 events, decoded and generated;  [`wav`]: WAV files;
 //! - [`cpu`]: CPU time of a process, for benchmarks;  [`tmux`]: a program in a real terminal;
 //! - [`tui`]: sipterm's full-screen UI under tmux;  [`ansi_html`]: a screen as HTML.
+//! - [`pulse`]: a virtual headset (PulseAudio null sinks) for `--audio device`.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -24,6 +25,7 @@ pub mod kamailio;
 pub mod pcap;
 pub mod ports;
 pub mod process;
+pub mod pulse;
 pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;

@@ -34,7 +34,7 @@ fn enumerate() -> Result<Vec<DeviceInfo>, DeviceError> {
     let mut devices = Vec::new();
     for device in open::candidates(&host) {
         let name = open::device_name(&device);
-        if open::is_hidden(&name) {
+        if open::is_hidden(&name) || probing_is_noisy(&name) {
             continue;
         }
         // Opening is the only way to learn what a device really does; one that opens in
@@ -60,6 +60,14 @@ fn enumerate() -> Result<Vec<DeviceInfo>, DeviceError> {
         });
     }
     Ok(devices)
+}
+
+/// ALSA's `jack` PCM starts a JACK client when it is opened, and libjack prints half a dozen
+/// lines to stderr when no JACK server runs; it has no quiet switch that ALSA passes on. So
+/// it is not probed for the listing (on desktops with alsa-plugins it always exists), while
+/// `--output-device jack` still opens it for those who run JACK.
+fn probing_is_noisy(name: &str) -> bool {
+    name == "jack"
 }
 
 fn probe(device: &cpal::Device, direction: Direction) -> Option<Vec<SupportedStreamConfigRange>> {

@@ -1,0 +1,144 @@
+//! A virtual headset: a private PulseAudio server whose two null sinks stand in for a sound
+//! card, so `--audio device` can be driven through cpal and ALSA for real on a machine with
+//! no audio hardware.
+//!
+//! - `speaker`: the default sink. sipterm plays the call into it; [`VirtualHeadset::listen`]
+//!   records its monitor, which is what a person would hear.
+//! - `micfeed`: its monitor is the default source, sipterm's microphone;
+//!   [`VirtualHeadset::speak`] plays a WAV into it, which is what a person would say.
+//!
+//! sipterm reaches the server through ALSA's `pulse` plugin, selected by an ALSA configuration
+//! of our own (`ALSA_CONFIG_PATH`) and a private socket (`PULSE_SERVER`), so nothing of the
+//! machine's own audio setup is used or changed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::ports::ScratchDir;
+use super::process::{wait_until, ChildGuard};
+
+/// The rate of both null sinks; sipterm resamples to and from the codec's rate.
+pub const RATE: u32 = 48_000;
+
+pub struct VirtualHeadset {
+    dir: ScratchDir,
+    server: ChildGuard,
+    socket: PathBuf,
+    alsa_conf: PathBuf,
+}
+
+impl VirtualHeadset {
+    /// Starts the server and waits until it answers; panics with its log when it does not.
+    pub fn start() -> VirtualHeadset {
+        let dir = ScratchDir::new("pulse");
+        let socket = dir.join("native");
+        let script = dir.join("headset.pa");
+        std::fs::write(
+            &script,
+            format!(
+                "load-module module-null-sink sink_name=speaker rate={RATE} channels=1\n\
+                 load-module module-null-sink sink_name=micfeed rate={RATE} channels=1\n\
+                 set-default-sink speaker\n\
+                 set-default-source micfeed.monitor\n\
+                 load-module module-native-protocol-unix auth-anonymous=1 socket={}\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let alsa_conf = dir.join("asound.conf");
+        std::fs::write(
+            &alsa_conf,
+            "pcm.!default { type pulse }\nctl.!default { type pulse }\n",
+        )
+        .unwrap();
+        let runtime = dir.join("runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+
+        let mut cmd = Command::new("pulseaudio");
+        cmd.args(["-n", "--daemonize=no", "--exit-idle-time=-1"])
+            .args([
+                "--use-pid-file=no",
+                "--disable-shm=yes",
+                "--log-target=stderr",
+            ])
+            .arg("-F")
+            .arg(&script)
+            // Its state and cookie go to the scratch dir, not the user's home.
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("XDG_CONFIG_HOME", dir.join("config"));
+        let server = ChildGuard::spawn("pulseaudio", cmd, dir.path());
+        let headset = VirtualHeadset {
+            dir,
+            server,
+            socket,
+            alsa_conf,
+        };
+        let up = wait_until(Duration::from_secs(10), || {
+            headset
+                .pactl(&["info"])
+                .is_some_and(|info| info.contains("Default Sink: speaker"))
+        });
+        assert!(up, "pulseaudio did not start:\n{}", headset.server.stderr());
+        headset
+    }
+
+    /// What sipterm needs in its environment to use this headset as its sound card.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PULSE_SERVER", format!("unix:{}", self.socket.display())),
+            ("ALSA_CONFIG_PATH", self.alsa_conf.display().to_string()),
+        ]
+    }
+
+    pub fn dir(&self) -> &ScratchDir {
+        &self.dir
+    }
+
+    /// Plays `wav` into the microphone, once; the returned guard stops it on drop. A 20 ms
+    /// latency makes the null sink run in small blocks, as a real microphone's would (paplay's
+    /// default of seconds would hold back the start of the sound).
+    pub fn speak(&self, wav: &Path) -> ChildGuard {
+        let mut cmd = self.client("paplay");
+        cmd.arg("--device=micfeed")
+            .arg("--latency-msec=20")
+            .arg(wav);
+        ChildGuard::spawn("paplay", cmd, self.dir.path())
+    }
+
+    /// Records what the speaker plays for `duration`: mono samples at `rate`.
+    pub fn listen(&self, duration: Duration, rate: u32) -> Vec<i16> {
+        let mut cmd = self.client("parec");
+        cmd.args([
+            "--device=speaker.monitor",
+            "--raw",
+            "--format=s16le",
+            "--channels=1",
+        ])
+        .arg(format!("--rate={rate}"));
+        let mut recorder = ChildGuard::spawn("parec", cmd, self.dir.path());
+        std::thread::sleep(duration);
+        recorder.stop();
+        let bytes = std::fs::read(recorder.stdout_path()).unwrap();
+        bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+
+    /// Runs `pactl` against this server; its stdout, or None when it failed.
+    pub fn pactl(&self, args: &[&str]) -> Option<String> {
+        let out = self.client("pactl").args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PULSE_SERVER", format!("unix:{}", self.socket.display()))
+            .env("HOME", self.dir.path());
+        cmd
+    }
+}
