@@ -15,6 +15,14 @@ use support::{Kamailio, RtpCapture, Sipp, Sipterm, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 
+/// The last `bridge_stats` event of call 1: the figures as the bridge ended.
+fn final_bridge_stats(sipterm: &Sipterm) -> serde_json::Value {
+    events(sipterm)
+        .into_iter()
+        .rfind(|e| is(e, "bridge_stats") && e["call"] == 1)
+        .unwrap_or_else(|| panic!("no bridge_stats event:\n{}", sipterm.report()))
+}
+
 fn bridged_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Sipterm {
     let mut args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
     args.extend(
@@ -152,6 +160,33 @@ fn bridged_call_talks_to_the_model_with_transcripts_everywhere() {
             .any(|e| is(e, "levels") && e["ai"]["rms_dbfs"].as_f64() > Some(-40.0)),
         "the AI meter never moved"
     );
+
+    // Per-turn latency and the counts: live events, then the 📊 line at hang-up.
+    let stats = final_bridge_stats(&sipterm);
+    let turns = stats["turns"].as_u64().unwrap();
+    assert!(turns >= 1, "{stats}");
+    let mean = stats["mean_latency_ms"].as_u64().expect("a mean latency");
+    assert!(mean > 0 && mean < 5000, "{stats}");
+    assert_eq!(
+        (stats["barge_ins"].as_u64(), stats["reconnects"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let live = all
+        .iter()
+        .filter(|e| is(e, "bridge_stats") && e["turns"].as_u64() >= Some(1))
+        .count();
+    assert!(
+        live >= 2,
+        "no bridge_stats while the call was up:\n{}",
+        sipterm.report()
+    );
+    assert!(
+        sipterm.stdout().contains(&format!(
+            "{turns} turns, 0 barge-ins, 0 reconnects, mean answer latency {mean} ms"
+        )),
+        "{}",
+        sipterm.report()
+    );
 }
 
 #[test]
@@ -225,6 +260,11 @@ fn dropped_and_expired_sessions_reconnect_and_the_call_goes_on() {
             sipterm.stdout().contains("reconnecting as a new session"),
             "{fault:?}: {}",
             sipterm.report()
+        );
+        let stats = final_bridge_stats(&sipterm);
+        assert!(
+            stats["reconnects"].as_u64() >= Some(1),
+            "{fault:?}: {stats}"
         );
         let secret = mock.api_key().to_string();
         assert!(!sipterm.stdout().contains(&secret) && !sipterm.stderr().contains(&secret));
@@ -418,4 +458,7 @@ fn barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply() {
         in_window(end, Duration::MAX) > 0,
         "the reply after the barge-in never played: {report}"
     );
+    let stats = final_bridge_stats(&sipterm);
+    assert_eq!(stats["barge_ins"].as_u64(), Some(1), "{stats}");
+    assert!(stats["turns"].as_u64() >= Some(2), "{stats}");
 }

@@ -15,7 +15,7 @@ use support::ansi_html::to_html;
 use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::tmux::Tmux;
 use support::tui::{
-    ai_level_cells, remote_level_cells, shows_word, statuses_received, tui_command,
+    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received,
 };
 use support::{wait_until, Kamailio, Sipp};
 
@@ -67,13 +67,7 @@ fn screenshots_of_a_real_run() {
     let kamailio = Kamailio::start(&[ALICE]);
     // The voice bridge talks to the Realtime mock on loopback, never to the network.
     let mock = RealtimeMock::start(MockConfig::default());
-    let command = tui_command(
-        &kamailio,
-        ALICE.0,
-        ALICE.1,
-        &["--audio", "echo", "--realtime-url", &mock.url()],
-    );
-    let tmux = Tmux::start(SIZE, &command, &[("OPENAI_API_KEY", mock.api_key())]);
+    let tmux = bridged_tui(&kamailio, ALICE, &mock, SIZE);
 
     wait_screen(&tmux, "the registered state", |s| {
         shows_word(s, "registered")

@@ -6,8 +6,11 @@ mod support;
 
 use std::time::Duration;
 
+use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::tmux::{AfterExit, Tmux};
-use support::tui::{remote_level_cells, shows_word, statuses_received, tui_command};
+use support::tui::{
+    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received, tui_command,
+};
 use support::{wait_until, Kamailio, Sipp, SippProcess};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
@@ -183,4 +186,50 @@ fn quit_asks_during_a_call_and_ctrl_c_hangs_up_and_restores_the_terminal() {
         "still bound after Ctrl+C: {:?}",
         kamailio.contacts(ALICE.0)
     );
+}
+
+#[test]
+fn b_bridges_the_call_and_the_panel_shows_the_bridge_figures() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    // The Realtime API is the mock on loopback; the key is the mock's.
+    let mock = RealtimeMock::start(MockConfig::default());
+    let tmux = bridged_tui(&kamailio, ALICE, &mock, (120, 40));
+    wait_registered(&tmux);
+    // The caller talks in bursts, so the model hears turns end and answers each one.
+    let sipp = Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .tone_bursts(1.0, 2.0)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    wait_ringing(&tmux, &sipp);
+    answer(&tmux, &sipp);
+
+    tmux.send_key("b");
+    wait_screen(&tmux, "the bridge on", |s| s.contains("bridge ● on"));
+    let screen = wait_screen(&tmux, "two answered turns in the call panel", |s| {
+        bridge_turns(s) >= Some(2) && ai_level_cells(s) > 0
+    });
+    // The caller's bursts may cut a reply short, so barge-ins are not fixed; no session was lost.
+    assert!(
+        screen.contains("barge-ins ") && screen.contains("reconnects 0"),
+        "{screen}"
+    );
+
+    // Off again: the human has the call back, and the last figures stay readable.
+    tmux.send_key("b");
+    let screen = wait_screen(&tmux, "the bridge off", |s| s.contains("bridge ○ off"));
+    assert!(bridge_turns(&screen) >= Some(2), "{screen}");
+
+    tmux.send_key("h");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    tmux.send_key("q");
+    assert_exited_sane(&tmux);
+}
+
+/// The `turns N` figure of the bridge line in a call panel, if one is shown.
+fn bridge_turns(screen: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains("AI answers "))?;
+    let rest = &line[line.find("turns ")? + "turns ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
 }

@@ -96,7 +96,9 @@ impl Engine {
         let events = self.events.clone();
         tokio::spawn(async move {
             let stats = handle.stop().await;
-            let _ = events.send(bridge_stats_log(id, &stats));
+            for event in bridge_stats_events(id, &stats) {
+                let _ = events.send(event);
+            }
         });
         self.emit(Event::Bridge {
             call: id,
@@ -134,6 +136,7 @@ impl Engine {
                     LogKind::Success,
                     format!("call {id}: voice bridge {what} ({model})"),
                 );
+                self.emit_bridge_stats(id);
             }
             BridgeEvent::Transcript {
                 speaker,
@@ -171,12 +174,16 @@ impl Engine {
                     LogKind::Call,
                     format!("call {id}: the caller interrupted the AI{at}"),
                 );
+                self.emit_bridge_stats(id);
             }
-            BridgeEvent::Turn { latency_ms } => self.log(
-                LogLevel::Debug,
-                LogKind::Stats,
-                format!("call {id}: AI answered {latency_ms} ms after the caller stopped"),
-            ),
+            BridgeEvent::Turn { latency_ms } => {
+                self.log(
+                    LogLevel::Debug,
+                    LogKind::Stats,
+                    format!("call {id}: AI answered {latency_ms} ms after the caller stopped"),
+                );
+                self.emit_bridge_stats(id);
+            }
             BridgeEvent::Reconnecting {
                 attempt,
                 delay,
@@ -206,6 +213,14 @@ impl Engine {
         }
     }
 
+    /// The live bridge's figures as they stand (its counters are updated before it reports).
+    fn emit_bridge_stats(&self, id: CallId) {
+        if let Some(handle) = self.calls.get(&id).and_then(|c| c.bridge.as_ref()) {
+            let [stats, _] = bridge_stats_events(id, &handle.stats());
+            self.emit(stats);
+        }
+    }
+
     /// With `--record`, final transcript lines go next to the call's WAV (same name, .txt).
     fn append_transcript(&self, id: CallId, who: &str, text: &str) {
         let Some(path) = self.calls.get(&id).and_then(|c| c.transcript.clone()) else {
@@ -228,18 +243,28 @@ impl Engine {
     }
 }
 
-/// The 📊 line for a finished bridge.
-pub(super) fn bridge_stats_log(id: CallId, stats: &bridge::BridgeStats) -> Event {
+/// A bridge's figures as an event, and the 📊 line said when it ends.
+pub(super) fn bridge_stats_events(id: CallId, stats: &bridge::BridgeStats) -> [Event; 2] {
     let latency = stats
         .mean_latency_ms()
-        .map(|ms| format!(", mean answer latency {ms:.0} ms"))
+        .map(|ms| format!(", mean answer latency {ms} ms"))
         .unwrap_or_default();
-    Event::Log {
-        level: LogLevel::Info,
-        kind: LogKind::Stats,
-        message: format!(
-            "call {id} voice bridge: {} turns, {} barge-ins, {} reconnects{latency}",
-            stats.turns, stats.barge_ins, stats.reconnects
-        ),
-    }
+    [
+        Event::BridgeStats {
+            call: id,
+            turns: stats.turns,
+            barge_ins: stats.barge_ins,
+            reconnects: stats.reconnects,
+            last_latency_ms: stats.last_latency_ms,
+            mean_latency_ms: stats.mean_latency_ms(),
+        },
+        Event::Log {
+            level: LogLevel::Info,
+            kind: LogKind::Stats,
+            message: format!(
+                "call {id} voice bridge: {} turns, {} barge-ins, {} reconnects{latency}",
+                stats.turns, stats.barge_ins, stats.reconnects
+            ),
+        },
+    ]
 }

@@ -381,7 +381,9 @@ impl Engine {
         });
         if let Some(bridge) = call.bridge.take() {
             let stats = bridge.stop().await;
-            self.emit(bridge::bridge_stats_log(id, &stats));
+            for event in bridge::bridge_stats_events(id, &stats) {
+                self.emit(event);
+            }
         }
         let media = match call.media.take() {
             Some(m) => {

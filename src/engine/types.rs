@@ -242,6 +242,20 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A bridge's running figures: after each answered turn, barge-in and reconnect, and
+    /// once more when the bridge ends. The counts start at zero with each bridge.
+    BridgeStats {
+        call: CallId,
+        /// Caller turns the model answered with audio.
+        turns: u64,
+        barge_ins: u64,
+        reconnects: u64,
+        /// End of the caller's speech to the first AI packet sent, for the latest turn.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_latency_ms: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mean_latency_ms: Option<u64>,
+    },
     /// Words said on a bridged call; deltas with the same `item` extend one line.
     Transcript {
         call: CallId,

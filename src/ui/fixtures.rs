@@ -264,6 +264,14 @@ pub fn two_calls() -> Script {
             Some("r1"),
             false,
         ))
+        .ev(Event::BridgeStats {
+            call: CallId(1),
+            turns: 1,
+            barge_ins: 0,
+            reconnects: 0,
+            last_latency_ms: Some(640),
+            mean_latency_ms: Some(640),
+        })
         .ev(incoming(2, "sip:carol@example.org", None))
         .ev(call_state(2, CallState::Ringing))
         .log(

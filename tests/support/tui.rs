@@ -3,8 +3,10 @@
 //! what to look for on the screen and in sipp's trace.
 
 use super::kamailio::Kamailio;
+use super::realtime_mock::RealtimeMock;
 use super::sipp::Transport;
 use super::sipterm::{binary, registered_args};
+use super::tmux::Tmux;
 
 /// The sipterm binary and the arguments that register `user` at `kamailio` on free ports,
 /// in the TUI (no `--headless`: in a terminal that picks the full-screen UI), then `extra`.
@@ -17,6 +19,23 @@ pub fn tui_command(kamailio: &Kamailio, user: &str, password: &str, extra: &[&st
     );
     command.extend(extra.iter().map(|s| s.to_string()));
     command
+}
+
+/// sipterm in the TUI as alice-like `user`, echoing audio, with its voice bridge pointed at
+/// `mock` and the mock's key in the environment, in a tmux terminal of `size`.
+pub fn bridged_tui(
+    kamailio: &Kamailio,
+    (user, password): (&str, &str),
+    mock: &RealtimeMock,
+    size: (u16, u16),
+) -> Tmux {
+    let command = tui_command(
+        kamailio,
+        user,
+        password,
+        &["--audio", "echo", "--realtime-url", &mock.url()],
+    );
+    Tmux::start(size, &command, &[("OPENAI_API_KEY", mock.api_key())])
 }
 
 /// Whether the screen shows `word` (ignoring case) at the start of a word, so "registered"

@@ -157,6 +157,24 @@ impl App {
                     }
                 }
             }
+            Event::BridgeStats {
+                call,
+                turns,
+                barge_ins,
+                reconnects,
+                last_latency_ms,
+                mean_latency_ms,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.bridge_figures = Some(BridgeFigures {
+                        turns: *turns,
+                        barge_ins: *barge_ins,
+                        reconnects: *reconnects,
+                        last_latency_ms: *last_latency_ms,
+                        mean_latency_ms: *mean_latency_ms,
+                    });
+                }
+            }
             Event::Transcript {
                 call,
                 speaker,

@@ -19,6 +19,16 @@ pub struct Quality {
     pub mos: f64,
 }
 
+/// The voice bridge's figures from the latest `bridge_stats` event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BridgeFigures {
+    pub turns: u64,
+    pub barge_ins: u64,
+    pub reconnects: u64,
+    pub last_latency_ms: Option<u32>,
+    pub mean_latency_ms: Option<u64>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallView {
     pub id: CallId,
@@ -40,6 +50,8 @@ pub struct CallView {
     pub bridge: bool,
     /// Why the bridge is off or failed, when the engine said.
     pub bridge_note: Option<String>,
+    /// Kept after the bridge ends, so its last figures stay readable.
+    pub bridge_figures: Option<BridgeFigures>,
     pub muted: bool,
     pub remote: Option<Meter>,
     pub local: Option<Meter>,
@@ -73,6 +85,7 @@ impl CallView {
             remote_rtp: None,
             bridge: false,
             bridge_note: None,
+            bridge_figures: None,
             muted: false,
             remote: None,
             local: None,

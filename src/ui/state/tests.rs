@@ -121,6 +121,43 @@ fn bridge_off_keeps_the_reason_and_drops_the_ai_meter() {
 }
 
 #[test]
+fn bridge_figures_follow_the_latest_stats_and_outlive_the_bridge() {
+    let mut s = two_calls();
+    assert_eq!(
+        s.app.calls[&CallId(1)]
+            .bridge_figures
+            .as_ref()
+            .map(|f| f.turns),
+        Some(1)
+    );
+    assert!(s.app.calls[&CallId(2)].bridge_figures.is_none());
+    s.ev(Event::BridgeStats {
+        call: CallId(1),
+        turns: 3,
+        barge_ins: 1,
+        reconnects: 1,
+        last_latency_ms: Some(480),
+        mean_latency_ms: Some(560),
+    })
+    .ev(Event::Bridge {
+        call: CallId(1),
+        on: false,
+        reason: Some("turned off".into()),
+    });
+    let c = &s.app.calls[&CallId(1)];
+    assert_eq!(
+        c.bridge_figures,
+        Some(BridgeFigures {
+            turns: 3,
+            barge_ins: 1,
+            reconnects: 1,
+            last_latency_ms: Some(480),
+            mean_latency_ms: Some(560),
+        })
+    );
+}
+
+#[test]
 fn transcript_deltas_extend_their_line_and_the_final_text_replaces_it() {
     let s = two_calls();
     let lines: Vec<(&str, bool)> = s

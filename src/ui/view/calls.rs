@@ -4,7 +4,7 @@
 
 use super::{clock, meter, text, theme};
 use crate::engine::CallState;
-use crate::ui::state::{strip_scheme, App, CallView};
+use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -12,12 +12,12 @@ use ratatui::widgets::{Block, BorderType, Paragraph};
 use ratatui::Frame;
 use std::time::Instant;
 
-/// Lines a panel needs inside its border, by state.
+/// Lines a panel needs inside its border, by state; a bridge's figures take one more.
 pub fn panel_height(call: &CallView) -> u16 {
     let inner = match call.state {
         CallState::Ringing => 2,
         CallState::Ended => 1,
-        _ => 6,
+        _ => 6 + u16::from(call.bridge_figures.is_some()),
     };
     inner + 2
 }
@@ -128,7 +128,38 @@ fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>>
         theme::dim(),
     ));
     lines.push(quality_line(call));
+    if let Some(figures) = &call.bridge_figures {
+        lines.push(bridge_line(figures, call.bridge));
+    }
     lines
+}
+
+/// The voice bridge's turn latency and counts (dimmed once the bridge is off).
+fn bridge_line(f: &BridgeFigures, on: bool) -> Line<'static> {
+    let (label, value) = if on {
+        (theme::label(), theme::strong())
+    } else {
+        (theme::dim(), theme::dim())
+    };
+    let ms = |v: Option<u64>| v.map_or_else(|| "—".to_owned(), |ms| format!("{ms} ms"));
+    let mut spans = vec![
+        Span::styled(" AI answers ", label),
+        Span::styled(ms(f.last_latency_ms.map(u64::from)), value),
+        Span::styled(" after the caller (mean ", label),
+        Span::styled(ms(f.mean_latency_ms), value),
+        Span::styled(")   turns ", label),
+        Span::styled(f.turns.to_string(), value),
+        Span::styled("   barge-ins ", label),
+        Span::styled(f.barge_ins.to_string(), value),
+        Span::styled("   reconnects ", label),
+    ];
+    let reconnect_style = if on && f.reconnects > 0 {
+        theme::warn()
+    } else {
+        value
+    };
+    spans.push(Span::styled(f.reconnects.to_string(), reconnect_style));
+    Line::from(spans)
 }
 
 fn media_line(call: &CallView) -> Line<'static> {
