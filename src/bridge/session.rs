@@ -35,6 +35,9 @@ pub use port::BridgePort;
 /// Caller frames waiting for the socket: one second. Beyond that the socket is stuck, and
 /// late caller audio is worse than lost caller audio (it would trigger stale turns).
 const CALLER_QUEUE_FRAMES: usize = 50;
+/// The text of a caller turn the server could not transcribe: the turn happened, and a
+/// transcript should not pretend otherwise.
+pub const UNTRANSCRIBED: &str = "(not transcribed)";
 
 /// An OpenAI API key. It has no `Display`, and its `Debug` prints no part of it, so it cannot
 /// end up in a log line, an error or a panic message by accident.
@@ -189,7 +192,9 @@ pub enum BridgeEvent {
         reconnected: bool,
     },
     /// Deltas (`final_: false`) extend the line of `item`; the final piece carries the
-    /// whole text of the line. Caller lines may arrive after the AI's reply has started.
+    /// whole text of the line. A caller turn opens with an empty delta when it is committed,
+    /// because its words are transcribed on the side and often arrive after the AI's reply
+    /// has started; if transcription fails, its final text is [`UNTRANSCRIBED`].
     Transcript {
         speaker: Speaker,
         text: String,

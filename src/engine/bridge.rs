@@ -93,6 +93,9 @@ impl Engine {
         if let (Some(media), Some(port)) = (&call.media, port) {
             media.set_port(port);
         }
+        let held = call.transcript_order.drain();
+        let path = call.transcript.clone();
+        self.write_transcript(id, path.as_deref(), &held);
         let events = self.events.clone();
         tokio::spawn(async move {
             let stats = handle.stop().await;
@@ -144,19 +147,19 @@ impl Engine {
                 item,
                 final_,
             } => {
+                let who = match speaker {
+                    Speaker::Caller => "caller",
+                    Speaker::Ai => "AI",
+                    Speaker::System => "system",
+                };
                 if final_ {
-                    let who = match speaker {
-                        Speaker::Caller => "caller",
-                        Speaker::Ai => "AI",
-                        Speaker::System => "system",
-                    };
                     self.log(
                         LogLevel::Info,
                         LogKind::Call,
                         format!("call {id} {who}: {text}"),
                     );
-                    self.append_transcript(id, who, &text);
                 }
+                self.order_transcript(id, speaker, who, &item, &text, final_);
                 self.emit(Event::Transcript {
                     call: id,
                     speaker,
@@ -221,18 +224,57 @@ impl Engine {
         }
     }
 
-    /// With `--record`, final transcript lines go next to the call's WAV (same name, .txt).
-    fn append_transcript(&self, id: CallId, who: &str, text: &str) {
-        let Some(path) = self.calls.get(&id).and_then(|c| c.transcript.clone()) else {
+    /// Places a transcript piece in the call's conversation order and, with `--record`,
+    /// appends the lines that are ready to the file next to the call's WAV (same name,
+    /// .txt). Caller turns hold their place from the first piece (the empty one sent at
+    /// commit), since their words often arrive after the AI's reply.
+    fn order_transcript(
+        &mut self,
+        id: CallId,
+        speaker: Speaker,
+        who: &str,
+        item: &str,
+        text: &str,
+        final_: bool,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let line = format!("[{}] {who}: {text}\n", crate::headless::clock());
-        // A line at a time, appended: short, rare, and safe if the process dies later.
+        if call.transcript.is_none() {
+            return;
+        }
+        let now = crate::headless::clock();
+        let ready = if final_ {
+            call.transcript_order.finished(item, who, text, now)
+        } else {
+            if speaker == Speaker::Caller {
+                call.transcript_order.caller_turn(item, who, now);
+            }
+            return;
+        };
+        let path = call.transcript.clone();
+        self.write_transcript(id, path.as_deref(), &ready);
+    }
+
+    /// Writes whatever transcript lines `call` still holds (its bridge or the call ends).
+    pub(super) fn flush_transcript(&self, call: &mut super::call::Call) {
+        let held = call.transcript_order.drain();
+        self.write_transcript(call.id, call.transcript.as_deref(), &held);
+    }
+
+    fn write_transcript(&self, id: CallId, path: Option<&std::path::Path>, lines: &[String]) {
+        let Some(path) = path else {
+            return;
+        };
+        if lines.is_empty() {
+            return;
+        }
+        // Appended as they become ready: short, rare, and safe if the process dies later.
         let result = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
+            .open(path)
+            .and_then(|mut f| f.write_all(lines.concat().as_bytes()));
         if let Err(e) = result {
             self.log(
                 LogLevel::Warn,

@@ -30,6 +30,8 @@ pub(super) struct Call {
     pub listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// With `--record`: the transcript file beside the WAV.
     pub transcript: Option<std::path::PathBuf>,
+    /// Final transcript lines waiting for an earlier caller turn's words.
+    pub transcript_order: super::transcript::TranscriptOrder,
     /// Set when we started ending the call, so the dialog's end is reported in our terms.
     pub ending: Option<EndReason>,
 }
@@ -57,6 +59,7 @@ impl Call {
             bridge: None,
             listen_muted: Default::default(),
             transcript: None,
+            transcript_order: Default::default(),
             ending: None,
         }
     }

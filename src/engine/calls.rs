@@ -380,6 +380,7 @@ impl Engine {
             Termination::Other(reason) => EndReason::Failed { reason },
         });
         if let Some(bridge) = call.bridge.take() {
+            self.flush_transcript(&mut call);
             let stats = bridge.stop().await;
             for event in bridge::bridge_stats_events(id, &stats) {
                 self.emit(event);

@@ -10,6 +10,7 @@ mod call;
 mod calls;
 mod media;
 mod trace;
+mod transcript;
 mod types;
 
 pub use types::*;

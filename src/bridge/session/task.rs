@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Ended, Socket};
 use super::port::Shared;
-use super::{ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents};
+use super::{ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, UNTRANSCRIBED};
 use crate::bridge::audio::WireFormat;
 use crate::bridge::protocol::{ApiError, ClientEvent, ResponseStatus, ServerEvent, SessionInfo};
 use crate::engine::Speaker;
@@ -238,6 +238,11 @@ impl SessionTask {
             } if self.heard(&item_id) => {
                 self.transcript(Speaker::Ai, transcript, item_id, true);
             }
+            // The caller's words are transcribed on the side and usually land after the reply
+            // has started; an empty line opened at commit keeps the caller's turn before it.
+            ServerEvent::InputCommitted { item_id, .. } if !item_id.is_empty() => {
+                self.transcript(Speaker::Caller, String::new(), item_id, false);
+            }
             ServerEvent::InputTranscriptDelta { item_id, delta, .. } => {
                 self.transcript(Speaker::Caller, delta, item_id, false);
             }
@@ -248,8 +253,9 @@ impl SessionTask {
             } => {
                 self.transcript(Speaker::Caller, transcript, item_id, true);
             }
-            ServerEvent::InputTranscriptFailed { error, .. } => {
+            ServerEvent::InputTranscriptFailed { item_id, error, .. } => {
                 self.warn(format!("caller transcription failed: {}", error.message));
+                self.transcript(Speaker::Caller, UNTRANSCRIBED.to_owned(), item_id, true);
             }
             ServerEvent::ResponseDone { response } => {
                 if turn.active_response.as_deref() == Some(response.id.as_str()) {

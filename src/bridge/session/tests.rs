@@ -374,3 +374,48 @@ async fn stop_closes_the_socket_politely() {
     }
     timeout(WAIT, stopping).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_committed_caller_turn_opens_its_line_before_the_words_arrive() {
+    let (listener, url) = listener().await;
+    let (_handle, _port, mut rx) = begin(config(&url));
+    let (mut ws, ..) = accept(&listener).await;
+    handshake(&mut ws).await;
+    ready(&mut rx).await;
+    let caller = |e: &BridgeEvent| {
+        matches!(
+            e,
+            BridgeEvent::Transcript {
+                speaker: Speaker::Caller,
+                ..
+            }
+        )
+    };
+
+    send(
+        &mut ws,
+        json!({"type":"input_audio_buffer.committed","previous_item_id":null,"item_id":"in_1"}),
+    )
+    .await;
+    assert_eq!(
+        event(&mut rx, caller).await,
+        BridgeEvent::Transcript {
+            speaker: Speaker::Caller,
+            text: String::new(),
+            item: "in_1".into(),
+            final_: false
+        }
+    );
+
+    // A turn the server could not transcribe still ends as a line, and says so.
+    send(&mut ws, json!({"type":"conversation.item.input_audio_transcription.failed","item_id":"in_1","content_index":0,"error":{"type":"transcription_error","message":"audio too short"}})).await;
+    assert_eq!(
+        event(&mut rx, caller).await,
+        BridgeEvent::Transcript {
+            speaker: Speaker::Caller,
+            text: UNTRANSCRIBED.into(),
+            item: "in_1".into(),
+            final_: true
+        }
+    );
+}

@@ -158,6 +158,36 @@ fn bridge_figures_follow_the_latest_stats_and_outlive_the_bridge() {
 }
 
 #[test]
+fn a_caller_line_opened_at_commit_stays_before_the_reply_its_words_follow() {
+    let mut s = two_calls();
+    let piece = |speaker, text: &str, item: &str, final_| Event::Transcript {
+        call: CallId(1),
+        speaker,
+        text: text.into(),
+        item: Some(item.into()),
+        final_,
+    };
+    s.ev(piece(Speaker::Caller, "", "i2", false))
+        .ev(piece(Speaker::Ai, "Ten works.", "r2", false))
+        .ev(piece(Speaker::Caller, "Ten is fine.", "i2", true));
+    let tail: Vec<(Speaker, &str, bool)> = s
+        .app
+        .transcript
+        .iter()
+        .rev()
+        .take(2)
+        .map(|l| (l.speaker, l.text.as_str(), l.done))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (Speaker::Ai, "Ten works.", false),
+            (Speaker::Caller, "Ten is fine.", true)
+        ]
+    );
+}
+
+#[test]
 fn transcript_deltas_extend_their_line_and_the_final_text_replaces_it() {
     let s = two_calls();
     let lines: Vec<(&str, bool)> = s

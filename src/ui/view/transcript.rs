@@ -46,6 +46,10 @@ fn line<'a>(app: &App, l: &TranscriptLine, width: usize) -> Vec<Line<'a>> {
         Span::styled(format!("{who:>7} "), theme::speaker(l.speaker)),
     ];
     let mut said = l.text.trim().to_string();
+    if said.is_empty() && !l.done {
+        // A caller turn opens before its transcription arrives.
+        said.push_str("transcribing…");
+    }
     if !l.done {
         said.push_str(" ▍");
     }
