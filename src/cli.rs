@@ -59,7 +59,7 @@ pub struct Cli {
     pub verbose: bool,
 
     /// Realtime model used by the voice bridge.
-    #[arg(long, value_name = "NAME", default_value = "gpt-realtime")]
+    #[arg(long, value_name = "NAME", default_value = crate::bridge::DEFAULT_MODEL)]
     pub model: String,
 
     /// Voice of the Realtime model.

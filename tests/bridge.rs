@@ -253,6 +253,33 @@ fn refused_key_is_explained_never_retried_and_the_call_survives() {
 }
 
 #[test]
+fn unknown_model_is_named_never_retried_and_the_call_survives() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let mut sipterm = bridged_alice(
+        &kamailio,
+        &mock,
+        mock.api_key(),
+        &["--model", "gpt-4o-realtime-preview"],
+    );
+    let sipp = talking_caller(&kamailio, 4000).spawn();
+    let failure = wait_event(&mut sipterm, "the bridge failing", |e| {
+        is(e, "bridge") && e["on"] == false
+    });
+    let reason = failure["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("gpt-4o-realtime-preview") && reason.contains("try --model gpt-realtime"),
+        "{failure}"
+    );
+    let run = sipp.wait();
+    assert!(run.success(), "the call did not survive\n{run}");
+    wait_call_ended(&mut sipterm);
+    assert_eq!(mock.connections().len(), 1, "an unknown model was retried");
+    let secret = mock.api_key().to_string();
+    assert!(!sipterm.stdout().contains(&secret) && !sipterm.stderr().contains(&secret));
+}
+
+#[test]
 fn dropped_and_expired_sessions_reconnect_and_the_call_goes_on() {
     let kamailio = Kamailio::start(&[ALICE]);
     for fault in [

@@ -10,5 +10,5 @@ pub mod session;
 
 pub use session::{
     start, ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, BridgeHandle, BridgePort,
-    BridgeStats, Retry, Vad, UNTRANSCRIBED,
+    BridgeStats, Retry, Vad, DEFAULT_MODEL, UNTRANSCRIBED,
 };

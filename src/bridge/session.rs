@@ -35,6 +35,8 @@ pub use port::BridgePort;
 /// Caller frames waiting for the socket: one second. Beyond that the socket is stuck, and
 /// late caller audio is worse than lost caller audio (it would trigger stale turns).
 const CALLER_QUEUE_FRAMES: usize = 50;
+/// The GA model; the beta `gpt-4o-realtime-preview` family no longer works.
+pub const DEFAULT_MODEL: &str = "gpt-realtime";
 /// The text of a caller turn the server could not transcribe: the turn happened, and a
 /// transcript should not pretend otherwise.
 pub const UNTRANSCRIBED: &str = "(not transcribed)";
@@ -131,7 +133,7 @@ impl Default for BridgeConfig {
     fn default() -> Self {
         BridgeConfig {
             url: "wss://api.openai.com/v1/realtime".into(),
-            model: "gpt-realtime".into(),
+            model: DEFAULT_MODEL.into(),
             voice: "alloy".into(),
             instructions: None,
             api_key: None,

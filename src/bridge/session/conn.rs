@@ -175,10 +175,13 @@ pub(super) fn is_fatal_code(code: Option<&str>) -> bool {
 
 /// The fatal error for an in-band `error` event, with the key scrubbed from its message.
 pub(super) fn refused(error: &ApiError, key: &ApiKey) -> BridgeError {
-    BridgeError::Refused {
-        code: error.code.clone().unwrap_or_else(|| error.kind.clone()),
-        message: key.redact(&error.message),
+    let code = error.code.clone().unwrap_or_else(|| error.kind.clone());
+    let mut message = key.redact(&error.message);
+    if code == "invalid_model" {
+        // Most often an old beta model name (gpt-4o-realtime-preview) from an older script.
+        message.push_str(&format!(" (try --model {})", super::DEFAULT_MODEL));
     }
+    BridgeError::Refused { code, message }
 }
 
 /// Judges a close frame (or its absence), taking the last in-band error into account: the
