@@ -363,3 +363,75 @@ fn levels_and_quality_are_published_during_a_call() {
     assert!(quality["mos"].as_f64().unwrap() > 4.0, "{quality}");
     assert_eq!(quality["packets_lost"], 0, "{quality}");
 }
+
+#[test]
+fn reinvite_switches_pcmu_to_pcma_and_refuses_a_change_of_clock_rate() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    // Not an echo: µ-law echoed as µ-law under an A-law label would come back intact.
+    let dir = support::ScratchDir::new("reinvite-codec");
+    let wav = a_440_hz_wav(dir.path());
+    let record = dir.path().display().to_string();
+    let mut sipterm = alice(
+        &kamailio,
+        &["--audio", "null", "--play", &wav, "--record", &record],
+    );
+    wait_registered(&mut sipterm);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    // PCMU for 2 s, then a re-INVITE to PCMA for 2 s, then one to opus (refused), 1 s, BYE.
+    let run = call_alice(&kamailio, "uac_reinvite_codec.xml")
+        .key("call_ms", 2000)
+        .key("hold_ms", 1000)
+        .media_port(media_port)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    assert_eq!(ended["reason"], "remote_hangup", "{ended}");
+
+    // What we sent, in each codec as labelled: PCMU, then real A-law.
+    let packets = capture.stop();
+    let first_pcma = packets.iter().position(|p| p.payload_type == 8);
+    let last_pcmu = packets.iter().rposition(|p| p.payload_type == 0);
+    assert!(
+        matches!((last_pcmu, first_pcma), (Some(u), Some(a)) if u < a),
+        "PCMU then PCMA expected"
+    );
+    for (pt, name) in [(0u8, "sent as PCMU"), (8u8, "sent as PCMA")] {
+        let part: Vec<_> = packets
+            .iter()
+            .filter(|p| p.payload_type == pt)
+            .cloned()
+            .collect();
+        assert!(part.len() > 60, "{name}: {} packets", part.len());
+        assert_tone(&support::decode_audio(&part), 8000, 440.0, 15.0, name);
+    }
+    // What we heard, decoded with the codec of the moment: the caller's tone throughout.
+    let heard = read_wav(&recording_of(&ended)).unwrap().channel(0);
+    let second = 8000;
+    for (from, to, name) in [(0.5, 1.8, "heard as PCMU"), (2.5, 4.5, "heard as PCMA")] {
+        let part = &heard[(from * second as f64) as usize..(to * second as f64) as usize];
+        assert_tone(part, 8000, 1000.0, 15.0, name);
+    }
+
+    let all = events(&sipterm);
+    let codecs: Vec<&str> = all
+        .iter()
+        .filter(|e| is(e, "media_started"))
+        .filter_map(|e| e["codec"].as_str())
+        .collect();
+    assert_eq!(codecs, ["PCMU", "PCMA"], "{}", sipterm.report());
+    let said = |needle: &str| {
+        all.iter()
+            .any(|e| is(e, "log") && e["message"].as_str().is_some_and(|m| m.contains(needle)))
+    };
+    assert!(
+        said("switched the codec from PCMU to PCMA"),
+        "{}",
+        sipterm.report()
+    );
+    assert!(
+        said("re-INVITE refused with 488") && said("changes the clock rate"),
+        "{}",
+        sipterm.report()
+    );
+}

@@ -299,28 +299,54 @@ impl Engine {
             return;
         };
         let id = call.id;
-        let Some(local) = call.local.as_mut() else {
+        let Some(local) = call.local.as_ref() else {
             // Offer before our answer was acknowledged (RFC 3261 §14.2: 491 Request Pending).
             responder.respond(491, None).await;
             return;
         };
+        // The new version is kept only if the session really changes (a refusal leaves the
+        // old one in force, RFC 3261 §14.2).
+        let mut local = local.clone();
         local.session_version += 1;
-        let local = local.clone();
         let Some(text) = offer else {
             // A re-INVITE without SDP asks for our offer; the ACK's answer changes nothing for us.
+            call.local = Some(local.clone());
             responder
                 .respond(200, Some(sdp::offer(&self.codecs, &local)))
                 .await;
             return;
         };
+        // Keep the codec in use when it is still offered: a switch costs a glitch at best.
+        let current = call.codec;
+        let prefs: Vec<_> = current
+            .into_iter()
+            .chain(self.codecs.iter().copied().filter(|c| Some(*c) != current))
+            .collect();
         let result = sdp::parse(&text)
             .map_err(|e| (400, e.to_string()))
             .and_then(|o| {
-                sdp::answer(&o, &self.codecs, &local)
+                sdp::answer(&o, &prefs, &local)
                     .map_err(|e| (if e.is_not_acceptable() { 488 } else { 400 }, e.to_string()))
+            })
+            .and_then(|(body, negotiated)| match current {
+                // The port, the recorder and the bridge run at the call's clock rate.
+                Some(old) if old.clock_rate() != negotiated.codec.clock_rate() => Err((
+                    488,
+                    format!(
+                        "it asks to switch from {old} to {} mid-call, which changes the clock \
+                         rate; the call stays on {old}",
+                        negotiated.codec
+                    ),
+                )),
+                _ => Ok((body, negotiated)),
             });
         match result {
             Ok((body, negotiated)) => {
+                call.local = Some(local);
+                let switched = current
+                    .filter(|old| *old != negotiated.codec)
+                    .map(|old| (old, negotiated.codec, call.media_started_event(&negotiated)));
+                call.codec = Some(negotiated.codec);
                 let held = matches!(
                     negotiated.direction,
                     sdp::MediaDirection::RecvOnly | sdp::MediaDirection::Inactive
@@ -338,6 +364,16 @@ impl Engine {
                     call.state = new_state;
                 }
                 responder.respond(200, Some(body)).await;
+                if let Some((old, new, started)) = switched {
+                    self.emit(started);
+                    self.log(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!(
+                            "call {id}: the remote side switched the codec from {old} to {new}"
+                        ),
+                    );
+                }
                 if changed {
                     self.emit(Event::CallState {
                         call: id,

@@ -149,7 +149,27 @@ impl MediaTask {
             self.latched = None;
             self.latched_rtcp = None;
         }
+        if params.codec != self.params.codec {
+            self.switch_codec(params.codec);
+        }
         self.params = params;
+    }
+
+    /// A re-INVITE changed the codec. The engine only accepts changes that keep the clock rate
+    /// (PCMU and PCMA), so the port, the recorder, the RTP clock and the statistics carry on;
+    /// only the coding and what is queued in the old one change.
+    fn switch_codec(&mut self, codec: crate::media::codec::Codec) {
+        debug_assert_eq!(codec.clock_rate(), self.params.codec.clock_rate());
+        match (Encoder::new(codec), Decoder::new(codec)) {
+            (Ok(encoder), Ok(decoder)) => {
+                self.encoder = encoder;
+                self.decoder = decoder;
+                self.jitter.reset();
+            }
+            (Err(e), _) | (_, Err(e)) => self.emit(MediaEvent::Warning(format!(
+                "cannot switch to {codec}: {e}; the call's audio may be garbled"
+            ))),
+        }
     }
 
     fn on_control(&mut self, cmd: Control) {
