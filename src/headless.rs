@@ -142,6 +142,7 @@ mod tests {
             state: RegistrationState::Registered,
             expires: Some(3600),
             reason: None,
+            retry_in: None,
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

@@ -381,10 +381,15 @@ fn reregisters_when_the_registrar_comes_back() {
     let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "null"]);
     wait_registered(&mut sipterm);
     drop(kamailio);
-    wait_event(
+    let retrying = wait_event(
         &mut sipterm,
         "retrying after the registrar went away",
         |e| is(e, "registration") && e["state"] == "retrying",
+    );
+    // When the next try comes, for the header's countdown.
+    assert!(
+        retrying["retry_in"].as_u64().is_some_and(|s| s >= 1),
+        "{retrying}"
     );
     let kamailio = Kamailio::builder()
         .user(ALICE.0, ALICE.1)

@@ -6,6 +6,7 @@ use crate::sip::registration::RegUpdate;
 
 impl Engine {
     pub(super) fn on_registration(&mut self, update: RegUpdate) {
+        let mut retry = None;
         let (state, expires, reason) = match update {
             RegUpdate::Registering => (RegistrationState::Registering, None, None),
             RegUpdate::Registered { expires } => {
@@ -28,6 +29,7 @@ impl Engine {
                         retry_in.as_secs()
                     ),
                 );
+                retry = Some(u32::try_from(retry_in.as_secs()).unwrap_or(u32::MAX));
                 (RegistrationState::Retrying, None, Some(reason))
             }
             RegUpdate::Failed { reason } => {
@@ -56,6 +58,7 @@ impl Engine {
             state,
             expires,
             reason,
+            retry_in: retry,
         });
     }
 }

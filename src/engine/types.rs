@@ -187,6 +187,9 @@ pub enum Event {
         /// Plain-words reason when failing or retrying.
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Seconds until the next attempt (when retrying).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_in: Option<u32>,
     },
     IncomingCall {
         call: CallId,

@@ -62,6 +62,7 @@ pub fn registration(state: RegistrationState, expires: Option<u32>, reason: Opti
         state,
         expires,
         reason: reason.map(str::to_string),
+        retry_in: None,
     }
 }
 
@@ -189,6 +190,27 @@ pub fn registration_failed() -> Script {
             &format!("registration failed: {reason}"),
         )
         .at(5.0);
+    s
+}
+
+/// The registrar stopped answering: the engine waits 8 s before its next try; 2.5 s of that
+/// have passed.
+pub fn retrying() -> Script {
+    let mut s = registered_idle();
+    let later = (s.now - s.t0).as_secs_f64() + 2.5;
+    let reason = "no answer from the registrar at 192.0.2.1:5060 (UDP)";
+    s.ev(Event::Registration {
+        state: RegistrationState::Retrying,
+        expires: None,
+        reason: Some(reason.into()),
+        retry_in: Some(8),
+    })
+    .log(
+        LogLevel::Warn,
+        LogKind::Warning,
+        &format!("registration: {reason}; waiting for the registrar, next try in 8 s"),
+    )
+    .at(later);
     s
 }
 

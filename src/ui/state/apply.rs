@@ -31,7 +31,8 @@ impl App {
                 state,
                 expires,
                 reason,
-            } => self.registration(*state, *expires, reason.clone(), now),
+                retry_in,
+            } => self.registration(*state, *expires, *retry_in, reason.clone(), now),
             Event::IncomingCall {
                 call,
                 from,
@@ -190,6 +191,7 @@ impl App {
         &mut self,
         state: RegistrationState,
         expires: Option<u32>,
+        retry_in: Option<u32>,
         reason: Option<String>,
         now: Instant,
     ) {
@@ -205,6 +207,9 @@ impl App {
             since: now,
             expires_at: granted.map(|g| now + g),
             refresh_at: granted.map(|g| now + g * REFRESH_PERCENT / 100),
+            retry_at: retry_in
+                .filter(|_| state == RegistrationState::Retrying)
+                .map(|s| now + Duration::from_secs(u64::from(s))),
         });
     }
 

@@ -40,6 +40,8 @@ pub struct Registration {
     /// When the binding lapses and when the engine will refresh it (registered only).
     pub expires_at: Option<Instant>,
     pub refresh_at: Option<Instant>,
+    /// When the engine tries again (retrying only).
+    pub retry_at: Option<Instant>,
 }
 
 /// The trace view: one call's SIP messages (or, with no call, the account's REGISTERs).
@@ -172,10 +174,12 @@ impl App {
     /// over to the next second, a notice expires, an ended call leaves the screen.
     pub fn next_change(&self, now: Instant) -> Option<Instant> {
         let mut times: Vec<Instant> = Vec::new();
-        if let Some(t) = self.registration.as_ref().and_then(|r| r.refresh_at) {
-            if t > now {
-                times.push(now + sub_second(t - now));
-            }
+        let countdowns = self
+            .registration
+            .iter()
+            .flat_map(|r| [r.refresh_at, r.retry_at]);
+        for t in countdowns.flatten().filter(|t| *t > now) {
+            times.push(now + sub_second(t - now));
         }
         for c in self.visible_calls(now) {
             match c.ended_at {

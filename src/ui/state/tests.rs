@@ -33,6 +33,17 @@ fn retrying_keeps_the_reason_and_no_countdown() {
 }
 
 #[test]
+fn retrying_counts_down_to_the_next_try_and_wakes_the_screen_for_it() {
+    let s = retrying();
+    let reg = s.app.registration.as_ref().unwrap();
+    let retry_at = reg.retry_at.expect("a retry time");
+    assert_eq!(retry_at - reg.since, secs(8.0));
+    // The screen is woken at the next whole second of the countdown (or sooner).
+    let next = s.app.next_change(s.now).unwrap();
+    assert!(next <= s.now + secs(1.0), "{:?}", next - s.now);
+}
+
+#[test]
 fn a_final_registration_failure_means_exit_status_3_even_after_later_states() {
     let mut s = registration_failed();
     assert!(s.app.registration_failed);

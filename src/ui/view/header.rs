@@ -49,7 +49,7 @@ fn status_style(app: &App) -> ratatui::style::Style {
     theme::registration(app.registration.as_ref().map(|r| r.state))
 }
 
-/// `● registered · refresh in 43:59`, `◌ retrying: no answer from the registrar`, …
+/// `● registered · refresh in 43:59`, `◌ retrying in 0:08: no answer from the registrar`, …
 fn status(app: &App, now: Instant) -> String {
     let Some(reg) = &app.registration else {
         return "○ not registered yet".into();
@@ -61,7 +61,11 @@ fn status(app: &App, now: Instant) -> String {
         .unwrap_or_default();
     match reg.state {
         RegistrationState::Registering => "◌ registering…".into(),
-        RegistrationState::Retrying => format!("◌ retrying{reason}"),
+        RegistrationState::Retrying => match reg.retry_at {
+            Some(t) if t > now => format!("◌ retrying in {}{reason}", clock(t - now)),
+            Some(_) => format!("◌ retrying now{reason}"),
+            None => format!("◌ retrying{reason}"),
+        },
         RegistrationState::Failed => format!("✖ registration failed{reason}"),
         RegistrationState::Unregistering => "◌ unregistering…".into(),
         RegistrationState::Unregistered => format!("○ unregistered{reason}"),

@@ -67,6 +67,11 @@ fn registration_failed_screen() {
 }
 
 #[test]
+fn retrying_screen_counts_down_to_the_next_try() {
+    snapshot_both("retrying", &retrying());
+}
+
+#[test]
 fn incoming_ringing_call() {
     snapshot_both("ringing", &ringing());
 }
