@@ -10,8 +10,8 @@ use support::audio::assert_tone;
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::realtime_mock::{Fault, KeyRefusal, MockConfig, RealtimeMock};
 use support::sipterm::registered_args;
-use support::wav::read_wav;
-use support::{Kamailio, RtpCapture, Sipp, Sipterm, Transport};
+use support::wav::{read_wav, write_wav, Wav};
+use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm, Tone, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 
@@ -23,7 +23,13 @@ fn final_bridge_stats(sipterm: &Sipterm) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no bridge_stats event:\n{}", sipterm.report()))
 }
 
-fn bridged_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Sipterm {
+/// Headless, JSON, no sound card, every answered call bridged to `mock` with `key`.
+fn bridged_args(
+    kamailio: &Kamailio,
+    mock: &RealtimeMock,
+    key: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
     args.extend(
         [
@@ -39,7 +45,11 @@ fn bridged_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&
         .map(String::from),
     );
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut sipterm = Sipterm::spawn(args);
+    args
+}
+
+fn bridged_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Sipterm {
+    let mut sipterm = Sipterm::spawn(bridged_args(kamailio, mock, key, extra));
     wait_registered(&mut sipterm);
     sipterm
 }
@@ -507,4 +517,109 @@ fn barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply() {
     let stats = final_bridge_stats(&sipterm);
     assert_eq!(stats["barge_ins"].as_u64(), Some(1), "{stats}");
     assert!(stats["turns"].as_u64() >= Some(2), "{stats}");
+}
+
+#[test]
+fn opus_call_with_baresip_is_bridged_as_pcm_at_24_khz_both_ways() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let args = bridged_args(&kamailio, &mock, mock.api_key(), &[]);
+    // baresip calls sipterm directly, at its SIP port.
+    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+
+    // bob says something (1 s of 440 Hz) and listens (2.5 s), over and over, in Opus.
+    let dir = support::ScratchDir::new("bridge-opus");
+    let voice = dir.join("bursts.wav");
+    write_wav(&voice, &bursts(440.0, 1.0, 2.5, 30.0, 48_000)).unwrap();
+    let baresip = Baresip::start(
+        BaresipConfig::new("bob")
+            .codecs(&["opus/48000/2"])
+            .tone(Tone::File(voice))
+            .record(true),
+    );
+    baresip.dial(&format!("sip:alice@127.0.0.1:{port}"));
+    baresip.expect_event("CALL_ESTABLISHED", Duration::from_secs(20));
+    let started = wait_event(&mut sipterm, "media_started", |e| is(e, "media_started"));
+    assert_eq!(started["codec"], "opus");
+    wait_event(&mut sipterm, "the AI's first words", |e| {
+        is(e, "transcript") && e["speaker"] == "ai" && e["final"] == true
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    baresip.hangup();
+    wait_call_ended(&mut sipterm);
+
+    // PCM16 at 24 kHz both ways, and the caller's bursts reached the model at that rate.
+    let update = mock
+        .session_updates()
+        .into_iter()
+        .next()
+        .expect("a session.update");
+    for way in ["input", "output"] {
+        let format = &update["audio"][way]["format"];
+        assert_eq!(
+            (format["type"].as_str(), format["rate"].as_u64()),
+            (Some("audio/pcm"), Some(24_000)),
+            "{update}"
+        );
+    }
+    let appended = mock.appended_audio();
+    assert_eq!(appended.rate(), Some(24_000));
+    let loud: Vec<i16> = appended
+        .samples()
+        .chunks(480)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert_tone(
+        &loud,
+        24_000,
+        440.0,
+        15.0,
+        "the caller's voice at the model",
+    );
+
+    // The model's voice reached bob through Opus.
+    let theirs = baresip.received_audio().unwrap();
+    let heard: Vec<i16> = theirs
+        .channel(0)
+        .chunks(960)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        heard.len() >= theirs.rate as usize / 2,
+        "only {} samples of AI audio at baresip",
+        heard.len()
+    );
+    assert_tone(
+        &heard,
+        theirs.rate,
+        mock.config().tone_hz,
+        15.0,
+        "the model's voice at baresip",
+    );
+}
+
+/// `tone_secs` of a sine, then `silence_secs` of silence, repeated for `total_secs`.
+fn bursts(hz: f64, tone_secs: f64, silence_secs: f64, total_secs: f64, rate: u32) -> Wav {
+    let period = tone_secs + silence_secs;
+    let samples = (0..(total_secs * f64::from(rate)) as usize)
+        .map(|n| {
+            let t = n as f64 / f64::from(rate);
+            if t % period < tone_secs {
+                (16_000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    Wav {
+        rate,
+        channels: 1,
+        samples,
+    }
 }
