@@ -623,3 +623,60 @@ fn bursts(hz: f64, tone_secs: f64, silence_secs: f64, total_secs: f64, rate: u32
         samples,
     }
 }
+
+#[test]
+fn ctrl_c_during_a_bridged_call_hangs_up_closes_the_bridge_and_keeps_the_transcript() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let dir = support::ScratchDir::new("bridge-sigint");
+    let record = dir.path().display().to_string();
+    let mut sipterm = bridged_alice(&kamailio, &mock, mock.api_key(), &["--record", &record]);
+    let sipp = Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .tone_bursts(1.0, 3.0)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    wait_event(&mut sipterm, "the AI's first words", |e| {
+        is(e, "transcript") && e["speaker"] == "ai" && e["final"] == true
+    });
+
+    sipterm.interrupt();
+    assert_eq!(
+        sipterm.exit_code(Duration::from_secs(20)),
+        0,
+        "{}",
+        sipterm.report()
+    );
+    let run = sipp.wait();
+    assert!(run.success(), "the caller got no BYE\n{run}");
+
+    // The bridge said goodbye with a normal close, not a dropped socket.
+    let connections = mock.connections();
+    assert_eq!(connections.len(), 1);
+    assert_eq!(
+        connections[0].client_close.as_ref().map(|(code, _)| *code),
+        Some(1000),
+        "{:?}",
+        connections[0]
+    );
+    // The figures and the words were not lost on the way out.
+    assert!(
+        sipterm
+            .stdout()
+            .lines()
+            .any(|l| l.contains("call #1 voice bridge: ") && l.contains(" turns, ")),
+        "no 📊 line for the bridge:\n{}",
+        sipterm.report()
+    );
+    let ended = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "call_ended"))
+        .expect("call_ended before exit");
+    let wav = ended["media"]["recording"].as_str().expect("a recording");
+    let text = std::fs::read_to_string(std::path::Path::new(wav).with_extension("txt")).unwrap();
+    assert!(text.contains("caller: ") && text.contains("AI: "), "{text}");
+    assert!(
+        kamailio.contacts(ALICE.0).is_empty(),
+        "still registered after Ctrl+C"
+    );
+}
