@@ -237,21 +237,17 @@ impl Engine {
         text: &str,
         final_: bool,
     ) {
-        let Some(call) = self.calls.get_mut(&id) else {
+        let Some(call) = self.calls.get_mut(&id).filter(|c| c.transcript.is_some()) else {
             return;
         };
-        if call.transcript.is_none() {
-            return;
-        }
         let now = crate::headless::clock();
-        let ready = if final_ {
-            call.transcript_order.finished(item, who, text, now)
-        } else {
+        if !final_ {
             if speaker == Speaker::Caller {
                 call.transcript_order.caller_turn(item, who, now);
             }
             return;
-        };
+        }
+        let ready = call.transcript_order.finished(item, who, text, now);
         let path = call.transcript.clone();
         self.write_transcript(id, path.as_deref(), &ready);
     }
