@@ -223,6 +223,40 @@ fn sigint_hangs_up_live_calls_and_unregisters() {
 }
 
 #[test]
+fn a_second_sigint_exits_at_once_when_the_clean_up_hangs() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "null"]);
+    wait_registered(&mut sipterm);
+    // A registrar that no longer answers: the unregister at exit waits for it.
+    let frozen =
+        support::pids_with_cmdline_containing(&kamailio.dir().path().display().to_string());
+    assert!(!frozen.is_empty(), "no kamailio processes found");
+    let signal = |sig: &str| {
+        for pid in &frozen {
+            let _ = std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status();
+        }
+    };
+    signal("-STOP");
+    sipterm.interrupt();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        sipterm.wait(Duration::from_millis(1)).is_none(),
+        "exited before the unregister could time out: the test proves nothing"
+    );
+    sipterm.interrupt();
+    let code = sipterm.exit_code(Duration::from_secs(5));
+    signal("-CONT");
+    assert_eq!(code, 130, "{}", sipterm.report());
+    assert!(
+        sipterm.stderr().contains("second interrupt"),
+        "{}",
+        sipterm.report()
+    );
+}
+
+#[test]
 fn offer_without_common_codec_gets_488() {
     let kamailio = Kamailio::start(&[ALICE]);
     let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "null"]);
