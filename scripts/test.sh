@@ -13,5 +13,6 @@ cargo test --locked -- --test-threads=2
 cargo bench --locked --bench answer_latency
 cargo bench --locked --bench echo_cpu
 cargo bench --locked --bench bridge_latency
+cargo bench --locked --bench device_latency
 cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot

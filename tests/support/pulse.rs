@@ -127,6 +127,21 @@ impl VirtualHeadset {
             .collect()
     }
 
+    /// Feeds what the speaker plays back into the microphone with PulseAudio's own loopback
+    /// (`latency_ms` is what it is asked to keep), as if the headset's earpiece were held to
+    /// its microphone: audio from the caller comes straight back to the caller.
+    pub fn loop_speaker_to_microphone(&self, latency_ms: u32) {
+        let latency = format!("latency_msec={latency_ms}");
+        let loaded = self.pactl(&[
+            "load-module",
+            "module-loopback",
+            "source=speaker.monitor",
+            "sink=micfeed",
+            &latency,
+        ]);
+        assert!(loaded.is_some(), "module-loopback did not load");
+    }
+
     /// Runs `pactl` against this server; its stdout, or None when it failed.
     pub fn pactl(&self, args: &[&str]) -> Option<String> {
         let out = self.client("pactl").args(args).output().ok()?;

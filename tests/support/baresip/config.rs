@@ -55,8 +55,13 @@ pub struct BaresipConfig {
     pub record: bool,
     pub answer: Answer,
     pub registrar: Option<Registrar>,
-    /// More lines for the `config` file (a later line wins over ours).
+    /// More lines for the `config` file, after ours (baresip reads the first occurrence of a
+    /// key, so these add settings rather than replace them).
     pub extra_config: Vec<String>,
+    /// Extra environment for the process (e.g. a virtual sound card's).
+    pub env: Vec<(String, String)>,
+    /// See [`BaresipConfig::sound_card`].
+    pub sound_card: bool,
 }
 
 impl BaresipConfig {
@@ -70,6 +75,8 @@ impl BaresipConfig {
             answer: Answer::Auto,
             registrar: None,
             extra_config: Vec::new(),
+            env: Vec::new(),
+            sound_card: false,
         }
     }
 
@@ -107,6 +114,19 @@ impl BaresipConfig {
         self.extra_config.push(line.to_owned());
         self
     }
+
+    /// The default ALSA device as microphone and speaker (module `alsa`), mono at 48 kHz,
+    /// instead of the tone and the `aubridge` sink. (baresip reads the first `audio_source`
+    /// line, so this cannot be done with `config_line`.)
+    pub fn sound_card(mut self) -> Self {
+        self.sound_card = true;
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// The ports a baresip was given.
@@ -125,15 +145,24 @@ pub(super) fn write_config_dir(
     dir: &Path,
 ) -> String {
     let (sip_port, ctrl_port) = (ports.sip, ports.ctrl);
-    let (source, srate, channels) = audio_source(&config.tone, dir);
+    let (source, srate, channels) = if config.sound_card {
+        ("alsa,default".to_owned(), 48000, 1)
+    } else {
+        audio_source(&config.tone, dir)
+    };
+    let player = if config.sound_card {
+        "alsa,default"
+    } else {
+        "aubridge,sink"
+    };
     let mut text = String::new();
     for line in [
         "poll_method epoll".to_string(),
         format!("sip_listen 127.0.0.1:{sip_port}"),
         "net_interface 127.0.0.1".into(),
         format!("audio_source {source}"),
-        "audio_player aubridge,sink".into(),
-        "audio_alert aubridge,sink".into(),
+        format!("audio_player {player}"),
+        format!("audio_alert {player}"),
         format!("ausrc_srate {srate}"),
         format!("ausrc_channels {channels}"),
         format!("rtp_ports {}-{}", ports.rtp.start(), ports.rtp.end()),
@@ -147,11 +176,16 @@ pub(super) fn write_config_dir(
         "module aubridge.so".into(),
         "module ausine.so".into(),
         "module aufile.so".into(),
+        "module alsa.so".into(),
         "module_tmp account.so".into(),
         "module_app menu.so".into(),
         "module_app ctrl_tcp.so".into(),
     ] {
         writeln!(text, "{line}").unwrap();
+    }
+    if config.sound_card {
+        // The card plays mono at its own rate, as sipterm's device port does.
+        writeln!(text, "auplay_srate {srate}\nauplay_channels {channels}").unwrap();
     }
     if let Some(path) = recordings {
         writeln!(text, "module sndfile.so\nsnd_path {}", path.display()).unwrap();

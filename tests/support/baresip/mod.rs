@@ -87,7 +87,11 @@ impl Baresip {
         };
         let aor = write_config_dir(&config, &ports, recordings.as_deref(), dir.path());
         let mut command = Command::new("baresip");
-        command.arg("-f").arg(dir.path()).current_dir(dir.path());
+        command
+            .arg("-f")
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .envs(config.env.iter().map(|(k, v)| (k, v)));
         let mut child = ChildGuard::spawn("baresip", command, dir.path());
         let ctrl = match CtrlClient::connect(
             SocketAddr::from(([127, 0, 0, 1], ctrl_port)),
