@@ -2,11 +2,14 @@
 //! sinks behind ALSA's `pulse` plugin, see `support::pulse`) takes the place of a person's
 //! headset. What is "said" into its microphone must reach the caller, and what the caller
 //! sends must come out of its speaker, through cpal's real capture and playback streams, the
-//! lock-free rings and the resamplers (48 kHz device, 8 kHz PCMU).
+//! lock-free rings and the resamplers (48 kHz device, 8 kHz PCMU). A headset pulled out
+//! mid-call (its sound server killed) must cost nothing but the sound: one plain warning.
 
 mod support;
 
 use std::time::Duration;
+
+use serde_json::Value;
 
 use support::audio::{assert_tone, write_tone_wav};
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
@@ -127,4 +130,53 @@ fn list_devices_shows_the_headset_and_nothing_on_stderr() {
         "{stdout}"
     );
     assert!(stderr.trim().is_empty(), "noise on stderr:\n{stderr}");
+}
+
+#[test]
+fn a_headset_that_disappears_mid_call_leaves_the_call_up() {
+    let mut headset = VirtualHeadset::start();
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    args.extend(["--json", "--audio", "device"].map(String::from));
+    let env = headset.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut sipterm = Sipterm::spawn_with_env(args, &env);
+    wait_registered(&mut sipterm);
+    let sipp = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", 5000)
+        .spawn();
+    wait_event(&mut sipterm, "an active call", |e| {
+        is(e, "call_state") && e["state"] == "active"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // The USB headset is pulled out: its sound server goes away mid-call.
+    headset.unplug();
+    let run = sipp.wait();
+    assert!(
+        run.success(),
+        "the call did not survive\n{run}\n{}",
+        sipterm.report()
+    );
+    let ended = wait_call_ended(&mut sipterm);
+    assert_eq!(ended["reason"], "remote_hangup", "{ended}");
+    // Said once, in plain words; nothing printed over the terminal.
+    let lost: Vec<Value> = events(&sipterm)
+        .into_iter()
+        .filter(|e| {
+            is(e, "log")
+                && e["level"] == "warn"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("stopped working"))
+        })
+        .collect();
+    assert_eq!(lost.len(), 1, "{}", sipterm.report());
+    assert!(
+        sipterm.stderr().trim().is_empty(),
+        "noise on stderr:\n{}",
+        sipterm.stderr()
+    );
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
 }

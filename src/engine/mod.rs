@@ -70,6 +70,8 @@ pub struct Engine {
     media_events: mpsc::UnboundedSender<(u64, crate::media::session::MediaEvent)>,
     /// Opened once at start with `--audio device`; `None` when there is no card.
     sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
+    /// The sound card's failure has been reported (once is enough).
+    card_failure_said: std::sync::atomic::AtomicBool,
     /// `--play`, loaded once.
     play_clip: Option<crate::media::wav::Clip>,
     traces: trace::TraceRouter,
@@ -119,6 +121,7 @@ impl Engine {
             timers: due_tx,
             media_events: media_tx,
             sound_card,
+            card_failure_said: Default::default(),
             play_clip,
             traces: trace::TraceRouter::default(),
             bridge_events: bridge_tx,

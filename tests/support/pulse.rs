@@ -84,6 +84,12 @@ impl VirtualHeadset {
         headset
     }
 
+    /// Stops the sound server at once (SIGKILL), as when a USB headset is pulled out.
+    pub fn unplug(&mut self) {
+        self.server.signal("KILL");
+        let _ = self.server.wait_timeout(Duration::from_secs(5));
+    }
+
     /// What sipterm needs in its environment to use this headset as its sound card.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

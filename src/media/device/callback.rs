@@ -83,9 +83,10 @@ impl Shared {
                 // A dead device can report in a loop; only the first message is kept, and
                 // checking first avoids formatting one each time.
                 if self.failure.get().is_none() {
-                    let _ = self
-                        .failure
-                        .set(format!("the {direction} device failed: {err}"));
+                    let _ = self.failure.set(format!(
+                        "the sound card's {direction} stopped working (unplugged, or its \
+                             sound server went away): {err}"
+                    ));
                 }
             }
         }
@@ -331,7 +332,7 @@ mod tests {
         shared.report("input", &cpal::Error::new(cpal::ErrorKind::BackendError));
         let failure = shared.failure().unwrap();
         assert!(
-            failure.starts_with("the output device failed: "),
+            failure.starts_with("the sound card's output stopped working"),
             "{failure}"
         );
     }
