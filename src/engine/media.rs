@@ -58,12 +58,15 @@ impl Engine {
     /// The call's audio: `--play` as the microphone if given, and the sound card, the echo
     /// loop or silence for the rest. The sound card serves one call at a time.
     pub(super) fn audio_port(&self, id: CallId, rate: u32) -> Box<dyn AudioPort> {
-        self.check_sound_card();
         let base: Box<dyn AudioPort> = match self.config.audio {
             AudioChoice::Echo => port_for(AudioMode::Echo),
             AudioChoice::Null => port_for(AudioMode::Null),
             AudioChoice::Device => match self.sound_card.as_ref().map(|c| c.attach(rate)) {
-                Some(Some(port)) => port,
+                Some(Some(port)) => {
+                    self.card_holder
+                        .store(id.0, std::sync::atomic::Ordering::Relaxed);
+                    port
+                }
                 Some(None) => {
                     self.log(
                         LogLevel::Warn,
@@ -91,27 +94,6 @@ impl Engine {
                 );
                 base
             }
-        }
-    }
-
-    /// Says once that the sound card stopped working (a headset pulled out, the sound server
-    /// gone). Its ports go on with silence, so calls are not affected otherwise.
-    fn check_sound_card(&self) {
-        let Some(why) = self.sound_card.as_ref().and_then(|c| c.failed()) else {
-            return;
-        };
-        if !self
-            .card_failure_said
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!(
-                    "{why}; calls go on without the sound card (silence on that side) until \
-                     sipterm is restarted"
-                ),
-            );
         }
     }
 
@@ -170,8 +152,9 @@ impl Engine {
                 rtt_ms,
                 mos,
             } => {
-                // Once a second per call: also when a failed sound card gets noticed.
+                // Once a second per call: also when a dead sound card is noticed and retried.
                 self.check_sound_card();
+                self.reopen_dead_card();
                 self.emit(Event::Quality {
                     call,
                     packets_lost,

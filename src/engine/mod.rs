@@ -8,6 +8,7 @@ mod account;
 mod bridge;
 mod call;
 mod calls;
+mod card;
 mod media;
 mod trace;
 mod transcript;
@@ -70,8 +71,14 @@ pub struct Engine {
     media_events: mpsc::UnboundedSender<(u64, crate::media::session::MediaEvent)>,
     /// Opened once at start with `--audio device`; `None` when there is no card.
     sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
-    /// The sound card's failure has been reported (once is enough).
-    card_failure_said: std::sync::atomic::AtomicBool,
+    /// The sound card's failure has been reported (once per failure is enough).
+    card_failure_said: bool,
+    /// The call whose port came from the sound card last (0: none yet).
+    card_holder: std::sync::atomic::AtomicU64,
+    card_reopen: card::Reopen,
+    card_reopened: mpsc::UnboundedSender<
+        Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
+    >,
     /// `--play`, loaded once.
     play_clip: Option<crate::media::wav::Clip>,
     traces: trace::TraceRouter,
@@ -101,6 +108,7 @@ impl Engine {
         let (due_tx, mut due_rx) = mpsc::unbounded_channel();
         let (media_tx, mut media_rx) = mpsc::unbounded_channel();
         let (bridge_tx, mut bridge_rx) = mpsc::unbounded_channel();
+        let (card_tx, mut card_rx) = mpsc::unbounded_channel();
         let play_clip = match &config.play {
             Some(path) => {
                 Some(crate::media::wav::load(path).map_err(|e| EngineError::Play(e.to_string()))?)
@@ -122,6 +130,9 @@ impl Engine {
             media_events: media_tx,
             sound_card,
             card_failure_said: Default::default(),
+            card_holder: Default::default(),
+            card_reopen: Default::default(),
+            card_reopened: card_tx,
             play_clip,
             traces: trace::TraceRouter::default(),
             bridge_events: bridge_tx,
@@ -162,6 +173,7 @@ impl Engine {
                 Some(due) = due_rx.recv() => engine.on_due(due).await,
                 Some((tag, event)) = media_rx.recv() => engine.on_media_event(tag, event),
                 Some((tag, event)) = bridge_rx.recv() => engine.on_bridge_event(tag, event),
+                Some(opened) = card_rx.recv() => engine.on_card_reopened(opened),
                 _ = sleep_until(deadline) => {
                     engine.log(LogLevel::Info, LogKind::Cleanup, format!(
                         "--duration of {} s reached, stopping",

@@ -22,10 +22,14 @@ use super::process::{wait_until, ChildGuard};
 pub const RATE: u32 = 48_000;
 
 pub struct VirtualHeadset {
-    dir: ScratchDir,
     server: ChildGuard,
     socket: PathBuf,
     alsa_conf: PathBuf,
+    script: PathBuf,
+    /// Servers started so far (each gets its own log files).
+    starts: u32,
+    // Last: the server stops before its directory goes.
+    dir: ScratchDir,
 }
 
 impl VirtualHeadset {
@@ -54,40 +58,39 @@ impl VirtualHeadset {
         .unwrap();
         let runtime = dir.join("runtime");
         std::fs::create_dir_all(&runtime).unwrap();
-
-        let mut cmd = Command::new("pulseaudio");
-        cmd.args(["-n", "--daemonize=no", "--exit-idle-time=-1"])
-            .args([
-                "--use-pid-file=no",
-                "--disable-shm=yes",
-                "--log-target=stderr",
-            ])
-            .arg("-F")
-            .arg(&script)
-            // Its state and cookie go to the scratch dir, not the user's home.
-            .env("HOME", dir.path())
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("XDG_CONFIG_HOME", dir.join("config"));
-        let server = ChildGuard::spawn("pulseaudio", cmd, dir.path());
+        let server = spawn_server(&dir, &script, "pulseaudio");
         let headset = VirtualHeadset {
             dir,
             server,
             socket,
             alsa_conf,
+            script,
+            starts: 1,
         };
+        headset.wait_up();
+        headset
+    }
+
+    fn wait_up(&self) {
         let up = wait_until(Duration::from_secs(10), || {
-            headset
-                .pactl(&["info"])
+            self.pactl(&["info"])
                 .is_some_and(|info| info.contains("Default Sink: speaker"))
         });
-        assert!(up, "pulseaudio did not start:\n{}", headset.server.stderr());
-        headset
+        assert!(up, "pulseaudio did not start:\n{}", self.server.stderr());
     }
 
     /// Stops the sound server at once (SIGKILL), as when a USB headset is pulled out.
     pub fn unplug(&mut self) {
         self.server.signal("KILL");
         let _ = self.server.wait_timeout(Duration::from_secs(5));
+    }
+
+    /// Starts the sound server again, same sinks, same socket: the headset plugged back in.
+    pub fn replug(&mut self) {
+        self.starts += 1;
+        let name = format!("pulseaudio-{}", self.starts);
+        self.server = spawn_server(&self.dir, &self.script, &name);
+        self.wait_up();
     }
 
     /// What sipterm needs in its environment to use this headset as its sound card.
@@ -162,4 +165,21 @@ impl VirtualHeadset {
             .env("HOME", self.dir.path());
         cmd
     }
+}
+
+/// One `pulseaudio` on `script`, keeping its state and cookie in `dir`, not the user's home.
+fn spawn_server(dir: &ScratchDir, script: &Path, name: &str) -> ChildGuard {
+    let mut cmd = Command::new("pulseaudio");
+    cmd.args(["-n", "--daemonize=no", "--exit-idle-time=-1"])
+        .args([
+            "--use-pid-file=no",
+            "--disable-shm=yes",
+            "--log-target=stderr",
+        ])
+        .arg("-F")
+        .arg(script)
+        .env("HOME", dir.path())
+        .env("XDG_RUNTIME_DIR", dir.join("runtime"))
+        .env("XDG_CONFIG_HOME", dir.join("config"));
+    ChildGuard::spawn(name, cmd, dir.path())
 }

@@ -1,0 +1,125 @@
+//! The engine's sound card after start-up: saying when it dies (a USB headset pulled out, the
+//! sound server gone) and opening it again when it comes back, so the call that had it and
+//! every later one get their sound back without a restart.
+
+use super::*;
+use crate::media::device::{DeviceChoice, DeviceError, SoundCard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// How often a dead card is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
+/// A reopened card must work this long before a new failure is worth another warning: a
+/// sound server that is still starting can drop the first streams it accepts.
+const SETTLED_AFTER: Duration = Duration::from_secs(5);
+
+/// Where reopening a dead card stands.
+#[derive(Debug, Default)]
+pub(super) struct Reopen {
+    /// A try is running on the blocking pool.
+    in_flight: bool,
+    /// No new try before this.
+    next_try: Option<tokio::time::Instant>,
+    /// When the current card was reopened, until it has settled.
+    reopened_at: Option<tokio::time::Instant>,
+}
+
+impl Engine {
+    /// Says once per failure that the sound card stopped working. Its ports go on with
+    /// silence, so calls are not affected otherwise.
+    pub(super) fn check_sound_card(&mut self) {
+        let Some(why) = self.sound_card.as_ref().and_then(|c| c.failed()) else {
+            // Working: once a reopened card has lasted, its next failure is news again.
+            if self
+                .card_reopen
+                .reopened_at
+                .is_some_and(|t| t.elapsed() >= SETTLED_AFTER)
+            {
+                self.card_reopen.reopened_at = None;
+                self.card_failure_said = false;
+            }
+            return;
+        };
+        if !std::mem::replace(&mut self.card_failure_said, true) {
+            self.log(
+                LogLevel::Warn,
+                LogKind::Warning,
+                format!(
+                    "{why}; calls go on without the sound card (silence on that side) until \
+                     it comes back"
+                ),
+            );
+        }
+    }
+
+    /// While the card is dead, tries to open it again every `REOPEN_EVERY`, off the engine
+    /// task (probing takes milliseconds, up to a second or so for a sound server).
+    pub(super) fn reopen_dead_card(&mut self) {
+        let dead = self
+            .sound_card
+            .as_ref()
+            .is_some_and(|c| c.failed().is_some());
+        let now = tokio::time::Instant::now();
+        if !dead || self.card_reopen.in_flight || self.card_reopen.next_try.is_some_and(|t| now < t)
+        {
+            return;
+        }
+        self.card_reopen.in_flight = true;
+        let choice = DeviceChoice {
+            input: self.config.input_device.clone(),
+            output: self.config.output_device.clone(),
+        };
+        let tx = self.card_reopened.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(SoundCard::open(&choice));
+        });
+    }
+
+    /// A reopening try has finished. On success the new card replaces the dead one and the
+    /// call that held the old one is moved onto it.
+    pub(super) fn on_card_reopened(&mut self, opened: Result<SoundCard, DeviceError>) {
+        self.card_reopen.in_flight = false;
+        let card = match opened {
+            Ok(card) => card,
+            Err(_) => {
+                // Still gone: quietly, the warning was given when it died.
+                self.card_reopen.next_try = Some(tokio::time::Instant::now() + REOPEN_EVERY);
+                return;
+            }
+        };
+        self.log(
+            LogLevel::Info,
+            LogKind::Success,
+            format!("sound card back: {}", card.description()),
+        );
+        self.sound_card = Some(Arc::new(card));
+        self.card_reopen.next_try = None;
+        self.card_reopen.reopened_at = Some(tokio::time::Instant::now());
+
+        let holder = CallId(self.card_holder.load(Ordering::Relaxed));
+        let Some(call) = self.calls.get(&holder) else {
+            return;
+        };
+        let (Some(codec), Some(_)) = (call.codec, &call.media) else {
+            return;
+        };
+        if call.bridge.is_some() {
+            // Its port is the bridge's listen-in; it gets the card back with the next toggle.
+            self.log(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("call {holder}: bridged, so it stays off the sound card until b is pressed twice"),
+            );
+            return;
+        }
+        let port = self.audio_port(holder, codec.clock_rate());
+        if let Some(media) = self.calls.get(&holder).and_then(|c| c.media.as_ref()) {
+            media.set_port(port);
+        }
+        self.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {holder}: back on the sound card"),
+        );
+    }
+}
