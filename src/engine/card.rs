@@ -13,9 +13,11 @@ const REOPEN_EVERY: Duration = Duration::from_secs(2);
 /// sound server that is still starting can drop the first streams it accepts.
 const SETTLED_AFTER: Duration = Duration::from_secs(5);
 
-/// Where reopening a dead card stands.
+/// A dead card: whether it was announced, and where reopening it stands.
 #[derive(Debug, Default)]
 pub(super) struct Reopen {
+    /// The current failure has been announced (once per outage is enough).
+    warned: bool,
     /// A try is running on the blocking pool.
     in_flight: bool,
     /// No new try before this.
@@ -36,11 +38,11 @@ impl Engine {
                 .is_some_and(|t| t.elapsed() >= SETTLED_AFTER)
             {
                 self.card_reopen.reopened_at = None;
-                self.card_failure_said = false;
+                self.card_reopen.warned = false;
             }
             return;
         };
-        if !std::mem::replace(&mut self.card_failure_said, true) {
+        if !std::mem::replace(&mut self.card_reopen.warned, true) {
             self.log(
                 LogLevel::Warn,
                 LogKind::Warning,

@@ -71,8 +71,6 @@ pub struct Engine {
     media_events: mpsc::UnboundedSender<(u64, crate::media::session::MediaEvent)>,
     /// Opened once at start with `--audio device`; `None` when there is no card.
     sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
-    /// The sound card's failure has been reported (once per failure is enough).
-    card_failure_said: bool,
     /// The call whose port came from the sound card last (0: none yet).
     card_holder: std::sync::atomic::AtomicU64,
     card_reopen: card::Reopen,
@@ -129,7 +127,6 @@ impl Engine {
             timers: due_tx,
             media_events: media_tx,
             sound_card,
-            card_failure_said: Default::default(),
             card_holder: Default::default(),
             card_reopen: Default::default(),
             card_reopened: card_tx,
