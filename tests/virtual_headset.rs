@@ -13,6 +13,7 @@ use std::time::Duration;
 use support::audio::{assert_tone, write_tone_wav};
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::pulse::VirtualHeadset;
+use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::sipterm::registered_args;
 use support::{wait_until, Kamailio, RtpCapture, Sipp, Sipterm, Transport};
 
@@ -133,10 +134,37 @@ fn list_devices_shows_the_headset_and_nothing_on_stderr() {
 
 #[test]
 fn a_headset_pulled_out_and_plugged_back_in_mid_call_gets_its_sound_back() {
+    replug_mid_call(None);
+}
+
+#[test]
+fn a_bridged_call_gets_its_listen_in_back_after_a_replug() {
+    // The caller talks without a pause, so the model never answers: the speaker plays the
+    // caller's side of the conversation only.
+    let mock = RealtimeMock::start(MockConfig::default());
+    replug_mid_call(Some(&mock));
+}
+
+/// A call on the virtual headset (bridged to `mock` when given) whose headset is pulled out
+/// and plugged back in.
+fn replug_mid_call(mock: Option<&RealtimeMock>) {
     let mut headset = VirtualHeadset::start();
     let kamailio = Kamailio::start(&[ALICE]);
     let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
     args.extend(["--json", "--audio", "device"].map(String::from));
+    if let Some(mock) = mock {
+        let url = mock.url();
+        args.extend(
+            [
+                "--bridge",
+                "--realtime-url",
+                &url,
+                "--api-key",
+                mock.api_key(),
+            ]
+            .map(String::from),
+        );
+    }
     let env = headset.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut sipterm = Sipterm::spawn_with_env(args, &env);
@@ -148,6 +176,11 @@ fn a_headset_pulled_out_and_plugged_back_in_mid_call_gets_its_sound_back() {
     wait_event(&mut sipterm, "an active call", |e| {
         is(e, "call_state") && e["state"] == "active"
     });
+    if mock.is_some() {
+        wait_event(&mut sipterm, "the bridge on", |e| {
+            is(e, "bridge") && e["on"] == true
+        });
+    }
     std::thread::sleep(Duration::from_millis(1500));
 
     // Pulled out: its sound server dies. The call goes on; one plain warning says so.

@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::bridge::{self, ApiKey, BridgeEvent, BridgeEvents};
-use crate::media::audio::ListenInPort;
 use std::io::Write;
 
 impl Engine {
@@ -43,14 +42,12 @@ impl Engine {
         };
         match bridge::start(config, events) {
             Ok((handle, port)) => {
-                let listen = self.audio_port(id, codec.clock_rate());
                 let call = self.calls.get_mut(&id).expect("checked above");
-                let muted = call.listen_muted.clone();
                 if let Some(media) = &call.media {
                     // The model's frames count as played when taken for sending; a muted
                     // stream would make truncation overstate what the caller heard.
                     media.set_muted(false);
-                    media.set_port(Box::new(ListenInPort::new(Box::new(port), listen, muted)));
+                    media.bridge(Box::new(port), call.listen_muted.clone());
                 }
                 call.bridge = Some(handle);
                 self.log(
@@ -79,19 +76,14 @@ impl Engine {
 
     /// Ends the bridge of a call that goes on: its own audio comes back.
     pub(super) fn stop_bridge(&mut self, id: CallId, why: &str) {
-        let port = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.codec)
-            .map(|codec| self.audio_port(id, codec.clock_rate()));
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let Some(handle) = call.bridge.take() else {
             return;
         };
-        if let (Some(media), Some(port)) = (&call.media, port) {
-            media.set_port(port);
+        if let Some(media) = &call.media {
+            media.unbridge();
         }
         let held = call.transcript_order.drain();
         let path = call.transcript.clone();

@@ -105,18 +105,15 @@ impl Engine {
         let (Some(codec), Some(_)) = (call.codec, &call.media) else {
             return;
         };
-        if call.bridge.is_some() {
-            // Its port is the bridge's listen-in; it gets the card back with the next toggle.
-            self.log(
-                LogLevel::Info,
-                LogKind::Audio,
-                format!("call {holder}: bridged, so it stays off the sound card until b is pressed twice"),
-            );
-            return;
-        }
+        let bridged = call.bridge.is_some();
         let port = self.audio_port(holder, codec.clock_rate());
         if let Some(media) = self.calls.get(&holder).and_then(|c| c.media.as_ref()) {
-            media.set_port(port);
+            // A bridged call keeps its AI side and only gets its listen-in back.
+            if bridged {
+                media.set_listener(port);
+            } else {
+                media.set_port(port);
+            }
         }
         self.log(
             LogLevel::Info,

@@ -21,6 +21,15 @@ pub trait AudioPort: Send {
     fn sink(&mut self, remote_pcm: &[i16]);
     /// Fills `out` (exactly one 20 ms frame) with the audio to send next.
     fn source(&mut self, out: &mut [i16]);
+    /// Swaps the port through which the person at the keyboard listens in, for ports that
+    /// have one (a bridged call's); any other port hands `port` back unused.
+    fn replace_listener(&mut self, port: Box<dyn AudioPort>) -> Option<Box<dyn AudioPort>> {
+        Some(port)
+    }
+    /// Gives up the listen-in port, for ports that have one (leaving silence in its place).
+    fn take_listener(&mut self) -> Option<Box<dyn AudioPort>> {
+        None
+    }
 }
 
 /// The built-in ports that need no device (`--audio echo|null`).
@@ -173,6 +182,15 @@ impl ListenInPort {
 }
 
 impl AudioPort for ListenInPort {
+    fn replace_listener(&mut self, port: Box<dyn AudioPort>) -> Option<Box<dyn AudioPort>> {
+        self.local = port;
+        None
+    }
+
+    fn take_listener(&mut self) -> Option<Box<dyn AudioPort>> {
+        Some(std::mem::replace(&mut self.local, Box::new(NullPort)))
+    }
+
     fn sink(&mut self, remote_pcm: &[i16]) {
         self.ai.sink(remote_pcm);
         self.remote.clear();
@@ -327,5 +345,26 @@ mod tests {
         port.source(&mut out);
         assert!(out.iter().all(|&s| s == 100));
         assert!(heard.lock().unwrap().iter().all(|&s| s == 0));
+        muted.store(false, std::sync::atomic::Ordering::Relaxed);
+
+        // A new sound card takes over the listen-in; the AI side is untouched.
+        let again = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        assert!(port
+            .replace_listener(Box::new(Probe(again.clone())))
+            .is_none());
+        port.sink(&[20; 160]);
+        port.source(&mut out);
+        assert!(out.iter().all(|&s| s == 100));
+        assert!(again.lock().unwrap().iter().all(|&s| s == 120));
+        // Ports without a listen-in hand the new one back, and have none to give up.
+        assert!(port_for(AudioMode::Echo)
+            .replace_listener(port_for(AudioMode::Null))
+            .is_some());
+        assert!(port_for(AudioMode::Echo).take_listener().is_none());
+
+        // The bridge ends: the listen-in is handed back whole (the call's own port again).
+        let mut own = port.take_listener().expect("the listen-in");
+        own.sink(&[7; 160]);
+        assert!(again.lock().unwrap().iter().all(|&s| s == 7));
     }
 }

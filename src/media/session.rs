@@ -203,6 +203,16 @@ enum Control {
     Mute(bool),
     /// Replace where the call's audio comes from and goes to (bridge on/off).
     SetPort(Box<dyn AudioPort>),
+    /// Replace only the listen-in of a bridged call (its sound card came back).
+    SetListener(Box<dyn AudioPort>),
+    /// The bridge starts: `ai` speaks to the caller, and the call's own port becomes the
+    /// listen-in (so a sound card stays with the call rather than being attached twice).
+    Bridge {
+        ai: Box<dyn AudioPort>,
+        listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// The bridge ends: the listen-in becomes the call's port again.
+    Unbridge,
 }
 
 impl std::fmt::Debug for Control {
@@ -211,6 +221,9 @@ impl std::fmt::Debug for Control {
             Control::SendDtmf(d) => write!(f, "SendDtmf({d:?})"),
             Control::Mute(m) => write!(f, "Mute({m})"),
             Control::SetPort(_) => write!(f, "SetPort(..)"),
+            Control::SetListener(_) => write!(f, "SetListener(..)"),
+            Control::Bridge { .. } => write!(f, "Bridge(..)"),
+            Control::Unbridge => write!(f, "Unbridge"),
         }
     }
 }
@@ -332,6 +345,26 @@ impl MediaHandle {
     /// dropped in the media task (a sound card it held is released).
     pub fn set_port(&self, port: Box<dyn AudioPort>) {
         let _ = self.control.send(Control::SetPort(port));
+    }
+
+    /// Puts `ai` in charge of what the caller hears; the call's own port becomes the listen-in
+    /// (muted while `listen_muted` is set).
+    pub fn bridge(
+        &self,
+        ai: Box<dyn AudioPort>,
+        listen_muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let _ = self.control.send(Control::Bridge { ai, listen_muted });
+    }
+
+    /// Undoes [`MediaHandle::bridge`]: the listen-in is the call's port again.
+    pub fn unbridge(&self) {
+        let _ = self.control.send(Control::Unbridge);
+    }
+
+    /// Gives a bridged call's listen-in a new port; a call that is not bridged drops it.
+    pub fn set_listener(&self, port: Box<dyn AudioPort>) {
+        let _ = self.control.send(Control::SetListener(port));
     }
 
     /// Mutes what we send (silence instead of the microphone); the remote is still heard.

@@ -13,7 +13,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::{Control, Counters, MediaEvent, MediaEvents, FRAME};
-use crate::media::audio::AudioPort;
+use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::meter::Meter;
@@ -176,6 +176,19 @@ impl MediaTask {
         match cmd {
             Control::Mute(muted) => self.muted = muted,
             Control::SetPort(port) => self.port = port,
+            Control::SetListener(port) => {
+                // Not bridged after all (the bridge went off meanwhile): the port just goes.
+                let _ = self.port.replace_listener(port);
+            }
+            Control::Bridge { ai, listen_muted } => {
+                let own = std::mem::replace(&mut self.port, port_for(AudioMode::Null));
+                self.port = Box::new(ListenInPort::new(ai, own, listen_muted));
+            }
+            Control::Unbridge => {
+                if let Some(own) = self.port.take_listener() {
+                    self.port = own;
+                }
+            }
             Control::SendDtmf(digits) => {
                 if self.params.dtmf_payload_type.is_none() {
                     self.emit(MediaEvent::Warning(
