@@ -16,7 +16,7 @@ use std::time::Duration;
 use support::audio::{decode_g711, rms_dbfs};
 use support::pulse::VirtualHeadset;
 use support::sipterm::registered_args_with_rtp_port;
-use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, RtpPacket, Sipp, Sipterm, Transport};
+use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, RtpPacket, Sipp, Transport};
 
 const CALL: Duration = Duration::from_secs(20);
 /// What PulseAudio's loopback is asked to keep; part of every round trip.
@@ -32,8 +32,7 @@ fn main() {
         let (mut args, rtp_port) =
             registered_args_with_rtp_port(&kamailio, "alice", "wonderland", Transport::Udp);
         args.extend(["--json", "--audio", "device"].map(String::from));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut sipterm = Sipterm::spawn_with_env(args, &env);
+        let mut sipterm = headset.sipterm(args);
         sipterm
             .wait_for_stdout(r#""state":"registered""#, Duration::from_secs(30))
             .unwrap();

@@ -15,7 +15,7 @@ use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::pulse::VirtualHeadset;
 use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::sipterm::registered_args;
-use support::{wait_until, Kamailio, RtpCapture, Sipp, Sipterm, Transport};
+use support::{wait_until, Kamailio, RtpCapture, Sipp, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 
@@ -31,9 +31,7 @@ fn a_call_through_the_sound_card_carries_the_voice_both_ways() {
 
     let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
     args.extend(["--json", "--audio", "device"].map(String::from));
-    let env = headset.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut sipterm = Sipterm::spawn_with_env(args, &env);
+    let mut sipterm = headset.sipterm(args);
     wait_registered(&mut sipterm);
 
     // The caller sends a 1 kHz tone and records what comes back.
@@ -165,9 +163,7 @@ fn replug_mid_call(mock: Option<&RealtimeMock>) {
             .map(String::from),
         );
     }
-    let env = headset.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut sipterm = Sipterm::spawn_with_env(args, &env);
+    let mut sipterm = headset.sipterm(args);
     wait_registered(&mut sipterm);
     let sipp = Sipp::uac("uac_tone.xml", kamailio.addr())
         .service(ALICE.0)

@@ -85,9 +85,7 @@ impl Engine {
         if let Some(media) = &call.media {
             media.unbridge();
         }
-        let held = call.transcript_order.drain();
-        let path = call.transcript.clone();
-        self.write_transcript(id, path.as_deref(), &held);
+        self.flush_transcript(id);
         let events = self.events.clone();
         tokio::spawn(async move {
             let stats = handle.stop().await;
@@ -244,10 +242,14 @@ impl Engine {
         self.write_transcript(id, path.as_deref(), &ready);
     }
 
-    /// Writes whatever transcript lines `call` still holds (its bridge or the call ends).
-    pub(super) fn flush_transcript(&self, call: &mut super::call::Call) {
+    /// Writes whatever transcript lines a call still holds (its bridge or the call ends).
+    pub(super) fn flush_transcript(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         let held = call.transcript_order.drain();
-        self.write_transcript(call.id, call.transcript.as_deref(), &held);
+        let path = call.transcript.clone();
+        self.write_transcript(id, path.as_deref(), &held);
     }
 
     fn write_transcript(&self, id: CallId, path: Option<&std::path::Path>, lines: &[String]) {

@@ -402,6 +402,8 @@ impl Engine {
         let Some(id) = self.by_key.remove(&key) else {
             return;
         };
+        // Before the call leaves the table: transcript lines held for a caller turn.
+        self.flush_transcript(id);
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
@@ -416,7 +418,6 @@ impl Engine {
             Termination::Other(reason) => EndReason::Failed { reason },
         });
         if let Some(bridge) = call.bridge.take() {
-            self.flush_transcript(&mut call);
             let stats = bridge.stop().await;
             for event in bridge::bridge_stats_events(id, &stats) {
                 self.emit(event);

@@ -27,9 +27,10 @@ pub(super) struct Reopen {
 }
 
 impl Engine {
-    /// Says once per failure that the sound card stopped working. Its ports go on with
-    /// silence, so calls are not affected otherwise.
-    pub(super) fn check_sound_card(&mut self) {
+    /// Looks at the sound card (once a second per call): a failure is said once per outage
+    /// and the card is tried again; its ports go on with silence meanwhile, so calls are not
+    /// affected otherwise.
+    pub(super) fn watch_sound_card(&mut self) {
         let Some(why) = self.sound_card.as_ref().and_then(|c| c.failed()) else {
             // Working: once a reopened card has lasted, its next failure is news again.
             if self
@@ -52,18 +53,14 @@ impl Engine {
                 ),
             );
         }
+        self.reopen_dead_card();
     }
 
-    /// While the card is dead, tries to open it again every `REOPEN_EVERY`, off the engine
-    /// task (probing takes milliseconds, up to a second or so for a sound server).
-    pub(super) fn reopen_dead_card(&mut self) {
-        let dead = self
-            .sound_card
-            .as_ref()
-            .is_some_and(|c| c.failed().is_some());
+    /// Tries to open the dead card again every `REOPEN_EVERY`, off the engine task (probing
+    /// takes milliseconds, up to a second or so for a sound server).
+    fn reopen_dead_card(&mut self) {
         let now = tokio::time::Instant::now();
-        if !dead || self.card_reopen.in_flight || self.card_reopen.next_try.is_some_and(|t| now < t)
-        {
+        if self.card_reopen.in_flight || self.card_reopen.next_try.is_some_and(|t| now < t) {
             return;
         }
         self.card_reopen.in_flight = true;

@@ -153,8 +153,7 @@ impl Engine {
                 mos,
             } => {
                 // Once a second per call: also when a dead sound card is noticed and retried.
-                self.check_sound_card();
-                self.reopen_dead_card();
+                self.watch_sound_card();
                 self.emit(Event::Quality {
                     call,
                     packets_lost,

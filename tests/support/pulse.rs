@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::ports::ScratchDir;
 use super::process::{wait_until, ChildGuard};
+use super::sipterm::Sipterm;
 
 /// The rate of both null sinks; sipterm resamples to and from the codec's rate.
 pub const RATE: u32 = 48_000;
@@ -99,6 +100,13 @@ impl VirtualHeadset {
             ("PULSE_SERVER", format!("unix:{}", self.socket.display())),
             ("ALSA_CONFIG_PATH", self.alsa_conf.display().to_string()),
         ]
+    }
+
+    /// sipterm with `args`, using this headset as its sound card.
+    pub fn sipterm(&self, args: Vec<String>) -> Sipterm {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Sipterm::spawn_with_env(args, &env)
     }
 
     pub fn dir(&self) -> &ScratchDir {
