@@ -124,7 +124,8 @@ impl VirtualHeadset {
         ChildGuard::spawn("paplay", cmd, self.dir.path())
     }
 
-    /// Records what the speaker plays for `duration`: mono samples at `rate`.
+    /// Records `duration` of what the speaker plays: mono samples at `rate` (shorter only if
+    /// the recorder fails to deliver within `duration` + 10 s).
     pub fn listen(&self, duration: Duration, rate: u32) -> Vec<i16> {
         let mut cmd = self.client("parec");
         cmd.args([
@@ -135,9 +136,14 @@ impl VirtualHeadset {
         ])
         .arg(format!("--rate={rate}"));
         let mut recorder = ChildGuard::spawn("parec", cmd, self.dir.path());
-        std::thread::sleep(duration);
+        // Counted in audio, not wall time: on a loaded machine parec can take a second to
+        // connect, and a fixed sleep would then return a short recording.
+        let wanted = (duration.as_secs_f64() * f64::from(rate)) as usize * 2;
+        let recorded = || std::fs::metadata(recorder.stdout_path()).map_or(0, |m| m.len() as usize);
+        wait_until(duration + Duration::from_secs(10), || recorded() >= wanted);
         recorder.stop();
-        let bytes = std::fs::read(recorder.stdout_path()).unwrap();
+        let mut bytes = std::fs::read(recorder.stdout_path()).unwrap();
+        bytes.truncate(wanted);
         bytes
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
