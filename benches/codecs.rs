@@ -11,10 +11,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sipterm::media::codec::Codec;
 use sipterm::media::g711;
 use sipterm::media::opus::{OpusDecoder, OpusEncoder, FRAME_SAMPLES};
 use sipterm::media::resample::Resampler;
+use sipterm::vocab::codec::Codec;
 
 /// Speech-like input (a 150 Hz buzz with harmonics) so the codecs do representative work.
 fn voice(rate: u32, len: usize) -> Vec<i16> {

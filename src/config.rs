@@ -5,8 +5,8 @@
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
 use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
-use crate::media::codec::{parse_codec_list, Codec};
 use crate::sip::uri::SipUri;
+use crate::vocab::codec::{parse_codec_list, Codec};
 use std::io::Read;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;

@@ -1,26 +1,10 @@
 //! The headless front-end: prints the engine's events as emoji-tagged log lines (or JSON, one
-//! object per line), turns SIGINT/SIGTERM into a clean quit, and picks the exit status.
+//! object per line), turns SIGINT/SIGTERM into a clean quit, and says how the run ended.
 
-use crate::engine::{Command, Event, LogKind, RegistrationState};
+use crate::frontend::{emoji, Outcome};
+use crate::vocab::{clock, Command, Event, RegistrationState};
 use std::io::Write;
-use tokio::sync::{broadcast, mpsc};
-
-/// Exit status when registration is refused for good (DESIGN.md §2).
-pub const EXIT_REGISTRATION_FAILED: i32 = 3;
-
-pub fn emoji(kind: LogKind) -> &'static str {
-    match kind {
-        LogKind::Call => "📞",
-        LogKind::Audio => "🎵",
-        LogKind::Success => "✅",
-        LogKind::Error => "❌",
-        LogKind::Warning => "⚠️ ",
-        LogKind::Startup => "🚀",
-        LogKind::Cleanup => "🧹",
-        LogKind::Stats => "📊",
-        LogKind::Sip => "📨",
-    }
-}
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// One human line for an event, or `None` for events that only matter to JSON consumers.
 pub fn human_line(event: &Event) -> Option<String> {
@@ -30,25 +14,33 @@ pub fn human_line(event: &Event) -> Option<String> {
     }
 }
 
-/// Prints events until the engine says `Stopped`; returns the process exit status.
+/// Prints events until the engine says `Stopped`, and says how the run ended.
 pub async fn run(
     json: bool,
     mut events: broadcast::Receiver<Event>,
     commands: mpsc::UnboundedSender<Command>,
-) -> i32 {
+) -> Outcome {
     let quit = commands.clone();
-    tokio::spawn(async move {
+    let (interrupted_tx, mut interrupted) = oneshot::channel();
+    // Owned by this function: dropped (and so cancelled) when it returns.
+    let signals = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         wait_for_signal().await;
         let _ = quit.send(Command::Quit);
         // A second signal means "now": skip the polite clean-up.
         wait_for_signal().await;
-        eprintln!("sipterm: second interrupt, exiting without clean-up");
-        std::process::exit(130);
-    });
-    let mut status = 0;
+        let _ = interrupted_tx.send(());
+    }));
+    let mut outcome = Outcome::Normal;
     let stdout = std::io::stdout();
     loop {
-        let event = match events.recv().await {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            Ok(()) = &mut interrupted => {
+                eprintln!("sipterm: second interrupt, exiting without clean-up");
+                return Outcome::Interrupted;
+            }
+        };
+        let event = match received {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 eprintln!("sipterm: output fell behind, {n} events dropped");
@@ -61,13 +53,13 @@ pub async fn run(
             ..
         } = &event
         {
-            status = EXIT_REGISTRATION_FAILED;
+            outcome = Outcome::RegistrationRefused;
             let _ = commands.send(Command::Quit);
         }
         let line = if json {
             serde_json::to_string(&event).ok()
         } else {
-            human_line(&event).map(|l| format!("{} {l}", clock()))
+            human_line(&event).map(|l| format!("{} {l}", clock::now()))
         };
         if let Some(line) = line {
             let mut out = stdout.lock();
@@ -79,7 +71,8 @@ pub async fn run(
             break;
         }
     }
-    status
+    drop(signals);
+    outcome
 }
 
 async fn wait_for_signal() {
@@ -104,26 +97,10 @@ async fn wait_for_signal() {
     }
 }
 
-/// Wall-clock time of day (UTC, HH:MM:SS.mmm) for log and transcript lines, without a
-/// date-time dependency.
-pub fn clock() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        now.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::LogLevel;
+    use crate::vocab::{LogKind, LogLevel};
 
     #[test]
     fn log_events_get_their_emoji() {

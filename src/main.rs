@@ -1,12 +1,26 @@
 //! sipterm's entry point: parse flags, pick the front-end, run the engine, map the outcome to
-//! an exit status (0 normal, 1 fatal error, 2 bad command line, 3 registration refused).
+//! an exit status (DESIGN.md §2).
 
+use anyhow::Context;
 use clap::Parser;
 use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
-use sipterm::engine::{Engine, Event};
+use sipterm::engine::Engine;
+use sipterm::frontend::Outcome;
+use sipterm::vocab::Event;
 use std::io::IsTerminal;
 use tokio::sync::{broadcast, mpsc};
+
+/// Duration reached, the user quit, Ctrl+C.
+const EXIT_OK: i32 = 0;
+/// Any other fatal error.
+const EXIT_FAILED: i32 = 1;
+/// Bad command line (clap exits with it itself for unknown flags).
+const EXIT_USAGE: i32 = 2;
+/// Registration refused for good (wrong credentials, account refused).
+const EXIT_REGISTRATION_REFUSED: i32 = 3;
+/// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
+const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -22,7 +36,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sipterm: {e}");
-            std::process::exit(2);
+            std::process::exit(EXIT_USAGE);
         }
     };
     // A stderr subscriber would write over the full-screen UI.
@@ -32,11 +46,12 @@ fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .context("cannot start the async runtime")
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("sipterm: cannot start the async runtime: {e}");
-            std::process::exit(1);
+            eprintln!("sipterm: {e:#}");
+            std::process::exit(EXIT_FAILED);
         }
     };
     let status = runtime.block_on(run(config));
@@ -54,15 +69,36 @@ async fn run(config: Config) -> i32 {
         }
         FrontEnd::Tui => tokio::spawn(sipterm::ui::run(event_rx, cmd_tx.clone())),
     };
-    let engine_result = Engine::run(config, cmd_rx, event_tx.clone()).await;
+    let mut engine = tokio::spawn(Engine::run(config, cmd_rx, event_tx.clone()));
     drop(event_tx);
-    let front_status = front.await.unwrap_or(1);
-    match engine_result {
-        Ok(()) => front_status,
-        Err(e) => {
-            eprintln!("sipterm: {e}");
-            1
+    let mut front = std::pin::pin!(front);
+    // The front-end may end first only to leave at once (a second Ctrl+C).
+    let engine_result = tokio::select! {
+        result = &mut engine => result,
+        outcome = &mut front => {
+            if outcome.as_ref().ok() == Some(&Outcome::Interrupted) {
+                return EXIT_INTERRUPTED;
+            }
+            engine.await
         }
+    };
+    // The engine's own errors are one plain sentence already; a panic gets its context.
+    let engine_result = match engine_result {
+        Ok(result) => result.map_err(anyhow::Error::from),
+        Err(panicked) => Err(anyhow::anyhow!(
+            "the engine stopped unexpectedly: {panicked}"
+        )),
+    };
+    let outcome = front.await.unwrap_or(Outcome::Failed);
+    match (engine_result, outcome) {
+        (Err(e), _) => {
+            eprintln!("sipterm: {e}");
+            EXIT_FAILED
+        }
+        (Ok(()), Outcome::Normal) => EXIT_OK,
+        (Ok(()), Outcome::RegistrationRefused) => EXIT_REGISTRATION_REFUSED,
+        (Ok(()), Outcome::Interrupted) => EXIT_INTERRUPTED,
+        (Ok(()), Outcome::Failed) => EXIT_FAILED,
     }
 }
 

@@ -7,9 +7,9 @@
 //! on their own.
 
 use crate::media::audio::FRAME_MS;
-use crate::media::codec::Codec;
 use crate::media::g711;
 use crate::media::resample::{ResampleError, Resampler};
+use crate::vocab::codec::Codec;
 
 use super::protocol::AudioFormat;
 

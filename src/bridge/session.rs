@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::engine::Speaker;
-use crate::media::codec::Codec;
 use crate::media::meter::Level;
+use crate::vocab::codec::Codec;
+use crate::vocab::Speaker;
 
 use super::audio::{Converter, OutputQueue, WireFormat};
 use super::protocol::{

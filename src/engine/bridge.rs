@@ -230,7 +230,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id).filter(|c| c.transcript.is_some()) else {
             return;
         };
-        let now = crate::headless::clock();
+        let now = crate::vocab::clock::now();
         if !final_ {
             if speaker == Speaker::Caller {
                 call.transcript_order.caller_turn(item, who, now);

@@ -23,7 +23,7 @@ pub(super) struct Call {
     /// late offer).
     pub sockets: Option<(tokio::net::UdpSocket, tokio::net::UdpSocket)>,
     /// Negotiated codec, once media runs.
-    pub codec: Option<crate::media::codec::Codec>,
+    pub codec: Option<crate::vocab::codec::Codec>,
     /// The voice bridge, while on.
     pub bridge: Option<crate::bridge::BridgeHandle>,
     /// While bridged, `m` mutes what the person at the keyboard hears (the listen-in).
@@ -67,7 +67,7 @@ impl Call {
     pub fn media_started_event(&self, n: &Negotiated) -> Event {
         Event::MediaStarted {
             call: self.id,
-            codec: n.codec.name().to_string(),
+            codec: n.codec,
             local_rtp: self
                 .media
                 .as_ref()

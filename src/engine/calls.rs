@@ -449,6 +449,8 @@ impl Engine {
         );
         if call.answered.is_some() {
             let rtt = media
+                .stats
+                .quality
                 .rtt_ms
                 .map(|r| format!(", RTT {r:.0} ms"))
                 .unwrap_or_default();
@@ -459,14 +461,14 @@ impl Engine {
                     "call {id}: {:.1} s, RTP sent {} / received {} packets, lost {} ({:.1} %), \
                      jitter {:.1} ms{rtt}, MOS {:.2}, {} invalid, {} from foreign sources",
                     duration_ms as f64 / 1000.0,
-                    media.packets_sent,
-                    media.packets_received,
-                    media.packets_lost,
-                    media.loss_percent,
-                    media.jitter_ms,
-                    media.mos,
-                    media.packets_invalid,
-                    media.packets_foreign,
+                    media.stats.packets_sent,
+                    media.stats.packets_received,
+                    media.stats.quality.packets_lost,
+                    media.stats.quality.loss_percent,
+                    media.stats.quality.jitter_ms,
+                    media.stats.quality.mos,
+                    media.stats.packets_invalid,
+                    media.stats.packets_foreign,
                 ),
             );
         }

@@ -137,31 +137,18 @@ impl Engine {
         match event {
             MediaEvent::Levels { remote, local } => self.emit(Event::Levels {
                 call,
-                remote: remote.into(),
-                local: local.into(),
+                remote,
+                local,
                 ai: self
                     .calls
                     .get(&call)
                     .and_then(|c| c.bridge.as_ref())
-                    .map(|b| b.take_ai_level().into()),
+                    .map(|b| b.take_ai_level()),
             }),
-            MediaEvent::Quality {
-                packets_lost,
-                loss_percent,
-                jitter_ms,
-                rtt_ms,
-                mos,
-            } => {
+            MediaEvent::Quality(quality) => {
                 // Once a second per call: also when a dead sound card is noticed and retried.
                 self.watch_sound_card();
-                self.emit(Event::Quality {
-                    call,
-                    packets_lost,
-                    loss_percent,
-                    jitter_ms,
-                    rtt_ms,
-                    mos,
-                });
+                self.emit(Event::Quality { call, quality });
             }
             MediaEvent::Dtmf(digit) => {
                 self.emit(Event::Dtmf { call, digit });
@@ -211,15 +198,7 @@ impl Engine {
             None => None,
         };
         MediaSummary {
-            packets_sent: s.packets_sent,
-            packets_received: s.packets_received,
-            packets_invalid: s.packets_invalid,
-            packets_foreign: s.packets_foreign,
-            packets_lost: s.packets_lost,
-            loss_percent: s.loss_percent,
-            jitter_ms: s.jitter_ms,
-            rtt_ms: s.rtt_ms,
-            mos: s.mos,
+            stats: s,
             recording,
         }
     }

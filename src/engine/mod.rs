@@ -12,16 +12,14 @@ mod card;
 mod media;
 mod trace;
 mod transcript;
-mod types;
 
-pub use types::*;
+use crate::vocab::*;
 
 use crate::config::{AudioChoice, Config};
-use crate::media::codec::Codec;
 use crate::media::sdp;
 use crate::sip::registration::RegistrationTask;
-use crate::sip::trace::TraceDirection;
 use crate::sip::ua::{DialogKey, Responder, SipEvent, Termination, UaError, UserAgent};
+use crate::vocab::codec::Codec;
 use call::Call;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -275,7 +273,11 @@ impl Engine {
             // Bridged, the microphone is not sent anyway: mute what we listen to instead.
             call.listen_muted
                 .store(muted, std::sync::atomic::Ordering::Relaxed);
-            self.emit(Event::Muted { call: id, muted });
+            self.emit(Event::Muted {
+                call: id,
+                microphone: false,
+                listen_in: muted,
+            });
             let what = if muted { "muted" } else { "unmuted" };
             self.log(
                 LogLevel::Info,
@@ -287,7 +289,11 @@ impl Engine {
         match call.and_then(|c| c.media.as_ref()) {
             Some(media) => {
                 media.set_muted(muted);
-                self.emit(Event::Muted { call: id, muted });
+                self.emit(Event::Muted {
+                    call: id,
+                    microphone: muted,
+                    listen_in: false,
+                });
                 let what = if muted { "muted" } else { "unmuted" };
                 self.log(
                     LogLevel::Info,
@@ -339,7 +345,8 @@ impl Engine {
             Command::Reject { call, decline } => self.reject(call, if decline { 603 } else { 486 }),
             Command::Hangup(id) => self.hangup(id),
             Command::SendDtmf { call, digits } => self.send_dtmf(call, &digits),
-            Command::Mute { call, muted } => self.mute(call, muted),
+            Command::MuteMicrophone { call, muted } => self.mute(call, muted),
+            Command::MuteListenIn { call, muted } => self.mute(call, muted),
             Command::ToggleBridge(call) => self.toggle_bridge(call),
             Command::Quit => {}
         }

@@ -74,8 +74,8 @@ impl Engine {
     pub(super) fn on_trace(&mut self, line: TraceLine) {
         if self.config.verbose {
             let arrow = match line.direction {
-                TraceDirection::Sent => "sent to",
-                TraceDirection::Received => "received from",
+                SipDirection::Sent => "sent to",
+                SipDirection::Received => "received from",
             };
             self.log(
                 LogLevel::Debug,
@@ -108,10 +108,7 @@ impl Engine {
     fn emit_trace(&self, call: Option<CallId>, line: TraceLine) {
         self.emit(Event::SipMessage {
             call,
-            direction: match line.direction {
-                TraceDirection::Sent => SipDirection::Sent,
-                TraceDirection::Received => SipDirection::Received,
-            },
+            direction: line.direction,
             peer: line.peer,
             summary: line.summary,
             text: line.text,
@@ -122,11 +119,10 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::trace::TraceDirection;
 
     fn line(call_id: Option<&str>, text: &str) -> TraceLine {
         TraceLine {
-            direction: TraceDirection::Received,
+            direction: SipDirection::Received,
             peer: None,
             summary: text.lines().next().unwrap_or_default().to_string(),
             call_id: call_id.map(str::to_string),

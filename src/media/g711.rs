@@ -4,7 +4,7 @@
 //! and a 4-bit step inside it; decoding returns the middle of the step, so the error is at most
 //! half a step. Opus is not handled here (it is a separate library, a later milestone).
 
-use super::codec::Codec;
+use crate::vocab::Codec;
 
 /// µ-law code for digital silence (a zero sample).
 pub const ULAW_SILENCE: u8 = 0xFF;

@@ -3,30 +3,10 @@
 //! The media task pushes every frame it handles and takes a reading about 20 times a second
 //! (DESIGN.md §4), so the UI gets levels at a rate the eye can follow rather than per packet.
 
-/// What silence reads as: below the 16-bit noise floor, and finite so it can be drawn.
-pub const SILENCE_DBFS: f32 = -96.0;
+pub use crate::vocab::{Level, SILENCE_DBFS};
+
 /// Full scale for 16-bit PCM: a square wave at ±32768 reads 0 dBFS.
 const FULL_SCALE: f64 = 32768.0;
-
-/// One reading, both in dBFS (0 = full scale, never below [`SILENCE_DBFS`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Level {
-    pub rms_dbfs: f32,
-    pub peak_dbfs: f32,
-}
-
-impl Level {
-    pub const SILENCE: Level = Level {
-        rms_dbfs: SILENCE_DBFS,
-        peak_dbfs: SILENCE_DBFS,
-    };
-}
-
-impl Default for Level {
-    fn default() -> Self {
-        Self::SILENCE
-    }
-}
 
 /// Accumulates samples between readings; `push` is a few adds per sample and never allocates.
 #[derive(Clone, Debug, Default)]

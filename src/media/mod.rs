@@ -6,7 +6,6 @@
 //! talks to a sound card, a file, an echo loop or the bridge.
 
 pub mod audio;
-pub mod codec;
 pub mod device;
 pub mod dtmf;
 pub mod g711;
@@ -24,6 +23,5 @@ pub mod transcode;
 pub mod wav;
 
 pub use audio::{port_for, AudioMode, AudioPort};
-pub use codec::Codec;
 pub use sdp::{MediaDirection, Negotiated};
 pub use session::{MediaError, MediaHandle, MediaStats};

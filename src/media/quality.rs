@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use super::codec::Codec;
 use super::rtcp::ReportBlock;
+use crate::vocab::Codec;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::codec::Codec;
+use crate::vocab::Codec;
 
 mod negotiate;
 mod parse;

@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::audio::{AudioPort, FRAME_MS};
-use super::codec::Codec;
 use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::jitter::JitterBuffer;
 use super::meter::{Level, Meter};
@@ -25,6 +24,9 @@ use super::rtp::RtpSender;
 use super::sdp::Negotiated;
 use super::transcode::{Decoder, Encoder, TranscodeError};
 use super::wav::{RecorderHandle, RecordingSummary};
+use crate::vocab::Codec;
+pub use crate::vocab::MediaStats;
+use crate::vocab::Quality;
 
 mod task;
 #[cfg(test)]
@@ -97,23 +99,6 @@ pub async fn bind_rtp_pair(
     Err(MediaError::PortsExhausted { ip, first, last })
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MediaStats {
-    pub packets_sent: u64,
-    pub packets_received: u64,
-    /// Datagrams on our port that were not RTP in a negotiated payload type.
-    pub packets_invalid: u64,
-    /// Valid RTP from an address other than the one the stream latched onto.
-    pub packets_foreign: u64,
-    pub ssrc_changes: u64,
-    /// RFC 3550 cumulative loss (expected − received) of the current source.
-    pub packets_lost: i64,
-    pub loss_percent: f64,
-    pub jitter_ms: f64,
-    pub rtt_ms: Option<f64>,
-    pub mos: f64,
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     sent: AtomicU64,
@@ -139,21 +124,25 @@ impl Counters {
             packets_invalid: self.invalid.load(Ordering::Relaxed),
             packets_foreign: self.foreign.load(Ordering::Relaxed),
             ssrc_changes: self.ssrc_changes.load(Ordering::Relaxed),
-            packets_lost: self.lost.load(Ordering::Relaxed),
-            loss_percent: f(&self.loss_percent),
-            jitter_ms: f(&self.jitter_ms),
-            rtt_ms: (rtt > 0.0).then_some(rtt),
-            mos: f(&self.mos),
+            quality: Quality {
+                packets_lost: self.lost.load(Ordering::Relaxed),
+                loss_percent: f(&self.loss_percent),
+                jitter_ms: f(&self.jitter_ms),
+                rtt_ms: (rtt > 0.0).then_some(rtt),
+                mos: f(&self.mos),
+            },
         }
     }
 
-    fn store_quality(&self, lost: i64, loss: f64, jitter: f64, rtt: Option<f64>, mos: f64) {
-        self.lost.store(lost, Ordering::Relaxed);
-        self.loss_percent.store(loss.to_bits(), Ordering::Relaxed);
-        self.jitter_ms.store(jitter.to_bits(), Ordering::Relaxed);
+    fn store_quality(&self, q: Quality) {
+        self.lost.store(q.packets_lost, Ordering::Relaxed);
+        self.loss_percent
+            .store(q.loss_percent.to_bits(), Ordering::Relaxed);
+        self.jitter_ms
+            .store(q.jitter_ms.to_bits(), Ordering::Relaxed);
         self.rtt_ms
-            .store(rtt.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
-        self.mos.store(mos.to_bits(), Ordering::Relaxed);
+            .store(q.rtt_ms.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
+        self.mos.store(q.mos.to_bits(), Ordering::Relaxed);
     }
 }
 
@@ -164,13 +153,7 @@ pub enum MediaEvent {
         remote: Level,
         local: Level,
     },
-    Quality {
-        packets_lost: i64,
-        loss_percent: f64,
-        jitter_ms: f64,
-        rtt_ms: Option<f64>,
-        mos: f64,
-    },
+    Quality(Quality),
     Dtmf(char),
     /// Media now flows to/from this address (symmetric RTP).
     Latched(SocketAddr),

@@ -1,10 +1,10 @@
 //! One call's encoder and decoder, whatever the codec: G.711 is stateless table lookups (with
 //! our own concealment), Opus carries libopus state (its own PLC and in-band FEC).
 
-use super::codec::Codec;
 use super::g711;
 use super::opus::{OpusDecoder, OpusEncoder, OpusError};
 use super::plc::G711Concealer;
+use crate::vocab::Codec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {

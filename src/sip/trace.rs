@@ -3,22 +3,16 @@
 //! formats and forwards; it never blocks.
 
 use crate::sip::ua::SipEvent;
+use crate::vocab::SipDirection;
 use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TraceDirection {
-    Sent,
-    Received,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceLine {
-    pub direction: TraceDirection,
+    pub direction: SipDirection,
     /// The other end, when the stack knows it.
     pub peer: Option<String>,
     /// Request line or status line, e.g. `INVITE sip:alice@host SIP/2.0`.
@@ -36,7 +30,7 @@ impl TraceInspector {
         TraceInspector { events }
     }
 
-    fn emit(&self, direction: TraceDirection, msg: &SipMessage, peer: Option<&SipAddr>) {
+    fn emit(&self, direction: SipDirection, msg: &SipMessage, peer: Option<&SipAddr>) {
         let text = msg.to_string();
         let summary = text.lines().next().unwrap_or_default().to_string();
         let call_id = text
@@ -59,12 +53,12 @@ impl TraceInspector {
 
 impl MessageInspector for TraceInspector {
     fn before_send(&self, msg: SipMessage, dest: Option<&SipAddr>) -> SipMessage {
-        self.emit(TraceDirection::Sent, &msg, dest);
+        self.emit(SipDirection::Sent, &msg, dest);
         msg
     }
 
     fn after_received(&self, msg: SipMessage, from: Option<&SipAddr>) -> SipMessage {
-        self.emit(TraceDirection::Received, &msg, from);
+        self.emit(SipDirection::Received, &msg, from);
         msg
     }
 }

@@ -2,11 +2,11 @@
 //! snapshot tests draw. Every scene is built the way the real TUI builds it — by applying
 //! events — so the snapshots also prove `apply`.
 
-use crate::engine::{
-    CallId, CallState, EndReason, Event, Level, LogKind, LogLevel, MediaSummary, RegistrationState,
-    SipDirection, Speaker,
-};
 use crate::ui::state::{App, WallClock};
+use crate::vocab::{
+    CallId, CallState, EndReason, Event, Level, LogKind, LogLevel, MediaSummary, Quality,
+    RegistrationState, SipDirection, Speaker,
+};
 use std::time::{Duration, Instant};
 
 /// 09:41:00 UTC, the time of day at the script's start.
@@ -85,7 +85,7 @@ pub fn call_state(id: u64, state: CallState) -> Event {
 pub fn media(id: u64, codec: &str, remote_rtp: &str) -> Event {
     Event::MediaStarted {
         call: CallId(id),
-        codec: codec.into(),
+        codec: codec.parse().expect("a codec sipterm knows"),
         local_rtp: format!("192.0.2.10:{}", 10000 + id * 2),
         remote_rtp: remote_rtp.into(),
     }
@@ -107,11 +107,13 @@ pub fn levels(id: u64, remote: (f32, f32), local: (f32, f32), ai: Option<(f32, f
 pub fn quality(id: u64, loss: f64, lost: i64, jitter: f64, mos: f64) -> Event {
     Event::Quality {
         call: CallId(id),
-        packets_lost: lost,
-        loss_percent: loss,
-        jitter_ms: jitter,
-        rtt_ms: Some(24.0),
-        mos,
+        quality: Quality {
+            packets_lost: lost,
+            loss_percent: loss,
+            jitter_ms: jitter,
+            rtt_ms: Some(24.0),
+            mos,
+        },
     }
 }
 
@@ -307,7 +309,8 @@ pub fn two_calls() -> Script {
         .ev(media(2, "opus", "198.51.100.7:50000"))
         .ev(Event::Muted {
             call: CallId(2),
-            muted: true,
+            microphone: true,
+            listen_in: false,
         })
         .log(
             LogLevel::Warn,

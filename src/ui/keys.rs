@@ -10,7 +10,7 @@
 mod handle;
 
 use super::state::{App, Overlay};
-use crate::engine::LogLevel;
+use crate::vocab::LogLevel;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Instant;
 
@@ -165,9 +165,16 @@ pub fn footer_keys(app: &App, now: Instant) -> Vec<(&'static str, &'static str)>
             }
             if let Ok(id) = app.answered_target(now, "mute") {
                 let call = app.calls.get(&id);
-                let muted = call.is_some_and(|c| c.muted);
                 let bridged = call.is_some_and(|c| c.bridge);
-                keys.push(("m", if muted { "unmute" } else { "mute" }));
+                keys.push((
+                    "m",
+                    match call {
+                        // Bridged, `m` is the listen-in's: the panel says which is muted.
+                        Some(c) if c.bridge && c.listen_muted => "unmute",
+                        Some(c) if !c.bridge && c.mic_muted => "unmute",
+                        _ => "mute",
+                    },
+                ));
                 keys.push(("b", if bridged { "bridge off" } else { "bridge" }));
             }
             if app.visible_calls(now).nth(1).is_some() {

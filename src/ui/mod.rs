@@ -7,10 +7,11 @@
 //! it feeds engine events and key presses into the state, sends the commands that come out,
 //! rings the bell, and draws when the pacer says so.
 //!
-//! Exit status: 0 normally. When the registrar refused us for good, the TUI does not quit by
-//! itself (unlike headless): it shows the reason and waits for the user, then returns 3 so
-//! scripts that wrap the TUI still see the failure. A second Ctrl+C or signal while quitting
-//! restores the terminal and exits 130 at once, as headless does.
+//! Outcome: normal, or, when the registrar refused us for good, `RegistrationRefused`: the TUI
+//! does not quit by itself then (unlike headless), it shows the reason and waits for the user,
+//! and scripts that wrap the TUI still see the failure in the exit status. Ctrl+C (a key in
+//! raw mode) and SIGINT/SIGTERM are one action: the first quits cleanly, a second one while
+//! quitting restores the terminal and leaves at once, as headless does.
 
 #[cfg(test)]
 mod fixtures;
@@ -20,10 +21,11 @@ pub mod state;
 pub mod terminal;
 pub mod view;
 
-use crate::engine::{Command, Event, LogKind, LogLevel};
+use crate::frontend::Outcome;
+use crate::vocab::{Command, Event, LogKind, LogLevel};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
-use keys::action_for;
+use keys::{action_for, Action};
 use pacing::Pacer;
 use state::{App, WallClock};
 use std::time::{Duration, Instant};
@@ -39,7 +41,7 @@ const TEST_PANIC_ENV: &str = "SIPTERM_TEST_PANIC_AFTER_MS";
 pub async fn run(
     mut events: broadcast::Receiver<Event>,
     commands: mpsc::UnboundedSender<Command>,
-) -> i32 {
+) -> Outcome {
     // Whatever way this function ends (even a panic), the engine is told to quit, so the
     // process never hangs with nobody listening.
     let commands = QuitOnDrop(commands);
@@ -49,7 +51,7 @@ pub async fn run(
             eprintln!(
                 "sipterm: cannot use the terminal for the full-screen UI ({e}); try --headless"
             );
-            return 1;
+            return Outcome::Failed;
         }
     };
     let started = Instant::now();
@@ -100,11 +102,9 @@ pub async fn run(
                 Some(Err(_)) | None => keys_open = false,
             },
             () = signals.next() => {
-                if app.quitting {
-                    app.leave_now = true;
-                } else {
-                    app.quitting = true;
-                    commands.send(Command::Quit);
+                // The same action as the Ctrl+C key.
+                if let Some(command) = app.handle(Action::ForceQuit, Instant::now()) {
+                    commands.send(command);
                 }
                 dirty = true;
             }
@@ -126,7 +126,7 @@ pub async fn run(
         if app.leave_now {
             drop(guard);
             eprintln!("sipterm: second interrupt, exiting without clean-up");
-            std::process::exit(130);
+            return Outcome::Interrupted;
         }
         if terminal::panicked() && screen_ok {
             // Another thread panicked and the hook gave the terminal back: stop drawing and
@@ -140,9 +140,9 @@ pub async fn run(
     }
     drop(guard);
     if terminal::panicked() {
-        return 1;
+        return Outcome::Failed;
     }
-    app.exit_status()
+    app.outcome()
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -16,7 +16,7 @@ use super::port::Shared;
 use super::{ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, UNTRANSCRIBED};
 use crate::bridge::audio::WireFormat;
 use crate::bridge::protocol::{ApiError, ClientEvent, ResponseStatus, ServerEvent, SessionInfo};
-use crate::engine::Speaker;
+use crate::vocab::Speaker;
 
 /// How long a polite close may take when the owner stops the bridge.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);

@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use super::{codec_names, MediaDirection, MediaSection, SdpError, SessionDescription};
-use crate::media::codec::Codec;
+use crate::vocab::codec::Codec;
 
 /// RFC 4733 names DTMF events `telephone-event`; 101 is the customary dynamic payload type.
 const TELEPHONE_EVENT: &str = "telephone-event";

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::media::codec::Codec::{Opus, Pcma, Pcmu};
+use crate::vocab::codec::Codec::{Opus, Pcma, Pcmu};
 
 const G711: &[Codec] = &[Pcmu, Pcma];
 

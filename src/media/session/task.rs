@@ -24,6 +24,7 @@ use crate::media::rtp::{self, Received, RtpSender};
 use crate::media::sdp::Negotiated;
 use crate::media::transcode::{Decoder, Encoder};
 use crate::media::wav::RecorderHandle;
+use crate::vocab::Quality;
 
 /// Levels go out every third frame (~17 per second), quality every second, RTCP every 5 s
 /// (RFC 3550 §6.2's minimum interval for a two-party session).
@@ -158,7 +159,7 @@ impl MediaTask {
     /// A re-INVITE changed the codec. The engine only accepts changes that keep the clock rate
     /// (PCMU and PCMA), so the port, the recorder, the RTP clock and the statistics carry on;
     /// only the coding and what is queued in the old one change.
-    fn switch_codec(&mut self, codec: crate::media::codec::Codec) {
+    fn switch_codec(&mut self, codec: crate::vocab::codec::Codec) {
         debug_assert_eq!(codec.clock_rate(), self.params.codec.clock_rate());
         match (Encoder::new(codec), Decoder::new(codec)) {
             (Ok(encoder), Ok(decoder)) => {
@@ -455,16 +456,15 @@ impl MediaTask {
             rtt_ms.unwrap_or(0.0),
             self.params.codec,
         );
-        let lost = self.quality.lost();
-        self.counters
-            .store_quality(lost, loss_percent, jitter_ms, rtt_ms, mos);
-        self.emit(MediaEvent::Quality {
-            packets_lost: lost,
+        let quality = Quality {
+            packets_lost: self.quality.lost(),
             loss_percent,
             jitter_ms,
             rtt_ms,
             mos,
-        });
+        };
+        self.counters.store_quality(quality);
+        self.emit(MediaEvent::Quality(quality));
     }
 
     fn emit(&self, event: MediaEvent) {

@@ -9,10 +9,10 @@ use tokio::time::{timeout, Instant};
 
 use super::*;
 use crate::media::audio::{port_for, AudioMode};
-use crate::media::codec::Codec;
 use crate::media::g711;
 use crate::media::rtp::RtpSender;
 use crate::media::sdp::MediaDirection;
+use crate::vocab::codec::Codec;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

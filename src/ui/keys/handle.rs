@@ -2,8 +2,8 @@
 //! that says why it cannot act.
 
 use super::{filter_words, Action};
-use crate::engine::{CallId, Command, LogLevel};
 use crate::ui::state::{App, CallView, Overlay, TraceView};
+use crate::vocab::{CallId, Command, LogLevel};
 use std::time::Instant;
 
 impl App {
@@ -24,11 +24,18 @@ impl App {
             Action::ToggleBridge => self
                 .answered_target(now, "bridge")
                 .map(|call| Some(Command::ToggleBridge(call))),
+            // Bridged, the microphone is not sent anyway: `m` mutes the listen-in instead.
             Action::ToggleMute => self.answered_target(now, "mute").map(|call| {
-                let muted = self.calls.get(&call).is_some_and(|c| c.muted);
-                Some(Command::Mute {
-                    call,
-                    muted: !muted,
+                let c = self.calls.get(&call);
+                Some(match c.filter(|c| c.bridge) {
+                    Some(c) => Command::MuteListenIn {
+                        call,
+                        muted: !c.listen_muted,
+                    },
+                    None => Command::MuteMicrophone {
+                        call,
+                        muted: !c.is_some_and(|c| c.mic_muted),
+                    },
                 })
             }),
             Action::SelectNext => self.select_step(now, 1).map(|()| None),

@@ -1,9 +1,9 @@
 //! The key map: what each key sends, and the notice when it cannot act.
 
 use super::*;
-use crate::engine::{CallId, CallState, Command, EndReason};
 use crate::ui::fixtures::*;
 use crate::ui::state::TraceView;
+use crate::vocab::{CallId, CallState, Command, EndReason, Event};
 use crossterm::event::{KeyEventState, KeyModifiers};
 
 fn key(code: KeyCode) -> KeyEvent {
@@ -76,9 +76,37 @@ fn bridge_and_mute_need_an_answered_call() {
     );
     assert_eq!(
         press(&mut s, ch('m')).0,
-        Some(Command::Mute {
+        Some(Command::MuteMicrophone {
             call: CallId(1),
             muted: true
+        })
+    );
+}
+
+#[test]
+fn m_on_a_bridged_call_mutes_the_listen_in_not_the_microphone() {
+    let mut s = two_calls();
+    assert_eq!(s.app.selected, Some(CallId(1)));
+    assert_eq!(
+        press(&mut s, ch('m')).0,
+        Some(Command::MuteListenIn {
+            call: CallId(1),
+            muted: true
+        })
+    );
+    s.app.apply(
+        &Event::Muted {
+            call: CallId(1),
+            microphone: false,
+            listen_in: true,
+        },
+        s.now,
+    );
+    assert_eq!(
+        press(&mut s, ch('m')).0,
+        Some(Command::MuteListenIn {
+            call: CallId(1),
+            muted: false
         })
     );
 }
@@ -90,7 +118,7 @@ fn m_unmutes_a_muted_call_and_h_hangs_up_the_selected_one() {
     assert_eq!(s.app.selected, Some(CallId(2)));
     assert_eq!(
         press(&mut s, ch('m')).0,
-        Some(Command::Mute {
+        Some(Command::MuteMicrophone {
             call: CallId(2),
             muted: false
         })

@@ -3,7 +3,7 @@
 
 use super::lines::{push_bounded, LOG_KEPT, SIP_KEPT, TRANSCRIPT_KEPT};
 use super::*;
-use crate::engine::{LogKind, LogLevel, Speaker};
+use crate::vocab::{LogKind, LogLevel, Speaker};
 
 /// Ended calls kept for the trace view after they leave the screen.
 const ENDED_KEPT: usize = 8;
@@ -64,7 +64,7 @@ impl App {
                 remote_rtp,
             } => {
                 if let Some(c) = self.calls.get_mut(call) {
-                    c.codec = Some(codec.clone());
+                    c.codec = Some(*codec);
                     c.local_rtp = Some(local_rtp.clone());
                     c.remote_rtp = Some(remote_rtp.clone());
                     c.answered_at.get_or_insert(now);
@@ -78,14 +78,8 @@ impl App {
             } => {
                 if let Some(c) = self.calls.get_mut(call) {
                     c.end(reason, now);
-                    if media.packets_received > 0 {
-                        c.quality = Some(Quality {
-                            packets_lost: media.packets_lost,
-                            loss_percent: media.loss_percent,
-                            jitter_ms: media.jitter_ms,
-                            rtt_ms: media.rtt_ms,
-                            mos: media.mos,
-                        });
+                    if media.stats.packets_received > 0 {
+                        c.quality = Some(media.stats.quality);
                     }
                 }
                 self.after_call_ended(*call);
@@ -100,22 +94,9 @@ impl App {
                     c.levels(*remote, *local, *ai, now);
                 }
             }
-            Event::Quality {
-                call,
-                packets_lost,
-                loss_percent,
-                jitter_ms,
-                rtt_ms,
-                mos,
-            } => {
+            Event::Quality { call, quality } => {
                 if let Some(c) = self.calls.get_mut(call) {
-                    c.quality = Some(Quality {
-                        packets_lost: *packets_lost,
-                        loss_percent: *loss_percent,
-                        jitter_ms: *jitter_ms,
-                        rtt_ms: *rtt_ms,
-                        mos: *mos,
-                    });
+                    c.quality = Some(*quality);
                 }
             }
             Event::Dtmf { call, digit } => {
@@ -144,9 +125,14 @@ impl App {
                 };
                 push_bounded(self.sip.entry(*call).or_default(), entry, SIP_KEPT);
             }
-            Event::Muted { call, muted } => {
+            Event::Muted {
+                call,
+                microphone,
+                listen_in,
+            } => {
                 if let Some(c) = self.calls.get_mut(call) {
-                    c.muted = *muted;
+                    c.mic_muted = *microphone;
+                    c.listen_muted = *listen_in;
                 }
             }
             Event::Bridge { call, on, reason } => {

@@ -1,23 +1,13 @@
 //! What the screen knows about one call: who, how far along, its media, meters and quality.
 
 use super::meter::Meter;
-use crate::engine::{CallId, CallState, Direction, EndReason, Level};
+use crate::vocab::{CallId, CallState, Codec, Direction, EndReason, Level, Quality};
 use std::time::{Duration, Instant};
 
 /// How long an ended call stays on screen (dimmed, with its reason) before it is hidden.
 pub const ENDED_LINGER: Duration = Duration::from_secs(10);
 /// DTMF digits remembered per call (the panel shows the most recent ones).
 const DTMF_KEPT: usize = 24;
-
-/// Receive quality from the latest `quality` event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Quality {
-    pub packets_lost: i64,
-    pub loss_percent: f64,
-    pub jitter_ms: f64,
-    pub rtt_ms: Option<f64>,
-    pub mos: f64,
-}
 
 /// The voice bridge's figures from the latest `bridge_stats` event.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +34,7 @@ pub struct CallView {
     pub ended_at: Option<Instant>,
     /// Why it ended, in words for the panel.
     pub end_reason: Option<String>,
-    pub codec: Option<String>,
+    pub codec: Option<Codec>,
     pub local_rtp: Option<String>,
     pub remote_rtp: Option<String>,
     pub bridge: bool,
@@ -52,7 +42,10 @@ pub struct CallView {
     pub bridge_note: Option<String>,
     /// Kept after the bridge ends, so its last figures stay readable.
     pub bridge_figures: Option<BridgeFigures>,
-    pub muted: bool,
+    /// The caller hears silence from our microphone.
+    pub mic_muted: bool,
+    /// We do not hear the bridged conversation (the engine keeps it while unbridged).
+    pub listen_muted: bool,
     pub remote: Option<Meter>,
     pub local: Option<Meter>,
     /// Present only while the engine reports AI audio (the call is bridged).
@@ -86,7 +79,8 @@ impl CallView {
             bridge: false,
             bridge_note: None,
             bridge_figures: None,
-            muted: false,
+            mic_muted: false,
+            listen_muted: false,
             remote: None,
             local: None,
             ai: None,

@@ -1,7 +1,7 @@
 //! The rolling text the screen shows: log lines, transcript lines, SIP messages, and the clock
 //! that turns their arrival `Instant`s into times of day.
 
-use crate::engine::{CallId, LogKind, LogLevel, SipDirection, Speaker};
+use crate::vocab::{CallId, LogKind, LogLevel, SipDirection, Speaker};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -6,7 +6,7 @@
 //! ballistics of a PPM). Everything here is a function of the stored sample and `now`, so the
 //! view stays pure: the decay happens while drawing, not in a timer.
 
-use crate::engine::Level;
+use crate::vocab::Level;
 use std::time::{Duration, Instant};
 
 /// The bottom of the scale; anything quieter is drawn as silence.

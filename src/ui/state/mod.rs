@@ -12,11 +12,12 @@ mod meter;
 #[cfg(test)]
 mod tests;
 
-pub use call::{end_reason_text, strip_scheme, BridgeFigures, CallView, Quality, ENDED_LINGER};
+pub use call::{end_reason_text, strip_scheme, BridgeFigures, CallView, ENDED_LINGER};
 pub use lines::{passes, LogLine, SipEntry, TranscriptLine, WallClock};
 pub use meter::{fraction, Meter, FLOOR_DBFS};
 
-use crate::engine::{CallId, CallState, Event, LogLevel, RegistrationState};
+use crate::frontend::Outcome;
+use crate::vocab::{CallId, CallState, Event, LogLevel, RegistrationState};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -197,12 +198,12 @@ impl App {
         times.into_iter().filter(|t| *t > now).min()
     }
 
-    /// Exit status for `run`: 3 when the registrar refused us for good (DESIGN.md §2), else 0.
-    pub fn exit_status(&self) -> i32 {
+    /// How the run ended, for `run`: the registrar's final refusal outlives later states.
+    pub fn outcome(&self) -> Outcome {
         if self.registration_failed {
-            crate::headless::EXIT_REGISTRATION_FAILED
+            Outcome::RegistrationRefused
         } else {
-            0
+            Outcome::Normal
         }
     }
 }

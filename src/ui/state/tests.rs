@@ -1,8 +1,9 @@
 //! Event in → state out.
 
 use super::*;
-use crate::engine::{EndReason, LogKind, SipDirection, Speaker};
+use crate::frontend::Outcome;
 use crate::ui::fixtures::*;
+use crate::vocab::{Codec, EndReason, LogKind, SipDirection, Speaker};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -16,7 +17,7 @@ fn registered_counts_down_to_the_refresh_at_three_quarters() {
     assert_eq!(reg.refresh_at, Some(s.t0 + secs(0.2 + 2700.0)));
     assert_eq!(reg.expires_at, Some(s.t0 + secs(0.2 + 3600.0)));
     assert_eq!(s.app.account.as_ref().unwrap().transport, "udp");
-    assert_eq!(s.app.exit_status(), 0);
+    assert_eq!(s.app.outcome(), Outcome::Normal);
 }
 
 #[test]
@@ -44,12 +45,12 @@ fn retrying_counts_down_to_the_next_try_and_wakes_the_screen_for_it() {
 }
 
 #[test]
-fn a_final_registration_failure_means_exit_status_3_even_after_later_states() {
+fn a_final_registration_failure_is_the_outcome_even_after_later_states() {
     let mut s = registration_failed();
     assert!(s.app.registration_failed);
-    assert_eq!(s.app.exit_status(), 3);
+    assert_eq!(s.app.outcome(), Outcome::RegistrationRefused);
     s.ev(registration(RegistrationState::Unregistered, None, None));
-    assert_eq!(s.app.exit_status(), 3);
+    assert_eq!(s.app.outcome(), Outcome::RegistrationRefused);
 }
 
 #[test]
@@ -88,7 +89,7 @@ fn answering_starts_the_talk_clock_and_media_fills_the_panel() {
     s.at(70.1).ev(media(1, "PCMA", "203.0.113.5:4000"));
     let c = &s.app.calls[&CallId(1)];
     assert_eq!(c.answered_at, Some(s.t0 + secs(70.0)));
-    assert_eq!(c.codec.as_deref(), Some("PCMA"));
+    assert_eq!(c.codec, Some(Codec::Pcma));
     assert_eq!(c.elapsed(s.t0 + secs(100.0)), secs(30.0));
 }
 
@@ -109,8 +110,8 @@ fn mute_bridge_quality_and_dtmf_events_update_the_call() {
     let s = two_calls();
     let one = &s.app.calls[&CallId(1)];
     let two = &s.app.calls[&CallId(2)];
-    assert!(one.bridge && !one.muted);
-    assert!(two.muted && !two.bridge);
+    assert!(one.bridge && !one.mic_muted && !one.listen_muted);
+    assert!(two.mic_muted && !two.listen_muted && !two.bridge);
     assert_eq!(two.dtmf, "42");
     assert_eq!(one.quality.as_ref().unwrap().mos, 4.35);
 }

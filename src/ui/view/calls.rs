@@ -3,8 +3,8 @@
 //! A ringing call is drawn in reverse yellow with a RINGING badge, in both forms.
 
 use super::{clock, meter, text, theme};
-use crate::engine::CallState;
 use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView};
+use crate::vocab::CallState;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -165,7 +165,7 @@ fn bridge_line(f: &BridgeFigures, on: bool) -> Line<'static> {
 fn media_line(call: &CallView) -> Line<'static> {
     let mut spans = vec![Span::styled(" codec ", theme::label())];
     spans.push(Span::styled(
-        call.codec.clone().unwrap_or_else(|| "—".into()),
+        call.codec.map_or("—", |c| c.name()),
         theme::strong(),
     ));
     if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
@@ -181,11 +181,20 @@ fn media_line(call: &CallView) -> Line<'static> {
         spans.push(Span::styled(format!(" ({note})"), theme::dim()));
     }
     spans.push(Span::styled("   mic ", theme::label()));
-    spans.push(if call.muted {
+    spans.push(if call.mic_muted {
         Span::styled("🔇 MUTED", theme::bad())
     } else {
         Span::styled("● live", theme::good())
     });
+    // The listen-in exists only while bridged; its mute is kept for the next bridge.
+    if call.bridge {
+        spans.push(Span::styled("   listen-in ", theme::label()));
+        spans.push(if call.listen_muted {
+            Span::styled("🔇 muted", theme::bad())
+        } else {
+            Span::styled("● on", theme::good())
+        });
+    }
     if call.state == CallState::Held {
         spans.push(Span::styled("   ⏸ on hold (remote)", theme::warn()));
     }
@@ -254,7 +263,7 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         } else {
             Span::styled("  ", Style::new())
         });
-        tail.push(if call.muted {
+        tail.push(if call.mic_muted || (call.bridge && call.listen_muted) {
             Span::styled(" 🔇", theme::bad())
         } else {
             Span::raw("   ")
@@ -264,7 +273,7 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
     } else if let Some(reason) = &call.end_reason {
         tail.push(Span::styled(format!(" {reason}"), theme::dim()));
     }
-    let codec = call.codec.clone().unwrap_or_default();
+    let codec = call.codec.map(|c| c.name()).unwrap_or_default();
     let mid = format!("{:>6} {:<5}", clock(call.elapsed(now)), codec);
     let used: usize = head.iter().chain(&tail).map(|s| s.width()).sum::<usize>() + 12;
     let name_room = width.saturating_sub(used);

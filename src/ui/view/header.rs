@@ -2,8 +2,8 @@
 //! colour (green registered, yellow trying, red refused) with the time to the next refresh.
 
 use super::{clock, text, theme};
-use crate::engine::RegistrationState;
 use crate::ui::state::{strip_scheme, App};
+use crate::vocab::RegistrationState;
 use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Paragraph;

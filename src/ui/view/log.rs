@@ -50,8 +50,8 @@ fn line<'a>(app: &App, l: &LogLine, width: usize) -> Vec<Line<'a>> {
 /// (tmux 3.3 draws one cell, kitty two) while the layout counts two, so wherever they
 /// disagree the rest of the row shifts by a cell and leaves debris. Without the selector it
 /// is one cell everywhere; a space pads it to the column the other emoji take.
-fn tag(kind: crate::engine::LogKind) -> String {
-    let plain: String = crate::headless::emoji(kind)
+fn tag(kind: crate::vocab::LogKind) -> String {
+    let plain: String = crate::frontend::emoji(kind)
         .chars()
         .filter(|c| *c != '\u{FE0F}')
         .collect();
@@ -61,7 +61,7 @@ fn tag(kind: crate::engine::LogKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::LogKind;
+    use crate::vocab::LogKind;
 
     #[test]
     fn every_tag_is_two_cells_without_variation_selectors() {

@@ -104,7 +104,7 @@ fn no_calls(frame: &mut Frame, area: Rect, app: &App) {
     let registered = app
         .registration
         .as_ref()
-        .is_some_and(|r| r.state == crate::engine::RegistrationState::Registered);
+        .is_some_and(|r| r.state == crate::vocab::RegistrationState::Registered);
     let text = if registered {
         format!(" No calls. Waiting for a call to {to}…")
     } else {

@@ -2,7 +2,7 @@
 //! warning) rather than which colour it has. Only the 16 basic colours: they follow the user's
 //! terminal palette and survive tmux and screenshots.
 
-use crate::engine::{LogLevel, RegistrationState, Speaker};
+use crate::vocab::{LogLevel, RegistrationState, Speaker};
 use ratatui::style::{Color, Modifier, Style};
 
 pub fn title() -> Style {

@@ -2,8 +2,8 @@
 //! the request or status line), and one message in full on Enter.
 
 use super::{text, theme};
-use crate::engine::SipDirection;
 use crate::ui::state::{App, SipEntry, TraceView};
+use crate::vocab::SipDirection;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

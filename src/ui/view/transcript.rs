@@ -2,8 +2,8 @@
 //! tagged with time, call and speaker; a line still being spoken ends in a cursor.
 
 use super::{text, theme};
-use crate::engine::Speaker;
 use crate::ui::state::{App, TranscriptLine};
+use crate::vocab::Speaker;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph};

@@ -1,8 +1,17 @@
-//! The engine's vocabulary: the commands front-ends send and the events they receive.
+//! The shared vocabulary, below every other module: the commands front-ends send, the events
+//! they receive, and the small value types both sides and the media, SIP and bridge layers
+//! name (call ids, codecs, levels, media figures, the time of day).
 //!
-//! Both front-ends (TUI, headless) speak only these types; nothing here knows about SIP
-//! libraries, sockets or terminals. Events serialize to the `--json` line format, so field
-//! names here are a public contract (tests and user scripts parse them).
+//! Nothing here knows about SIP libraries, sockets or terminals, and nothing here imports
+//! another sipterm module. Events serialize to the `--json` line format, so field names here
+//! are a public contract (tests and user scripts parse them).
+
+pub mod clock;
+pub mod codec;
+pub mod quality;
+
+pub use codec::Codec;
+pub use quality::{MediaStats, Quality};
 
 use serde::Serialize;
 use std::fmt;
@@ -33,8 +42,14 @@ pub enum Command {
         call: CallId,
         digits: String,
     },
-    /// Mute (or unmute) our microphone on a call.
-    Mute {
+    /// Mute (or unmute) our microphone on a call: the caller hears silence from us.
+    MuteMicrophone {
+        call: CallId,
+        muted: bool,
+    },
+    /// Mute (or unmute) the listen-in of a bridged call: we stop hearing the conversation
+    /// between the caller and the AI, which goes on.
+    MuteListenIn {
         call: CallId,
         muted: bool,
     },
@@ -120,19 +135,8 @@ pub enum EndReason {
 /// Per-call media figures reported when a call ends.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MediaSummary {
-    pub packets_sent: u64,
-    pub packets_received: u64,
-    /// Datagrams on the RTP port that were not valid RTP for this call.
-    pub packets_invalid: u64,
-    /// RTP from an address other than the one the call's media latched onto.
-    pub packets_foreign: u64,
-    /// Expected minus received (RFC 3550 A.3), over the whole call.
-    pub packets_lost: i64,
-    pub loss_percent: f64,
-    pub jitter_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<f64>,
-    pub mos: f64,
+    #[serde(flatten)]
+    pub stats: MediaStats,
     /// Stereo WAV of the call (left: remote, right: sent), when recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<String>,
@@ -153,19 +157,27 @@ pub enum Speaker {
     System,
 }
 
-/// Sound level of one direction over the last ~50 ms, in dBFS (−96 is silence).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+/// What silence reads as: below the 16-bit noise floor, and finite so it can be drawn.
+pub const SILENCE_DBFS: f32 = -96.0;
+
+/// Sound level of one direction over the last ~50 ms, in dBFS (0 = full scale, never below
+/// [`SILENCE_DBFS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Level {
     pub rms_dbfs: f32,
     pub peak_dbfs: f32,
 }
 
-impl From<crate::media::meter::Level> for Level {
-    fn from(l: crate::media::meter::Level) -> Level {
-        Level {
-            rms_dbfs: l.rms_dbfs,
-            peak_dbfs: l.peak_dbfs,
-        }
+impl Level {
+    pub const SILENCE: Level = Level {
+        rms_dbfs: SILENCE_DBFS,
+        peak_dbfs: SILENCE_DBFS,
+    };
+}
+
+impl Default for Level {
+    fn default() -> Self {
+        Self::SILENCE
     }
 }
 
@@ -205,7 +217,7 @@ pub enum Event {
     /// Media negotiated and flowing (after 200 OK / ACK).
     MediaStarted {
         call: CallId,
-        codec: String,
+        codec: Codec,
         local_rtp: String,
         remote_rtp: String,
     },
@@ -235,9 +247,13 @@ pub enum Event {
         summary: String,
         text: String,
     },
+    /// A call's two mute states, both reported whenever either changes.
     Muted {
         call: CallId,
-        muted: bool,
+        /// The caller hears silence from our microphone.
+        microphone: bool,
+        /// We do not hear a bridged call's conversation (only meaningful while bridged).
+        listen_in: bool,
     },
     Bridge {
         call: CallId,
@@ -272,12 +288,8 @@ pub enum Event {
     /// Receive quality, about once a second per call.
     Quality {
         call: CallId,
-        packets_lost: i64,
-        loss_percent: f64,
-        jitter_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rtt_ms: Option<f64>,
-        mos: f64,
+        #[serde(flatten)]
+        quality: Quality,
     },
     /// A DTMF digit received (RFC 4733 telephone-event).
     Dtmf {

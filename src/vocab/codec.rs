@@ -1,9 +1,10 @@
 //! The audio codecs sipterm knows, their RTP/SDP facts, and the `--codecs` preference list.
+//! Frame sizes follow `media::audio::FRAME_MS` (20 ms).
 
 use std::fmt;
 use std::str::FromStr;
 
-/// An audio codec as SDP and RTP name it. Frames are always 20 ms (see `audio::FRAME_MS`).
+/// An audio codec as SDP and RTP name it. Frames are always 20 ms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
     Pcmu,
@@ -51,6 +52,13 @@ impl Codec {
     /// Samples (per channel, at the clock rate) in one 20 ms frame: the RTP timestamp step.
     pub fn samples_per_frame(self) -> usize {
         (self.clock_rate() / 50) as usize
+    }
+}
+
+/// Serialised as its SDP name (`"PCMU"`, `"PCMA"`, `"opus"`), as the JSON events always had it.
+impl serde::Serialize for Codec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
