@@ -5,7 +5,6 @@ use anyhow::Context;
 use clap::Parser;
 use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
-use sipterm::engine::Engine;
 use sipterm::frontend::Outcome;
 use sipterm::vocab::Event;
 use std::io::IsTerminal;
@@ -69,17 +68,18 @@ async fn run(config: Config) -> i32 {
         }
         FrontEnd::Tui => tokio::spawn(sipterm::ui::run(event_rx, cmd_tx.clone())),
     };
-    let mut engine = tokio::spawn(Engine::run(config, cmd_rx, event_tx.clone()));
+    let mut engine = tokio::spawn(sipterm::engine::run(config, cmd_rx, event_tx.clone()));
     drop(event_tx);
     let mut front = std::pin::pin!(front);
-    // The front-end may end first only to leave at once (a second Ctrl+C).
-    let engine_result = tokio::select! {
-        result = &mut engine => result,
+    // The front-end may end first only to leave at once (a second Ctrl+C); otherwise it ends
+    // after the engine's last event, and its outcome is kept for the exit status.
+    let (engine_result, outcome) = tokio::select! {
+        result = &mut engine => (result, front.await),
         outcome = &mut front => {
             if outcome.as_ref().ok() == Some(&Outcome::Interrupted) {
                 return EXIT_INTERRUPTED;
             }
-            engine.await
+            (engine.await, outcome)
         }
     };
     // The engine's own errors are one plain sentence already; a panic gets its context.
@@ -89,7 +89,7 @@ async fn run(config: Config) -> i32 {
             "the engine stopped unexpectedly: {panicked}"
         )),
     };
-    let outcome = front.await.unwrap_or(Outcome::Failed);
+    let outcome = outcome.unwrap_or(Outcome::Failed);
     match (engine_result, outcome) {
         (Err(e), _) => {
             eprintln!("sipterm: {e}");

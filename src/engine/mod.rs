@@ -1,34 +1,53 @@
 //! The engine: owns the account, the calls and their media, takes `Command`s and emits `Event`s.
 //!
-//! One task runs `Engine::run`; it reacts to commands from the front-end, SIP events from the
-//! user agent and registration updates, and it never draws or reads keys. Slow SIP operations
-//! (BYE waits for its answer) run in their own tasks so the loop stays responsive.
+//! Two halves. [`core`] is the call logic as a pure state machine (`CallTable::on(input, now)
+//! -> effects`). This file is the executor around it: one task whose loop only dispatches —
+//! commands, SIP events, media and bridge events, timers and the results of its own tasks go
+//! into the table, and the effects that come out are performed against the SIP side
+//! ([`sip_side`]), the media sessions, the bridge and the sound card. Nothing in the loop
+//! waits on the network or the disk: BYEs, in-dialog answers, bridge stops and call teardowns
+//! run as tasks the executor owns (a `JoinSet`), whose results come back as inputs; timers are
+//! a `DelayQueue` in the same loop; transcript files are written by their own thread.
 
 mod account;
-mod bridge;
-mod call;
-mod calls;
+mod audio;
 mod card;
-mod media;
+pub mod core;
+mod perform;
+mod resources;
+pub mod sip_side;
 mod trace;
 mod transcript;
+mod writer;
 
-use crate::vocab::*;
-
-use crate::config::{AudioChoice, Config};
-use crate::media::sdp;
+use self::core::{CallTable, Input, Invite, Now, Policy, Timer};
+use crate::bridge::BridgeEvent;
+use crate::config::Config;
+use crate::media::session::MediaEvent;
 use crate::sip::registration::RegistrationTask;
-use crate::sip::ua::{DialogKey, Responder, SipEvent, Termination, UaError, UserAgent};
-use crate::vocab::codec::Codec;
-use call::Call;
-use std::collections::{BTreeMap, HashMap};
+use crate::sip::ua::{SipEvent, UaError, UserAgent};
+use crate::vocab::{CallId, Codec, Command, Event, LogKind, LogLevel};
+use audio::{Audio, AudioError};
+use futures_util::StreamExt;
+use resources::Resources;
+use sip_side::{SipSide, UaSide};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::time::DelayQueue;
 
 /// How long shutdown waits for BYEs to be answered before giving up on them.
 const HANGUP_GRACE: Duration = Duration::from_secs(3);
+/// How long shutdown waits for torn-down calls to report their figures (a bridge's close
+/// takes at most a second).
+const TEARDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Codecs the media layer can carry; others in `--codecs` are skipped.
+const SUPPORTED_CODECS: [Codec; 3] = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -36,324 +55,186 @@ pub enum EngineError {
     Sip(#[from] UaError),
     #[error("registration cannot start: {0}")]
     Registration(String),
-    #[error("--play: {0}")]
-    Play(String),
-    #[error("{0}")]
-    SoundCard(String),
+    #[error(transparent)]
+    Audio(#[from] AudioError),
 }
 
-/// Codecs the media layer can carry; others in `--codecs` are skipped.
-const SUPPORTED_CODECS: [Codec; 3] = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
+/// Log lines from the executor's own edges (sound card, files), beside the table's.
+#[derive(Clone, Debug)]
+pub struct Log(broadcast::Sender<Event>);
 
-/// Work the engine scheduled for later.
-#[derive(Clone, Copy, Debug)]
-enum Due {
-    /// `--answer-after` has passed for a ringing call.
-    Answer(CallId),
-    /// `--send-dtmf` is due on an answered call.
-    Dtmf(CallId),
-}
-
-pub struct Engine {
-    config: Config,
-    events: broadcast::Sender<Event>,
-    ua: UserAgent,
-    bind_ip: IpAddr,
-    codecs: Vec<Codec>,
-    calls: BTreeMap<CallId, Call>,
-    by_key: HashMap<DialogKey, CallId>,
-    next_id: u64,
-    /// BYEs in flight; shutdown waits for them.
-    hangups: tokio::task::JoinSet<()>,
-    timers: mpsc::UnboundedSender<Due>,
-    media_events: mpsc::UnboundedSender<(u64, crate::media::session::MediaEvent)>,
-    /// Opened once at start with `--audio device`; `None` when there is no card.
-    sound_card: Option<std::sync::Arc<crate::media::device::SoundCard>>,
-    /// The call whose port came from the sound card last (0: none yet).
-    card_holder: std::sync::atomic::AtomicU64,
-    card_reopen: card::Reopen,
-    card_reopened: mpsc::UnboundedSender<
-        Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
-    >,
-    /// `--play`, loaded once.
-    play_clip: Option<crate::media::wav::Clip>,
-    traces: trace::TraceRouter,
-    bridge_events: mpsc::UnboundedSender<(u64, crate::bridge::BridgeEvent)>,
-}
-
-impl Engine {
-    /// Binds SIP, starts the user agent, and runs until `Command::Quit` or `--duration`.
-    pub async fn run(
-        config: Config,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        events: broadcast::Sender<Event>,
-    ) -> Result<(), EngineError> {
-        let bind_ip = match config.bind {
-            Some(ip) => ip,
-            None => route_to(&config.account.registrar.host_port()).await?,
-        };
-        let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
-        let sip_cancel = CancellationToken::new();
-        let ua = UserAgent::start(&config, bind_ip, sip_tx, sip_cancel.clone()).await?;
-        let codecs: Vec<Codec> = config
-            .codecs
-            .iter()
-            .copied()
-            .filter(|c| SUPPORTED_CODECS.contains(c))
-            .collect();
-        let (due_tx, mut due_rx) = mpsc::unbounded_channel();
-        let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-        let (bridge_tx, mut bridge_rx) = mpsc::unbounded_channel();
-        let (card_tx, mut card_rx) = mpsc::unbounded_channel();
-        let play_clip = match &config.play {
-            Some(path) => {
-                Some(crate::media::wav::load(path).map_err(|e| EngineError::Play(e.to_string()))?)
-            }
-            None => None,
-        };
-        let (sound_card, card_warning) = open_sound_card(&config).await?;
-        let mut engine = Engine {
-            config,
-            events,
-            ua,
-            bind_ip,
-            codecs,
-            calls: BTreeMap::new(),
-            by_key: HashMap::new(),
-            next_id: 1,
-            hangups: tokio::task::JoinSet::new(),
-            timers: due_tx,
-            media_events: media_tx,
-            sound_card,
-            card_holder: Default::default(),
-            card_reopen: Default::default(),
-            card_reopened: card_tx,
-            play_clip,
-            traces: trace::TraceRouter::default(),
-            bridge_events: bridge_tx,
-        };
-        engine.announce_start();
-        if let Some(warning) = card_warning {
-            engine.log(LogLevel::Warn, LogKind::Warning, warning);
-        }
-        if let Some(card) = &engine.sound_card {
-            engine.log(
-                LogLevel::Info,
-                LogKind::Audio,
-                format!("sound card: {}", card.description()),
-            );
-        }
-
-        let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
-        let registration = RegistrationTask::start(
-            &engine.ua,
-            &engine.config.account,
-            engine.config.transport,
-            reg_tx,
-        )
-        .map_err(EngineError::Registration)?;
-
-        let deadline = engine
-            .config
-            .duration
-            .map(|d| tokio::time::Instant::now() + d);
-        loop {
-            tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    Some(Command::Quit) | None => break,
-                    Some(cmd) => engine.on_command(cmd).await,
-                },
-                Some(ev) = sip_rx.recv() => engine.on_sip(ev).await,
-                Some(update) = reg_rx.recv() => engine.on_registration(update),
-                Some(due) = due_rx.recv() => engine.on_due(due).await,
-                Some((tag, event)) = media_rx.recv() => engine.on_media_event(tag, event),
-                Some((tag, event)) = bridge_rx.recv() => engine.on_bridge_event(tag, event),
-                Some(opened) = card_rx.recv() => engine.on_card_reopened(opened),
-                _ = sleep_until(deadline) => {
-                    engine.log(LogLevel::Info, LogKind::Cleanup, format!(
-                        "--duration of {} s reached, stopping",
-                        engine.config.duration.unwrap_or_default().as_secs()
-                    ));
-                    break;
-                }
-            }
-        }
-
-        engine.shutdown(&mut sip_rx).await;
-        // Registration updates from the unregister are reported as they arrive.
-        let reg_done = registration.stop();
-        tokio::pin!(reg_done);
-        loop {
-            tokio::select! {
-                _ = &mut reg_done => break,
-                Some(update) = reg_rx.recv() => engine.on_registration(update),
-            }
-        }
-        while let Ok(update) = reg_rx.try_recv() {
-            engine.on_registration(update);
-        }
-        sip_cancel.cancel();
-        engine.log(
-            LogLevel::Info,
-            LogKind::Cleanup,
-            "clean-up finished, goodbye",
-        );
-        let _ = engine.events.send(Event::Stopped);
-        Ok(())
-    }
-
-    fn announce_start(&self) {
-        let c = &self.config;
-        let _ = self.events.send(Event::Started {
-            account: c.account.aor.to_string(),
-            registrar: c.account.registrar.to_string(),
-            transport: c.transport.as_str().to_string(),
-            local_sip: crate::sip::ua::host_port(self.ua.local),
-        });
-        self.log(
-            LogLevel::Info,
-            LogKind::Startup,
-            format!(
-                "sipterm {} listening for SIP on {} over {}, registering {} at {}",
-                env!("CARGO_PKG_VERSION"),
-                crate::sip::ua::host_port(self.ua.local),
-                c.transport.as_str(),
-                c.account.aor,
-                c.account.registrar
-            ),
-        );
-        let skipped: Vec<&str> = c
-            .codecs
-            .iter()
-            .filter(|codec| !SUPPORTED_CODECS.contains(codec))
-            .map(|codec| codec.name())
-            .collect();
-        if !skipped.is_empty() {
-            self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!(
-                    "codec(s) {} not available in this build yet; offering {}",
-                    skipped.join(", "),
-                    self.codecs
-                        .iter()
-                        .map(|c| c.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-        }
-    }
-
-    async fn on_due(&mut self, due: Due) {
-        match due {
-            // The caller may have given up while it rang.
-            Due::Answer(id) => {
-                if self
-                    .calls
-                    .get(&id)
-                    .is_some_and(|c| c.state == CallState::Ringing)
-                {
-                    self.answer(id).await;
-                }
-            }
-            Due::Dtmf(id) => {
-                if let Some(digits) = self.config.send_dtmf.clone() {
-                    if self.calls.contains_key(&id) {
-                        self.send_dtmf(id, &digits);
-                    }
-                }
-            }
-        }
-    }
-
-    fn mute(&mut self, id: CallId, muted: bool) {
-        let call = self.calls.get(&id);
-        if let Some(call) = call.filter(|c| c.bridge.is_some()) {
-            // Bridged, the microphone is not sent anyway: mute what we listen to instead.
-            call.listen_muted
-                .store(muted, std::sync::atomic::Ordering::Relaxed);
-            self.emit(Event::Muted {
-                call: id,
-                microphone: false,
-                listen_in: muted,
-            });
-            let what = if muted { "muted" } else { "unmuted" };
-            self.log(
-                LogLevel::Info,
-                LogKind::Audio,
-                format!("call {id}: listen-in {what}"),
-            );
-            return;
-        }
-        match call.and_then(|c| c.media.as_ref()) {
-            Some(media) => {
-                media.set_muted(muted);
-                self.emit(Event::Muted {
-                    call: id,
-                    microphone: muted,
-                    listen_in: false,
-                });
-                let what = if muted { "muted" } else { "unmuted" };
-                self.log(
-                    LogLevel::Info,
-                    LogKind::Audio,
-                    format!("call {id}: microphone {what}"),
-                );
-            }
-            None => self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("call {id} has no media to mute"),
-            ),
-        }
-    }
-
-    fn send_dtmf(&mut self, id: CallId, digits: &str) {
-        match self.calls.get(&id).and_then(|c| c.media.as_ref()) {
-            Some(media) => {
-                media.send_dtmf(digits);
-                self.log(
-                    LogLevel::Info,
-                    LogKind::Audio,
-                    format!("call {id}: sending DTMF {digits}"),
-                );
-            }
-            None => self.log(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("call {id} has no media yet; DTMF not sent"),
-            ),
-        }
-    }
-
+impl Log {
     fn emit(&self, event: Event) {
-        let _ = self.events.send(event);
+        let _ = self.0.send(event);
     }
 
-    fn log(&self, level: LogLevel, kind: LogKind, message: impl Into<String>) {
+    fn line(&self, level: LogLevel, kind: LogKind, message: String) {
         self.emit(Event::Log {
             level,
             kind,
-            message: message.into(),
+            message,
         });
     }
 
-    async fn on_command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Answer(id) => self.answer(id).await,
-            Command::Reject { call, decline } => self.reject(call, if decline { 603 } else { 486 }),
-            Command::Hangup(id) => self.hangup(id),
-            Command::SendDtmf { call, digits } => self.send_dtmf(call, &digits),
-            Command::MuteMicrophone { call, muted } => self.mute(call, muted),
-            Command::MuteListenIn { call, muted } => self.mute(call, muted),
-            Command::ToggleBridge(call) => self.toggle_bridge(call),
-            Command::Quit => {}
+    fn warn(&self, message: String) {
+        self.line(LogLevel::Warn, LogKind::Warning, message);
+    }
+
+    fn info_audio(&self, message: String) {
+        self.line(LogLevel::Info, LogKind::Audio, message);
+    }
+
+    fn success(&self, message: String) {
+        self.line(LogLevel::Info, LogKind::Success, message);
+    }
+}
+
+/// The executor: the call table, and the handles that carry out its effects.
+struct Engine<S: SipSide> {
+    config: Config,
+    log: Log,
+    sip: S,
+    bind_ip: IpAddr,
+    table: CallTable,
+    /// Sockets, media session and bridge of each call.
+    resources: Resources,
+    /// BYEs, in-dialog answers, bridge stops and teardowns; each may answer with an input.
+    tasks: JoinSet<Option<Input>>,
+    timers: DelayQueue<Timer>,
+    media_events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    bridge_events: mpsc::UnboundedSender<(u64, BridgeEvent)>,
+    audio: Audio,
+    card_reopened: mpsc::UnboundedSender<
+        Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
+    >,
+    traces: trace::TraceRouter,
+    transcripts: writer::TranscriptWriter,
+}
+
+/// Binds SIP, starts the user agent, and runs until `Command::Quit` or `--duration`.
+pub async fn run(
+    config: Config,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: broadcast::Sender<Event>,
+) -> Result<(), EngineError> {
+    let log = Log(events);
+    let bind_ip = match config.bind {
+        Some(ip) => ip,
+        None => route_to(&config.account.registrar.host_port()).await?,
+    };
+    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
+    let sip_cancel = CancellationToken::new();
+    let ua = UserAgent::start(&config, bind_ip, sip_tx, sip_cancel.clone()).await?;
+    let codecs: Vec<Codec> = config
+        .codecs
+        .iter()
+        .copied()
+        .filter(|c| SUPPORTED_CODECS.contains(c))
+        .collect();
+    announce_start(&config, &ua, &codecs, &log);
+    let audio = Audio::open(&config, &codecs, &log).await?;
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let (bridge_tx, mut bridge_rx) = mpsc::unbounded_channel();
+    let (card_tx, mut card_rx) = mpsc::unbounded_channel();
+    let policy = Policy {
+        codecs,
+        sdp_address: config.media_address.unwrap_or(bind_ip),
+        auto_answer: config.auto_answer,
+        answer_after: config.answer_after,
+        auto_reject: config.auto_reject,
+        send_dtmf: config.send_dtmf.clone(),
+        auto_bridge: config.bridge.enabled,
+        bridge_model: config.bridge.model.clone(),
+        bridge_voice: config.bridge.voice.clone(),
+    };
+    let sip = UaSide::new(ua.clone());
+    let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
+    let registration = RegistrationTask::start(&ua, &config.account, config.transport, reg_tx)
+        .map_err(EngineError::Registration)?;
+    let mut engine = Engine {
+        log: log.clone(),
+        sip: sip.clone(),
+        bind_ip,
+        table: CallTable::new(policy),
+        resources: Resources::default(),
+        tasks: JoinSet::new(),
+        timers: DelayQueue::new(),
+        media_events: media_tx,
+        bridge_events: bridge_tx,
+        audio,
+        card_reopened: card_tx,
+        traces: trace::TraceRouter::default(),
+        transcripts: writer::TranscriptWriter::start(log.clone()),
+        config,
+    };
+
+    let deadline = engine
+        .config
+        .duration
+        .map(|d| tokio::time::Instant::now() + d);
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Quit) | None => break,
+                Some(cmd) => engine.feed(Input::Command(cmd)).await,
+            },
+            Some(ev) = sip_rx.recv() => engine.on_sip(ev, &sip).await,
+            Some(update) = reg_rx.recv() => account::report(update, &engine.config.account.aor, &log),
+            Some((tag, event)) = media_rx.recv() => engine.on_media_event(CallId(tag), event).await,
+            Some((tag, event)) = bridge_rx.recv() => engine.on_bridge_event(CallId(tag), event).await,
+            Some(opened) = card_rx.recv() => engine.on_card_reopened(opened),
+            Some(due) = engine.timers.next() => engine.feed(Input::Timer(due.into_inner())).await,
+            Some(done) = engine.tasks.join_next() => engine.on_task_done(done).await,
+            _ = sleep_until(deadline) => {
+                log.line(LogLevel::Info, LogKind::Cleanup, format!(
+                    "--duration of {} s reached, stopping",
+                    engine.config.duration.unwrap_or_default().as_secs()
+                ));
+                break;
+            }
         }
     }
 
-    async fn on_sip(&mut self, event: SipEvent) {
-        match event {
+    engine.shutdown(&mut sip_rx, &sip).await;
+    // Registration updates from the unregister are reported as they arrive.
+    let reg_done = registration.stop();
+    tokio::pin!(reg_done);
+    loop {
+        tokio::select! {
+            _ = &mut reg_done => break,
+            Some(update) = reg_rx.recv() => account::report(update, &engine.config.account.aor, &log),
+        }
+    }
+    while let Ok(update) = reg_rx.try_recv() {
+        account::report(update, &engine.config.account.aor, &log);
+    }
+    sip_cancel.cancel();
+    engine.transcripts.finish().await;
+    log.line(
+        LogLevel::Info,
+        LogKind::Cleanup,
+        "clean-up finished, goodbye".into(),
+    );
+    log.emit(Event::Stopped);
+    Ok(())
+}
+
+impl<S: SipSide> Engine<S> {
+    /// One input into the table, then its effects, then the inputs those effects answered
+    /// with, until nothing is left.
+    async fn feed(&mut self, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            for effect in self.table.on(input, Now::system()) {
+                if let Some(answer) = self.perform(effect).await {
+                    queue.push_back(answer);
+                }
+            }
+        }
+    }
+
+    async fn on_sip(&mut self, event: SipEvent, side: &Arc<UaSide>) {
+        let input = match event {
             SipEvent::Invite {
                 key,
                 call_id,
@@ -361,90 +242,155 @@ impl Engine {
                 display_name,
                 to,
                 offer,
-            } => {
-                if let Some(id) = self.on_invite(key, from, display_name, to, offer).await {
-                    self.bind_trace(&call_id, id);
-                }
-            }
-            SipEvent::Confirmed { key, ack_sdp } => self.on_confirmed(key, ack_sdp).await,
+            } => Input::Invite(Invite {
+                key,
+                sip_call_id: call_id,
+                from,
+                display_name,
+                to,
+                offer,
+            }),
+            SipEvent::Confirmed { key, ack_sdp } => Input::Confirmed { key, ack_sdp },
             SipEvent::Reoffer {
                 key,
                 offer,
                 responder,
-            } => self.on_reoffer(key, offer, responder).await,
-            SipEvent::Terminated { key, why } => self.on_terminated(key, why).await,
-            SipEvent::Trace(line) => self.on_trace(line),
+            } => Input::Reoffer {
+                key,
+                offer,
+                request: side.hold(responder),
+            },
+            SipEvent::Terminated { key, why } => Input::Terminated { key, why },
+            SipEvent::Trace(line) => return self.on_trace(line),
+        };
+        self.feed(input).await;
+    }
+
+    async fn on_media_event(&mut self, call: CallId, event: MediaEvent) {
+        let ai = match &event {
+            MediaEvent::Levels { .. } => self.resources.ai_level(call),
+            MediaEvent::Quality(_) => {
+                // Once a second per call: also when a dead sound card is noticed and retried.
+                if let Some(choice) = self.audio.watch_card(&self.log) {
+                    let tx = self.card_reopened.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(crate::media::device::SoundCard::open(&choice));
+                    });
+                }
+                None
+            }
+            _ => None,
+        };
+        self.feed(Input::Media { call, event, ai }).await;
+    }
+
+    async fn on_bridge_event(&mut self, call: CallId, event: BridgeEvent) {
+        let stats = self.resources.bridge_stats(call).unwrap_or_default();
+        self.feed(Input::Bridge { call, event, stats }).await;
+    }
+
+    async fn on_task_done(&mut self, done: Result<Option<Input>, tokio::task::JoinError>) {
+        match done {
+            Ok(Some(input)) => self.feed(input).await,
+            Ok(None) => {}
+            Err(e) => self
+                .log
+                .warn(format!("an engine task stopped unexpectedly: {e}")),
+        }
+    }
+
+    /// A reopened sound card takes back the call that held the dead one.
+    fn on_card_reopened(
+        &mut self,
+        opened: Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
+    ) {
+        let Some(holder) = self.audio.card_reopened(opened, &self.log) else {
+            return;
+        };
+        let Some(call) = self.table.get(holder).filter(|c| c.media && !c.torn_down) else {
+            return;
+        };
+        let (Some(codec), bridged) = (call.codec, call.is_bridged()) else {
+            return;
+        };
+        let port = self.audio.port(holder, codec.clock_rate(), &self.log);
+        if let Some(media) = self.resources.media(holder) {
+            // A bridged call keeps its AI side and only gets its listen-in back.
+            if bridged {
+                media.set_listener(port);
+            } else {
+                media.set_port(port);
+            }
+            self.log
+                .info_audio(format!("call {holder}: back on the sound card"));
         }
     }
 
     /// Ends every call: BYE to connected ones, 480 to ringing ones, then waits (bounded) for
-    /// the BYEs to be answered and the dialogs to report their end.
-    async fn shutdown(&mut self, sip_rx: &mut mpsc::UnboundedReceiver<SipEvent>) {
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
-        if !ids.is_empty() {
-            self.log(
-                LogLevel::Info,
-                LogKind::Cleanup,
-                format!("ending {} live call(s)", ids.len()),
-            );
-        }
-        for id in ids {
-            if self.calls.get(&id).map(|c| c.state) == Some(CallState::Ringing) {
-                self.reject(id, 480);
-            } else {
-                self.hangup(id);
-            }
-        }
-        let deadline = tokio::time::Instant::now() + HANGUP_GRACE;
-        while !self.calls.is_empty() || !self.hangups.is_empty() {
+    /// the BYEs to be answered and the dialogs to report their end, and for every teardown
+    /// to report its figures.
+    async fn shutdown(
+        &mut self,
+        sip_rx: &mut mpsc::UnboundedReceiver<SipEvent>,
+        side: &Arc<UaSide>,
+    ) {
+        self.timers.clear();
+        self.feed(Input::Shutdown).await;
+        let grace = tokio::time::Instant::now() + HANGUP_GRACE;
+        let mut abandoned = false;
+        let mut last_call = tokio::time::Instant::now() + HANGUP_GRACE + TEARDOWN_GRACE;
+        while !self.table.is_empty() || !self.tasks.is_empty() {
             tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => break,
-                Some(_) = self.hangups.join_next(), if !self.hangups.is_empty() => {}
-                Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
+                _ = tokio::time::sleep_until(grace), if !abandoned => {
+                    abandoned = true;
+                    last_call = tokio::time::Instant::now() + TEARDOWN_GRACE;
+                    self.feed(Input::Abandon).await;
+                }
+                _ = tokio::time::sleep_until(last_call) => break,
+                Some(done) = self.tasks.join_next() => self.on_task_done(done).await,
+                Some(ev) = sip_rx.recv() => self.on_sip(ev, side).await,
             }
         }
-        // Whatever did not report its end in time is closed here, media included.
-        let leftovers: Vec<DialogKey> = self.by_key.keys().cloned().collect();
-        for key in leftovers {
-            self.on_terminated(
-                key,
-                Termination::Other("no answer to BYE before exit".into()),
-            )
-            .await;
-        }
+        // Anything still running is cut short: its owner is going away.
+        self.tasks.abort_all();
     }
 }
 
-/// Opens the sound card for `--audio device`. A missing card is not fatal (calls fall back
-/// to silence, with one warning); a device the user named that does not exist is.
-async fn open_sound_card(
-    config: &Config,
-) -> Result<
-    (
-        Option<std::sync::Arc<crate::media::device::SoundCard>>,
-        Option<String>,
-    ),
-    EngineError,
-> {
-    use crate::media::device::{DeviceChoice, SoundCard};
-    if config.audio != AudioChoice::Device {
-        return Ok((None, None));
-    }
-    let choice = DeviceChoice {
-        input: config.input_device.clone(),
-        output: config.output_device.clone(),
-    };
-    let named = choice.input.is_some() || choice.output.is_some();
-    let opened = tokio::task::spawn_blocking(move || SoundCard::open(&choice))
-        .await
-        .map_err(|e| EngineError::SoundCard(format!("sound card set-up failed: {e}")))?;
-    match opened {
-        Ok(card) => Ok((Some(std::sync::Arc::new(card)), None)),
-        Err(e) if named => Err(EngineError::SoundCard(e.to_string())),
-        Err(e) => Ok((
-            None,
-            Some(format!("{e}: calls use --audio null (silence) instead")),
-        )),
+fn announce_start(config: &Config, ua: &UserAgent, codecs: &[Codec], log: &Log) {
+    log.emit(Event::Started {
+        account: config.account.aor.to_string(),
+        registrar: config.account.registrar.to_string(),
+        transport: config.transport.as_str().to_string(),
+        local_sip: crate::sip::ua::host_port(ua.local),
+    });
+    log.line(
+        LogLevel::Info,
+        LogKind::Startup,
+        format!(
+            "sipterm {} listening for SIP on {} over {}, registering {} at {}",
+            env!("CARGO_PKG_VERSION"),
+            crate::sip::ua::host_port(ua.local),
+            config.transport.as_str(),
+            config.account.aor,
+            config.account.registrar
+        ),
+    );
+    let skipped: Vec<&str> = config
+        .codecs
+        .iter()
+        .filter(|codec| !SUPPORTED_CODECS.contains(codec))
+        .map(|codec| codec.name())
+        .collect();
+    if !skipped.is_empty() {
+        log.warn(format!(
+            "codec(s) {} not available in this build yet; offering {}",
+            skipped.join(", "),
+            codecs
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
 }
 
@@ -468,11 +414,14 @@ async fn route_to(host_port: &str) -> Result<IpAddr, EngineError> {
         .map_err(|e| fail(format!("name lookup failed: {e}")))?
         .next()
         .ok_or_else(|| fail("the name has no address".into()))?;
-    let any: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
+    let any = SocketAddr::new(
+        if target.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        },
+        0,
+    );
     let probe = tokio::net::UdpSocket::bind(any)
         .await
         .map_err(|e| fail(e.to_string()))?;

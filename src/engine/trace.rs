@@ -2,9 +2,11 @@
 //! first INVITE is traced before the engine has created its call, so messages of a Call-ID
 //! not yet known wait here (bounded) until the call appears.
 
-use super::*;
+use super::sip_side::SipSide;
+use super::Engine;
 use crate::sip::trace::TraceLine;
-use std::collections::VecDeque;
+use crate::vocab::{CallId, Event, LogKind, LogLevel, SipDirection};
+use std::collections::{HashMap, VecDeque};
 
 /// Call-IDs whose messages may wait for their call; older ones are forgotten (stray OPTIONS,
 /// REGISTER transactions and garbage never become calls).
@@ -70,14 +72,14 @@ impl TraceRouter {
     }
 }
 
-impl Engine {
+impl<S: SipSide> Engine<S> {
     pub(super) fn on_trace(&mut self, line: TraceLine) {
         if self.config.verbose {
             let arrow = match line.direction {
                 SipDirection::Sent => "sent to",
                 SipDirection::Received => "received from",
             };
-            self.log(
+            self.log.line(
                 LogLevel::Debug,
                 LogKind::Sip,
                 format!(
@@ -106,7 +108,7 @@ impl Engine {
     }
 
     fn emit_trace(&self, call: Option<CallId>, line: TraceLine) {
-        self.emit(Event::SipMessage {
+        self.log.emit(Event::SipMessage {
             call,
             direction: line.direction,
             peer: line.peer,

@@ -28,6 +28,13 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DialogKey(String);
 
+impl DialogKey {
+    /// A key that names no rsipstack dialog, for in-process tests of the layers above.
+    pub fn new(id: impl Into<String>) -> DialogKey {
+        DialogKey(id.into())
+    }
+}
+
 /// Why the SIP layer ended a dialog.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Termination {

@@ -1,0 +1,120 @@
+//! One call as the call table tracks it: its dialog, where it is in its life, what was
+//! negotiated, and its two mute states. Handles (sockets, media task, bridge) live with the
+//! executor; this is only what the logic decides on.
+
+use super::super::transcript::TranscriptOrder;
+use crate::media::sdp::{LocalMedia, Negotiated, SessionDescription};
+use crate::sip::ua::DialogKey;
+use crate::vocab::{CallId, CallState, Codec, EndReason};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Where answering a call stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answering {
+    /// Not asked to answer.
+    No,
+    /// RTP sockets are being bound.
+    Binding,
+    /// The 200 OK is being sent.
+    Accepting,
+}
+
+/// Where a call's voice bridge stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bridge {
+    Off,
+    /// Asked for; the executor has not said yet whether it started.
+    Starting,
+    On,
+}
+
+#[derive(Debug)]
+pub struct Call {
+    pub id: CallId,
+    pub key: DialogKey,
+    /// The caller as shown to the user (display name and URI).
+    pub remote: String,
+    /// The caller's URI alone (names recordings).
+    pub remote_uri: String,
+    pub state: CallState,
+    /// The caller's SDP offer; `None` for a late-offer INVITE.
+    pub offer: Option<SessionDescription>,
+    pub answering: Answering,
+    /// Our side of the SDP, once answered.
+    pub local: Option<LocalMedia>,
+    pub answered_at: Option<Instant>,
+    /// What the answer negotiated, until media starts with it.
+    pub pending_media: Option<Negotiated>,
+    /// We answered a late offer with ours; the ACK brings the caller's answer.
+    pub awaiting_ack_answer: bool,
+    /// Media runs (started by the executor).
+    pub media: bool,
+    pub codec: Option<Codec>,
+    /// Our RTP address and the remote's as negotiated, once media runs.
+    pub local_rtp: Option<SocketAddr>,
+    pub remote_rtp: Option<SocketAddr>,
+    pub bridge: Bridge,
+    /// The caller hears silence from our microphone.
+    pub mic_muted: bool,
+    /// While bridged, we do not hear the conversation; kept across bridges.
+    pub listen_muted: bool,
+    /// With `--record`: the transcript file beside the WAV.
+    pub transcript: Option<PathBuf>,
+    /// Final transcript lines waiting for an earlier caller turn's words.
+    pub transcript_order: TranscriptOrder,
+    /// Set when we started ending the call, so the dialog's end is reported in our terms.
+    pub ending: Option<EndReason>,
+    /// The dialog has ended and the executor is stopping the call's media and bridge.
+    pub torn_down: bool,
+}
+
+impl Call {
+    pub fn new(
+        id: CallId,
+        key: DialogKey,
+        remote: String,
+        remote_uri: String,
+        offer: Option<SessionDescription>,
+    ) -> Call {
+        Call {
+            id,
+            key,
+            remote,
+            remote_uri,
+            state: CallState::Ringing,
+            offer,
+            answering: Answering::No,
+            local: None,
+            answered_at: None,
+            pending_media: None,
+            awaiting_ack_answer: false,
+            media: false,
+            codec: None,
+            local_rtp: None,
+            remote_rtp: None,
+            bridge: Bridge::Off,
+            mic_muted: false,
+            listen_muted: false,
+            transcript: None,
+            transcript_order: TranscriptOrder::default(),
+            ending: None,
+            torn_down: false,
+        }
+    }
+
+    /// Ringing, and nobody has started answering or refusing it.
+    pub fn is_ringing(&self) -> bool {
+        self.state == CallState::Ringing && self.answering == Answering::No && !self.is_ending()
+    }
+
+    /// We are ending it, or its dialog has ended.
+    pub fn is_ending(&self) -> bool {
+        self.ending.is_some() || self.torn_down
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.bridge != Bridge::Off
+    }
+}

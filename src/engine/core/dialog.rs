@@ -1,0 +1,329 @@
+//! A call inside its dialog: the ACK (and a late offer's answer), re-INVITE and UPDATE
+//! (hold, resume, codec switch, refusals per RFC 3261 §14.2), hanging up, and the end: the
+//! dialog's termination, the teardown of media and bridge, and the call's final figures.
+
+use super::*;
+use crate::media::sdp::{self, MediaDirection};
+use crate::vocab::MediaSummary;
+
+impl CallTable {
+    pub(super) fn on_confirmed(&mut self, key: &DialogKey, ack_sdp: Option<String>, out: &mut Out) {
+        let Some(id) = self.by_key(key) else {
+            return;
+        };
+        let codecs = self.policy.codecs.clone();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if std::mem::take(&mut call.awaiting_ack_answer) {
+            let negotiated = ack_sdp
+                .as_deref()
+                .ok_or_else(|| "the ACK carried no SDP answer".to_string())
+                .and_then(|text| sdp::parse(text).map_err(|e| e.to_string()))
+                .and_then(|answer| {
+                    sdp::negotiate_answer(&answer, &codecs).map_err(|e| e.to_string())
+                });
+            match negotiated {
+                Ok(n) => call.pending_media = Some(n),
+                Err(reason) => {
+                    out.warn(format!(
+                        "call {id}: late-offer call has no usable answer ({reason}); hanging up"
+                    ));
+                    self.hangup(id, out);
+                    return;
+                }
+            }
+        }
+        call.state = CallState::Active;
+        out.call_state(id, CallState::Active);
+        out.log(
+            LogLevel::Info,
+            LogKind::Success,
+            format!("call {id} connected"),
+        );
+        self.start_media(id, out);
+        if self.policy.send_dtmf.is_some() {
+            out.push(Effect::Arm {
+                timer: Timer::Dtmf(id),
+                after: DTMF_DELAY,
+            });
+        }
+    }
+
+    pub(super) fn on_reoffer(
+        &mut self,
+        key: &DialogKey,
+        offer: Option<String>,
+        request: RequestId,
+        out: &mut Out,
+    ) {
+        let respond = |status, sdp| Effect::Respond {
+            request,
+            status,
+            sdp,
+        };
+        let codecs = self.policy.codecs.clone();
+        let Some(call) = self.by_key(key).and_then(|id| self.calls.get_mut(&id)) else {
+            out.push(respond(481, None));
+            return;
+        };
+        let id = call.id;
+        let Some(local) = call.local.as_ref() else {
+            // Offer before our answer was acknowledged (RFC 3261 §14.2: 491 Request Pending).
+            out.push(respond(491, None));
+            return;
+        };
+        // The new version is kept only if the session really changes (a refusal leaves the
+        // old one in force, RFC 3261 §14.2).
+        let mut local = local.clone();
+        local.session_version += 1;
+        let Some(text) = offer else {
+            // A re-INVITE without SDP asks for our offer; the ACK's answer changes nothing for us.
+            let body = sdp::offer(&codecs, &local);
+            call.local = Some(local);
+            out.push(respond(200, Some(body)));
+            return;
+        };
+        // Keep the codec in use when it is still offered: a switch costs a glitch at best.
+        let current = call.codec;
+        let prefs: Vec<Codec> = current
+            .into_iter()
+            .chain(codecs.iter().copied().filter(|c| Some(*c) != current))
+            .collect();
+        let result = sdp::parse(&text)
+            .map_err(|e| (400, e.to_string()))
+            .and_then(|o| {
+                sdp::answer(&o, &prefs, &local)
+                    .map_err(|e| (if e.is_not_acceptable() { 488 } else { 400 }, e.to_string()))
+            })
+            .and_then(|(body, negotiated)| match current {
+                // The port, the recorder and the bridge run at the call's clock rate.
+                Some(old) if old.clock_rate() != negotiated.codec.clock_rate() => Err((
+                    488,
+                    format!(
+                        "it asks to switch from {old} to {} mid-call, which changes the clock \
+                         rate; the call stays on {old}",
+                        negotiated.codec
+                    ),
+                )),
+                _ => Ok((body, negotiated)),
+            });
+        let (body, negotiated) = match result {
+            Ok(accepted) => accepted,
+            Err((status, reason)) => {
+                out.warn(format!(
+                    "call {id}: re-INVITE refused with {status}: {reason}"
+                ));
+                out.push(respond(status, None));
+                return;
+            }
+        };
+        call.local = Some(local);
+        let switched = current.filter(|old| *old != negotiated.codec);
+        call.codec = Some(negotiated.codec);
+        call.remote_rtp = Some(negotiated.remote);
+        let held = matches!(
+            negotiated.direction,
+            MediaDirection::RecvOnly | MediaDirection::Inactive
+        );
+        let started = call.media.then(|| Event::MediaStarted {
+            call: id,
+            codec: negotiated.codec,
+            local_rtp: call.local_rtp.map(|a| a.to_string()).unwrap_or_default(),
+            remote_rtp: negotiated.remote.to_string(),
+        });
+        if call.media {
+            out.push(Effect::UpdateMedia {
+                call: id,
+                negotiated: negotiated.clone(),
+            });
+        }
+        let new_state = if held {
+            CallState::Held
+        } else {
+            CallState::Active
+        };
+        let changed = call.state != new_state && call.state != CallState::Answering;
+        if changed {
+            call.state = new_state;
+        }
+        out.push(respond(200, Some(body)));
+        if let (Some(old), Some(started)) = (switched, started) {
+            out.emit(started);
+            out.log(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!(
+                    "call {id}: the remote side switched the codec from {old} to {}",
+                    negotiated.codec
+                ),
+            );
+        }
+        if changed {
+            out.call_state(id, new_state);
+            let what = if held {
+                "put on hold by the remote side"
+            } else {
+                "resumed"
+            };
+            out.log(LogLevel::Info, LogKind::Call, format!("call {id} {what}"));
+        }
+    }
+
+    pub(super) fn hangup(&mut self, id: CallId, out: &mut Out) {
+        let Some(call) = self.call_or_warn(id, " to hang up", out) else {
+            return;
+        };
+        if call.is_ending() {
+            return;
+        }
+        if call.state == CallState::Ringing {
+            self.reject(id, 486, out);
+            return;
+        }
+        call.ending = Some(EndReason::LocalHangup);
+        out.log(
+            LogLevel::Info,
+            LogKind::Call,
+            format!("hanging up call {id}"),
+        );
+        out.push(Effect::Bye {
+            call: id,
+            key: call.key.clone(),
+        });
+    }
+
+    pub(super) fn on_bye_done(&mut self, id: CallId, result: Result<(), String>, out: &mut Out) {
+        if let Err(e) = result {
+            out.warn(format!("call {id}: BYE failed: {e}"));
+        }
+    }
+
+    /// The dialog is over: the call's media and bridge are stopped by the executor, which
+    /// reports back with `Finished`.
+    pub(super) fn on_terminated(&mut self, key: &DialogKey, why: Termination, out: &mut Out) {
+        let Some(id) = self.by_key.remove(key) else {
+            return;
+        };
+        // Before the call is torn down: transcript lines held for a caller turn.
+        self.flush_transcript(id, out);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let reason = call.ending.take().unwrap_or(match why {
+            Termination::RemoteBye => EndReason::RemoteHangup,
+            Termination::LocalBye => EndReason::LocalHangup,
+            Termination::Cancelled => EndReason::Cancelled,
+            Termination::Rejected(status) => EndReason::Rejected { status },
+            Termination::Timeout => EndReason::Failed {
+                reason: "no ACK or answer in time".into(),
+            },
+            Termination::Other(reason) => EndReason::Failed { reason },
+        });
+        call.ending = Some(reason);
+        call.torn_down = true;
+        out.push(Effect::Teardown(id));
+    }
+
+    pub(super) fn on_finished(
+        &mut self,
+        id: CallId,
+        bridge: Option<BridgeStats>,
+        media: Option<MediaReport>,
+        now: Now,
+        out: &mut Out,
+    ) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Some(stats) = bridge {
+            bridge::stats_events(id, &stats, out);
+        }
+        let media = media
+            .map(|report| summarize_media(id, report, out))
+            .unwrap_or_default();
+        let duration_ms = call
+            .answered_at
+            .map(|t| now.at.saturating_duration_since(t).as_millis() as u64)
+            .unwrap_or(0);
+        let reason = call.ending.unwrap_or(EndReason::Failed {
+            reason: "ended without a reason".into(),
+        });
+        let words = match &reason {
+            EndReason::LocalHangup => "we hung up".to_string(),
+            EndReason::RemoteHangup => "the caller hung up".to_string(),
+            EndReason::Cancelled => "the caller cancelled before answer".to_string(),
+            EndReason::Rejected { status } => format!("rejected with {status}"),
+            EndReason::NoCommonCodec => "no common codec".to_string(),
+            EndReason::Failed { reason } => format!("failed: {reason}"),
+        };
+        out.log(
+            LogLevel::Info,
+            LogKind::Call,
+            format!("call {id} with {} ended: {words}", call.remote),
+        );
+        if call.answered_at.is_some() {
+            let s = &media.stats;
+            let q = &s.quality;
+            let rtt = q
+                .rtt_ms
+                .map(|r| format!(", RTT {r:.0} ms"))
+                .unwrap_or_default();
+            out.log(
+                LogLevel::Info,
+                LogKind::Stats,
+                format!(
+                    "call {id}: {:.1} s, RTP sent {} / received {} packets, lost {} ({:.1} %), \
+                     jitter {:.1} ms{rtt}, MOS {:.2}, {} invalid, {} from foreign sources",
+                    duration_ms as f64 / 1000.0,
+                    s.packets_sent,
+                    s.packets_received,
+                    q.packets_lost,
+                    q.loss_percent,
+                    q.jitter_ms,
+                    q.mos,
+                    s.packets_invalid,
+                    s.packets_foreign,
+                ),
+            );
+        }
+        out.call_state(id, CallState::Ended);
+        out.emit(Event::CallEnded {
+            call: id,
+            reason,
+            duration_ms,
+            media,
+        });
+    }
+}
+
+/// The figures of a finished media session in the engine's terms, and the recording's fate.
+fn summarize_media(id: CallId, report: MediaReport, out: &mut Out) -> MediaSummary {
+    let recording = match report.recording {
+        Some(Ok(summary)) => {
+            out.log(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!(
+                    "call {id}: recording saved to {} ({:.1} s)",
+                    summary.path.display(),
+                    summary.duration_ms as f64 / 1000.0
+                ),
+            );
+            Some(summary.path.display().to_string())
+        }
+        Some(Err(e)) => {
+            out.log(
+                LogLevel::Error,
+                LogKind::Error,
+                format!("call {id}: the recording could not be finished: {e}"),
+            );
+            None
+        }
+        None => None,
+    };
+    MediaSummary {
+        stats: report.stats,
+        recording,
+    }
+}

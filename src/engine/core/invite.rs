@@ -1,0 +1,231 @@
+//! A call's beginning: a new INVITE (refused at once when its offer is unusable), ringing,
+//! the auto-answer and auto-reject policies, answering (RTP sockets, then the 200 OK with our
+//! SDP answer or, for a late offer, our offer) and rejecting.
+
+use super::call::Answering;
+use super::*;
+use crate::media::sdp::{self, LocalMedia};
+use crate::vocab::MediaSummary;
+
+impl CallTable {
+    pub(super) fn on_invite(&mut self, invite: Invite, _now: Now, out: &mut Out) {
+        let Invite {
+            key,
+            sip_call_id,
+            from,
+            display_name,
+            to,
+            offer,
+        } = invite;
+        let id = CallId(self.next_id);
+        self.next_id += 1;
+        out.push(Effect::BindTrace {
+            sip_call_id,
+            call: id,
+        });
+        let who = display_name
+            .as_ref()
+            .map(|d| format!("{d} <{from}>"))
+            .unwrap_or_else(|| from.clone());
+        // Decide on the offer before ringing: an unusable offer is refused at once.
+        let parsed = match offer.as_deref().map(sdp::parse).transpose() {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                out.warn(format!(
+                    "call {id} from {who}: unreadable SDP offer ({e}); answering 400"
+                ));
+                out.push(Effect::Reject { key, status: 400 });
+                return;
+            }
+        };
+        if let Some(offer) = &parsed {
+            let probe = LocalMedia {
+                addr: self.policy.sdp_address,
+                port: 9,
+                session_id: 0,
+                session_version: 0,
+            };
+            if let Err(e) = sdp::answer(offer, &self.policy.codecs, &probe) {
+                let status = if e.is_not_acceptable() { 488 } else { 400 };
+                out.warn(format!("call {id} from {who}: {e}; answering {status}"));
+                out.push(Effect::Reject { key, status });
+                out.emit(Event::IncomingCall {
+                    call: id,
+                    from,
+                    display_name,
+                    to,
+                });
+                out.emit(Event::CallEnded {
+                    call: id,
+                    reason: if status == 488 {
+                        EndReason::NoCommonCodec
+                    } else {
+                        EndReason::Failed {
+                            reason: e.to_string(),
+                        }
+                    },
+                    duration_ms: 0,
+                    media: MediaSummary::default(),
+                });
+                return;
+            }
+        }
+        // A call that gets its final answer at once needs no 180: sent microseconds before the
+        // final response it only races it (a multi-worker proxy can reorder the two).
+        let p = &self.policy;
+        let answered_at_once =
+            p.auto_reject.is_some() || (p.auto_answer && p.answer_after.is_zero());
+        if !answered_at_once {
+            out.push(Effect::Ring(key.clone()));
+        }
+        self.by_key.insert(key.clone(), id);
+        self.calls
+            .insert(id, Call::new(id, key, who.clone(), from.clone(), parsed));
+        out.emit(Event::IncomingCall {
+            call: id,
+            from,
+            display_name,
+            to,
+        });
+        out.call_state(id, CallState::Ringing);
+        out.log(
+            LogLevel::Info,
+            LogKind::Call,
+            format!("incoming call {id} from {who}"),
+        );
+        if let Some(status) = self.policy.auto_reject {
+            self.reject(id, status, out);
+        } else if self.policy.auto_answer {
+            if self.policy.answer_after.is_zero() {
+                self.answer(id, out);
+            } else {
+                out.push(Effect::Arm {
+                    timer: Timer::Answer(id),
+                    after: self.policy.answer_after,
+                });
+            }
+        }
+    }
+
+    pub(super) fn answer(&mut self, id: CallId, out: &mut Out) {
+        let Some(call) = self.call_or_warn(id, " to answer", out) else {
+            return;
+        };
+        if !call.is_ringing() {
+            out.warn(format!("call {id} is not ringing, nothing to answer"));
+            return;
+        }
+        call.answering = Answering::Binding;
+        out.push(Effect::BindRtp(id));
+    }
+
+    pub(super) fn on_rtp_bound(
+        &mut self,
+        id: CallId,
+        result: Result<(u16, u64), String>,
+        out: &mut Out,
+    ) {
+        let address = self.policy.sdp_address;
+        let codecs = self.policy.codecs.clone();
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
+            return;
+        };
+        let (port, session_id) = match result {
+            Ok(bound) => bound,
+            Err(e) => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: no RTP port free ({e}); answering 500"),
+                );
+                call.answering = Answering::No;
+                call.ending = Some(EndReason::Rejected { status: 500 });
+                out.push(Effect::Reject {
+                    key: call.key.clone(),
+                    status: 500,
+                });
+                return;
+            }
+        };
+        let local = LocalMedia {
+            addr: address,
+            port,
+            session_id,
+            session_version: 1,
+        };
+        let (sdp, negotiated) = match &call.offer {
+            Some(offer) => match sdp::answer(offer, &codecs, &local) {
+                Ok((body, negotiated)) => (body, Some(negotiated)),
+                Err(e) => {
+                    // Checked at INVITE time; only reachable if the offer changed meanwhile.
+                    out.log(LogLevel::Error, LogKind::Error, format!("call {id}: {e}"));
+                    call.answering = Answering::No;
+                    call.ending = Some(EndReason::NoCommonCodec);
+                    out.push(Effect::Reject {
+                        key: call.key.clone(),
+                        status: 488,
+                    });
+                    return;
+                }
+            },
+            None => (sdp::offer(&codecs, &local), None),
+        };
+        call.local = Some(local);
+        call.pending_media = negotiated;
+        call.answering = Answering::Accepting;
+        out.push(Effect::Accept {
+            call: id,
+            key: call.key.clone(),
+            sdp,
+        });
+    }
+
+    pub(super) fn on_accepted(
+        &mut self,
+        id: CallId,
+        result: Result<(), String>,
+        now: Now,
+        out: &mut Out,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.answering = Answering::No;
+        if let Err(e) = result {
+            out.log(
+                LogLevel::Error,
+                LogKind::Error,
+                format!("call {id}: could not send 200 OK: {e}"),
+            );
+            call.local = None;
+            call.pending_media = None;
+            return;
+        }
+        call.state = CallState::Answering;
+        call.answered_at = Some(now.at);
+        // Late offer: media starts when the ACK brings the caller's answer.
+        call.awaiting_ack_answer = call.pending_media.is_none();
+        out.call_state(id, CallState::Answering);
+        out.log(LogLevel::Info, LogKind::Call, format!("answered call {id}"));
+        self.start_media(id, out);
+    }
+
+    pub(super) fn reject(&mut self, id: CallId, status: u16, out: &mut Out) {
+        match self.calls.get_mut(&id) {
+            Some(call) if call.is_ringing() => {
+                call.ending = Some(EndReason::Rejected { status });
+                out.push(Effect::Reject {
+                    key: call.key.clone(),
+                    status,
+                });
+                out.log(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("rejected call {id} with {status}"),
+                );
+            }
+            Some(_) => out.warn(format!("call {id} is not ringing; hang it up instead")),
+            None => out.warn(format!("no call {id}")),
+        }
+    }
+}

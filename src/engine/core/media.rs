@@ -1,0 +1,177 @@
+//! A call's media as the table sees it: starting it once something was negotiated, what its
+//! session reports (levels, quality, DTMF, warnings), the two mute states and sending DTMF.
+
+use super::*;
+
+impl CallTable {
+    /// Starts the call's media with what the answer (or the ACK) negotiated, if anything is
+    /// waiting and media does not run yet.
+    pub(super) fn start_media(&mut self, id: CallId, out: &mut Out) {
+        let Some(call) = self
+            .calls
+            .get_mut(&id)
+            .filter(|c| !c.media && !c.is_ending())
+        else {
+            return;
+        };
+        let Some(negotiated) = call.pending_media.take() else {
+            return;
+        };
+        call.codec = Some(negotiated.codec);
+        call.remote_rtp = Some(negotiated.remote);
+        out.push(Effect::StartMedia {
+            call: id,
+            negotiated,
+            remote_uri: call.remote_uri.clone(),
+        });
+    }
+
+    pub(super) fn on_media_started(
+        &mut self,
+        id: CallId,
+        result: Result<MediaRunning, String>,
+        out: &mut Out,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let running = match result {
+            Ok(running) => running,
+            Err(e) => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: media cannot start: {e}"),
+                );
+                return;
+            }
+        };
+        call.media = true;
+        call.local_rtp = Some(running.local_rtp);
+        call.transcript = running.transcript;
+        let (Some(codec), Some(remote)) = (call.codec, call.remote_rtp) else {
+            return;
+        };
+        out.emit(Event::MediaStarted {
+            call: id,
+            codec,
+            local_rtp: running.local_rtp.to_string(),
+            remote_rtp: remote.to_string(),
+        });
+        out.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {id}: {} audio to {remote}", codec.name()),
+        );
+        if call.mic_muted {
+            // Muted before media ran (a late offer): the new session starts unmuted.
+            out.push(Effect::MuteMicrophone {
+                call: id,
+                muted: true,
+            });
+        }
+        if self.policy.auto_bridge {
+            self.start_bridge(id, out);
+        }
+    }
+
+    pub(super) fn on_media_event(
+        &mut self,
+        id: CallId,
+        event: MediaEvent,
+        ai: Option<Level>,
+        out: &mut Out,
+    ) {
+        // A call being torn down has nothing more to say.
+        if self.calls.get(&id).is_none_or(|c| c.torn_down) {
+            return;
+        }
+        match event {
+            MediaEvent::Levels { remote, local } => out.emit(Event::Levels {
+                call: id,
+                remote,
+                local,
+                ai,
+            }),
+            MediaEvent::Quality(quality) => out.emit(Event::Quality { call: id, quality }),
+            MediaEvent::Dtmf(digit) => {
+                out.emit(Event::Dtmf { call: id, digit });
+                out.log(
+                    LogLevel::Info,
+                    LogKind::Audio,
+                    format!("call {id}: DTMF digit {digit} received"),
+                );
+            }
+            MediaEvent::Latched(addr) => out.log(
+                LogLevel::Debug,
+                LogKind::Audio,
+                format!("call {id}: media from {addr}"),
+            ),
+            MediaEvent::Warning(text) => out.warn(format!("call {id}: {text}")),
+        }
+    }
+
+    /// Our microphone: while bridged the AI speaks for us, so the state is kept and applies
+    /// again when the bridge ends.
+    pub(super) fn mute_microphone(&mut self, id: CallId, muted: bool, out: &mut Out) {
+        let Some(call) = self.calls.get_mut(&id).filter(|c| c.media) else {
+            out.warn(format!("call {id} has no media to mute"));
+            return;
+        };
+        call.mic_muted = muted;
+        if !call.is_bridged() {
+            out.push(Effect::MuteMicrophone { call: id, muted });
+        }
+        let what = if muted { "muted" } else { "unmuted" };
+        let note = if call.is_bridged() {
+            " (the AI speaks for you until the bridge ends)"
+        } else {
+            ""
+        };
+        out.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {id}: microphone {what}{note}"),
+        );
+        out.emit(muted_event(call));
+    }
+
+    /// What the person at the keyboard hears of a bridged call; kept for later bridges.
+    pub(super) fn mute_listen_in(&mut self, id: CallId, muted: bool, out: &mut Out) {
+        let Some(call) = self.calls.get_mut(&id).filter(|c| c.media) else {
+            out.warn(format!("call {id} has no media to mute"));
+            return;
+        };
+        call.listen_muted = muted;
+        out.push(Effect::MuteListenIn { call: id, muted });
+        let what = if muted { "muted" } else { "unmuted" };
+        out.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {id}: listen-in {what}"),
+        );
+        out.emit(muted_event(call));
+    }
+
+    pub(super) fn send_dtmf(&mut self, id: CallId, digits: String, out: &mut Out) {
+        if !self.calls.get(&id).is_some_and(|c| c.media) {
+            out.warn(format!("call {id} has no media yet; DTMF not sent"));
+            return;
+        }
+        out.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {id}: sending DTMF {digits}"),
+        );
+        out.push(Effect::SendDtmf { call: id, digits });
+    }
+}
+
+/// Both mute states of a call, as the front-ends show them.
+pub(super) fn muted_event(call: &Call) -> Event {
+    Event::Muted {
+        call: call.id,
+        microphone: call.mic_muted,
+        listen_in: call.listen_muted,
+    }
+}

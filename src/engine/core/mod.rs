@@ -1,0 +1,441 @@
+//! The engine's call logic as a pure state machine: `CallTable::on(input, now)` takes one
+//! input (a SIP event, a front-end command, a media or bridge event, a timer, or the result of
+//! an effect carried out earlier) and returns the effects to carry out, in order. It does no
+//! I/O, spawns nothing and reads no clock, so every state and transition is unit-tested in
+//! milliseconds (`tests/`); the executor in `engine/mod.rs` performs the effects and feeds
+//! their results back.
+//!
+//! One rule keeps the two sides honest: an effect that can fail (binding RTP, sending the 200,
+//! starting media or the bridge, a BYE) answers with an input of its own, and the table moves
+//! on only when that input arrives.
+
+mod bridge;
+mod call;
+mod dialog;
+mod invite;
+mod media;
+#[cfg(test)]
+mod tests;
+
+pub use call::Call;
+
+use crate::bridge::{BridgeEvent, BridgeStats};
+use crate::media::sdp::Negotiated;
+use crate::media::session::{MediaEvent, MediaReport};
+use crate::sip::ua::{DialogKey, Termination};
+use crate::vocab::{CallId, CallState, Codec, Command, EndReason, Event, Level, LogKind, LogLevel};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// When `--send-dtmf` digits go out after a call is connected.
+pub const DTMF_DELAY: Duration = Duration::from_secs(1);
+
+/// The call policies the table applies, resolved once from the configuration.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Codecs we offer and accept, in preference order.
+    pub codecs: Vec<Codec>,
+    /// The address written in our SDP (`--media-address`, else the bind address).
+    pub sdp_address: IpAddr,
+    pub auto_answer: bool,
+    /// With auto-answer: how long a call rings first.
+    pub answer_after: Duration,
+    /// Reject every call with this status instead of answering.
+    pub auto_reject: Option<u16>,
+    pub send_dtmf: Option<String>,
+    /// `--bridge`: every call with media is bridged.
+    pub auto_bridge: bool,
+    /// The model and voice, for the log line when a bridge starts.
+    pub bridge_model: String,
+    pub bridge_voice: String,
+}
+
+/// The time an input happens at: monotonic for durations, wall-clock for transcript stamps.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    pub at: Instant,
+    pub wall: SystemTime,
+}
+
+impl Now {
+    pub fn system() -> Now {
+        Now {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+/// Identifies an in-dialog request (re-INVITE, UPDATE) whose answer the executor holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+/// Work the table asked to be reminded of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// `--answer-after` has passed for a ringing call.
+    Answer(CallId),
+    /// `--send-dtmf` is due on a connected call.
+    Dtmf(CallId),
+}
+
+/// A new INVITE, as the SIP layer saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    pub key: DialogKey,
+    /// The Call-ID header (ties SIP trace lines to the call).
+    pub sip_call_id: String,
+    pub from: String,
+    pub display_name: Option<String>,
+    pub to: String,
+    /// The SDP offer, when the INVITE had one (`None`: late offer).
+    pub offer: Option<String>,
+}
+
+/// Where a call's media runs, once started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaRunning {
+    pub local_rtp: SocketAddr,
+    /// The transcript file beside the call's recording, when recording.
+    pub transcript: Option<PathBuf>,
+}
+
+/// Everything the table reacts to.
+#[derive(Debug)]
+pub enum Input {
+    Command(Command),
+    Invite(Invite),
+    /// Our 200 was acknowledged; the ACK's SDP answers a late offer.
+    Confirmed {
+        key: DialogKey,
+        ack_sdp: Option<String>,
+    },
+    /// A re-INVITE or UPDATE, answered with `Effect::Respond`.
+    Reoffer {
+        key: DialogKey,
+        offer: Option<String>,
+        request: RequestId,
+    },
+    /// The SIP layer ended the dialog.
+    Terminated {
+        key: DialogKey,
+        why: Termination,
+    },
+    /// `Effect::BindRtp` done: the RTP port, and a fresh SDP session id.
+    RtpBound {
+        call: CallId,
+        result: Result<(u16, u64), String>,
+    },
+    /// `Effect::Accept` done.
+    Accepted {
+        call: CallId,
+        result: Result<(), String>,
+    },
+    /// `Effect::StartMedia` done.
+    MediaStarted {
+        call: CallId,
+        result: Result<MediaRunning, String>,
+    },
+    /// `Effect::StartBridge` done.
+    BridgeStarted {
+        call: CallId,
+        result: Result<(), String>,
+    },
+    /// `Effect::StopBridge` done: the bridge's final figures.
+    BridgeStopped {
+        call: CallId,
+        stats: BridgeStats,
+    },
+    /// `Effect::Bye` done.
+    ByeDone {
+        call: CallId,
+        result: Result<(), String>,
+    },
+    /// `Effect::Teardown` done: the bridge's and the media's final figures.
+    Finished {
+        call: CallId,
+        bridge: Option<BridgeStats>,
+        media: Option<MediaReport>,
+    },
+    /// A call's media reports; `ai` is the bridge's level, read alongside `Levels`.
+    Media {
+        call: CallId,
+        event: MediaEvent,
+        ai: Option<Level>,
+    },
+    /// A call's bridge reports; `stats` are its figures as they stand.
+    Bridge {
+        call: CallId,
+        event: BridgeEvent,
+        stats: BridgeStats,
+    },
+    Timer(Timer),
+    /// The engine is stopping: hang up or refuse every call.
+    Shutdown,
+    /// The grace for BYE answers has passed: end whatever is left.
+    Abandon,
+}
+
+/// Everything the table asks the executor to do, in order.
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    Emit(Event),
+    /// Ties SIP trace lines of this Call-ID to the call.
+    BindTrace {
+        sip_call_id: String,
+        call: CallId,
+    },
+    Ring(DialogKey),
+    Reject {
+        key: DialogKey,
+        status: u16,
+    },
+    /// Bind an RTP/RTCP pair for the call; answers `RtpBound`.
+    BindRtp(CallId),
+    /// Send 200 OK with our SDP; answers `Accepted`.
+    Accept {
+        call: CallId,
+        key: DialogKey,
+        sdp: String,
+    },
+    Respond {
+        request: RequestId,
+        status: u16,
+        sdp: Option<String>,
+    },
+    /// Send BYE; answers `ByeDone`.
+    Bye {
+        call: CallId,
+        key: DialogKey,
+    },
+    /// Start the call's RTP session on the bound sockets; answers `MediaStarted`.
+    StartMedia {
+        call: CallId,
+        negotiated: Negotiated,
+        /// The remote's URI, which names the recording.
+        remote_uri: String,
+    },
+    UpdateMedia {
+        call: CallId,
+        negotiated: Negotiated,
+    },
+    MuteMicrophone {
+        call: CallId,
+        muted: bool,
+    },
+    MuteListenIn {
+        call: CallId,
+        muted: bool,
+    },
+    SendDtmf {
+        call: CallId,
+        digits: String,
+    },
+    /// Connect the call to the Realtime API; answers `BridgeStarted`.
+    StartBridge {
+        call: CallId,
+        codec: Codec,
+        listen_muted: bool,
+    },
+    /// End the call's bridge, keeping the call; answers `BridgeStopped`.
+    StopBridge(CallId),
+    /// Stop the call's bridge and media and release its sockets; answers `Finished`.
+    Teardown(CallId),
+    Arm {
+        timer: Timer,
+        after: Duration,
+    },
+    /// Append finished transcript lines to a call's transcript file.
+    AppendTranscript {
+        path: PathBuf,
+        text: String,
+    },
+}
+
+/// Every call the engine knows, by id and by SIP dialog.
+#[derive(Debug)]
+pub struct CallTable {
+    policy: Policy,
+    calls: BTreeMap<CallId, Call>,
+    by_key: HashMap<DialogKey, CallId>,
+    next_id: u64,
+}
+
+/// Effects collected while handling one input.
+#[derive(Debug, Default)]
+pub(crate) struct Out(Vec<Effect>);
+
+impl Out {
+    fn emit(&mut self, event: Event) {
+        self.0.push(Effect::Emit(event));
+    }
+
+    fn log(&mut self, level: LogLevel, kind: LogKind, message: impl Into<String>) {
+        self.emit(Event::Log {
+            level,
+            kind,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, message: impl Into<String>) {
+        self.log(LogLevel::Warn, LogKind::Warning, message);
+    }
+
+    fn push(&mut self, effect: Effect) {
+        self.0.push(effect);
+    }
+
+    fn call_state(&mut self, call: CallId, state: CallState) {
+        self.emit(Event::CallState { call, state });
+    }
+}
+
+impl CallTable {
+    pub fn new(policy: Policy) -> CallTable {
+        CallTable {
+            policy,
+            calls: BTreeMap::new(),
+            by_key: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// No call is left, not even one being torn down.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn get(&self, id: CallId) -> Option<&Call> {
+        self.calls.get(&id)
+    }
+
+    /// The effects of one input, in the order they must happen.
+    pub fn on(&mut self, input: Input, now: Now) -> Vec<Effect> {
+        let mut out = Out::default();
+        match input {
+            Input::Command(command) => self.on_command(command, now, &mut out),
+            Input::Invite(invite) => self.on_invite(invite, now, &mut out),
+            Input::Confirmed { key, ack_sdp } => self.on_confirmed(&key, ack_sdp, &mut out),
+            Input::Reoffer {
+                key,
+                offer,
+                request,
+            } => self.on_reoffer(&key, offer, request, &mut out),
+            Input::Terminated { key, why } => self.on_terminated(&key, why, &mut out),
+            Input::RtpBound { call, result } => self.on_rtp_bound(call, result, &mut out),
+            Input::Accepted { call, result } => self.on_accepted(call, result, now, &mut out),
+            Input::MediaStarted { call, result } => self.on_media_started(call, result, &mut out),
+            Input::BridgeStarted { call, result } => self.on_bridge_started(call, result, &mut out),
+            Input::BridgeStopped { call, stats } => bridge::stats_events(call, &stats, &mut out),
+            Input::ByeDone { call, result } => self.on_bye_done(call, result, &mut out),
+            Input::Finished {
+                call,
+                bridge,
+                media,
+            } => self.on_finished(call, bridge, media, now, &mut out),
+            Input::Media { call, event, ai } => self.on_media_event(call, event, ai, &mut out),
+            Input::Bridge { call, event, stats } => {
+                self.on_bridge_event(call, event, &stats, now, &mut out)
+            }
+            Input::Timer(timer) => self.on_timer(timer, now, &mut out),
+            Input::Shutdown => self.on_shutdown(&mut out),
+            Input::Abandon => self.on_abandon(&mut out),
+        }
+        out.0
+    }
+
+    fn on_command(&mut self, command: Command, now: Now, out: &mut Out) {
+        match command {
+            Command::Answer(id) => self.answer(id, out),
+            Command::Reject { call, decline } => {
+                self.reject(call, if decline { 603 } else { 486 }, out)
+            }
+            Command::Hangup(id) => self.hangup(id, out),
+            Command::SendDtmf { call, digits } => self.send_dtmf(call, digits, out),
+            Command::MuteMicrophone { call, muted } => self.mute_microphone(call, muted, out),
+            Command::MuteListenIn { call, muted } => self.mute_listen_in(call, muted, out),
+            Command::ToggleBridge(call) => self.toggle_bridge(call, now, out),
+            // The executor stops its loop on Quit and then sends `Shutdown`.
+            Command::Quit => {}
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, _now: Now, out: &mut Out) {
+        match timer {
+            // The caller may have given up, or someone answered, while it rang.
+            Timer::Answer(id) => {
+                if self.calls.get(&id).is_some_and(Call::is_ringing) {
+                    self.answer(id, out);
+                }
+            }
+            Timer::Dtmf(id) => {
+                if let Some(digits) = self.policy.send_dtmf.clone() {
+                    if self.calls.get(&id).is_some_and(|c| !c.is_ending()) {
+                        self.send_dtmf(id, digits, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends every call: BYE to connected ones, 480 to ringing ones.
+    fn on_shutdown(&mut self, out: &mut Out) {
+        let live: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| !c.is_ending())
+            .map(|c| c.id)
+            .collect();
+        if !live.is_empty() {
+            out.log(
+                LogLevel::Info,
+                LogKind::Cleanup,
+                format!("ending {} live call(s)", live.len()),
+            );
+        }
+        for id in live {
+            if self.calls.get(&id).is_some_and(Call::is_ringing) {
+                self.reject(id, 480, out);
+            } else {
+                self.hangup(id, out);
+            }
+        }
+    }
+
+    /// Whatever did not report its end in time is closed here, media included.
+    fn on_abandon(&mut self, out: &mut Out) {
+        let keys: Vec<DialogKey> = self
+            .calls
+            .values()
+            .filter(|c| !c.torn_down)
+            .map(|c| c.key.clone())
+            .collect();
+        for key in keys {
+            self.on_terminated(
+                &key,
+                Termination::Other("no answer to BYE before exit".into()),
+                out,
+            );
+        }
+    }
+
+    fn by_key(&self, key: &DialogKey) -> Option<CallId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The call, if it exists; otherwise a warning naming it.
+    fn call_or_warn(&mut self, id: CallId, what: &str, out: &mut Out) -> Option<&mut Call> {
+        let found = self.calls.get_mut(&id);
+        if found.is_none() {
+            out.warn(format!("no call {id}{what}"));
+        }
+        found
+    }
+}

@@ -1,0 +1,201 @@
+//! Media reports, the two mute states and DTMF.
+
+use super::*;
+use crate::vocab::SILENCE_DBFS;
+
+fn muted(out: &[Effect]) -> Option<(bool, bool)> {
+    events(out).into_iter().find_map(|e| match e {
+        Event::Muted {
+            microphone,
+            listen_in,
+            ..
+        } => Some((*microphone, *listen_in)),
+        _ => None,
+    })
+}
+
+#[test]
+fn media_reports_become_events() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let level = Level {
+        rms_dbfs: -20.0,
+        peak_dbfs: -6.0,
+    };
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Levels {
+            remote: level,
+            local: Level::SILENCE,
+        },
+        ai: Some(level),
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::Levels {
+            call: id,
+            remote: level,
+            local: Level::SILENCE,
+            ai: Some(level),
+        })]
+    );
+    assert_eq!(Level::SILENCE.rms_dbfs, SILENCE_DBFS);
+    let q = report(10).stats.quality;
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Quality(q),
+        ai: None,
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::Quality {
+            call: id,
+            quality: q
+        })]
+    );
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Dtmf('#'),
+        ai: None,
+    });
+    assert_eq!(
+        events(&out)[0],
+        &Event::Dtmf {
+            call: id,
+            digit: '#'
+        }
+    );
+    assert_eq!(logs(&out), ["call #1: DTMF digit # received"]);
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Warning("3 RTP packets dropped".into()),
+        ai: None,
+    });
+    assert_eq!(logs(&out), ["call #1: 3 RTP packets dropped"]);
+}
+
+#[test]
+fn media_that_cannot_start_is_reported_and_nothing_claims_it_runs() {
+    let mut s = Script::new(policy());
+    s.invite(1, Some(pcmu_offer()));
+    s.on(Input::Command(Command::Answer(CallId(1))));
+    s.on(Input::RtpBound {
+        call: CallId(1),
+        result: Ok((10_002, 1)),
+    });
+    s.on(Input::Accepted {
+        call: CallId(1),
+        result: Ok(()),
+    });
+    let out = s.on(Input::MediaStarted {
+        call: CallId(1),
+        result: Err("codec state".into()),
+    });
+    assert_eq!(logs(&out), ["call #1: media cannot start: codec state"]);
+    let out = s.on(Input::Command(Command::SendDtmf {
+        call: CallId(1),
+        digits: "1".into(),
+    }));
+    assert_eq!(logs(&out), ["call #1 has no media yet; DTMF not sent"]);
+}
+
+#[test]
+fn microphone_and_listen_in_are_two_states_both_reported() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Command(Command::MuteMicrophone {
+        call: id,
+        muted: true,
+    }));
+    assert!(out.contains(&Effect::MuteMicrophone {
+        call: id,
+        muted: true
+    }));
+    assert_eq!(muted(&out), Some((true, false)));
+    assert_eq!(logs(&out), ["call #1: microphone muted"]);
+    let out = s.on(Input::Command(Command::MuteListenIn {
+        call: id,
+        muted: true,
+    }));
+    assert!(out.contains(&Effect::MuteListenIn {
+        call: id,
+        muted: true
+    }));
+    assert_eq!(
+        muted(&out),
+        Some((true, true)),
+        "the microphone stays muted"
+    );
+}
+
+#[test]
+fn a_bridge_suspends_the_microphone_mute_and_its_end_restores_it() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    s.on(Input::Command(Command::MuteMicrophone {
+        call: id,
+        muted: true,
+    }));
+    let out = s.on(Input::Command(Command::ToggleBridge(id)));
+    assert_eq!(
+        actions(&out),
+        vec![&Effect::StartBridge {
+            call: id,
+            codec: Codec::Pcmu,
+            listen_muted: false
+        }]
+    );
+    s.on(Input::BridgeStarted {
+        call: id,
+        result: Ok(()),
+    });
+    // Bridged, the microphone is not sent: its state is kept, the media is not touched.
+    let out = s.on(Input::Command(Command::MuteMicrophone {
+        call: id,
+        muted: true,
+    }));
+    assert!(!out
+        .iter()
+        .any(|e| matches!(e, Effect::MuteMicrophone { .. })));
+    assert_eq!(muted(&out), Some((true, false)));
+    let out = s.on(Input::Command(Command::ToggleBridge(id)));
+    let acts = actions(&out);
+    assert_eq!(acts[0], &Effect::StopBridge(id));
+    assert_eq!(
+        acts[1],
+        &Effect::MuteMicrophone {
+            call: id,
+            muted: true
+        },
+        "the microphone is muted again"
+    );
+}
+
+#[test]
+fn muting_a_call_without_media_is_refused() {
+    let mut s = Script::new(policy());
+    s.invite(1, Some(pcmu_offer()));
+    let out = s.on(Input::Command(Command::MuteMicrophone {
+        call: CallId(1),
+        muted: true,
+    }));
+    assert_eq!(logs(&out), ["call #1 has no media to mute"]);
+    assert!(actions(&out).is_empty());
+}
+
+#[test]
+fn dtmf_command_is_sent_on_a_call_with_media() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Command(Command::SendDtmf {
+        call: id,
+        digits: "42".into(),
+    }));
+    assert_eq!(
+        actions(&out),
+        vec![&Effect::SendDtmf {
+            call: id,
+            digits: "42".into()
+        }]
+    );
+}

@@ -1,0 +1,203 @@
+//! Carrying out the call table's effects: SIP messages through the SIP side, RTP sockets,
+//! media sessions, bridges, timers and transcript lines. An effect that waits on the network
+//! (a BYE, an in-dialog answer, a bridge's close, a call's teardown) becomes a task the
+//! executor owns; an effect that can fail answers with the input the table waits for.
+
+use super::core::{Effect, Input, MediaRunning};
+use super::sip_side::SipSide;
+use super::Engine;
+use crate::bridge::{self, ApiKey, BridgeEvents};
+use crate::media::session::{self, MediaEvents, MediaOptions};
+use crate::vocab::{CallId, Codec};
+use std::sync::atomic::Ordering;
+
+impl<S: SipSide> Engine<S> {
+    pub(super) async fn perform(&mut self, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Emit(event) => self.log.emit(event),
+            Effect::BindTrace { sip_call_id, call } => self.bind_trace(&sip_call_id, call),
+            Effect::Ring(key) => self.sip.ring(&key),
+            Effect::Reject { key, status } => self.sip.reject(&key, status),
+            Effect::BindRtp(call) => return Some(self.bind_rtp(call).await),
+            Effect::Accept { call, key, sdp } => {
+                let result = self.sip.accept(&key, sdp);
+                return Some(Input::Accepted { call, result });
+            }
+            Effect::Respond {
+                request,
+                status,
+                sdp,
+            } => {
+                let answer = self.sip.respond(request, status, sdp);
+                self.tasks.spawn(async move {
+                    answer.await;
+                    None
+                });
+            }
+            Effect::Bye { call, key } => {
+                let bye = self.sip.bye(&key);
+                self.tasks.spawn(async move {
+                    Some(Input::ByeDone {
+                        call,
+                        result: bye.await,
+                    })
+                });
+            }
+            Effect::StartMedia {
+                call,
+                negotiated,
+                remote_uri,
+            } => {
+                let result = self.start_media(call, negotiated, &remote_uri);
+                return Some(Input::MediaStarted { call, result });
+            }
+            Effect::UpdateMedia { call, negotiated } => {
+                if let Some(media) = self.resources.media(call) {
+                    media.update(negotiated);
+                }
+            }
+            Effect::MuteMicrophone { call, muted } => {
+                if let Some(media) = self.resources.media(call) {
+                    media.set_muted(muted);
+                }
+            }
+            Effect::MuteListenIn { call, muted } => {
+                self.resources
+                    .entry(call)
+                    .listen_muted
+                    .store(muted, Ordering::Relaxed);
+            }
+            Effect::SendDtmf { call, digits } => {
+                if let Some(media) = self.resources.media(call) {
+                    media.send_dtmf(&digits);
+                }
+            }
+            Effect::StartBridge {
+                call,
+                codec,
+                listen_muted,
+            } => {
+                let result = self.start_bridge(call, codec, listen_muted);
+                return Some(Input::BridgeStarted { call, result });
+            }
+            Effect::StopBridge(call) => {
+                let handles = self.resources.entry(call);
+                if let Some(media) = &handles.media {
+                    media.unbridge();
+                }
+                if let Some(bridge) = handles.bridge.take() {
+                    self.tasks.spawn(async move {
+                        let stats = bridge.stop().await;
+                        Some(Input::BridgeStopped { call, stats })
+                    });
+                }
+            }
+            Effect::Teardown(call) => {
+                let handles = self.resources.take(call);
+                self.tasks.spawn(async move {
+                    let bridge = match handles.bridge {
+                        Some(b) => Some(b.stop().await),
+                        None => None,
+                    };
+                    let media = match handles.media {
+                        Some(m) => Some(m.stop().await),
+                        None => None,
+                    };
+                    Some(Input::Finished {
+                        call,
+                        bridge,
+                        media,
+                    })
+                });
+            }
+            Effect::Arm { timer, after } => {
+                self.timers.insert(timer, after);
+            }
+            Effect::AppendTranscript { path, text } => self.transcripts.append(path, text),
+        }
+        None
+    }
+
+    /// An RTP/RTCP pair for the call, and a fresh SDP session id.
+    async fn bind_rtp(&mut self, call: CallId) -> Input {
+        let ports = self.config.rtp_ports.clone();
+        let result = match session::bind_rtp_pair(self.bind_ip, ports).await {
+            Ok((rtp, rtcp)) => {
+                let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+                self.resources.entry(call).sockets = Some((rtp, rtcp));
+                Ok((port, u64::from(rand::random::<u32>())))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        Input::RtpBound { call, result }
+    }
+
+    /// Starts the RTP session of an answered call with the negotiated parameters.
+    fn start_media(
+        &mut self,
+        call: CallId,
+        negotiated: crate::media::sdp::Negotiated,
+        remote_uri: &str,
+    ) -> Result<MediaRunning, String> {
+        let Some((rtp, rtcp)) = self.resources.entry(call).sockets.take() else {
+            return Err("its RTP sockets are gone".into());
+        };
+        let rate = negotiated.codec.clock_rate();
+        let port = self.audio.port(call, rate, &self.log);
+        let (recorder, transcript) = match self.audio.recorder(call, remote_uri, rate, &self.log) {
+            Some((handle, path)) => (Some(handle), Some(path.with_extension("txt"))),
+            None => (None, None),
+        };
+        let options = MediaOptions {
+            rtcp: Some(rtcp),
+            events: Some(MediaEvents {
+                tag: call.0,
+                tx: self.media_events.clone(),
+            }),
+            recorder,
+        };
+        let media =
+            session::start_with(rtp, negotiated, port, options).map_err(|e| e.to_string())?;
+        let local_rtp = media.local_addr();
+        self.resources.entry(call).media = Some(media);
+        Ok(MediaRunning {
+            local_rtp,
+            transcript,
+        })
+    }
+
+    /// Connects an answered call to the Realtime API: the AI speaks for us, and the call's
+    /// own port becomes the listen-in.
+    fn start_bridge(
+        &mut self,
+        call: CallId,
+        codec: Codec,
+        listen_muted: bool,
+    ) -> Result<(), String> {
+        let b = &self.config.bridge;
+        let config = bridge::BridgeConfig {
+            url: b.url.clone(),
+            model: b.model.clone(),
+            voice: b.voice.clone(),
+            instructions: b.instructions.clone(),
+            api_key: b.api_key.clone().and_then(ApiKey::new),
+            codec,
+            ..Default::default()
+        };
+        let events = BridgeEvents {
+            tag: call.0,
+            tx: self.bridge_events.clone(),
+        };
+        let (handle, port) = bridge::start(config, events).map_err(|e| e.to_string())?;
+        let handles = self.resources.entry(call);
+        handles.listen_muted.store(listen_muted, Ordering::Relaxed);
+        if let Some(media) = &handles.media {
+            // The model's frames count as played when taken for sending; a muted stream
+            // would make truncation overstate what the caller heard.
+            media.set_muted(false);
+            media.bridge(Box::new(port), handles.listen_muted.clone());
+        }
+        handles.bridge = Some(handle);
+        Ok(())
+    }
+}

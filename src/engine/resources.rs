@@ -1,0 +1,53 @@
+//! What the executor holds for each call: its RTP sockets until media starts, the media
+//! session, the bridge, and the listen-in mute the media task reads while bridged.
+
+use crate::bridge::{BridgeHandle, BridgeStats};
+use crate::media::session::MediaHandle;
+use crate::vocab::{CallId, Level};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+
+#[derive(Default)]
+pub struct Handles {
+    /// RTP and RTCP, bound at answer, until media starts (at once, or at the ACK for a late
+    /// offer).
+    pub sockets: Option<(UdpSocket, UdpSocket)>,
+    pub media: Option<MediaHandle>,
+    pub bridge: Option<BridgeHandle>,
+    /// While bridged, the media task mutes what the person at the keyboard hears.
+    pub listen_muted: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+pub struct Resources(HashMap<CallId, Handles>);
+
+impl Resources {
+    pub fn entry(&mut self, call: CallId) -> &mut Handles {
+        self.0.entry(call).or_default()
+    }
+
+    pub fn get(&self, call: CallId) -> Option<&Handles> {
+        self.0.get(&call)
+    }
+
+    /// Everything of a call that ends, for its teardown task.
+    pub fn take(&mut self, call: CallId) -> Handles {
+        self.0.remove(&call).unwrap_or_default()
+    }
+
+    pub fn media(&self, call: CallId) -> Option<&MediaHandle> {
+        self.get(call).and_then(|h| h.media.as_ref())
+    }
+
+    /// The AI's level since the last reading, while bridged.
+    pub fn ai_level(&self, call: CallId) -> Option<Level> {
+        let bridge = self.get(call)?.bridge.as_ref()?;
+        Some(bridge.take_ai_level())
+    }
+
+    pub fn bridge_stats(&self, call: CallId) -> Option<BridgeStats> {
+        Some(self.get(call)?.bridge.as_ref()?.stats())
+    }
+}

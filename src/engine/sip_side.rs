@@ -1,0 +1,99 @@
+//! The SIP operations the executor performs for the call table, behind a small trait: the
+//! user agent (rsipstack) in production, a recording fake in tests. Operations that wait for
+//! the network return futures the executor owns as tasks; the others only queue a message.
+
+use super::core::RequestId;
+use crate::sip::ua::DialogKey;
+use crate::sip::ua::{Responder, UserAgent};
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub trait SipSide: Send + Sync + 'static {
+    /// 180 Ringing.
+    fn ring(&self, key: &DialogKey);
+    fn reject(&self, key: &DialogKey, status: u16);
+    /// 200 OK with our SDP.
+    fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String>;
+    /// BYE, resolved when it is answered (bounded by the transaction timers).
+    fn bye(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>>;
+    /// The answer to an in-dialog request the SIP side reported earlier.
+    fn respond(
+        &self,
+        request: RequestId,
+        status: u16,
+        sdp: Option<String>,
+    ) -> BoxFuture<'static, ()>;
+}
+
+/// rsipstack's user agent, with the in-dialog requests waiting for their answer.
+pub struct UaSide {
+    ua: UserAgent,
+    waiting: Mutex<HashMap<RequestId, Responder>>,
+    next_request: std::sync::atomic::AtomicU64,
+}
+
+impl UaSide {
+    pub fn new(ua: UserAgent) -> Arc<UaSide> {
+        Arc::new(UaSide {
+            ua,
+            waiting: Mutex::default(),
+            next_request: Default::default(),
+        })
+    }
+
+    pub fn ua(&self) -> &UserAgent {
+        &self.ua
+    }
+
+    /// Keeps a request's responder until the table answers it.
+    pub fn hold(&self, responder: Responder) -> RequestId {
+        let id = RequestId(
+            self.next_request
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        self.waiting
+            .lock()
+            .expect("responders lock")
+            .insert(id, responder);
+        id
+    }
+}
+
+impl SipSide for Arc<UaSide> {
+    fn ring(&self, key: &DialogKey) {
+        self.ua.ring(key);
+    }
+
+    fn reject(&self, key: &DialogKey, status: u16) {
+        self.ua.reject(key, status);
+    }
+
+    fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {
+        self.ua.accept(key, sdp).map_err(|e| e.to_string())
+    }
+
+    fn bye(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {
+        let ua = self.ua.clone();
+        let key = key.clone();
+        Box::pin(async move { ua.bye(&key).await.map_err(|e| e.to_string()) })
+    }
+
+    fn respond(
+        &self,
+        request: RequestId,
+        status: u16,
+        sdp: Option<String>,
+    ) -> BoxFuture<'static, ()> {
+        let responder = self
+            .waiting
+            .lock()
+            .expect("responders lock")
+            .remove(&request);
+        Box::pin(async move {
+            if let Some(responder) = responder {
+                responder.respond(status, sdp).await;
+            }
+        })
+    }
+}
