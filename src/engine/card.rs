@@ -59,14 +59,14 @@ impl Audio {
         Some(self.devices())
     }
 
-    /// A reopening try has finished. On success the new card replaces the dead one (dropped
-    /// on the blocking pool: it joins its stream thread), and the call that held the old one
-    /// should be moved onto it: its id is returned.
+    /// A reopening try has finished. On success the new card replaces the dead one, which is
+    /// handed back to be dropped off the runtime (it joins its stream thread), with the call
+    /// that held it, to be moved onto the new card.
     pub(super) fn card_reopened(
         &mut self,
         opened: Result<SoundCard, DeviceError>,
         log: &Log,
-    ) -> Option<CallId> {
+    ) -> Option<(Option<Arc<SoundCard>>, Option<CallId>)> {
         self.reopen.in_flight = false;
         let card = match opened {
             Ok(card) => card,
@@ -77,11 +77,9 @@ impl Audio {
             }
         };
         log.success(format!("sound card back: {}", card.description()));
-        if let Some(old) = self.card.replace(Arc::new(card)) {
-            tokio::task::spawn_blocking(move || drop(old));
-        }
+        let old = self.card.replace(Arc::new(card));
         self.reopen.next_try = None;
         self.reopen.reopened_at = Some(tokio::time::Instant::now());
-        self.card_holder
+        Some((old, self.card_holder))
     }
 }

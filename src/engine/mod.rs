@@ -20,20 +20,23 @@ mod trace;
 mod transcript;
 mod writer;
 
-use self::core::{CallTable, Input, Invite, Now, Policy, Timer};
+#[cfg(test)]
+mod tests;
+
+use self::core::{CallTable, Input, Now, Policy, Timer};
 use crate::bridge::BridgeEvent;
 use crate::config::Config;
+use crate::media::device::{DeviceError, SoundCard};
 use crate::media::session::MediaEvent;
-use crate::sip::registration::RegistrationTask;
-use crate::sip::ua::{SipEvent, UaError, UserAgent};
+use crate::sip::registration::{RegUpdate, RegistrationTask};
+use crate::sip::ua::{UaError, UserAgent};
 use crate::vocab::{CallId, Codec, Command, Event, LogKind, LogLevel};
 use audio::{Audio, AudioError};
 use futures_util::StreamExt;
 use resources::Resources;
-use sip_side::{SipSide, UaSide};
+use sip_side::{SipIn, SipSide, UaSide};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -89,6 +92,15 @@ impl Log {
     }
 }
 
+/// What an owned task reports when it ends.
+pub(crate) enum Done {
+    /// An input for the call table (a BYE's answer, a teardown's figures, ...).
+    Table(Input),
+    /// A try at reopening the dead sound card.
+    Card(Result<SoundCard, DeviceError>),
+    Nothing,
+}
+
 /// The executor: the call table, and the handles that carry out its effects.
 struct Engine<S: SipSide> {
     config: Config,
@@ -98,15 +110,14 @@ struct Engine<S: SipSide> {
     table: CallTable,
     /// Sockets, media session and bridge of each call.
     resources: Resources,
-    /// BYEs, in-dialog answers, bridge stops and teardowns; each may answer with an input.
-    tasks: JoinSet<Option<Input>>,
+    /// BYEs, in-dialog answers, bridge stops, teardowns and sound-card tries.
+    tasks: JoinSet<Done>,
     timers: DelayQueue<Timer>,
     media_events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    media_rx: mpsc::UnboundedReceiver<(u64, MediaEvent)>,
     bridge_events: mpsc::UnboundedSender<(u64, BridgeEvent)>,
+    bridge_rx: mpsc::UnboundedReceiver<(u64, BridgeEvent)>,
     audio: Audio,
-    card_reopened: mpsc::UnboundedSender<
-        Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
-    >,
     traces: trace::TraceRouter,
     transcripts: writer::TranscriptWriter,
 }
@@ -125,101 +136,131 @@ pub async fn run(
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
     let sip_cancel = CancellationToken::new();
     let ua = UserAgent::start(&config, bind_ip, sip_tx, sip_cancel.clone()).await?;
-    let codecs: Vec<Codec> = config
-        .codecs
-        .iter()
-        .copied()
-        .filter(|c| SUPPORTED_CODECS.contains(c))
-        .collect();
-    announce_start(&config, &ua, &codecs, &log);
-    let audio = Audio::open(&config, &codecs, &log).await?;
-    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-    let (bridge_tx, mut bridge_rx) = mpsc::unbounded_channel();
-    let (card_tx, mut card_rx) = mpsc::unbounded_channel();
-    let policy = Policy {
-        codecs,
-        sdp_address: config.media_address.unwrap_or(bind_ip),
-        auto_answer: config.auto_answer,
-        answer_after: config.answer_after,
-        auto_reject: config.auto_reject,
-        send_dtmf: config.send_dtmf.clone(),
-        auto_bridge: config.bridge.enabled,
-        bridge_model: config.bridge.model.clone(),
-        bridge_voice: config.bridge.voice.clone(),
-    };
-    let sip = UaSide::new(ua.clone());
+    announce_start(&config, &ua, &log);
+    let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
     let registration = RegistrationTask::start(&ua, &config.account, config.transport, reg_tx)
         .map_err(EngineError::Registration)?;
-    let mut engine = Engine {
-        log: log.clone(),
-        sip: sip.clone(),
-        bind_ip,
-        table: CallTable::new(policy),
-        resources: Resources::default(),
-        tasks: JoinSet::new(),
-        timers: DelayQueue::new(),
-        media_events: media_tx,
-        bridge_events: bridge_tx,
-        audio,
-        card_reopened: card_tx,
-        traces: trace::TraceRouter::default(),
-        transcripts: writer::TranscriptWriter::start(log.clone()),
-        config,
-    };
-
-    let deadline = engine
-        .config
-        .duration
-        .map(|d| tokio::time::Instant::now() + d);
-    loop {
-        tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(Command::Quit) | None => break,
-                Some(cmd) => engine.feed(Input::Command(cmd)).await,
-            },
-            Some(ev) = sip_rx.recv() => engine.on_sip(ev, &sip).await,
-            Some(update) = reg_rx.recv() => account::report(update, &engine.config.account.aor, &log),
-            Some((tag, event)) = media_rx.recv() => engine.on_media_event(CallId(tag), event).await,
-            Some((tag, event)) = bridge_rx.recv() => engine.on_bridge_event(CallId(tag), event).await,
-            Some(opened) = card_rx.recv() => engine.on_card_reopened(opened),
-            Some(due) = engine.timers.next() => engine.feed(Input::Timer(due.into_inner())).await,
-            Some(done) = engine.tasks.join_next() => engine.on_task_done(done).await,
-            _ = sleep_until(deadline) => {
-                log.line(LogLevel::Info, LogKind::Cleanup, format!(
-                    "--duration of {} s reached, stopping",
-                    engine.config.duration.unwrap_or_default().as_secs()
-                ));
-                break;
-            }
-        }
-    }
-
-    engine.shutdown(&mut sip_rx, &sip).await;
+    let mut engine = Engine::new(config, log.clone(), UaSide::new(ua), bind_ip, audio);
+    engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
+    engine.shutdown(&mut sip_rx).await;
     // Registration updates from the unregister are reported as they arrive.
+    let aor = engine.config.account.aor.clone();
     let reg_done = registration.stop();
     tokio::pin!(reg_done);
     loop {
         tokio::select! {
             _ = &mut reg_done => break,
-            Some(update) = reg_rx.recv() => account::report(update, &engine.config.account.aor, &log),
+            Some(update) = reg_rx.recv() => account::report(update, &aor, &log),
         }
     }
     while let Ok(update) = reg_rx.try_recv() {
-        account::report(update, &engine.config.account.aor, &log);
+        account::report(update, &aor, &log);
     }
     sip_cancel.cancel();
-    engine.transcripts.finish().await;
-    log.line(
-        LogLevel::Info,
-        LogKind::Cleanup,
-        "clean-up finished, goodbye".into(),
-    );
-    log.emit(Event::Stopped);
+    engine.finish().await;
     Ok(())
 }
 
+/// The codecs of `--codecs` the media layer can carry, in the user's order.
+fn supported_codecs(config: &Config) -> Vec<Codec> {
+    config
+        .codecs
+        .iter()
+        .copied()
+        .filter(|c| SUPPORTED_CODECS.contains(c))
+        .collect()
+}
+
 impl<S: SipSide> Engine<S> {
+    fn new(config: Config, log: Log, sip: S, bind_ip: IpAddr, audio: Audio) -> Engine<S> {
+        let policy = Policy {
+            codecs: supported_codecs(&config),
+            sdp_address: config.media_address.unwrap_or(bind_ip),
+            auto_answer: config.auto_answer,
+            answer_after: config.answer_after,
+            auto_reject: config.auto_reject,
+            send_dtmf: config.send_dtmf.clone(),
+            auto_bridge: config.bridge.enabled,
+            bridge_model: config.bridge.model.clone(),
+            bridge_voice: config.bridge.voice.clone(),
+        };
+        let (media_events, media_rx) = mpsc::unbounded_channel();
+        let (bridge_events, bridge_rx) = mpsc::unbounded_channel();
+        Engine {
+            sip,
+            bind_ip,
+            table: CallTable::new(policy),
+            resources: Resources::default(),
+            tasks: JoinSet::new(),
+            timers: DelayQueue::new(),
+            media_events,
+            media_rx,
+            bridge_events,
+            bridge_rx,
+            audio,
+            traces: trace::TraceRouter::default(),
+            transcripts: writer::TranscriptWriter::start(log.clone()),
+            log,
+            config,
+        }
+    }
+
+    /// The loop: until `Quit` (or the front-end gone) or `--duration`, every source of input
+    /// is dispatched; nothing here waits for anything but the next input.
+    async fn serve(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        sip_rx: &mut mpsc::UnboundedReceiver<S::Event>,
+        reg_rx: &mut mpsc::UnboundedReceiver<RegUpdate>,
+    ) {
+        let deadline = self
+            .config
+            .duration
+            .map(|d| tokio::time::Instant::now() + d);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Quit) | None => break,
+                    Some(cmd) => self.feed(Input::Command(cmd)).await,
+                },
+                Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
+                Some(update) = reg_rx.recv() => {
+                    account::report(update, &self.config.account.aor, &self.log)
+                }
+                Some((tag, event)) = self.media_rx.recv() => {
+                    self.on_media_event(CallId(tag), event).await
+                }
+                Some((tag, event)) = self.bridge_rx.recv() => {
+                    self.on_bridge_event(CallId(tag), event).await
+                }
+                Some(due) = self.timers.next() => self.feed(Input::Timer(due.into_inner())).await,
+                Some(done) = self.tasks.join_next() => self.on_task_done(done).await,
+                _ = sleep_until(deadline) => {
+                    self.log.line(LogLevel::Info, LogKind::Cleanup, format!(
+                        "--duration of {} s reached, stopping",
+                        self.config.duration.unwrap_or_default().as_secs()
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The last words: transcripts written, the sound card let go, `Stopped`.
+    async fn finish(self) {
+        self.transcripts.finish().await;
+        if let Some(card) = self.audio.card {
+            let _ = tokio::task::spawn_blocking(move || drop(card)).await;
+        }
+        self.log.line(
+            LogLevel::Info,
+            LogKind::Cleanup,
+            "clean-up finished, goodbye".into(),
+        );
+        self.log.emit(Event::Stopped);
+    }
+
     /// One input into the table, then its effects, then the inputs those effects answered
     /// with, until nothing is left.
     async fn feed(&mut self, input: Input) {
@@ -233,37 +274,11 @@ impl<S: SipSide> Engine<S> {
         }
     }
 
-    async fn on_sip(&mut self, event: SipEvent, side: &Arc<UaSide>) {
-        let input = match event {
-            SipEvent::Invite {
-                key,
-                call_id,
-                from,
-                display_name,
-                to,
-                offer,
-            } => Input::Invite(Invite {
-                key,
-                sip_call_id: call_id,
-                from,
-                display_name,
-                to,
-                offer,
-            }),
-            SipEvent::Confirmed { key, ack_sdp } => Input::Confirmed { key, ack_sdp },
-            SipEvent::Reoffer {
-                key,
-                offer,
-                responder,
-            } => Input::Reoffer {
-                key,
-                offer,
-                request: side.hold(responder),
-            },
-            SipEvent::Terminated { key, why } => Input::Terminated { key, why },
-            SipEvent::Trace(line) => return self.on_trace(line),
-        };
-        self.feed(input).await;
+    async fn on_sip(&mut self, event: S::Event) {
+        match self.sip.translate(event) {
+            SipIn::Input(input) => self.feed(input).await,
+            SipIn::Trace(line) => self.on_trace(line),
+        }
     }
 
     async fn on_media_event(&mut self, call: CallId, event: MediaEvent) {
@@ -272,10 +287,8 @@ impl<S: SipSide> Engine<S> {
             MediaEvent::Quality(_) => {
                 // Once a second per call: also when a dead sound card is noticed and retried.
                 if let Some(choice) = self.audio.watch_card(&self.log) {
-                    let tx = self.card_reopened.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = tx.send(crate::media::device::SoundCard::open(&choice));
-                    });
+                    self.tasks
+                        .spawn_blocking(move || Done::Card(SoundCard::open(&choice)));
                 }
                 None
             }
@@ -289,10 +302,12 @@ impl<S: SipSide> Engine<S> {
         self.feed(Input::Bridge { call, event, stats }).await;
     }
 
-    async fn on_task_done(&mut self, done: Result<Option<Input>, tokio::task::JoinError>) {
+    async fn on_task_done(&mut self, done: Result<Done, tokio::task::JoinError>) {
         match done {
-            Ok(Some(input)) => self.feed(input).await,
-            Ok(None) => {}
+            Ok(Done::Table(input)) => self.feed(input).await,
+            Ok(Done::Card(opened)) => self.on_card_reopened(opened),
+            Ok(Done::Nothing) => {}
+            Err(e) if e.is_cancelled() => {}
             Err(e) => self
                 .log
                 .warn(format!("an engine task stopped unexpectedly: {e}")),
@@ -300,11 +315,17 @@ impl<S: SipSide> Engine<S> {
     }
 
     /// A reopened sound card takes back the call that held the dead one.
-    fn on_card_reopened(
-        &mut self,
-        opened: Result<crate::media::device::SoundCard, crate::media::device::DeviceError>,
-    ) {
-        let Some(holder) = self.audio.card_reopened(opened, &self.log) else {
+    fn on_card_reopened(&mut self, opened: Result<SoundCard, DeviceError>) {
+        let Some((old, holder)) = self.audio.card_reopened(opened, &self.log) else {
+            return;
+        };
+        if let Some(old) = old {
+            self.tasks.spawn_blocking(move || {
+                drop(old);
+                Done::Nothing
+            });
+        }
+        let Some(holder) = holder else {
             return;
         };
         let Some(call) = self.table.get(holder).filter(|c| c.media && !c.torn_down) else {
@@ -329,11 +350,7 @@ impl<S: SipSide> Engine<S> {
     /// Ends every call: BYE to connected ones, 480 to ringing ones, then waits (bounded) for
     /// the BYEs to be answered and the dialogs to report their end, and for every teardown
     /// to report its figures.
-    async fn shutdown(
-        &mut self,
-        sip_rx: &mut mpsc::UnboundedReceiver<SipEvent>,
-        side: &Arc<UaSide>,
-    ) {
+    async fn shutdown(&mut self, sip_rx: &mut mpsc::UnboundedReceiver<S::Event>) {
         self.timers.clear();
         self.feed(Input::Shutdown).await;
         let grace = tokio::time::Instant::now() + HANGUP_GRACE;
@@ -348,7 +365,7 @@ impl<S: SipSide> Engine<S> {
                 }
                 _ = tokio::time::sleep_until(last_call) => break,
                 Some(done) = self.tasks.join_next() => self.on_task_done(done).await,
-                Some(ev) = sip_rx.recv() => self.on_sip(ev, side).await,
+                Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
             }
         }
         // Anything still running is cut short: its owner is going away.
@@ -356,7 +373,8 @@ impl<S: SipSide> Engine<S> {
     }
 }
 
-fn announce_start(config: &Config, ua: &UserAgent, codecs: &[Codec], log: &Log) {
+fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
+    let codecs = supported_codecs(config);
     log.emit(Event::Started {
         account: config.account.aor.to_string(),
         registrar: config.account.registrar.to_string(),

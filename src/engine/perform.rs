@@ -5,7 +5,7 @@
 
 use super::core::{Effect, Input, MediaRunning};
 use super::sip_side::SipSide;
-use super::Engine;
+use super::{Done, Engine};
 use crate::bridge::{self, ApiKey, BridgeEvents};
 use crate::media::session::{self, MediaEvents, MediaOptions};
 use crate::vocab::{CallId, Codec};
@@ -31,13 +31,13 @@ impl<S: SipSide> Engine<S> {
                 let answer = self.sip.respond(request, status, sdp);
                 self.tasks.spawn(async move {
                     answer.await;
-                    None
+                    Done::Nothing
                 });
             }
             Effect::Bye { call, key } => {
                 let bye = self.sip.bye(&key);
                 self.tasks.spawn(async move {
-                    Some(Input::ByeDone {
+                    Done::Table(Input::ByeDone {
                         call,
                         result: bye.await,
                     })
@@ -88,7 +88,7 @@ impl<S: SipSide> Engine<S> {
                 if let Some(bridge) = handles.bridge.take() {
                     self.tasks.spawn(async move {
                         let stats = bridge.stop().await;
-                        Some(Input::BridgeStopped { call, stats })
+                        Done::Table(Input::BridgeStopped { call, stats })
                     });
                 }
             }
@@ -103,7 +103,7 @@ impl<S: SipSide> Engine<S> {
                         Some(m) => Some(m.stop().await),
                         None => None,
                     };
-                    Some(Input::Finished {
+                    Done::Table(Input::Finished {
                         call,
                         bridge,
                         media,

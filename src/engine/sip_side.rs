@@ -2,14 +2,25 @@
 //! user agent (rsipstack) in production, a recording fake in tests. Operations that wait for
 //! the network return futures the executor owns as tasks; the others only queue a message.
 
-use super::core::RequestId;
-use crate::sip::ua::DialogKey;
-use crate::sip::ua::{Responder, UserAgent};
+use super::core::{Input, Invite, RequestId};
+use crate::sip::trace::TraceLine;
+use crate::sip::ua::{DialogKey, Responder, SipEvent, UserAgent};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// What a SIP event means to the executor.
+pub enum SipIn {
+    Input(Input),
+    /// A message for `--verbose` and the trace view.
+    Trace(TraceLine),
+}
+
 pub trait SipSide: Send + Sync + 'static {
+    /// What the SIP side reports (rsipstack's `SipEvent` in production).
+    type Event: Send + 'static;
+    /// An event as the call table's input; in-dialog requests are kept until answered.
+    fn translate(&self, event: Self::Event) -> SipIn;
     /// 180 Ringing.
     fn ring(&self, key: &DialogKey);
     fn reject(&self, key: &DialogKey, status: u16);
@@ -42,10 +53,6 @@ impl UaSide {
         })
     }
 
-    pub fn ua(&self) -> &UserAgent {
-        &self.ua
-    }
-
     /// Keeps a request's responder until the table answers it.
     pub fn hold(&self, responder: Responder) -> RequestId {
         let id = RequestId(
@@ -61,6 +68,40 @@ impl UaSide {
 }
 
 impl SipSide for Arc<UaSide> {
+    type Event = SipEvent;
+
+    fn translate(&self, event: SipEvent) -> SipIn {
+        SipIn::Input(match event {
+            SipEvent::Invite {
+                key,
+                call_id,
+                from,
+                display_name,
+                to,
+                offer,
+            } => Input::Invite(Invite {
+                key,
+                sip_call_id: call_id,
+                from,
+                display_name,
+                to,
+                offer,
+            }),
+            SipEvent::Confirmed { key, ack_sdp } => Input::Confirmed { key, ack_sdp },
+            SipEvent::Reoffer {
+                key,
+                offer,
+                responder,
+            } => Input::Reoffer {
+                key,
+                offer,
+                request: self.hold(responder),
+            },
+            SipEvent::Terminated { key, why } => Input::Terminated { key, why },
+            SipEvent::Trace(line) => return SipIn::Trace(line),
+        })
+    }
+
     fn ring(&self, key: &DialogKey) {
         self.ua.ring(key);
     }

@@ -1,0 +1,298 @@
+//! The executor in-process, with a recording fake for the SIP side and real RTP on loopback:
+//! the table's effects reach the SIP side and the media, and their answers come back.
+
+use super::core::{Input, Invite, RequestId};
+use super::sip_side::{SipIn, SipSide};
+use super::*;
+use crate::cli::Cli;
+use crate::sip::ua::{DialogKey, Termination};
+use crate::vocab::{CallState, EndReason};
+use clap::Parser;
+use futures_util::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+/// What the executor asked the SIP side to do.
+#[derive(Clone, Debug, PartialEq)]
+enum Sent {
+    Ring(DialogKey),
+    Reject(DialogKey, u16),
+    Accept(DialogKey, String),
+    Bye(DialogKey),
+    Respond(RequestId, u16),
+}
+
+#[derive(Clone, Default)]
+struct FakeSip(Arc<Mutex<Vec<Sent>>>);
+
+impl FakeSip {
+    fn sent(&self) -> Vec<Sent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn record(&self, sent: Sent) {
+        self.0.lock().unwrap().push(sent);
+    }
+}
+
+impl SipSide for FakeSip {
+    type Event = Input;
+
+    fn translate(&self, event: Input) -> SipIn {
+        SipIn::Input(event)
+    }
+
+    fn ring(&self, key: &DialogKey) {
+        self.record(Sent::Ring(key.clone()));
+    }
+
+    fn reject(&self, key: &DialogKey, status: u16) {
+        self.record(Sent::Reject(key.clone(), status));
+    }
+
+    fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {
+        self.record(Sent::Accept(key.clone(), sdp));
+        Ok(())
+    }
+
+    fn bye(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {
+        self.record(Sent::Bye(key.clone()));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn respond(
+        &self,
+        request: RequestId,
+        status: u16,
+        _sdp: Option<String>,
+    ) -> BoxFuture<'static, ()> {
+        self.record(Sent::Respond(request, status));
+        Box::pin(async {})
+    }
+}
+
+fn config(extra: &[&str]) -> Config {
+    let mut args = vec![
+        "sipterm",
+        "--sip-uri",
+        "sip:alice@127.0.0.1:5060",
+        "--headless",
+        "--port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let cli = Cli::try_parse_from(args).expect("flags parse");
+    Config::from_cli(&cli, false).expect("a valid configuration")
+}
+
+/// A PCMU packet of silence.
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x5eed_u32.to_be_bytes());
+    p.extend(std::iter::repeat_n(0xff, 160));
+    p
+}
+
+async fn next_event(
+    events: &mut broadcast::Receiver<Event>,
+    what: &str,
+    wanted: impl Fn(&Event) -> bool,
+) -> Event {
+    timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Ok(e) if wanted(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("no {what} before the end"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} within 10 s"))
+}
+
+#[tokio::test]
+async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() {
+    let config = config(&["--audio", "echo", "--auto-answer"]);
+    let (events_tx, mut events) = broadcast::channel(4096);
+    let log = Log(events_tx);
+    let audio = Audio::open(&config, &supported_codecs(&config), &log)
+        .await
+        .expect("echo needs no sound card");
+    let sip = FakeSip::default();
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let mut engine = Engine::new(config, log, sip.clone(), loopback, audio);
+    let (command_tx, mut commands) = mpsc::unbounded_channel();
+    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
+    let (_reg_tx, mut reg_rx) = mpsc::unbounded_channel();
+    let running = tokio::spawn(async move {
+        engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
+        engine.shutdown(&mut sip_rx).await;
+        engine.finish().await;
+    });
+
+    let caller = UdpSocket::bind((loopback, 0)).await.unwrap();
+    let caller_port = caller.local_addr().unwrap().port();
+    let key = DialogKey::new("fake-dialog");
+    let offer = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {caller_port} RTP/AVP 0\r\n"
+    );
+    sip_tx
+        .send(Input::Invite(Invite {
+            key: key.clone(),
+            sip_call_id: "abc".into(),
+            from: "sip:bob@127.0.0.1".into(),
+            display_name: None,
+            to: "sip:alice@127.0.0.1".into(),
+            offer: Some(offer),
+        }))
+        .unwrap();
+    next_event(&mut events, "media_started", |e| {
+        matches!(e, Event::MediaStarted { .. })
+    })
+    .await;
+    let sdp = sip
+        .sent()
+        .into_iter()
+        .find_map(|s| match s {
+            Sent::Accept(k, sdp) if k == key => Some(sdp),
+            _ => None,
+        })
+        .expect("the executor sent the 200 through the SIP side");
+    assert!(!sip.sent().iter().any(|s| matches!(s, Sent::Ring(_))));
+    let our_port: u16 = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("an m= line with our port");
+    sip_tx
+        .send(Input::Confirmed {
+            key: key.clone(),
+            ack_sdp: None,
+        })
+        .unwrap();
+    next_event(&mut events, "active", |e| {
+        matches!(
+            e,
+            Event::CallState {
+                state: CallState::Active,
+                ..
+            }
+        )
+    })
+    .await;
+
+    // Real RTP both ways: what we send comes back (--audio echo).
+    let mut buf = [0u8; 2048];
+    let mut echoed = 0;
+    for seq in 0..40u16 {
+        caller
+            .send_to(&rtp(seq), (loopback, our_port))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok(Ok(_)) = timeout(Duration::from_millis(1), caller.recv_from(&mut buf)).await {
+            echoed += 1;
+        }
+    }
+    assert!(echoed > 10, "only {echoed} packets came back");
+    next_event(&mut events, "levels", |e| matches!(e, Event::Levels { .. })).await;
+
+    sip_tx
+        .send(Input::Terminated {
+            key,
+            why: Termination::RemoteBye,
+        })
+        .unwrap();
+    let end = next_event(&mut events, "call_ended", |e| {
+        matches!(e, Event::CallEnded { .. })
+    })
+    .await;
+    let Event::CallEnded { reason, media, .. } = end else {
+        unreachable!()
+    };
+    assert_eq!(reason, EndReason::RemoteHangup);
+    assert!(media.stats.packets_received >= 30, "{media:?}");
+    assert!(media.stats.packets_sent > 0, "{media:?}");
+
+    command_tx.send(Command::Quit).unwrap();
+    next_event(&mut events, "stopped", |e| matches!(e, Event::Stopped)).await;
+    timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the executor ends")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn executor_hangs_up_live_calls_at_shutdown_through_the_sip_side() {
+    let mut config = config(&["--audio", "null"]);
+    // Headless answers by default; this call must stay ringing.
+    config.auto_answer = false;
+    let (events_tx, mut events) = broadcast::channel(4096);
+    let log = Log(events_tx);
+    let audio = Audio::open(&config, &supported_codecs(&config), &log)
+        .await
+        .unwrap();
+    let sip = FakeSip::default();
+    let mut engine = Engine::new(
+        config,
+        log,
+        sip.clone(),
+        IpAddr::from([127, 0, 0, 1]),
+        audio,
+    );
+    let (command_tx, mut commands) = mpsc::unbounded_channel();
+    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
+    let (_reg_tx, mut reg_rx) = mpsc::unbounded_channel();
+    let running = tokio::spawn(async move {
+        engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
+        engine.shutdown(&mut sip_rx).await;
+        engine.finish().await;
+    });
+    let key = DialogKey::new("ringing");
+    sip_tx
+        .send(Input::Invite(Invite {
+            key: key.clone(),
+            sip_call_id: "r".into(),
+            from: "sip:carol@127.0.0.1".into(),
+            display_name: Some("Carol".into()),
+            to: "sip:alice@127.0.0.1".into(),
+            offer: None,
+        }))
+        .unwrap();
+    next_event(&mut events, "ringing", |e| {
+        matches!(
+            e,
+            Event::CallState {
+                state: CallState::Ringing,
+                ..
+            }
+        )
+    })
+    .await;
+    assert_eq!(sip.sent(), [Sent::Ring(key.clone())]);
+    command_tx.send(Command::Quit).unwrap();
+    // The SIP side never reports the dialog's end: shutdown gives up after its grace.
+    let end = next_event(&mut events, "call_ended", |e| {
+        matches!(e, Event::CallEnded { .. })
+    })
+    .await;
+    assert!(matches!(
+        end,
+        Event::CallEnded {
+            reason: EndReason::Rejected { status: 480 },
+            ..
+        }
+    ));
+    assert_eq!(sip.sent()[1], Sent::Reject(key, 480));
+    timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the executor ends")
+        .unwrap();
+}
