@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{Control, Counters, MediaEvent, MediaEvents, FRAME};
+use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::jitter::{JitterBuffer, Playout};
@@ -24,7 +24,7 @@ use crate::media::rtp::{self, Received, RtpSender};
 use crate::media::sdp::Negotiated;
 use crate::media::transcode::{Decoder, Encoder};
 use crate::media::wav::RecorderHandle;
-use crate::vocab::Quality;
+use crate::vocab::{Codec, Quality};
 
 /// Levels go out every third frame (~17 per second), quality every second, RTCP every 5 s
 /// (RFC 3550 §6.2's minimum interval for a two-party session).
@@ -36,38 +36,38 @@ const RECV_BUFFER: usize = 4096;
 const MAX_FRAME_SAMPLES: usize = 960;
 
 pub(super) struct MediaTask {
-    pub socket: UdpSocket,
-    pub rtcp: Option<UdpSocket>,
-    pub params: Negotiated,
-    pub port: Box<dyn AudioPort>,
-    pub counters: Arc<Counters>,
-    pub events: Option<MediaEvents>,
-    pub recorder: Option<RecorderHandle>,
-    pub sender: RtpSender,
-    pub encoder: Encoder,
-    pub decoder: Decoder,
-    pub jitter: JitterBuffer,
-    pub quality: ReceiveStats,
-    pub dtmf_in: DtmfReceiver,
-    pub dtmf_out: DtmfSender,
-    pub remote_meter: Meter,
-    pub local_meter: Meter,
+    socket: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    params: Negotiated,
+    port: Box<dyn AudioPort>,
+    counters: Arc<Counters>,
+    events: Option<MediaEvents>,
+    recorder: Option<RecorderHandle>,
+    sender: RtpSender,
+    encoder: Encoder,
+    decoder: Decoder,
+    jitter: JitterBuffer,
+    quality: ReceiveStats,
+    dtmf_in: DtmfReceiver,
+    dtmf_out: DtmfSender,
+    remote_meter: Meter,
+    local_meter: Meter,
     /// Where the remote's RTP really comes from (symmetric RTP, RFC 4961): we send there.
-    pub latched: Option<SocketAddr>,
-    pub latched_rtcp: Option<SocketAddr>,
-    pub remote_ssrc: Option<u32>,
+    latched: Option<SocketAddr>,
+    latched_rtcp: Option<SocketAddr>,
+    remote_ssrc: Option<u32>,
     /// The last SR we received: its NTP middle bits and when it arrived (for DLSR).
-    pub last_sr: Option<(u32, Instant)>,
-    pub rtt: Option<Duration>,
-    pub octets_sent: u32,
-    pub sending: bool,
-    pub muted: bool,
-    pub frames_elapsed: u64,
-    pub bufs: Buffers,
+    last_sr: Option<(u32, Instant)>,
+    rtt: Option<Duration>,
+    octets_sent: u32,
+    sending: bool,
+    muted: bool,
+    frames_elapsed: u64,
+    bufs: Buffers,
 }
 
 /// Reused for every packet and frame: no allocation in the steady state.
-pub(super) struct Buffers {
+struct Buffers {
     remote_pcm: Vec<i16>,
     local_pcm: Vec<i16>,
     payload: Vec<u8>,
@@ -92,7 +92,47 @@ impl Default for Buffers {
 }
 
 impl MediaTask {
-    pub async fn run(
+    /// Everything one call's media needs, before it runs. Fails only when the codec cannot
+    /// be set up (Opus).
+    pub(super) fn new(
+        socket: UdpSocket,
+        params: Negotiated,
+        port: Box<dyn AudioPort>,
+        options: MediaOptions,
+        counters: Arc<Counters>,
+    ) -> Result<MediaTask, MediaError> {
+        let codec = params.codec;
+        Ok(MediaTask {
+            socket,
+            rtcp: options.rtcp,
+            params,
+            port,
+            counters,
+            events: options.events,
+            recorder: options.recorder,
+            sender: RtpSender::new(),
+            encoder: Encoder::new(codec)?,
+            decoder: Decoder::new(codec)?,
+            jitter: jitter_buffer(codec),
+            quality: ReceiveStats::new(codec.clock_rate()),
+            dtmf_in: DtmfReceiver::new(),
+            dtmf_out: DtmfSender::new(codec.clock_rate()),
+            remote_meter: Meter::default(),
+            local_meter: Meter::default(),
+            latched: None,
+            latched_rtcp: None,
+            remote_ssrc: None,
+            last_sr: None,
+            rtt: None,
+            octets_sent: 0,
+            sending: false,
+            muted: false,
+            frames_elapsed: 0,
+            bufs: Buffers::default(),
+        })
+    }
+
+    pub(super) async fn run(
         mut self,
         mut params_rx: watch::Receiver<Negotiated>,
         mut control: mpsc::UnboundedReceiver<Control>,
@@ -478,6 +518,16 @@ async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, 
     match socket {
         Some(s) => s.recv_from(buf).await.ok(),
         None => std::future::pending().await,
+    }
+}
+
+/// G.711 packets longer than 20 ms are split into 20 ms slots (one byte per sample); an Opus
+/// packet is one frame whatever it holds.
+fn jitter_buffer(codec: Codec) -> JitterBuffer {
+    let jb = JitterBuffer::new(codec.clock_rate(), codec.samples_per_frame() as u32);
+    match codec {
+        Codec::Pcmu | Codec::Pcma => jb.split_payloads(codec.samples_per_frame()),
+        Codec::Opus => jb,
     }
 }
 
