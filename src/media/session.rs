@@ -225,13 +225,17 @@ pub struct MediaHandle {
 }
 
 /// Spawns the media task for one call on the current tokio runtime, without RTCP, events or
-/// recording (tests, simple uses).
-pub fn start(socket: UdpSocket, params: Negotiated, port: Box<dyn AudioPort>) -> MediaHandle {
+/// recording (tests, simple uses). Fails like [`start_with`].
+pub fn start(
+    socket: UdpSocket,
+    params: Negotiated,
+    port: Box<dyn AudioPort>,
+) -> Result<MediaHandle, MediaError> {
     start_with(socket, params, port, MediaOptions::default())
-        .expect("G.711 sessions need no codec state")
 }
 
-/// Spawns the media task for one call on the current tokio runtime.
+/// Spawns the media task for one call on the current tokio runtime. Fails when the codec
+/// cannot be set up (an Opus encoder or decoder the library refuses).
 pub fn start_with(
     socket: UdpSocket,
     params: Negotiated,

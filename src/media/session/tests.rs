@@ -49,7 +49,7 @@ async fn session(remote: &UdpSocket, codec: Codec, mode: AudioMode) -> MediaHand
         codec,
         MediaDirection::SendRecv,
     );
-    start(socket, p, port_for(mode))
+    start(socket, p, port_for(mode)).unwrap()
 }
 
 async fn recv(sock: &UdpSocket, within: Duration) -> Option<Packet> {
@@ -210,7 +210,7 @@ async fn echo_of_tone_muted(
     let remote = peer().await;
     let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
     let p = params(remote.local_addr().unwrap(), codec, direction);
-    let handle = start(socket, p.clone(), port_for(AudioMode::Echo));
+    let handle = start(socket, p.clone(), port_for(AudioMode::Echo)).unwrap();
     handle.set_muted(muted);
     let target = handle.local_addr();
 
@@ -403,7 +403,7 @@ async fn recv_only_sends_nothing_but_still_receives() {
         Codec::Pcmu,
         MediaDirection::RecvOnly,
     );
-    let handle = start(socket, p, port_for(AudioMode::Echo));
+    let handle = start(socket, p, port_for(AudioMode::Echo)).unwrap();
     let mut tx = RtpSender::new();
     let mut packet = [0u8; 200];
     let len = tx.write(0, &[0x10; 160], &mut packet).unwrap();
