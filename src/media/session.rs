@@ -23,6 +23,7 @@ use super::wav::{RecorderHandle, RecordingSummary};
 pub use crate::vocab::MediaStats;
 use crate::vocab::Quality;
 
+mod backoff;
 mod task;
 #[cfg(test)]
 mod tests;

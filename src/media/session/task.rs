@@ -2,6 +2,7 @@
 //! buffer, DTMF, RFC 3550 statistics), play out and send on the 20 ms tick, RTCP every few
 //! seconds, and levels/quality published as events.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
 use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
@@ -63,6 +65,8 @@ pub(super) struct MediaTask {
     sending: bool,
     muted: bool,
     frames_elapsed: u64,
+    rtp_backoff: RecvBackoff,
+    rtcp_backoff: RecvBackoff,
     bufs: Buffers,
 }
 
@@ -128,6 +132,8 @@ impl MediaTask {
             sending: false,
             muted: false,
             frames_elapsed: 0,
+            rtp_backoff: RecvBackoff::default(),
+            rtcp_backoff: RecvBackoff::default(),
             bufs: Buffers::default(),
         })
     }
@@ -161,21 +167,55 @@ impl MediaTask {
                     let frame = frame_index(at - start);
                     self.on_tick(frame, rtcp.as_ref()).await;
                 }
-                received = self.socket.recv_from(&mut self.bufs.datagram) => match received {
-                    Ok((len, from)) => self.on_datagram(len, from),
-                    // E.g. ICMP port unreachable reported on some platforms: not fatal.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive failed"),
+                received = recv_after(
+                    self.rtp_backoff.resume_at(),
+                    Some(&self.socket),
+                    &mut self.bufs.datagram,
+                ) => match received {
+                    Ok((len, from)) => {
+                        self.rtp_backoff.on_success();
+                        self.on_datagram(len, from);
+                    }
+                    Err(e) => self.on_receive_failure(Channel::Rtp, &e),
                 },
-                received = recv_opt(rtcp.as_ref(), &mut rtcp_buf) => {
-                    if let Some((len, from)) = received {
+                received = recv_after(
+                    self.rtcp_backoff.resume_at(),
+                    rtcp.as_ref(),
+                    &mut rtcp_buf,
+                ) => match received {
+                    Ok((len, from)) => {
+                        self.rtcp_backoff.on_success();
                         self.on_rtcp(&rtcp_buf[..len], from);
                     }
-                }
+                    Err(e) => self.on_receive_failure(Channel::Rtcp, &e),
+                },
             }
         }
         self.publish_quality();
         tracing::debug!(stats = ?self.counters.snapshot(), "media stopped");
         self.recorder.take()
+    }
+
+    /// E.g. ICMP port unreachable, reported on the next receive: not fatal, and retried at
+    /// once; a socket that keeps failing is read less and less often (see `backoff.rs`).
+    fn on_receive_failure(&mut self, channel: Channel, error: &io::Error) {
+        let backoff = match channel {
+            Channel::Rtp => &mut self.rtp_backoff,
+            Channel::Rtcp => &mut self.rtcp_backoff,
+        };
+        match backoff.on_failure(Instant::now()) {
+            AfterFailure::Retry => tracing::debug!(%error, ?channel, "receive failed"),
+            AfterFailure::Pause { wait, warn } => {
+                tracing::debug!(%error, ?channel, ?wait, "receive keeps failing: pausing it");
+                if warn {
+                    self.emit(MediaEvent::Warning(format!(
+                        "{channel} reception keeps failing ({error}); \
+                         retrying with pauses of up to {} ms",
+                        MAX_PAUSE.as_millis()
+                    )));
+                }
+            }
+        }
     }
 
     fn apply(&mut self, params: Negotiated) {
@@ -514,11 +554,35 @@ impl MediaTask {
     }
 }
 
-async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match socket {
-        Some(s) => s.recv_from(buf).await.ok(),
-        None => std::future::pending().await,
+/// Which of the session's sockets a receive failure concerns.
+#[derive(Clone, Copy, Debug)]
+enum Channel {
+    Rtp,
+    Rtcp,
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Channel::Rtp => "RTP",
+            Channel::Rtcp => "RTCP",
+        })
     }
+}
+
+/// Receives from `socket` once `resume_at` has passed; never, without a socket.
+async fn recv_after(
+    resume_at: Option<Instant>,
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    let Some(socket) = socket else {
+        return std::future::pending().await;
+    };
+    if let Some(at) = resume_at.filter(|&at| at > Instant::now()) {
+        tokio::time::sleep_until(at).await;
+    }
+    socket.recv_from(buf).await
 }
 
 /// G.711 packets longer than 20 ms are split into 20 ms slots (one byte per sample); an Opus
