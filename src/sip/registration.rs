@@ -41,26 +41,58 @@ pub enum RegUpdate {
     },
 }
 
+/// Why registration could not start: the account's addresses do not make a REGISTER.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("registrar URI {uri} is not usable: {source}")]
+    Registrar {
+        uri: String,
+        #[source]
+        source: rsipstack::sip::Error,
+    },
+    #[error("contact {contact} is not usable: {source}")]
+    Contact {
+        contact: String,
+        #[source]
+        source: rsipstack::sip::Error,
+    },
+}
+
 pub struct RegistrationTask {
     stop: CancellationToken,
     handle: JoinHandle<()>,
 }
 
 impl RegistrationTask {
+    /// [`RegistrationTask::spawn`] with the error as text.
+    ///
+    /// Kept for the engine, whose `EngineError::Registration` holds a `String`; once it holds
+    /// a [`RegistrationError`], call `spawn` and drop this.
     pub fn start(
         ua: &UserAgent,
         account: &Account,
         transport: Transport,
         updates: mpsc::UnboundedSender<RegUpdate>,
     ) -> Result<RegistrationTask, String> {
+        Self::spawn(ua, account, transport, updates).map_err(|e| e.to_string())
+    }
+
+    /// Starts registering `account` through `ua`; updates report every step.
+    pub fn spawn(
+        ua: &UserAgent,
+        account: &Account,
+        transport: Transport,
+        updates: mpsc::UnboundedSender<RegUpdate>,
+    ) -> Result<RegistrationTask, RegistrationError> {
         let mut registrar = account.registrar.clone();
         if transport == Transport::Tcp
             && !registrar.params.iter().any(|p| p.starts_with("transport="))
         {
             registrar.params.push("transport=tcp".into());
         }
-        let server = rsipstack::sip::Uri::try_from(registrar.to_string().as_str())
-            .map_err(|e| format!("registrar URI {registrar} is not usable: {e}"))?;
+        let uri = registrar.to_string();
+        let server = rsipstack::sip::Uri::try_from(uri.as_str())
+            .map_err(|source| RegistrationError::Registrar { uri, source })?;
         let aor_user = account
             .aor
             .user
@@ -76,7 +108,7 @@ impl RegistrationTask {
         let contact = format!("<{}>", ua.contact_uri());
         reg.contact = Some(
             rsipstack::sip::typed::Contact::parse(&contact)
-                .map_err(|e| format!("contact {contact} is not usable: {e}"))?,
+                .map_err(|source| RegistrationError::Contact { contact, source })?,
         );
         let has_password = account.password.is_some();
         let stop = CancellationToken::new();

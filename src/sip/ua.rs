@@ -103,6 +103,29 @@ pub enum UaError {
     Endpoint(String),
 }
 
+/// Why an operation on one call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialogError {
+    /// No dialog under this key: it ended, or the engine forgot it.
+    #[error("the call is gone")]
+    Gone { key: DialogKey },
+    /// The 200 OK could not be built or sent.
+    #[error("{source}")]
+    Accept {
+        key: DialogKey,
+        // Boxed: rsipstack's error is large, and results travel on every call path.
+        #[source]
+        source: Box<rsipstack::Error>,
+    },
+    /// The BYE could not be sent, or its transaction failed.
+    #[error("{source}")]
+    Bye {
+        key: DialogKey,
+        #[source]
+        source: Box<rsipstack::Error>,
+    },
+}
+
 /// The running user agent. Cheap to clone; all clones drive the same endpoint.
 #[derive(Clone)]
 pub struct UserAgent {
@@ -207,14 +230,17 @@ impl UserAgent {
     }
 
     /// Sends 200 OK with our SDP (an answer, or an offer for late-offer calls).
-    pub fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {
-        let d = self.dialog(key).ok_or("the call is gone")?;
+    pub fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), DialogError> {
+        let d = self.dialog_or_gone(key)?;
         let contact = Header::Contact(format!("<{}>", self.contact_uri()).into());
         d.accept(
             Some(vec![contact, content_type_sdp()]),
             Some(sdp.into_bytes()),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|source| DialogError::Accept {
+            key: key.clone(),
+            source: Box::new(source),
+        })
     }
 
     pub fn reject(&self, key: &DialogKey, status: u16) {
@@ -224,9 +250,12 @@ impl UserAgent {
     }
 
     /// Sends BYE and waits for its answer (bounded by the transaction timers).
-    pub async fn bye(&self, key: &DialogKey) -> Result<(), String> {
-        let d = self.dialog(key).ok_or("the call is gone")?;
-        d.bye().await.map_err(|e| e.to_string())
+    pub async fn bye(&self, key: &DialogKey) -> Result<(), DialogError> {
+        let d = self.dialog_or_gone(key)?;
+        d.bye().await.map_err(|source| DialogError::Bye {
+            key: key.clone(),
+            source: Box::new(source),
+        })
     }
 
     pub fn forget(&self, key: &DialogKey) {
@@ -241,6 +270,11 @@ impl UserAgent {
 
     fn dialog(&self, key: &DialogKey) -> Option<InviteDialog> {
         self.calls.lock().expect("calls lock").get(key).cloned()
+    }
+
+    fn dialog_or_gone(&self, key: &DialogKey) -> Result<InviteDialog, DialogError> {
+        self.dialog(key)
+            .ok_or_else(|| DialogError::Gone { key: key.clone() })
     }
 
     /// Routes every new server transaction: new INVITEs become calls, in-dialog requests go to
@@ -422,3 +456,6 @@ pub(crate) fn host_port(addr: SocketAddr) -> String {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
 }
+
+#[cfg(test)]
+mod tests;
