@@ -10,7 +10,7 @@ use rsipstack::sip::{Header, StatusCode, StatusCodeKind};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// What we ask for; registrars commonly grant less, and we refresh at 75 % of what they grant.
 const REQUESTED_EXPIRES: u32 = 3600;
@@ -58,8 +58,10 @@ pub enum RegistrationError {
     },
 }
 
+/// The registration loop, a task of the user agent (its `stop` ends it too, without
+/// unregistering). Dropping this handle unregisters in the background, like `stop` unawaited.
 pub struct RegistrationTask {
-    stop: CancellationToken,
+    stop: DropGuard,
     handle: JoinHandle<()>,
 }
 
@@ -112,15 +114,19 @@ impl RegistrationTask {
         );
         let has_password = account.password.is_some();
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(run(reg, server, has_password, stop.clone(), updates));
-        Ok(RegistrationTask { stop, handle })
+        let handle = ua.spawn(run(reg, server, has_password, stop.clone(), updates));
+        Ok(RegistrationTask {
+            stop: stop.drop_guard(),
+            handle,
+        })
     }
 
     /// Stops refreshing, unregisters if registered, and returns once the registrar answered
     /// (or the unregister timed out).
     pub async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.handle.await;
+        let RegistrationTask { stop, handle } = self;
+        drop(stop);
+        let _ = handle.await;
     }
 }
 
