@@ -72,14 +72,17 @@ async fn run(config: Config) -> i32 {
     let mut engine = tokio::spawn(Engine::run(config, cmd_rx, event_tx.clone()));
     drop(event_tx);
     let mut front = std::pin::pin!(front);
-    // The front-end may end first only to leave at once (a second Ctrl+C).
-    let engine_result = tokio::select! {
-        result = &mut engine => result,
+    // The front-end ends first to leave at once (a second Ctrl+C), or because it saw the
+    // engine's last event before the engine's task was done dropping its state. A finished
+    // JoinHandle must not be awaited twice: its outcome is kept here.
+    let (engine_result, outcome) = tokio::select! {
+        result = &mut engine => (result, front.await.unwrap_or(Outcome::Failed)),
         outcome = &mut front => {
-            if outcome.as_ref().ok() == Some(&Outcome::Interrupted) {
+            let outcome = outcome.unwrap_or(Outcome::Failed);
+            if outcome == Outcome::Interrupted {
                 return EXIT_INTERRUPTED;
             }
-            engine.await
+            (engine.await, outcome)
         }
     };
     // The engine's own errors are one plain sentence already; a panic gets its context.
@@ -89,7 +92,6 @@ async fn run(config: Config) -> i32 {
             "the engine stopped unexpectedly: {panicked}"
         )),
     };
-    let outcome = front.await.unwrap_or(Outcome::Failed);
     match (engine_result, outcome) {
         (Err(e), _) => {
             eprintln!("sipterm: {e}");
