@@ -28,7 +28,7 @@ use crate::bridge::BridgeEvent;
 use crate::config::Config;
 use crate::media::device::{DeviceError, SoundCard};
 use crate::media::session::MediaEvent;
-use crate::sip::registration::{RegUpdate, RegistrationTask};
+use crate::sip::registration::{RegUpdate, RegistrationError, RegistrationTask};
 use crate::sip::ua::{UaError, UserAgent};
 use crate::vocab::{CallId, Codec, Command, Event, LogKind, LogLevel};
 use audio::{Audio, AudioError};
@@ -57,7 +57,7 @@ pub enum EngineError {
     #[error(transparent)]
     Sip(#[from] UaError),
     #[error("registration cannot start: {0}")]
-    Registration(String),
+    Registration(#[from] RegistrationError),
     #[error(transparent)]
     Audio(#[from] AudioError),
 }
@@ -139,9 +139,8 @@ pub async fn run(
     announce_start(&config, &ua, &log);
     let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
-    let registration = RegistrationTask::start(&ua, &config.account, config.transport, reg_tx)
-        .map_err(EngineError::Registration)?;
-    let mut engine = Engine::new(config, log.clone(), UaSide::new(ua), bind_ip, audio);
+    let registration = RegistrationTask::spawn(&ua, &config.account, config.transport, reg_tx)?;
+    let mut engine = Engine::new(config, log.clone(), UaSide::new(ua.clone()), bind_ip, audio);
     engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
     engine.shutdown(&mut sip_rx).await;
     // Registration updates from the unregister are reported as they arrive.
@@ -157,7 +156,9 @@ pub async fn run(
     while let Ok(update) = reg_rx.try_recv() {
         account::report(update, &aor, &log);
     }
-    sip_cancel.cancel();
+    if let Err(e) = ua.stop().await {
+        log.warn(format!("SIP clean-up: {e}"));
+    }
     engine.finish().await;
     Ok(())
 }

@@ -16,18 +16,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::audio::{AudioPort, FRAME_MS};
-use super::dtmf::{DtmfReceiver, DtmfSender};
-use super::jitter::JitterBuffer;
-use super::meter::{Level, Meter};
-use super::quality::ReceiveStats;
-use super::rtp::RtpSender;
+use super::meter::Level;
 use super::sdp::Negotiated;
-use super::transcode::{Decoder, Encoder, TranscodeError};
+use super::transcode::TranscodeError;
 use super::wav::{RecorderHandle, RecordingSummary};
-use crate::vocab::Codec;
 pub use crate::vocab::MediaStats;
 use crate::vocab::Quality;
 
+mod backoff;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -230,13 +226,17 @@ pub struct MediaHandle {
 }
 
 /// Spawns the media task for one call on the current tokio runtime, without RTCP, events or
-/// recording (tests, simple uses).
-pub fn start(socket: UdpSocket, params: Negotiated, port: Box<dyn AudioPort>) -> MediaHandle {
+/// recording (tests, simple uses). Fails like [`start_with`].
+pub fn start(
+    socket: UdpSocket,
+    params: Negotiated,
+    port: Box<dyn AudioPort>,
+) -> Result<MediaHandle, MediaError> {
     start_with(socket, params, port, MediaOptions::default())
-        .expect("G.711 sessions need no codec state")
 }
 
-/// Spawns the media task for one call on the current tokio runtime.
+/// Spawns the media task for one call on the current tokio runtime. Fails when the codec
+/// cannot be set up (an Opus encoder or decoder the library refuses).
 pub fn start_with(
     socket: UdpSocket,
     params: Negotiated,
@@ -254,39 +254,11 @@ pub fn start_with(
         direction = params.direction.attribute(),
         "media starting"
     );
-    let codec = params.codec;
-    let (params_tx, params_rx) = watch::channel(params.clone());
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
     let counters = Arc::new(Counters::default());
+    let task = task::MediaTask::new(socket, params.clone(), port, options, Arc::clone(&counters))?;
+    let (params_tx, params_rx) = watch::channel(params);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let task = task::MediaTask {
-        socket,
-        rtcp: options.rtcp,
-        params,
-        port,
-        counters: Arc::clone(&counters),
-        events: options.events,
-        recorder: options.recorder,
-        sender: RtpSender::new(),
-        encoder: Encoder::new(codec)?,
-        decoder: Decoder::new(codec)?,
-        jitter: jitter_buffer(codec),
-        quality: ReceiveStats::new(codec.clock_rate()),
-        dtmf_in: DtmfReceiver::new(),
-        dtmf_out: DtmfSender::new(codec.clock_rate()),
-        remote_meter: Meter::default(),
-        local_meter: Meter::default(),
-        latched: None,
-        latched_rtcp: None,
-        remote_ssrc: None,
-        last_sr: None,
-        rtt: None,
-        octets_sent: 0,
-        sending: false,
-        muted: false,
-        frames_elapsed: 0,
-        bufs: task::Buffers::default(),
-    };
     let task = tokio::spawn(task.run(params_rx, control_rx, cancel.clone()));
     Ok(MediaHandle {
         local_addr,
@@ -296,16 +268,6 @@ pub fn start_with(
         task,
         stop_on_drop: cancel.drop_guard(),
     })
-}
-
-/// G.711 packets longer than 20 ms are split into 20 ms slots (one byte per sample); an Opus
-/// packet is one frame whatever it holds.
-fn jitter_buffer(codec: Codec) -> JitterBuffer {
-    let jb = JitterBuffer::new(codec.clock_rate(), codec.samples_per_frame() as u32);
-    match codec {
-        Codec::Pcmu | Codec::Pcma => jb.split_payloads(codec.samples_per_frame()),
-        Codec::Opus => jb,
-    }
 }
 
 impl MediaHandle {

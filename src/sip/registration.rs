@@ -10,7 +10,7 @@ use rsipstack::sip::{Header, StatusCode, StatusCodeKind};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// What we ask for; registrars commonly grant less, and we refresh at 75 % of what they grant.
 const REQUESTED_EXPIRES: u32 = 3600;
@@ -41,26 +41,47 @@ pub enum RegUpdate {
     },
 }
 
+/// Why registration could not start: the account's addresses do not make a REGISTER.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("registrar URI {uri} is not usable: {source}")]
+    Registrar {
+        uri: String,
+        #[source]
+        source: rsipstack::sip::Error,
+    },
+    #[error("contact {contact} is not usable: {source}")]
+    Contact {
+        contact: String,
+        #[source]
+        source: rsipstack::sip::Error,
+    },
+}
+
+/// The registration loop, a task of the user agent (its `stop` ends it too, without
+/// unregistering). Dropping this handle unregisters in the background, like `stop` unawaited.
 pub struct RegistrationTask {
-    stop: CancellationToken,
+    stop: DropGuard,
     handle: JoinHandle<()>,
 }
 
 impl RegistrationTask {
-    pub fn start(
+    /// Starts registering `account` through `ua`; updates report every step.
+    pub fn spawn(
         ua: &UserAgent,
         account: &Account,
         transport: Transport,
         updates: mpsc::UnboundedSender<RegUpdate>,
-    ) -> Result<RegistrationTask, String> {
+    ) -> Result<RegistrationTask, RegistrationError> {
         let mut registrar = account.registrar.clone();
         if transport == Transport::Tcp
             && !registrar.params.iter().any(|p| p.starts_with("transport="))
         {
             registrar.params.push("transport=tcp".into());
         }
-        let server = rsipstack::sip::Uri::try_from(registrar.to_string().as_str())
-            .map_err(|e| format!("registrar URI {registrar} is not usable: {e}"))?;
+        let uri = registrar.to_string();
+        let server = rsipstack::sip::Uri::try_from(uri.as_str())
+            .map_err(|source| RegistrationError::Registrar { uri, source })?;
         let aor_user = account
             .aor
             .user
@@ -72,23 +93,27 @@ impl RegistrationTask {
             realm: None,
             auth_username: Some(account.username.clone()),
         });
-        let mut reg = Registration::new(ua.endpoint.clone(), credential);
+        let mut reg = ua.registration(credential);
         let contact = format!("<{}>", ua.contact_uri());
         reg.contact = Some(
             rsipstack::sip::typed::Contact::parse(&contact)
-                .map_err(|e| format!("contact {contact} is not usable: {e}"))?,
+                .map_err(|source| RegistrationError::Contact { contact, source })?,
         );
         let has_password = account.password.is_some();
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(run(reg, server, has_password, stop.clone(), updates));
-        Ok(RegistrationTask { stop, handle })
+        let handle = ua.spawn(run(reg, server, has_password, stop.clone(), updates));
+        Ok(RegistrationTask {
+            stop: stop.drop_guard(),
+            handle,
+        })
     }
 
     /// Stops refreshing, unregisters if registered, and returns once the registrar answered
     /// (or the unregister timed out).
     pub async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.handle.await;
+        let RegistrationTask { stop, handle } = self;
+        drop(stop);
+        let _ = handle.await;
     }
 }
 

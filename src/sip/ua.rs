@@ -19,10 +19,18 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long [`UserAgent::stop`] waits for its tasks once they are cancelled. Each ends at its
+/// next await, so this only bounds one that is stuck.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Identifies one INVITE dialog across the SIP layer and the engine.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -108,12 +116,39 @@ pub enum UaError {
     Route { registrar: String, reason: String },
     #[error("SIP endpoint has no usable address: {0}")]
     Endpoint(String),
+    #[error("{left} SIP task(s) still running {} s after shutdown", waited.as_secs())]
+    StopTimeout { left: usize, waited: Duration },
 }
 
-/// The running user agent. Cheap to clone; all clones drive the same endpoint.
+/// Why an operation on one call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialogError {
+    /// No dialog under this key: it ended, or the engine forgot it.
+    #[error("the call is gone")]
+    Gone { key: DialogKey },
+    /// The 200 OK could not be built or sent.
+    #[error("{source}")]
+    Accept {
+        key: DialogKey,
+        // Boxed: rsipstack's error is large, and results travel on every call path.
+        #[source]
+        source: Box<rsipstack::Error>,
+    },
+    /// The BYE could not be sent, or its transaction failed.
+    #[error("{source}")]
+    Bye {
+        key: DialogKey,
+        #[source]
+        source: Box<rsipstack::Error>,
+    },
+}
+
+/// The running user agent. Cheap to clone; all clones drive the same endpoint, and every
+/// task it spawns (the endpoint, request dispatch, dialog states, one per transaction, the
+/// registration) belongs to its tracker, so [`UserAgent::stop`] ends and awaits them all.
 #[derive(Clone)]
 pub struct UserAgent {
-    pub(crate) endpoint: EndpointInnerRef,
+    endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
     calls: Arc<Mutex<HashMap<DialogKey, InviteDialog>>>,
     /// Local SIP address as others should reach it.
@@ -121,6 +156,7 @@ pub struct UserAgent {
     pub transport: Transport,
     pub username: String,
     cancel: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl UserAgent {
@@ -173,27 +209,38 @@ impl UserAgent {
             .incoming_transactions()
             .map_err(|e| UaError::Endpoint(e.to_string()))?;
         let inner = endpoint.inner.clone();
-        let serve_inner = inner.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_inner.serve().await {
-                tracing::warn!(error = %e, "SIP endpoint stopped");
-            }
-        });
-
         let dialogs = Arc::new(DialogLayer::new(inner.clone()));
         let ua = UserAgent {
-            endpoint: inner,
+            endpoint: inner.clone(),
             dialogs,
             calls: Arc::default(),
             local,
             transport: config.transport,
             username: config.account.username.clone(),
             cancel: cancel.clone(),
+            tasks: TaskTracker::new(),
         };
+        ua.spawn(async move {
+            if let Err(e) = inner.serve().await {
+                tracing::warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
         let (state_tx, state_rx) = ua.dialogs.new_dialog_state_channel();
-        tokio::spawn(ua.clone().dispatch(incoming, state_tx, events.clone()));
-        tokio::spawn(ua.clone().follow_dialogs(state_rx, events));
+        ua.spawn(ua.clone().dispatch(incoming, state_tx, events.clone()));
+        ua.spawn(ua.clone().follow_dialogs(state_rx, events));
         Ok(ua)
+    }
+
+    /// Runs `work` as one of this user agent's tasks: cancelling the user agent drops it at
+    /// its next await, and [`UserAgent::stop`] waits for it.
+    pub(crate) fn spawn<F>(&self, work: F) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            let _ = cancel.run_until_cancelled_owned(work).await;
+        })
     }
 
     /// Our Contact URI: where the registrar and callers reach us.
@@ -214,14 +261,17 @@ impl UserAgent {
     }
 
     /// Sends 200 OK with our SDP (an answer, or an offer for late-offer calls).
-    pub fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {
-        let d = self.dialog(key).ok_or("the call is gone")?;
+    pub fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), DialogError> {
+        let d = self.dialog_or_gone(key)?;
         let contact = Header::Contact(format!("<{}>", self.contact_uri()).into());
         d.accept(
             Some(vec![contact, content_type_sdp()]),
             Some(sdp.into_bytes()),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|source| DialogError::Accept {
+            key: key.clone(),
+            source: Box::new(source),
+        })
     }
 
     pub fn reject(&self, key: &DialogKey, status: u16) {
@@ -231,9 +281,20 @@ impl UserAgent {
     }
 
     /// Sends BYE and waits for its answer (bounded by the transaction timers).
-    pub async fn bye(&self, key: &DialogKey) -> Result<(), String> {
-        let d = self.dialog(key).ok_or("the call is gone")?;
-        d.bye().await.map_err(|e| e.to_string())
+    pub async fn bye(&self, key: &DialogKey) -> Result<(), DialogError> {
+        let d = self.dialog_or_gone(key)?;
+        d.bye().await.map_err(|source| DialogError::Bye {
+            key: key.clone(),
+            source: Box::new(source),
+        })
+    }
+
+    /// A REGISTER client on this user agent's endpoint.
+    pub(super) fn registration(
+        &self,
+        credential: Option<rsipstack::dialog::authenticate::Credential>,
+    ) -> rsipstack::dialog::registration::Registration {
+        rsipstack::dialog::registration::Registration::new(self.endpoint.clone(), credential)
     }
 
     pub fn forget(&self, key: &DialogKey) {
@@ -242,12 +303,33 @@ impl UserAgent {
         }
     }
 
+    /// Cancels the endpoint and every task of this user agent without waiting for them; see
+    /// [`UserAgent::stop`] for the waiting kind.
     pub fn shutdown(&self) {
         self.cancel.cancel();
     }
 
+    /// Cancels like [`UserAgent::shutdown`], then waits (at most a couple of seconds) until
+    /// every task this user agent spawned has ended. Any clone may call it, more than once.
+    pub async fn stop(&self) -> Result<(), UaError> {
+        self.shutdown();
+        self.tasks.close();
+        match tokio::time::timeout(STOP_GRACE, self.tasks.wait()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(UaError::StopTimeout {
+                left: self.tasks.len(),
+                waited: STOP_GRACE,
+            }),
+        }
+    }
+
     fn dialog(&self, key: &DialogKey) -> Option<InviteDialog> {
         self.calls.lock().expect("calls lock").get(key).cloned()
+    }
+
+    fn dialog_or_gone(&self, key: &DialogKey) -> Result<InviteDialog, DialogError> {
+        self.dialog(key)
+            .ok_or_else(|| DialogError::Gone { key: key.clone() })
     }
 
     /// Routes every new server transaction: new INVITEs become calls, in-dialog requests go to
@@ -271,8 +353,9 @@ impl UserAgent {
                 self.new_call(tx, state_tx.clone(), &events);
                 continue;
             }
+            // Each transaction runs in its own task: a slow one never holds up the next request.
             if let Some(mut dialog) = self.dialogs.match_dialog(&tx) {
-                tokio::spawn(async move {
+                self.spawn(async move {
                     if let Err(e) = dialog.handle(&mut tx).await {
                         tracing::debug!(error = %e, "in-dialog request failed");
                     }
@@ -285,7 +368,7 @@ impl UserAgent {
                 _ if has_to_tag => StatusCode::CallTransactionDoesNotExist,
                 _ => StatusCode::MethodNotAllowed,
             };
-            tokio::spawn(async move {
+            self.spawn(async move {
                 let headers = vec![Header::Allow(
                     "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO".into(),
                 )];
@@ -308,7 +391,7 @@ impl UserAgent {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "unusable INVITE");
-                tokio::spawn(async move {
+                self.spawn(async move {
                     let _ = tx.reply(StatusCode::BadRequest).await;
                 });
                 return;
@@ -337,7 +420,7 @@ impl UserAgent {
             .expect("calls lock")
             .insert(key.clone(), dialog.clone());
         let mut handler = dialog;
-        tokio::spawn(async move {
+        self.spawn(async move {
             if let Err(e) = handler.handle(&mut tx).await {
                 tracing::debug!(error = %e, "INVITE transaction ended with an error");
             }
@@ -383,14 +466,20 @@ impl UserAgent {
                         responder: Responder(handle),
                     });
                 }
+                // Replies go through the transaction's queue: queued from their own task, a
+                // full queue holds up that transaction only, not every dialog's news.
                 DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::OK).await;
+                    self.spawn(async move {
+                        let _ = handle.reply(StatusCode::OK).await;
+                    });
                 }
                 DialogState::Message(_, _, handle)
                 | DialogState::Notify(_, _, handle)
                 | DialogState::Refer(_, _, handle)
                 | DialogState::Publish(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+                    self.spawn(async move {
+                        let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+                    });
                 }
                 DialogState::Terminated(id, reason) => {
                     let key = DialogKey(id.to_string());
@@ -429,3 +518,6 @@ pub(crate) fn host_port(addr: SocketAddr) -> String {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
 }
+
+#[cfg(test)]
+mod tests;

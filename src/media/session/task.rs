@@ -2,6 +2,7 @@
 //! buffer, DTMF, RFC 3550 statistics), play out and send on the 20 ms tick, RTCP every few
 //! seconds, and levels/quality published as events.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{Control, Counters, MediaEvent, MediaEvents, FRAME};
+use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
+use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::jitter::{JitterBuffer, Playout};
@@ -24,7 +26,7 @@ use crate::media::rtp::{self, Received, RtpSender};
 use crate::media::sdp::Negotiated;
 use crate::media::transcode::{Decoder, Encoder};
 use crate::media::wav::RecorderHandle;
-use crate::vocab::Quality;
+use crate::vocab::{Codec, Quality};
 
 /// Levels go out every third frame (~17 per second), quality every second, RTCP every 5 s
 /// (RFC 3550 §6.2's minimum interval for a two-party session).
@@ -36,38 +38,40 @@ const RECV_BUFFER: usize = 4096;
 const MAX_FRAME_SAMPLES: usize = 960;
 
 pub(super) struct MediaTask {
-    pub socket: UdpSocket,
-    pub rtcp: Option<UdpSocket>,
-    pub params: Negotiated,
-    pub port: Box<dyn AudioPort>,
-    pub counters: Arc<Counters>,
-    pub events: Option<MediaEvents>,
-    pub recorder: Option<RecorderHandle>,
-    pub sender: RtpSender,
-    pub encoder: Encoder,
-    pub decoder: Decoder,
-    pub jitter: JitterBuffer,
-    pub quality: ReceiveStats,
-    pub dtmf_in: DtmfReceiver,
-    pub dtmf_out: DtmfSender,
-    pub remote_meter: Meter,
-    pub local_meter: Meter,
+    socket: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    params: Negotiated,
+    port: Box<dyn AudioPort>,
+    counters: Arc<Counters>,
+    events: Option<MediaEvents>,
+    recorder: Option<RecorderHandle>,
+    sender: RtpSender,
+    encoder: Encoder,
+    decoder: Decoder,
+    jitter: JitterBuffer,
+    quality: ReceiveStats,
+    dtmf_in: DtmfReceiver,
+    dtmf_out: DtmfSender,
+    remote_meter: Meter,
+    local_meter: Meter,
     /// Where the remote's RTP really comes from (symmetric RTP, RFC 4961): we send there.
-    pub latched: Option<SocketAddr>,
-    pub latched_rtcp: Option<SocketAddr>,
-    pub remote_ssrc: Option<u32>,
+    latched: Option<SocketAddr>,
+    latched_rtcp: Option<SocketAddr>,
+    remote_ssrc: Option<u32>,
     /// The last SR we received: its NTP middle bits and when it arrived (for DLSR).
-    pub last_sr: Option<(u32, Instant)>,
-    pub rtt: Option<Duration>,
-    pub octets_sent: u32,
-    pub sending: bool,
-    pub muted: bool,
-    pub frames_elapsed: u64,
-    pub bufs: Buffers,
+    last_sr: Option<(u32, Instant)>,
+    rtt: Option<Duration>,
+    octets_sent: u32,
+    sending: bool,
+    muted: bool,
+    frames_elapsed: u64,
+    rtp_backoff: RecvBackoff,
+    rtcp_backoff: RecvBackoff,
+    bufs: Buffers,
 }
 
 /// Reused for every packet and frame: no allocation in the steady state.
-pub(super) struct Buffers {
+struct Buffers {
     remote_pcm: Vec<i16>,
     local_pcm: Vec<i16>,
     payload: Vec<u8>,
@@ -92,7 +96,49 @@ impl Default for Buffers {
 }
 
 impl MediaTask {
-    pub async fn run(
+    /// Everything one call's media needs, before it runs. Fails only when the codec cannot
+    /// be set up (Opus).
+    pub(super) fn new(
+        socket: UdpSocket,
+        params: Negotiated,
+        port: Box<dyn AudioPort>,
+        options: MediaOptions,
+        counters: Arc<Counters>,
+    ) -> Result<MediaTask, MediaError> {
+        let codec = params.codec;
+        Ok(MediaTask {
+            socket,
+            rtcp: options.rtcp,
+            params,
+            port,
+            counters,
+            events: options.events,
+            recorder: options.recorder,
+            sender: RtpSender::new(),
+            encoder: Encoder::new(codec)?,
+            decoder: Decoder::new(codec)?,
+            jitter: jitter_buffer(codec),
+            quality: ReceiveStats::new(codec.clock_rate()),
+            dtmf_in: DtmfReceiver::new(),
+            dtmf_out: DtmfSender::new(codec.clock_rate()),
+            remote_meter: Meter::default(),
+            local_meter: Meter::default(),
+            latched: None,
+            latched_rtcp: None,
+            remote_ssrc: None,
+            last_sr: None,
+            rtt: None,
+            octets_sent: 0,
+            sending: false,
+            muted: false,
+            frames_elapsed: 0,
+            rtp_backoff: RecvBackoff::default(),
+            rtcp_backoff: RecvBackoff::default(),
+            bufs: Buffers::default(),
+        })
+    }
+
+    pub(super) async fn run(
         mut self,
         mut params_rx: watch::Receiver<Negotiated>,
         mut control: mpsc::UnboundedReceiver<Control>,
@@ -121,21 +167,55 @@ impl MediaTask {
                     let frame = frame_index(at - start);
                     self.on_tick(frame, rtcp.as_ref()).await;
                 }
-                received = self.socket.recv_from(&mut self.bufs.datagram) => match received {
-                    Ok((len, from)) => self.on_datagram(len, from),
-                    // E.g. ICMP port unreachable reported on some platforms: not fatal.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive failed"),
+                received = recv_after(
+                    self.rtp_backoff.resume_at(),
+                    Some(&self.socket),
+                    &mut self.bufs.datagram,
+                ) => match received {
+                    Ok((len, from)) => {
+                        self.rtp_backoff.on_success();
+                        self.on_datagram(len, from);
+                    }
+                    Err(e) => self.on_receive_failure(Channel::Rtp, &e),
                 },
-                received = recv_opt(rtcp.as_ref(), &mut rtcp_buf) => {
-                    if let Some((len, from)) = received {
+                received = recv_after(
+                    self.rtcp_backoff.resume_at(),
+                    rtcp.as_ref(),
+                    &mut rtcp_buf,
+                ) => match received {
+                    Ok((len, from)) => {
+                        self.rtcp_backoff.on_success();
                         self.on_rtcp(&rtcp_buf[..len], from);
                     }
-                }
+                    Err(e) => self.on_receive_failure(Channel::Rtcp, &e),
+                },
             }
         }
         self.publish_quality();
         tracing::debug!(stats = ?self.counters.snapshot(), "media stopped");
         self.recorder.take()
+    }
+
+    /// E.g. ICMP port unreachable, reported on the next receive: not fatal, and retried at
+    /// once; a socket that keeps failing is read less and less often (see `backoff.rs`).
+    fn on_receive_failure(&mut self, channel: Channel, error: &io::Error) {
+        let backoff = match channel {
+            Channel::Rtp => &mut self.rtp_backoff,
+            Channel::Rtcp => &mut self.rtcp_backoff,
+        };
+        match backoff.on_failure(Instant::now()) {
+            AfterFailure::Retry => tracing::debug!(%error, ?channel, "receive failed"),
+            AfterFailure::Pause { wait, warn } => {
+                tracing::debug!(%error, ?channel, ?wait, "receive keeps failing: pausing it");
+                if warn {
+                    self.emit(MediaEvent::Warning(format!(
+                        "{channel} reception keeps failing ({error}); \
+                         retrying with pauses of up to {} ms",
+                        MAX_PAUSE.as_millis()
+                    )));
+                }
+            }
+        }
     }
 
     fn apply(&mut self, params: Negotiated) {
@@ -474,10 +554,44 @@ impl MediaTask {
     }
 }
 
-async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match socket {
-        Some(s) => s.recv_from(buf).await.ok(),
-        None => std::future::pending().await,
+/// Which of the session's sockets a receive failure concerns.
+#[derive(Clone, Copy, Debug)]
+enum Channel {
+    Rtp,
+    Rtcp,
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Channel::Rtp => "RTP",
+            Channel::Rtcp => "RTCP",
+        })
+    }
+}
+
+/// Receives from `socket` once `resume_at` has passed; never, without a socket.
+async fn recv_after(
+    resume_at: Option<Instant>,
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    let Some(socket) = socket else {
+        return std::future::pending().await;
+    };
+    if let Some(at) = resume_at.filter(|&at| at > Instant::now()) {
+        tokio::time::sleep_until(at).await;
+    }
+    socket.recv_from(buf).await
+}
+
+/// G.711 packets longer than 20 ms are split into 20 ms slots (one byte per sample); an Opus
+/// packet is one frame whatever it holds.
+fn jitter_buffer(codec: Codec) -> JitterBuffer {
+    let jb = JitterBuffer::new(codec.clock_rate(), codec.samples_per_frame() as u32);
+    match codec {
+        Codec::Pcmu | Codec::Pcma => jb.split_payloads(codec.samples_per_frame()),
+        Codec::Opus => jb,
     }
 }
 

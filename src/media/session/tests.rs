@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rtp_rs::RtpReader;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::*;
@@ -49,7 +50,7 @@ async fn session(remote: &UdpSocket, codec: Codec, mode: AudioMode) -> MediaHand
         codec,
         MediaDirection::SendRecv,
     );
-    start(socket, p, port_for(mode))
+    start(socket, p, port_for(mode)).unwrap()
 }
 
 async fn recv(sock: &UdpSocket, within: Duration) -> Option<Packet> {
@@ -210,7 +211,7 @@ async fn echo_of_tone_muted(
     let remote = peer().await;
     let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
     let p = params(remote.local_addr().unwrap(), codec, direction);
-    let handle = start(socket, p.clone(), port_for(AudioMode::Echo));
+    let handle = start(socket, p.clone(), port_for(AudioMode::Echo)).unwrap();
     handle.set_muted(muted);
     let target = handle.local_addr();
 
@@ -403,7 +404,7 @@ async fn recv_only_sends_nothing_but_still_receives() {
         Codec::Pcmu,
         MediaDirection::RecvOnly,
     );
-    let handle = start(socket, p, port_for(AudioMode::Echo));
+    let handle = start(socket, p, port_for(AudioMode::Echo)).unwrap();
     let mut tx = RtpSender::new();
     let mut packet = [0u8; 200];
     let len = tx.write(0, &[0x10; 160], &mut packet).unwrap();
@@ -438,4 +439,84 @@ async fn stop_and_drop_both_end_the_task_and_free_the_port() {
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
+}
+
+/// Waits for the first event `pick` accepts, skipping others; None after `within`.
+async fn next_event<T>(
+    rx: &mut mpsc::UnboundedReceiver<(u64, MediaEvent)>,
+    within: Duration,
+    pick: impl Fn(MediaEvent) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let (_, event) = timeout(left, rx.recv()).await.ok()??;
+        if let Some(t) = pick(event) {
+            return Some(t);
+        }
+    }
+}
+
+#[tokio::test]
+async fn persistent_receive_errors_warn_once_keep_sending_and_recover() {
+    // A port nobody listens on; once our socket is connected to it, Linux reports the ICMP
+    // port unreachable each packet causes as ECONNREFUSED on the next receive.
+    let nobody = peer().await.local_addr().unwrap();
+    let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
+    socket.connect(nobody).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let options = MediaOptions {
+        events: Some(MediaEvents { tag: 1, tx }),
+        ..MediaOptions::default()
+    };
+    let p = params(nobody, Codec::Pcmu, MediaDirection::SendRecv);
+    let handle = start_with(socket, p, port_for(AudioMode::Null), options).unwrap();
+    let target = handle.local_addr();
+
+    let warning = next_event(&mut rx, Duration::from_secs(5), |e| match e {
+        MediaEvent::Warning(w) => Some(w),
+        _ => None,
+    })
+    .await
+    .expect("a warning once reception keeps failing");
+    assert!(warning.contains("RTP reception keeps failing"), "{warning}");
+
+    // The send tick does not wait for the receive side.
+    let sent = handle.stats().packets_sent;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let more = handle.stats().packets_sent - sent;
+    assert!(more >= 5, "only {more} packets sent in 400 ms while paused");
+    let again = next_event(&mut rx, Duration::from_millis(300), |e| match e {
+        MediaEvent::Warning(w) => Some(w),
+        _ => None,
+    })
+    .await;
+    assert_eq!(again, None, "the warning comes once");
+
+    // The remote starts listening and talking: reception resumes within the longest pause.
+    let remote = UdpSocket::bind(nobody).await.unwrap();
+    let mut tx = RtpSender::new();
+    let mut packet = [0u8; 200];
+    let started = Instant::now();
+    let latched = loop {
+        let len = tx.write(0, &[0xFF; 160], &mut packet).unwrap();
+        tx.advance(160);
+        remote.send_to(&packet[..len], target).await.unwrap();
+        let got = next_event(&mut rx, Duration::from_millis(20), |e| match e {
+            MediaEvent::Latched(from) => Some(from),
+            _ => None,
+        })
+        .await;
+        if got.is_some() || started.elapsed() > Duration::from_secs(3) {
+            break got;
+        }
+    };
+    assert_eq!(latched, Some(nobody));
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "reception resumed after {:?}",
+        started.elapsed()
+    );
+    let stats = handle.stop().await.stats;
+    assert!(stats.packets_received > 0, "{stats:?}");
 }

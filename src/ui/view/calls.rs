@@ -2,7 +2,7 @@
 //! state, duration, codec and RTP, bridge and mute, three meters on one dB scale, quality).
 //! A ringing call is drawn in reverse yellow with a RINGING badge, in both forms.
 
-use super::{clock, meter, text, theme};
+use super::{duration, meter, text, theme};
 use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView};
 use crate::vocab::CallState;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -60,7 +60,7 @@ fn panel(frame: &mut Frame, area: Rect, call: &CallView, selected: bool, now: In
         })
         .border_style(border)
         .title(Line::from(title))
-        .title_top(Line::from(format!(" {} ", clock(call.elapsed(now)))).right_aligned());
+        .title_top(Line::from(format!(" {} ", duration(call.elapsed(now)))).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines = match call.state {
@@ -274,7 +274,7 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         tail.push(Span::styled(format!(" {reason}"), theme::dim()));
     }
     let codec = call.codec.map(|c| c.name()).unwrap_or_default();
-    let mid = format!("{:>6} {:<5}", clock(call.elapsed(now)), codec);
+    let mid = format!("{:>6} {:<5}", duration(call.elapsed(now)), codec);
     let used: usize = head.iter().chain(&tail).map(|s| s.width()).sum::<usize>() + 12;
     let name_room = width.saturating_sub(used);
     let name_style = if call.is_ringing() {

@@ -1,7 +1,7 @@
 //! The header line: who we are, how we reach the registrar, and the registration state in
 //! colour (green registered, yellow trying, red refused) with the time to the next refresh.
 
-use super::{clock, text, theme};
+use super::{duration, text, theme};
 use crate::ui::state::{strip_scheme, App};
 use crate::vocab::RegistrationState;
 use ratatui::layout::Rect;
@@ -62,7 +62,7 @@ fn status(app: &App, now: Instant) -> String {
     match reg.state {
         RegistrationState::Registering => "◌ registering…".into(),
         RegistrationState::Retrying => match reg.retry_at {
-            Some(t) if t > now => format!("◌ retrying in {}{reason}", clock(t - now)),
+            Some(t) if t > now => format!("◌ retrying in {}{reason}", duration(t - now)),
             Some(_) => format!("◌ retrying now{reason}"),
             None => format!("◌ retrying{reason}"),
         },
@@ -71,7 +71,7 @@ fn status(app: &App, now: Instant) -> String {
         RegistrationState::Unregistered => format!("○ unregistered{reason}"),
         RegistrationState::Registered => match reg.refresh_at {
             Some(t) if t > now => {
-                format!("● registered · refresh in {}", clock(t - now))
+                format!("● registered · refresh in {}", duration(t - now))
             }
             Some(_) => "● registered · refreshing…".into(),
             None => "● registered".into(),

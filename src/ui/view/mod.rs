@@ -114,8 +114,9 @@ fn no_calls(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(line).block(block), area);
 }
 
-/// `m:ss`, or `h:mm:ss` from an hour on.
-pub fn clock(d: Duration) -> String {
+/// A length of time (a call's duration, a countdown) as `m:ss`, or `h:mm:ss` from an hour on.
+/// Not a time of day: that is `crate::vocab::clock`.
+pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -126,3 +127,17 @@ pub fn clock(d: Duration) -> String {
 
 #[cfg(test)]
 mod snapshots;
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn duration_shows_minutes_and_seconds_then_hours() {
+        assert_eq!(duration(Duration::from_millis(59_999)), "0:59");
+        assert_eq!(duration(Duration::from_secs(61)), "1:01");
+        assert_eq!(duration(Duration::from_secs(3599)), "59:59");
+        assert_eq!(duration(Duration::from_secs(3600 + 62)), "1:01:02");
+    }
+}

@@ -1,0 +1,154 @@
+//! The user agent on loopback against a raw UDP socket playing the other side.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::sip::registration::{RegUpdate, RegistrationTask};
+use clap::Parser;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn config(registrar: SocketAddr) -> Config {
+    let sip_uri = format!("sip:alice@{registrar}");
+    let cli = Cli::try_parse_from([
+        "sipterm",
+        "--sip-uri",
+        &sip_uri,
+        "--password",
+        "secret",
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ])
+    .expect("clap accepts the arguments");
+    Config::from_cli(&cli, false).expect("a valid configuration")
+}
+
+async fn start_ua(registrar: SocketAddr) -> (UserAgent, mpsc::UnboundedReceiver<SipEvent>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let ua = UserAgent::start(&config(registrar), LOCALHOST, tx, CancellationToken::new())
+        .await
+        .expect("the user agent starts on loopback");
+    (ua, rx)
+}
+
+/// A request from `from` to the user agent, with a fresh branch and Call-ID.
+fn request(method: &str, from: SocketAddr, ua: SocketAddr, call_id: &str, body: &str) -> String {
+    let content_type = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".to_string()
+    };
+    format!(
+        "{method} sip:alice@{ua} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{from}>;tag=bob-{call_id}\r\n\
+         To: <sip:alice@{ua}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:bob@{from}>\r\n\
+         {content_type}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The status line of the next final answer to `call_id` (provisional ones are skipped).
+async fn final_answer(sock: &UdpSocket, call_id: &str, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let (len, _) = timeout(left, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+        let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+        let status = text.lines().next().unwrap_or_default().to_string();
+        let provisional = status.starts_with("SIP/2.0 1");
+        if text.contains(&format!("Call-ID: {call_id}")) && !provisional {
+            return Some(status);
+        }
+    }
+}
+
+const OFFER: &str = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+                     t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+#[tokio::test]
+async fn options_is_answered_while_an_invite_waits_for_the_user() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+
+    let invite = request("INVITE", from, to, "pending-invite", OFFER);
+    peer.send_to(invite.as_bytes(), to).await.unwrap();
+    let key = loop {
+        match timeout(Duration::from_secs(2), events.recv()).await {
+            Ok(Some(SipEvent::Invite { key, .. })) => break key,
+            Ok(Some(_)) => continue,
+            other => panic!("no Invite event: {other:?}"),
+        }
+    };
+    // The INVITE's transaction stays open until the user answers; other requests go on.
+    let options = request("OPTIONS", from, to, "options-meanwhile", "");
+    peer.send_to(options.as_bytes(), to).await.unwrap();
+    let status = final_answer(&peer, "options-meanwhile", Duration::from_secs(2)).await;
+    assert_eq!(status.as_deref(), Some("SIP/2.0 200 OK"));
+
+    ua.reject(&key, 486);
+    let status = final_answer(&peer, "pending-invite", Duration::from_secs(2)).await;
+    assert_eq!(status.as_deref(), Some("SIP/2.0 486 Busy Here"));
+    ua.stop().await.expect("every task ends");
+}
+
+#[tokio::test]
+async fn stop_ends_every_task_including_a_retrying_registration() {
+    // A registrar that never answers: the registration task stays busy retrying.
+    let silent = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, _events) = start_ua(silent.local_addr().unwrap()).await;
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let config = config(silent.local_addr().unwrap());
+    let registration = RegistrationTask::spawn(&ua, &config.account, config.transport, tx).unwrap();
+    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let mut buf = [0u8; 4096];
+    timeout(Duration::from_secs(2), silent.recv_from(&mut buf))
+        .await
+        .expect("a REGISTER arrives")
+        .unwrap();
+
+    let began = Instant::now();
+    ua.stop().await.expect("every task ends within the grace");
+    assert!(ua.tasks.is_empty(), "{} task(s) left", ua.tasks.len());
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+    // The registration went with the user agent: stopping it returns at once.
+    timeout(Duration::from_millis(100), registration.stop())
+        .await
+        .expect("the registration task already ended");
+    // Stopping again is harmless.
+    ua.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn operations_on_an_unknown_call_say_the_call_is_gone() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, _events) = start_ua(peer.local_addr().unwrap()).await;
+    let key = DialogKey("no-such-dialog".into());
+    let accept = ua.accept(&key, String::new()).unwrap_err();
+    assert!(matches!(&accept, DialogError::Gone { key: k } if *k == key));
+    assert_eq!(accept.to_string(), "the call is gone");
+    let bye = ua.bye(&key).await.unwrap_err();
+    assert!(matches!(bye, DialogError::Gone { .. }), "{bye}");
+    ua.stop().await.unwrap();
+}
