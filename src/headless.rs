@@ -1,18 +1,10 @@
 //! The headless front-end: prints the engine's events as emoji-tagged log lines (or JSON, one
 //! object per line), turns SIGINT/SIGTERM into a clean quit, and says how the run ended.
 
-use crate::frontend::{emoji, Outcome};
+use crate::frontend::{emoji, Outcome, Phraser};
 use crate::vocab::{clock, Command, Event, RegistrationState};
 use std::io::Write;
 use tokio::sync::{broadcast, mpsc, oneshot};
-
-/// One human line for an event, or `None` for events that only matter to JSON consumers.
-pub fn human_line(event: &Event) -> Option<String> {
-    match event {
-        Event::Log { kind, message, .. } => Some(format!("{} {message}", emoji(*kind))),
-        _ => None,
-    }
-}
 
 /// Prints events until the engine says `Stopped`, and says how the run ended.
 pub async fn run(
@@ -31,6 +23,7 @@ pub async fn run(
         let _ = interrupted_tx.send(());
     }));
     let mut outcome = Outcome::Normal;
+    let mut phraser = Phraser::default();
     let stdout = std::io::stdout();
     loop {
         let received = tokio::select! {
@@ -56,15 +49,13 @@ pub async fn run(
             outcome = Outcome::RegistrationRefused;
             let _ = commands.send(Command::Quit);
         }
-        let line = if json {
-            serde_json::to_string(&event).ok()
-        } else {
-            human_line(&event).map(|l| format!("{} {l}", clock::now()))
-        };
-        if let Some(line) = line {
+        let lines = render(&event, &mut phraser, json);
+        if !lines.is_empty() {
             let mut out = stdout.lock();
             // A closed stdout (e.g. `| head`) must not kill the clean-up.
-            let _ = writeln!(out, "{line}");
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
             let _ = out.flush();
         }
         if matches!(event, Event::Stopped) {
@@ -73,6 +64,31 @@ pub async fn run(
     }
     drop(signals);
     outcome
+}
+
+/// What an event prints: with `--json` the event itself, then its log lines as `log` objects
+/// (so JSON readers see every line the human output has); otherwise the time-stamped lines.
+fn render(event: &Event, phraser: &mut Phraser, json: bool) -> Vec<String> {
+    let lines = phraser.lines(event);
+    if !json {
+        let at = clock::now();
+        return lines
+            .into_iter()
+            .map(|(_, kind, text)| format!("{at} {} {text}", emoji(kind)))
+            .collect();
+    }
+    let mut out: Vec<String> = serde_json::to_string(event).ok().into_iter().collect();
+    if !matches!(event, Event::Log { .. }) {
+        out.extend(lines.into_iter().filter_map(|(level, kind, message)| {
+            serde_json::to_string(&Event::Log {
+                level,
+                kind,
+                message,
+            })
+            .ok()
+        }));
+    }
+    out
 }
 
 async fn wait_for_signal() {
@@ -103,14 +119,38 @@ mod tests {
     use crate::vocab::{LogKind, LogLevel};
 
     #[test]
-    fn log_events_get_their_emoji() {
+    fn log_events_get_their_emoji_after_the_time() {
         let e = Event::Log {
             level: LogLevel::Info,
             kind: LogKind::Success,
             message: "registered".into(),
         };
-        assert_eq!(human_line(&e).unwrap(), "✅ registered");
-        assert!(human_line(&Event::Stopped).is_none());
+        let lines = render(&e, &mut Phraser::default(), false);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].ends_with(" ✅ registered"), "{lines:?}");
+        assert!(render(&Event::Stopped, &mut Phraser::default(), false).is_empty());
+    }
+
+    #[test]
+    fn json_has_the_event_then_its_words_as_a_log_object() {
+        let mut phraser = Phraser::default();
+        let e = Event::CallState {
+            call: crate::vocab::CallId(3),
+            state: crate::vocab::CallState::Answering,
+        };
+        assert_eq!(
+            render(&e, &mut phraser, true),
+            [
+                r#"{"event":"call_state","call":3,"state":"answering"}"#,
+                r#"{"event":"log","level":"info","kind":"call","message":"answered call #3"}"#
+            ]
+        );
+        let log = Event::Log {
+            level: LogLevel::Warn,
+            kind: LogKind::Warning,
+            message: "careful".into(),
+        };
+        assert_eq!(render(&log, &mut phraser, true).len(), 1, "a log line once");
     }
 
     #[test]

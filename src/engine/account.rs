@@ -1,62 +1,71 @@
-//! How the engine reports the account's registration: events for the front-ends, log lines
-//! with the reason in plain words.
+//! The account's registration as the front-ends see it: each update of the registration task
+//! becomes a `registration` event (the front-ends put it into words).
 
-use super::Log;
 use crate::sip::registration::RegUpdate;
-use crate::sip::uri::SipUri;
-use crate::vocab::{Event, LogKind, LogLevel, RegistrationState};
+use crate::vocab::{Event, RegistrationState};
 
-/// Reports a registration update: the log line first, then the event.
-pub(super) fn report(update: RegUpdate, aor: &SipUri, log: &Log) {
-    let mut retry = None;
+pub(super) fn event(update: RegUpdate) -> Event {
+    let mut retry_in = None;
     let (state, expires, reason) = match update {
         RegUpdate::Registering => (RegistrationState::Registering, None, None),
-        RegUpdate::Registered { expires } => {
-            log.line(
-                LogLevel::Info,
-                LogKind::Success,
-                format!("registered as {} (expires in {expires} s)", aor),
-            );
-            (RegistrationState::Registered, Some(expires), None)
-        }
-        RegUpdate::Retrying { reason, retry_in } => {
-            log.line(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!(
-                    "registration: {reason}; waiting for the registrar, next try in {} s",
-                    retry_in.as_secs()
-                ),
-            );
-            retry = Some(u32::try_from(retry_in.as_secs()).unwrap_or(u32::MAX));
+        RegUpdate::Registered { expires } => (RegistrationState::Registered, Some(expires), None),
+        RegUpdate::Retrying {
+            reason,
+            retry_in: wait,
+        } => {
+            retry_in = Some(u32::try_from(wait.as_secs()).unwrap_or(u32::MAX));
             (RegistrationState::Retrying, None, Some(reason))
         }
-        RegUpdate::Failed { reason } => {
-            log.line(
-                LogLevel::Error,
-                LogKind::Error,
-                format!("registration failed: {reason}"),
-            );
-            (RegistrationState::Failed, None, Some(reason))
-        }
+        RegUpdate::Failed { reason } => (RegistrationState::Failed, None, Some(reason)),
         RegUpdate::Unregistering => (RegistrationState::Unregistering, None, None),
-        RegUpdate::Unregistered => {
-            log.line(LogLevel::Info, LogKind::Cleanup, "unregistered".into());
-            (RegistrationState::Unregistered, None, None)
-        }
+        RegUpdate::Unregistered => (RegistrationState::Unregistered, None, None),
+        // An unregister that was not confirmed is still the end of it, with the reason.
         RegUpdate::UnregisterFailed { reason } => {
-            log.line(
-                LogLevel::Warn,
-                LogKind::Warning,
-                format!("unregister was not confirmed: {reason}"),
-            );
             (RegistrationState::Unregistered, None, Some(reason))
         }
     };
-    log.emit(Event::Registration {
+    Event::Registration {
         state,
         expires,
         reason,
-        retry_in: retry,
-    });
+        retry_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retrying_carries_the_reason_and_the_wait_in_whole_seconds() {
+        let e = event(RegUpdate::Retrying {
+            reason: "no answer".into(),
+            retry_in: Duration::from_millis(4_900),
+        });
+        assert_eq!(
+            e,
+            Event::Registration {
+                state: RegistrationState::Retrying,
+                expires: None,
+                reason: Some("no answer".into()),
+                retry_in: Some(4),
+            }
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_unregister_is_unregistered_with_a_reason() {
+        let e = event(RegUpdate::UnregisterFailed {
+            reason: "timeout".into(),
+        });
+        assert!(matches!(
+            e,
+            Event::Registration {
+                state: RegistrationState::Unregistered,
+                reason: Some(_),
+                ..
+            }
+        ));
+    }
 }

@@ -144,17 +144,16 @@ pub async fn run(
     engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
     engine.shutdown(&mut sip_rx).await;
     // Registration updates from the unregister are reported as they arrive.
-    let aor = engine.config.account.aor.clone();
     let reg_done = registration.stop();
     tokio::pin!(reg_done);
     loop {
         tokio::select! {
             _ = &mut reg_done => break,
-            Some(update) = reg_rx.recv() => account::report(update, &aor, &log),
+            Some(update) = reg_rx.recv() => log.emit(account::event(update)),
         }
     }
     while let Ok(update) = reg_rx.try_recv() {
-        account::report(update, &aor, &log);
+        log.emit(account::event(update));
     }
     if let Err(e) = ua.stop().await {
         log.warn(format!("SIP clean-up: {e}"));
@@ -226,9 +225,7 @@ impl<S: SipSide> Engine<S> {
                     Some(cmd) => self.feed(Input::Command(cmd)).await,
                 },
                 Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
-                Some(update) = reg_rx.recv() => {
-                    account::report(update, &self.config.account.aor, &self.log)
-                }
+                Some(update) = reg_rx.recv() => self.log.emit(account::event(update)),
                 Some((tag, event)) = self.media_rx.recv() => {
                     self.on_media_event(CallId(tag), event).await
                 }

@@ -171,11 +171,6 @@ pub fn registered_idle() -> Script {
             Some(3600),
             None,
         ))
-        .log(
-            LogLevel::Info,
-            LogKind::Success,
-            "registered as sip:alice@pbx.example.com (expires in 3600 s)",
-        )
         .at(60.5);
     s
 }
@@ -186,11 +181,6 @@ pub fn registration_failed() -> Script {
     let reason = "403 Forbidden: the registrar refused the credentials";
     s.at(0.3)
         .ev(registration(RegistrationState::Failed, None, Some(reason)))
-        .log(
-            LogLevel::Error,
-            LogKind::Error,
-            &format!("registration failed: {reason}"),
-        )
         .at(5.0);
     s
 }
@@ -207,11 +197,6 @@ pub fn retrying() -> Script {
         reason: Some(reason.into()),
         retry_in: Some(8),
     })
-    .log(
-        LogLevel::Warn,
-        LogKind::Warning,
-        &format!("registration: {reason}; waiting for the registrar, next try in 8 s"),
-    )
     .at(later);
     s
 }
@@ -225,11 +210,6 @@ pub fn ringing() -> Script {
         Some("Bob Example"),
     ))
     .ev(call_state(1, CallState::Ringing))
-    .log(
-        LogLevel::Info,
-        LogKind::Call,
-        "incoming call #1 from Bob Example <sip:+4930123456@pbx.example.com>",
-    )
     .at(64.6);
     s
 }
@@ -238,15 +218,9 @@ pub fn ringing() -> Script {
 pub fn two_calls() -> Script {
     let mut s = ringing();
     s.ev(call_state(1, CallState::Answering))
-        .log(LogLevel::Info, LogKind::Call, "answered call #1")
         .at(64.8)
         .ev(call_state(1, CallState::Active))
         .ev(media(1, "PCMU", "203.0.113.5:4000"))
-        .log(
-            LogLevel::Info,
-            LogKind::Audio,
-            "call #1: PCMU audio flowing",
-        )
         .ev(Event::Bridge {
             call: CallId(1),
             on: true,
@@ -298,11 +272,6 @@ pub fn two_calls() -> Script {
         })
         .ev(incoming(2, "sip:carol@example.org", None))
         .ev(call_state(2, CallState::Ringing))
-        .log(
-            LogLevel::Info,
-            LogKind::Call,
-            "incoming call #2 from carol@example.org",
-        )
         .at(75.0)
         .ev(call_state(2, CallState::Answering))
         .ev(call_state(2, CallState::Active))

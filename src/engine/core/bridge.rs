@@ -140,18 +140,12 @@ impl CallTable {
                 item,
                 final_,
             } => {
+                // The transcript file names the speakers as the log does.
                 let who = match speaker {
                     Speaker::Caller => "caller",
                     Speaker::Ai => "AI",
                     Speaker::System => "system",
                 };
-                if final_ {
-                    out.log(
-                        LogLevel::Info,
-                        LogKind::Call,
-                        format!("call {id} {who}: {text}"),
-                    );
-                }
                 self.order_transcript(id, speaker, who, &item, &text, final_, now, out);
                 out.emit(Event::Transcript {
                     call: id,

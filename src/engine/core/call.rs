@@ -34,8 +34,6 @@ pub enum Bridge {
 pub struct Call {
     pub id: CallId,
     pub key: DialogKey,
-    /// The caller as shown to the user (display name and URI).
-    pub remote: String,
     /// The caller's URI alone (names recordings).
     pub remote_uri: String,
     pub state: CallState,
@@ -74,14 +72,12 @@ impl Call {
     pub fn new(
         id: CallId,
         key: DialogKey,
-        remote: String,
         remote_uri: String,
         offer: Option<SessionDescription>,
     ) -> Call {
         Call {
             id,
             key,
-            remote,
             remote_uri,
             state: CallState::Ringing,
             offer,

@@ -36,11 +36,6 @@ impl CallTable {
         }
         call.state = CallState::Active;
         out.call_state(id, CallState::Active);
-        out.log(
-            LogLevel::Info,
-            LogKind::Success,
-            format!("call {id} connected"),
-        );
         self.start_media(id, out);
         if self.policy.send_dtmf.is_some() {
             out.push(Effect::Arm {
@@ -119,7 +114,6 @@ impl CallTable {
             }
         };
         call.local = Some(local);
-        let switched = current.filter(|old| *old != negotiated.codec);
         call.codec = Some(negotiated.codec);
         call.remote_rtp = Some(negotiated.remote);
         let held = matches!(
@@ -148,25 +142,11 @@ impl CallTable {
             call.state = new_state;
         }
         out.push(respond(200, Some(body)));
-        if let (Some(old), Some(started)) = (switched, started) {
+        if let Some(started) = started.filter(|_| current != Some(negotiated.codec)) {
             out.emit(started);
-            out.log(
-                LogLevel::Info,
-                LogKind::Audio,
-                format!(
-                    "call {id}: the remote side switched the codec from {old} to {}",
-                    negotiated.codec
-                ),
-            );
         }
         if changed {
             out.call_state(id, new_state);
-            let what = if held {
-                "put on hold by the remote side"
-            } else {
-                "resumed"
-            };
-            out.log(LogLevel::Info, LogKind::Call, format!("call {id} {what}"));
         }
     }
 
@@ -249,44 +229,6 @@ impl CallTable {
         let reason = call.ending.unwrap_or(EndReason::Failed {
             reason: "ended without a reason".into(),
         });
-        let words = match &reason {
-            EndReason::LocalHangup => "we hung up".to_string(),
-            EndReason::RemoteHangup => "the caller hung up".to_string(),
-            EndReason::Cancelled => "the caller cancelled before answer".to_string(),
-            EndReason::Rejected { status } => format!("rejected with {status}"),
-            EndReason::NoCommonCodec => "no common codec".to_string(),
-            EndReason::Failed { reason } => format!("failed: {reason}"),
-        };
-        out.log(
-            LogLevel::Info,
-            LogKind::Call,
-            format!("call {id} with {} ended: {words}", call.remote),
-        );
-        if call.answered_at.is_some() {
-            let s = &media.stats;
-            let q = &s.quality;
-            let rtt = q
-                .rtt_ms
-                .map(|r| format!(", RTT {r:.0} ms"))
-                .unwrap_or_default();
-            out.log(
-                LogLevel::Info,
-                LogKind::Stats,
-                format!(
-                    "call {id}: {:.1} s, RTP sent {} / received {} packets, lost {} ({:.1} %), \
-                     jitter {:.1} ms{rtt}, MOS {:.2}, {} invalid, {} from foreign sources",
-                    duration_ms as f64 / 1000.0,
-                    s.packets_sent,
-                    s.packets_received,
-                    q.packets_lost,
-                    q.loss_percent,
-                    q.jitter_ms,
-                    q.mos,
-                    s.packets_invalid,
-                    s.packets_foreign,
-                ),
-            );
-        }
         out.call_state(id, CallState::Ended);
         out.emit(Event::CallEnded {
             call: id,

@@ -80,7 +80,7 @@ impl CallTable {
         }
         self.by_key.insert(key.clone(), id);
         self.calls
-            .insert(id, Call::new(id, key, who.clone(), from.clone(), parsed));
+            .insert(id, Call::new(id, key, from.clone(), parsed));
         out.emit(Event::IncomingCall {
             call: id,
             from,
@@ -88,11 +88,6 @@ impl CallTable {
             to,
         });
         out.call_state(id, CallState::Ringing);
-        out.log(
-            LogLevel::Info,
-            LogKind::Call,
-            format!("incoming call {id} from {who}"),
-        );
         if let Some(status) = self.policy.auto_reject {
             self.reject(id, status, out);
         } else if self.policy.auto_answer {
@@ -206,7 +201,6 @@ impl CallTable {
         // Late offer: media starts when the ACK brings the caller's answer.
         call.awaiting_ack_answer = call.pending_media.is_none();
         out.call_state(id, CallState::Answering);
-        out.log(LogLevel::Info, LogKind::Call, format!("answered call {id}"));
         self.start_media(id, out);
     }
 

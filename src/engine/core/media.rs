@@ -58,11 +58,6 @@ impl CallTable {
             local_rtp: running.local_rtp.to_string(),
             remote_rtp: remote.to_string(),
         });
-        out.log(
-            LogLevel::Info,
-            LogKind::Audio,
-            format!("call {id}: {} audio to {remote}", codec.name()),
-        );
         if call.mic_muted {
             // Muted before media ran (a late offer): the new session starts unmuted.
             out.push(Effect::MuteMicrophone {
@@ -94,14 +89,7 @@ impl CallTable {
                 ai,
             }),
             MediaEvent::Quality(quality) => out.emit(Event::Quality { call: id, quality }),
-            MediaEvent::Dtmf(digit) => {
-                out.emit(Event::Dtmf { call: id, digit });
-                out.log(
-                    LogLevel::Info,
-                    LogKind::Audio,
-                    format!("call {id}: DTMF digit {digit} received"),
-                );
-            }
+            MediaEvent::Dtmf(digit) => out.emit(Event::Dtmf { call: id, digit }),
             MediaEvent::Latched(addr) => out.log(
                 LogLevel::Debug,
                 LogKind::Audio,
@@ -122,17 +110,6 @@ impl CallTable {
         if !call.is_bridged() {
             out.push(Effect::MuteMicrophone { call: id, muted });
         }
-        let what = if muted { "muted" } else { "unmuted" };
-        let note = if call.is_bridged() {
-            " (the AI speaks for you until the bridge ends)"
-        } else {
-            ""
-        };
-        out.log(
-            LogLevel::Info,
-            LogKind::Audio,
-            format!("call {id}: microphone {what}{note}"),
-        );
         out.emit(muted_event(call));
     }
 
@@ -144,12 +121,6 @@ impl CallTable {
         };
         call.listen_muted = muted;
         out.push(Effect::MuteListenIn { call: id, muted });
-        let what = if muted { "muted" } else { "unmuted" };
-        out.log(
-            LogLevel::Info,
-            LogKind::Audio,
-            format!("call {id}: listen-in {what}"),
-        );
         out.emit(muted_event(call));
     }
 

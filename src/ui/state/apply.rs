@@ -13,6 +13,9 @@ const REFRESH_PERCENT: u32 = 75;
 
 impl App {
     pub fn apply(&mut self, event: &Event, now: Instant) {
+        for (level, kind, text) in self.words.lines(event) {
+            self.push_log(level, kind, text, now);
+        }
         match event {
             Event::Started {
                 account,
@@ -104,11 +107,8 @@ impl App {
                     c.push_dtmf(*digit);
                 }
             }
-            Event::Log {
-                level,
-                kind,
-                message,
-            } => self.push_log(*level, *kind, message.clone(), now),
+            // Already in the log pane, in the words above.
+            Event::Log { .. } => {}
             Event::SipMessage {
                 call,
                 direction,

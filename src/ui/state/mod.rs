@@ -16,7 +16,7 @@ pub use call::{end_reason_text, strip_scheme, BridgeFigures, CallView, ENDED_LIN
 pub use lines::{passes, LogLine, SipEntry, TranscriptLine, WallClock};
 pub use meter::{fraction, Meter, FLOOR_DBFS};
 
-use crate::frontend::Outcome;
+use crate::frontend::{Outcome, Phraser};
 use crate::vocab::{CallId, CallState, Event, LogLevel, RegistrationState};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -85,6 +85,8 @@ pub struct App {
     pub sip: BTreeMap<Option<CallId>, VecDeque<SipEntry>>,
     pub transcript: VecDeque<TranscriptLine>,
     pub log: VecDeque<LogLine>,
+    /// Puts the engine's events into the log pane's words.
+    words: Phraser,
     pub log_filter: LogLevel,
     pub selected: Option<CallId>,
     pub overlay: Overlay,
@@ -110,6 +112,7 @@ impl App {
             sip: BTreeMap::new(),
             transcript: VecDeque::new(),
             log: VecDeque::new(),
+            words: Phraser::default(),
             log_filter: LogLevel::Info,
             selected: None,
             overlay: Overlay::None,

@@ -130,11 +130,13 @@ fn hold_and_resume_by_re_invite() {
         actions(&out)[0],
         Effect::UpdateMedia { negotiated, .. } if negotiated.direction == MediaDirection::RecvOnly
     ));
-    assert_eq!(logs(&out), ["call #1 put on hold by the remote side"]);
+    assert!(
+        logs(&out).is_empty(),
+        "the front-ends phrase the state: {out:?}"
+    );
     let out = reoffer(&mut s, 1, Some(offer("0", &[])), 2);
     assert_eq!(response(&out).0, 200);
     assert_eq!(states(&out), vec![CallState::Active]);
-    assert_eq!(logs(&out), ["call #1 resumed"]);
     assert_eq!(s.state(id), Some(CallState::Active));
 }
 
@@ -151,10 +153,6 @@ fn re_invite_switches_pcmu_to_pcma_but_refuses_a_clock_rate_change() {
             ..
         }
     )));
-    assert_eq!(
-        logs(&out),
-        ["call #1: the remote side switched the codec from PCMU to PCMA"]
-    );
     let opus = offer("96", &["a=rtpmap:96 opus/48000/2"]);
     let out = reoffer(&mut s, 1, Some(opus), 2);
     assert_eq!(response(&out), (488, None));
@@ -162,7 +160,12 @@ fn re_invite_switches_pcmu_to_pcma_but_refuses_a_clock_rate_change() {
     assert_eq!(s.table.get(id).unwrap().codec, Some(Codec::Pcma));
     // The call in use is kept when still offered, whatever the offer's order.
     let out = reoffer(&mut s, 1, Some(offer("0 8", &[])), 3);
-    assert!(logs(&out).is_empty(), "no switch: {out:?}");
+    assert!(
+        !events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::MediaStarted { .. })),
+        "no switch: {out:?}"
+    );
 }
 
 #[test]
@@ -234,16 +237,7 @@ fn a_remote_bye_ends_the_call_with_its_duration_and_figures() {
     assert_eq!(reason, &EndReason::RemoteHangup);
     assert_eq!(duration_ms, 2_500);
     assert_eq!(media.stats.packets_received, 120);
-    let lines = logs(&out);
-    assert_eq!(
-        lines[0],
-        "call #1 with sip:caller1@example.org ended: the caller hung up"
-    );
-    assert_eq!(
-        lines[1],
-        "call #1: 2.5 s, RTP sent 250 / received 120 packets, lost 2 (0.8 %), jitter 3.5 ms, \
-         RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources"
-    );
+    assert_eq!(media.stats.quality.rtt_ms, Some(12.0));
     assert_eq!(states(&out), vec![CallState::Ended]);
 }
 

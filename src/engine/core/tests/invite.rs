@@ -18,10 +18,7 @@ fn an_invite_rings_and_waits_for_the_user() {
     );
     assert!(matches!(events(&out)[0], Event::IncomingCall { call, .. } if *call == CallId(1)));
     assert_eq!(states(&out), vec![CallState::Ringing]);
-    assert_eq!(
-        logs(&out),
-        ["incoming call #1 from sip:caller1@example.org"]
-    );
+    assert!(logs(&out).is_empty(), "the front-ends phrase the events");
 }
 
 #[test]
@@ -74,7 +71,6 @@ fn answering_binds_rtp_then_sends_the_answer_then_starts_media() {
         ack_sdp: None,
     });
     assert_eq!(states(&out), vec![CallState::Active]);
-    assert_eq!(logs(&out), ["call #1 connected"]);
     assert!(actions(&out).is_empty(), "media already runs: {out:?}");
 }
 
@@ -106,14 +102,9 @@ fn reject_sends_busy_or_decline_and_the_end_says_so() {
             bridge: None,
             media: None,
         });
-        assert_eq!(ended(&out).unwrap().0, &EndReason::Rejected { status });
-        assert_eq!(
-            logs(&out),
-            [format!(
-                "call #1 with sip:caller1@example.org ended: rejected with {status}"
-            )],
-            "no figures for a call never answered"
-        );
+        let (reason, duration_ms, _) = ended(&out).unwrap();
+        assert_eq!(reason, &EndReason::Rejected { status });
+        assert_eq!(duration_ms, 0, "never answered");
     }
 }
 

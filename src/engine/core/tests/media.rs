@@ -65,7 +65,7 @@ fn media_reports_become_events() {
             digit: '#'
         }
     );
-    assert_eq!(logs(&out), ["call #1: DTMF digit # received"]);
+    assert_eq!(out.len(), 1, "the digit alone: {out:?}");
     let out = s.on(Input::Media {
         call: id,
         event: MediaEvent::Warning("3 RTP packets dropped".into()),
@@ -112,7 +112,6 @@ fn microphone_and_listen_in_are_two_states_both_reported() {
         muted: true
     }));
     assert_eq!(muted(&out), Some((true, false)));
-    assert_eq!(logs(&out), ["call #1: microphone muted"]);
     let out = s.on(Input::Command(Command::MuteListenIn {
         call: id,
         muted: true,

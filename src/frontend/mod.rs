@@ -1,5 +1,9 @@
-//! What both front-ends (the TUI and headless) share: the emoji that tag log lines, and how a
-//! run ended, which `main` turns into the exit status.
+//! What both front-ends (the TUI and headless) share: the words and emoji of log lines, and
+//! how a run ended, which `main` turns into the exit status.
+
+pub mod phrase;
+
+pub use phrase::Phraser;
 
 use crate::vocab::LogKind;
 

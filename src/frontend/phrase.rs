@@ -1,0 +1,526 @@
+//! The log lines both front-ends show for the engine's typed events: the engine reports facts
+//! (a registration, a call's states, its media, a digit, a mute, a transcript, its end) and
+//! this is where they are put into words. `log` events, which the engine emits only for what
+//! has no event of its own (warnings, errors, diagnostics), pass through as they are.
+
+use crate::vocab::{
+    CallId, CallState, Codec, EndReason, Event, LogKind, LogLevel, RegistrationState, Speaker,
+};
+use std::collections::HashMap;
+
+/// One log line: its level, its emoji kind and its words.
+pub type Line = (LogLevel, LogKind, String);
+
+/// What phrasing needs to remember between events.
+#[derive(Clone, Debug, Default)]
+pub struct Phraser {
+    /// The account, from `started`.
+    account: String,
+    calls: HashMap<CallId, CallNotes>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CallNotes {
+    /// The caller as shown: display name and URI.
+    who: String,
+    state: Option<CallState>,
+    codec: Option<Codec>,
+    answered: bool,
+    bridged: bool,
+    mic_muted: bool,
+    listen_muted: bool,
+}
+
+impl Phraser {
+    /// The lines an event is told with (none for most events).
+    pub fn lines(&mut self, event: &Event) -> Vec<Line> {
+        let mut out = Vec::new();
+        let mut say = |level, kind, text: String| out.push((level, kind, text));
+        match event {
+            Event::Log {
+                level,
+                kind,
+                message,
+            } => say(*level, *kind, message.clone()),
+            Event::Started { account, .. } => self.account = account.clone(),
+            Event::Registration {
+                state,
+                expires,
+                reason,
+                retry_in,
+            } => {
+                let reason = reason.as_deref().unwrap_or("no reason given");
+                match state {
+                    RegistrationState::Registered => say(
+                        LogLevel::Info,
+                        LogKind::Success,
+                        format!(
+                            "registered as {} (expires in {} s)",
+                            self.account,
+                            expires.unwrap_or_default()
+                        ),
+                    ),
+                    RegistrationState::Retrying => say(
+                        LogLevel::Warn,
+                        LogKind::Warning,
+                        format!(
+                            "registration: {reason}; waiting for the registrar, next try in {} s",
+                            retry_in.unwrap_or_default()
+                        ),
+                    ),
+                    RegistrationState::Failed => say(
+                        LogLevel::Error,
+                        LogKind::Error,
+                        format!("registration failed: {reason}"),
+                    ),
+                    RegistrationState::Unregistered if event_has_reason(event) => say(
+                        LogLevel::Warn,
+                        LogKind::Warning,
+                        format!("unregister was not confirmed: {reason}"),
+                    ),
+                    RegistrationState::Unregistered => {
+                        say(LogLevel::Info, LogKind::Cleanup, "unregistered".into())
+                    }
+                    RegistrationState::Registering | RegistrationState::Unregistering => {}
+                }
+            }
+            Event::IncomingCall {
+                call,
+                from,
+                display_name,
+                ..
+            } => {
+                let who = display_name
+                    .as_ref()
+                    .map(|d| format!("{d} <{from}>"))
+                    .unwrap_or_else(|| from.clone());
+                say(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("incoming call {call} from {who}"),
+                );
+                self.calls.insert(
+                    *call,
+                    CallNotes {
+                        who,
+                        ..CallNotes::default()
+                    },
+                );
+            }
+            Event::CallState { call, state } => {
+                let notes = self.calls.entry(*call).or_default();
+                let before = notes.state.replace(*state);
+                match state {
+                    CallState::Answering => {
+                        notes.answered = true;
+                        say(
+                            LogLevel::Info,
+                            LogKind::Call,
+                            format!("answered call {call}"),
+                        );
+                    }
+                    CallState::Active if before == Some(CallState::Held) => say(
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call} resumed"),
+                    ),
+                    CallState::Active => say(
+                        LogLevel::Info,
+                        LogKind::Success,
+                        format!("call {call} connected"),
+                    ),
+                    CallState::Held => say(
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call} put on hold by the remote side"),
+                    ),
+                    CallState::Ringing | CallState::Ended => {}
+                }
+            }
+            Event::MediaStarted {
+                call,
+                codec,
+                remote_rtp,
+                ..
+            } => {
+                let notes = self.calls.entry(*call).or_default();
+                match notes.codec.replace(*codec) {
+                    Some(old) if old != *codec => say(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!(
+                            "call {call}: the remote side switched the codec from {old} to {codec}"
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => say(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!("call {call}: {codec} audio to {remote_rtp}"),
+                    ),
+                }
+            }
+            Event::Dtmf { call, digit } => say(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("call {call}: DTMF digit {digit} received"),
+            ),
+            Event::Bridge { call, on, .. } => self.calls.entry(*call).or_default().bridged = *on,
+            Event::Muted {
+                call,
+                microphone,
+                listen_in,
+            } => {
+                let word = |muted: bool| if muted { "muted" } else { "unmuted" };
+                let notes = self.calls.entry(*call).or_default();
+                if notes.mic_muted != *microphone {
+                    let note = if notes.bridged {
+                        " (the AI speaks for you until the bridge ends)"
+                    } else {
+                        ""
+                    };
+                    say(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!("call {call}: microphone {}{note}", word(*microphone)),
+                    );
+                }
+                if notes.listen_muted != *listen_in {
+                    say(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!("call {call}: listen-in {}", word(*listen_in)),
+                    );
+                }
+                notes.mic_muted = *microphone;
+                notes.listen_muted = *listen_in;
+            }
+            Event::Transcript {
+                call,
+                speaker,
+                text,
+                final_: true,
+                ..
+            } => {
+                let who = match speaker {
+                    Speaker::Caller => "caller",
+                    Speaker::Ai => "AI",
+                    Speaker::System => "system",
+                };
+                say(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("call {call} {who}: {text}"),
+                );
+            }
+            Event::CallEnded {
+                call,
+                reason,
+                duration_ms,
+                media,
+            } => {
+                let notes = self.calls.remove(call).unwrap_or_default();
+                let who = if notes.who.is_empty() {
+                    "the caller".to_string()
+                } else {
+                    notes.who
+                };
+                say(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("call {call} with {who} ended: {}", end_words(reason)),
+                );
+                if notes.answered {
+                    let s = &media.stats;
+                    let q = &s.quality;
+                    let rtt = q
+                        .rtt_ms
+                        .map(|r| format!(", RTT {r:.0} ms"))
+                        .unwrap_or_default();
+                    say(
+                        LogLevel::Info,
+                        LogKind::Stats,
+                        format!(
+                            "call {call}: {:.1} s, RTP sent {} / received {} packets, lost {} \
+                             ({:.1} %), jitter {:.1} ms{rtt}, MOS {:.2}, {} invalid, {} from \
+                             foreign sources",
+                            *duration_ms as f64 / 1000.0,
+                            s.packets_sent,
+                            s.packets_received,
+                            q.packets_lost,
+                            q.loss_percent,
+                            q.jitter_ms,
+                            q.mos,
+                            s.packets_invalid,
+                            s.packets_foreign,
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// An unregister that was not confirmed carries the reason.
+fn event_has_reason(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Registration {
+            reason: Some(_),
+            ..
+        }
+    )
+}
+
+/// Why a call ended, as the log says it.
+pub fn end_words(reason: &EndReason) -> String {
+    match reason {
+        EndReason::LocalHangup => "we hung up".to_string(),
+        EndReason::RemoteHangup => "the caller hung up".to_string(),
+        EndReason::Cancelled => "the caller cancelled before answer".to_string(),
+        EndReason::Rejected { status } => format!("rejected with {status}"),
+        EndReason::NoCommonCodec => "no common codec".to_string(),
+        EndReason::Failed { reason } => format!("failed: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::{MediaStats, MediaSummary, Quality};
+
+    fn words(p: &mut Phraser, event: Event) -> Vec<String> {
+        p.lines(&event)
+            .into_iter()
+            .map(|(_, _, text)| text)
+            .collect()
+    }
+
+    fn state(call: u64, state: CallState) -> Event {
+        Event::CallState {
+            call: CallId(call),
+            state,
+        }
+    }
+
+    fn incoming(p: &mut Phraser) {
+        let said = words(
+            p,
+            Event::IncomingCall {
+                call: CallId(1),
+                from: "sip:bob@example.org".into(),
+                display_name: Some("Bob".into()),
+                to: "sip:alice@example.org".into(),
+            },
+        );
+        assert_eq!(said, ["incoming call #1 from Bob <sip:bob@example.org>"]);
+    }
+
+    #[test]
+    fn registration_is_told_with_the_account_and_the_reason() {
+        let mut p = Phraser::default();
+        let started = Event::Started {
+            account: "sip:alice@example.org".into(),
+            registrar: "sip:example.org".into(),
+            transport: "UDP".into(),
+            local_sip: "192.0.2.10:5060".into(),
+        };
+        assert!(words(&mut p, started).is_empty());
+        let reg = |state, expires, reason: Option<&str>, retry_in| Event::Registration {
+            state,
+            expires,
+            reason: reason.map(str::to_string),
+            retry_in,
+        };
+        assert_eq!(
+            words(
+                &mut p,
+                reg(RegistrationState::Registered, Some(300), None, None)
+            ),
+            ["registered as sip:alice@example.org (expires in 300 s)"]
+        );
+        assert_eq!(
+            words(
+                &mut p,
+                reg(
+                    RegistrationState::Retrying,
+                    None,
+                    Some("no answer"),
+                    Some(4)
+                )
+            ),
+            ["registration: no answer; waiting for the registrar, next try in 4 s"]
+        );
+        let (level, kind, _) =
+            p.lines(&reg(RegistrationState::Failed, None, Some("403"), None))[0].clone();
+        assert_eq!((level, kind), (LogLevel::Error, LogKind::Error));
+        assert_eq!(
+            words(
+                &mut p,
+                reg(RegistrationState::Unregistered, None, None, None)
+            ),
+            ["unregistered"]
+        );
+        assert_eq!(
+            words(
+                &mut p,
+                reg(RegistrationState::Unregistered, None, Some("timeout"), None)
+            ),
+            ["unregister was not confirmed: timeout"]
+        );
+        assert!(words(
+            &mut p,
+            reg(RegistrationState::Registering, None, None, None)
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_call_is_told_from_ringing_to_its_figures() {
+        let mut p = Phraser::default();
+        incoming(&mut p);
+        assert!(words(&mut p, state(1, CallState::Ringing)).is_empty());
+        assert_eq!(
+            words(&mut p, state(1, CallState::Answering)),
+            ["answered call #1"]
+        );
+        let media = |codec| Event::MediaStarted {
+            call: CallId(1),
+            codec,
+            local_rtp: "192.0.2.10:10002".into(),
+            remote_rtp: "198.51.100.7:5004".into(),
+        };
+        assert_eq!(
+            words(&mut p, media(Codec::Pcmu)),
+            ["call #1: PCMU audio to 198.51.100.7:5004"]
+        );
+        assert_eq!(
+            words(&mut p, state(1, CallState::Active)),
+            ["call #1 connected"]
+        );
+        assert_eq!(
+            words(&mut p, state(1, CallState::Held)),
+            ["call #1 put on hold by the remote side"]
+        );
+        assert_eq!(
+            words(&mut p, state(1, CallState::Active)),
+            ["call #1 resumed"]
+        );
+        assert_eq!(
+            words(&mut p, media(Codec::Pcma)),
+            ["call #1: the remote side switched the codec from PCMU to PCMA"]
+        );
+        assert_eq!(
+            words(
+                &mut p,
+                Event::Dtmf {
+                    call: CallId(1),
+                    digit: '#'
+                }
+            ),
+            ["call #1: DTMF digit # received"]
+        );
+        let ended = Event::CallEnded {
+            call: CallId(1),
+            reason: EndReason::RemoteHangup,
+            duration_ms: 2_500,
+            media: MediaSummary {
+                stats: MediaStats {
+                    packets_sent: 250,
+                    packets_received: 120,
+                    quality: Quality {
+                        packets_lost: 2,
+                        loss_percent: 0.8,
+                        jitter_ms: 3.5,
+                        rtt_ms: Some(12.0),
+                        mos: 4.3,
+                    },
+                    ..MediaStats::default()
+                },
+                recording: None,
+            },
+        };
+        assert_eq!(
+            words(&mut p, ended),
+            [
+                "call #1 with Bob <sip:bob@example.org> ended: the caller hung up",
+                "call #1: 2.5 s, RTP sent 250 / received 120 packets, lost 2 (0.8 %), jitter \
+                 3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_call_never_answered_ends_without_figures() {
+        let mut p = Phraser::default();
+        incoming(&mut p);
+        let said = words(
+            &mut p,
+            Event::CallEnded {
+                call: CallId(1),
+                reason: EndReason::Rejected { status: 486 },
+                duration_ms: 0,
+                media: MediaSummary::default(),
+            },
+        );
+        assert_eq!(
+            said,
+            ["call #1 with Bob <sip:bob@example.org> ended: rejected with 486"]
+        );
+    }
+
+    #[test]
+    fn mutes_are_told_when_they_change_with_the_bridge_in_mind() {
+        let mut p = Phraser::default();
+        let muted = |microphone, listen_in| Event::Muted {
+            call: CallId(1),
+            microphone,
+            listen_in,
+        };
+        assert_eq!(
+            words(&mut p, muted(true, false)),
+            ["call #1: microphone muted"]
+        );
+        words(
+            &mut p,
+            Event::Bridge {
+                call: CallId(1),
+                on: true,
+                reason: None,
+            },
+        );
+        assert_eq!(
+            words(&mut p, muted(true, true)),
+            ["call #1: listen-in muted"]
+        );
+        assert_eq!(
+            words(&mut p, muted(false, true)),
+            ["call #1: microphone unmuted (the AI speaks for you until the bridge ends)"]
+        );
+    }
+
+    #[test]
+    fn final_transcript_pieces_are_logged_and_log_events_pass_through() {
+        let mut p = Phraser::default();
+        let piece = |final_| Event::Transcript {
+            call: CallId(2),
+            speaker: Speaker::Ai,
+            text: "Hello.".into(),
+            item: None,
+            final_,
+        };
+        assert!(words(&mut p, piece(false)).is_empty());
+        assert_eq!(words(&mut p, piece(true)), ["call #2 AI: Hello."]);
+        let log = Event::Log {
+            level: LogLevel::Warn,
+            kind: LogKind::Warning,
+            message: "as it is".into(),
+        };
+        assert_eq!(
+            p.lines(&log),
+            [(LogLevel::Warn, LogKind::Warning, "as it is".to_string())]
+        );
+    }
+}
