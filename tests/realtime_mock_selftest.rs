@@ -679,3 +679,70 @@ fn text_only_responses_and_conversation_items() {
     client.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
     assert_eq!(client.error()["code"], "item_not_found");
 }
+
+#[test]
+fn an_ignored_close_gets_no_answer_and_the_socket_stays_open_until_the_mock_stops() {
+    let mut mock = RealtimeMock::start(MockConfig {
+        fault: Some(Fault::IgnoreClose),
+        ..MockConfig::default()
+    });
+    let (mut client, _) = RawClient::open(&mock);
+    client.send(json!({"type": "session.update", "session": {"type": "realtime"}}));
+    client.until("session.updated");
+    client.send_close();
+    assert_eq!(
+        client.next_or_end(Duration::from_millis(800)),
+        Err(ReadEnd::Timeout),
+        "neither a close frame nor a TCP close comes back"
+    );
+    let connection = mock.connections()[0].clone();
+    assert!(connection.hung, "{connection:?}");
+    assert_eq!(connection.client_close, Some((1000, String::new())));
+    assert_eq!(connection.server_close, None);
+    assert_eq!(connection.ended_at, None);
+
+    mock.stop();
+    assert_eq!(client.next_or_end(WAIT), Err(ReadEnd::Reset));
+    assert!(mock.connections()[0].ended_at.is_some());
+}
+
+#[test]
+fn a_hung_server_stops_reading_so_the_clients_writes_back_up_within_tens_of_kilobytes() {
+    let mut mock = RealtimeMock::start(MockConfig {
+        fault: Some(Fault::Hang),
+        ..MockConfig::default()
+    });
+    let (mut client, _) = RawClient::open(&mock);
+    assert_eq!(
+        client.next_or_end(Duration::from_millis(300)),
+        Err(ReadEnd::Timeout),
+        "nothing after session.created while the client has not configured the session"
+    );
+    assert!(!mock.connections()[0].hung);
+    client.send(json!({"type": "session.update", "session": {"type": "realtime"}}));
+    client.until("session.updated");
+    client.send(json!({"type": "input_audio_buffer.clear"}));
+    assert_eq!(
+        client.next_or_end(Duration::from_millis(600)),
+        Err(ReadEnd::Timeout),
+        "input_audio_buffer.cleared never comes"
+    );
+    assert!(mock.connections()[0].hung);
+
+    // 20 ms of µ-law silence per event, as sipterm streams it, as fast as the socket takes it.
+    let append = json!({"type": "input_audio_buffer.append", "audio": BASE64.encode([0xFF; 160])});
+    let mut written = 0;
+    while client.send_within(append.clone(), Duration::from_millis(500)) {
+        written += append.to_string().len();
+        assert!(written < 1_000_000, "still writing after {written} bytes");
+    }
+    assert!(
+        written < 80_000,
+        "{written} bytes went out before a write blocked: the path should hold tens of KB"
+    );
+    let appends_seen = mock.appended_audio().appends.len();
+    assert_eq!(appends_seen, 0, "the mock read after it hung");
+
+    mock.stop();
+    assert_eq!(client.next_or_end(WAIT), Err(ReadEnd::Reset));
+}

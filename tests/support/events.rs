@@ -1,7 +1,7 @@
 //! sipterm's `--json` events as the tests read them: parse stdout, wait for one that matches.
 
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::process::wait_until;
 use super::sipterm::Sipterm;
@@ -16,6 +16,47 @@ pub fn events(sipterm: &Sipterm) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// An event and the moment its line reached the test.
+#[derive(Debug, Clone)]
+pub struct StampedEvent {
+    pub at: Instant,
+    pub event: Value,
+}
+
+/// Every JSON event so far with its arrival time, in order; needs a sipterm started with
+/// `Sipterm::spawn_stamped` (others have no stamps: the list is empty).
+pub fn stamped_events(sipterm: &Sipterm) -> Vec<StampedEvent> {
+    let mut log = EventLog::default();
+    log.update(sipterm);
+    log.events
+}
+
+/// A stamped sipterm's events, read incrementally: each line is parsed once, so a test can
+/// poll every few milliseconds without the parsing itself loading the machine it measures.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    lines_read: usize,
+    events: Vec<StampedEvent>,
+}
+
+impl EventLog {
+    /// Takes in what sipterm printed since the last update; returns every event so far.
+    pub fn update(&mut self, sipterm: &Sipterm) -> &[StampedEvent] {
+        let new = sipterm.stamped_stdout_from(self.lines_read);
+        self.lines_read += new.len();
+        self.events.extend(new.into_iter().filter_map(|l| {
+            let event = serde_json::from_str(&l.line).ok()?;
+            Some(StampedEvent { at: l.at, event })
+        }));
+        &self.events
+    }
+
+    /// Every event read so far.
+    pub fn events(&self) -> &[StampedEvent] {
+        &self.events
+    }
 }
 
 pub fn is(event: &Value, name: &str) -> bool {

@@ -5,8 +5,10 @@
 //! Signals are sent with `/bin/kill` to keep the test crate free of a libc dependency.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,13 @@ use std::time::{Duration, Instant};
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
 const POLL: Duration = Duration::from_millis(20);
+
+/// One line a child wrote to stdout (without its newline) and when the harness read it.
+#[derive(Debug, Clone)]
+pub struct StampedLine {
+    pub at: Instant,
+    pub line: String,
+}
 
 /// Runs a command with stdin from /dev/null and stdout/stderr captured to
 /// `<dir>/<name>.stdout` and `<dir>/<name>.stderr`; stops it on drop.
@@ -24,28 +33,77 @@ pub struct ChildGuard {
     status: Option<ExitStatus>,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
+    /// Stdout lines with their arrival times, when spawned with [`ChildGuard::spawn_stamped`].
+    stamped: Option<Arc<Mutex<Vec<StampedLine>>>>,
 }
 
 impl ChildGuard {
     /// Spawns `command`; panics with the program name and the OS error when it cannot start.
-    pub fn spawn(name: &str, mut command: Command, dir: &Path) -> ChildGuard {
+    pub fn spawn(name: &str, command: Command, dir: &Path) -> ChildGuard {
+        ChildGuard::spawn_inner(name, command, dir, false)
+    }
+
+    /// Like [`ChildGuard::spawn`], but stdout goes through a pipe that a thread of the harness
+    /// reads line by line: each line is stamped the moment it arrives (for tests about *when*
+    /// something was printed; polling the file would blur that) and appended to
+    /// `<dir>/<name>.stdout` as usual, so [`ChildGuard::stdout`] still works.
+    pub fn spawn_stamped(name: &str, command: Command, dir: &Path) -> ChildGuard {
+        ChildGuard::spawn_inner(name, command, dir, true)
+    }
+
+    fn spawn_inner(name: &str, mut command: Command, dir: &Path, stamped: bool) -> ChildGuard {
         let stdout_path = dir.join(format!("{name}.stdout"));
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stdout = File::create(&stdout_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stdout_path.display()));
         let stderr = File::create(&stderr_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
-        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-        let child = command
+        command.stdin(Stdio::null()).stderr(stderr);
+        // With stamps, the file is written by the reader thread instead of the child.
+        let copy_to = if stamped {
+            command.stdout(Stdio::piped());
+            Some(stdout)
+        } else {
+            command.stdout(stdout);
+            None
+        };
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", command.get_program()));
+        let stamped = copy_to.map(|stdout| {
+            let pipe = child.stdout.take().expect("stdout was piped");
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&lines);
+            thread::Builder::new()
+                .name(format!("{name}-stdout"))
+                .spawn(move || stamp_lines(pipe, stdout, &sink))
+                .expect("spawn the stdout reader thread");
+            lines
+        });
         ChildGuard {
             name: name.to_owned(),
             child,
             status: None,
             stdout_path,
             stderr_path,
+            stamped,
         }
+    }
+
+    /// Every stdout line so far with the time it arrived; empty unless spawned with
+    /// [`ChildGuard::spawn_stamped`].
+    pub fn stamped_stdout(&self) -> Vec<StampedLine> {
+        self.stamped_stdout_from(0)
+    }
+
+    /// The stamped stdout lines from the `first`-th on (for readers that poll often and take
+    /// only what is new).
+    pub fn stamped_stdout_from(&self, first: usize) -> Vec<StampedLine> {
+        let Some(lines) = &self.stamped else {
+            return Vec::new();
+        };
+        let lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.get(first..).unwrap_or_default().to_vec()
     }
 
     pub fn name(&self) -> &str {
@@ -158,6 +216,31 @@ impl ChildGuard {
             }
         }
         status
+    }
+}
+
+/// Reads `pipe` until the child closes it (the thread ends with it): stamps each line on
+/// arrival and appends it to `file`.
+fn stamp_lines(pipe: ChildStdout, mut file: File, lines: &Mutex<Vec<StampedLine>>) {
+    let mut reader = BufReader::new(pipe);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let at = Instant::now();
+        // The file is what `stdout()` and failure reports read: keep it whole even if a
+        // reader is slow; a write error only loses the copy, not the stamps.
+        let _ = file.write_all(&raw).and_then(|()| file.flush());
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
+        lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(StampedLine { at, line });
     }
 }
 

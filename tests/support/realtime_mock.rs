@@ -24,6 +24,7 @@ mod response;
 mod schema;
 mod session;
 mod session_config;
+mod sockopt;
 
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +60,18 @@ pub enum Fault {
     DropAfter(Duration),
     /// `error` `session_expired` then close 1001, this long after the upgrade.
     ExpireAfter(Duration),
+    /// Never answer the client's close frame: on receiving it, stop reading and sending but
+    /// hold the TCP connection open, silent, until the mock stops.
+    IgnoreClose,
+    /// Hang as soon as the session is configured (right after the first `session.updated`
+    /// went out): stop reading and sending, so the close frame is never answered either, and
+    /// hold the TCP connection open until the mock stops — a server that froze, or a path that
+    /// black-holes. With this fault the listening socket also advertises a WAN-sized MSS and a
+    /// small receive buffer, so that, as over a real network, the client's writes back up
+    /// after some 40 KB (three seconds of µ-law audio); over loopback's 64 KB segments they
+    /// would back up only after megabytes. Hanging this early matters too: the client's send
+    /// buffer grows with its congestion window, which grows while the server reads.
+    Hang,
 }
 
 /// What the mock accepts, says and plays. `Default` gives the values documented per field.
@@ -148,6 +161,9 @@ impl RealtimeMock {
         let listener =
             StdListener::bind("127.0.0.1:0").expect("bind the Realtime mock on 127.0.0.1");
         let port = listener.local_addr().expect("mock's local address").port();
+        if config.fault == Some(Fault::Hang) {
+            sockopt::narrow_buffers(&listener);
+        }
         listener
             .set_nonblocking(true)
             .expect("non-blocking mock listener");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::kamailio::Kamailio;
 use super::ports::{free_udp_port_block, free_udp_tcp_port, ScratchDir};
-use super::process::{tail, wait_until, ChildGuard};
+use super::process::{tail, wait_until, ChildGuard, StampedLine};
 use super::sipp::Transport;
 
 /// The sipterm binary Cargo built for these tests. Panics outside the sipterm package
@@ -94,6 +94,16 @@ impl Sipterm {
         Sipterm::spawn_full(&binary(), args, env)
     }
 
+    /// Starts the sipterm binary with `args`, its stdout lines stamped as they arrive (see
+    /// [`Sipterm::stamped_stdout`] and `events::stamped_events`).
+    pub fn spawn_stamped<I, S>(args: I) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Sipterm::spawn_inner(&binary(), args, &[], true)
+    }
+
     /// Starts another program the same way (the harness self-test uses a shell stand-in).
     pub fn spawn_program<I, S>(program: &Path, args: I) -> Sipterm
     where
@@ -108,6 +118,14 @@ impl Sipterm {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Sipterm::spawn_inner(program, args, env, false)
+    }
+
+    fn spawn_inner<I, S>(program: &Path, args: I, env: &[(&str, &str)], stamped: bool) -> Sipterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let dir = ScratchDir::new("sipterm");
         let mut command = Command::new(program);
         command
@@ -117,7 +135,11 @@ impl Sipterm {
         command.envs(env.iter().copied());
         // Keep the key out of the child unless a test passes one on purpose.
         command.env_remove("OPENAI_API_KEY");
-        let child = ChildGuard::spawn("sipterm", command, dir.path());
+        let child = if stamped {
+            ChildGuard::spawn_stamped("sipterm", command, dir.path())
+        } else {
+            ChildGuard::spawn("sipterm", command, dir.path())
+        };
         Sipterm { child, dir }
     }
 
@@ -136,6 +158,17 @@ impl Sipterm {
 
     pub fn stderr(&self) -> String {
         self.child.stderr()
+    }
+
+    /// Stdout lines with the moment each arrived; empty unless started with
+    /// [`Sipterm::spawn_stamped`].
+    pub fn stamped_stdout(&self) -> Vec<StampedLine> {
+        self.child.stamped_stdout()
+    }
+
+    /// The stamped stdout lines from the `first`-th on.
+    pub fn stamped_stdout_from(&self, first: usize) -> Vec<StampedLine> {
+        self.child.stamped_stdout_from(first)
     }
 
     /// Waits until stdout contains `needle`; `Err` with its output if it does not within

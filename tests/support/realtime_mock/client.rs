@@ -9,6 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
@@ -82,6 +84,33 @@ impl RawClient {
 
     pub fn send(&mut self, event: Value) {
         self.send_text(&event.to_string());
+    }
+
+    /// Sends `event` unless the socket does not take it within `within` (a peer that stopped
+    /// reading); false then.
+    pub fn send_within(&mut self, event: Value, within: Duration) -> bool {
+        let ws = &mut self.ws;
+        let sent = self.rt.block_on(async {
+            tokio::time::timeout(within, ws.send(Message::text(event.to_string()))).await
+        });
+        match sent {
+            Ok(result) => {
+                result.expect("send to the mock");
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Sends a close frame (1000) and returns without waiting for the answer.
+    pub fn send_close(&mut self) {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        self.rt
+            .block_on(self.ws.close(Some(frame)))
+            .expect("send a close frame to the mock");
     }
 
     pub fn append(&mut self, bytes: &[u8]) {

@@ -1,6 +1,6 @@
 //! One TCP connection: the upgrade, an in-band refusal or a session, the scripted faults
-//! (drop without a close frame, session expiry), and the socket loop that sends what the
-//! session queues and logs every event both ways.
+//! (drop without a close frame, session expiry, a hang, a close never answered), and the
+//! socket loop that sends what the session queues and logs every event both ways.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,6 +118,7 @@ pub async fn serve(tcp: TcpStream, shared: Shared, shutdown: watch::Receiver<boo
             client_close: None,
             ended_at: None,
             dropped: false,
+            hung: false,
         });
         match verdict {
             Verdict::RefuseHttp(refusal) => {
@@ -160,6 +161,8 @@ async fn run_session(
         Some(Fault::ExpireAfter(d)) => (None, after(d)),
         _ => (None, None),
     };
+    let hang_when_configured = shared.fault(index) == Some(Fault::Hang);
+    let ignore_close = shared.fault(index) == Some(Fault::IgnoreClose);
     let model = shared.rec.lock().unwrap().connections[index]
         .model
         .clone()
@@ -168,8 +171,12 @@ async fn run_session(
     let far = started + Duration::from_secs(86_400);
     loop {
         for event in session.take_out() {
+            let configured = event["type"] == "session.updated";
             if !shared.send(ws, index, event).await {
                 return;
+            }
+            if configured && hang_when_configured {
+                return hang(shared, index, shutdown).await;
             }
         }
         if let Some(code) = session.close {
@@ -203,6 +210,9 @@ async fn run_session(
                 }
                 Some(Ok(close @ Message::Close(_))) => {
                     shared.note_client_close(index, &close);
+                    if ignore_close {
+                        return hang(shared, index, shutdown).await;
+                    }
                     let _ = ws.close(None).await;
                     return;
                 }
@@ -211,4 +221,12 @@ async fn run_session(
             },
         }
     }
+}
+
+/// A scripted hang: nothing is read or sent any more (tungstenite answers a close frame only
+/// when the socket is polled, so it goes unanswered), and the TCP connection stays open until
+/// the mock stops. The caller drops the socket afterwards.
+async fn hang(shared: &Shared, index: usize, mut shutdown: watch::Receiver<bool>) {
+    shared.rec.lock().unwrap().connection(index).hung = true;
+    let _ = shutdown.changed().await;
 }

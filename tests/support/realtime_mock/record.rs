@@ -61,6 +61,9 @@ pub struct Connection {
     pub ended_at: Option<Duration>,
     /// True when the mock dropped the TCP connection without a close frame (scripted fault).
     pub dropped: bool,
+    /// True when the mock went silent and stopped reading, holding the connection open
+    /// (scripted faults `IgnoreClose` and `Hang`).
+    pub hung: bool,
 }
 
 /// One `input_audio_buffer.append`, decoded in the input format in force when it arrived.
