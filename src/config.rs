@@ -5,6 +5,7 @@
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
 use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
+pub use crate::sip::account::{Account, Transport};
 use crate::sip::uri::SipUri;
 use crate::vocab::codec::{parse_codec_list, Codec};
 use std::io::Read;
@@ -12,21 +13,6 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AudioChoice {
@@ -39,15 +25,6 @@ pub enum AudioChoice {
 pub enum FrontEnd {
     Tui,
     Headless { json: bool },
-}
-
-#[derive(Clone)]
-pub struct Account {
-    /// Address of record (`--sip-uri`).
-    pub aor: SipUri,
-    pub registrar: SipUri,
-    pub username: String,
-    pub password: Option<String>,
 }
 
 #[derive(Clone)]
@@ -92,18 +69,7 @@ pub struct Config {
     pub bridge: BridgeConfig,
 }
 
-// Secrets never reach logs, panics or `{:?}`: these two are printed by hand.
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("aor", &self.aor)
-            .field("registrar", &self.registrar)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
+// Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
 impl std::fmt::Debug for BridgeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BridgeConfig")

@@ -32,6 +32,9 @@ mod tests;
 
 pub use port::BridgePort;
 
+/// How long `BridgeHandle::stop` waits for the session to close: the close itself is given
+/// one second (`task::CLOSE_GRACE`), and a little more for the task to notice.
+const STOP_GRACE: Duration = Duration::from_millis(1_500);
 /// Caller frames waiting for the socket: one second. Beyond that the socket is stuck, and
 /// late caller audio is worse than lost caller audio (it would trigger stale turns).
 const CALLER_QUEUE_FRAMES: usize = 50;
@@ -337,16 +340,23 @@ impl BridgeHandle {
         self.shared.is_streaming()
     }
 
-    /// Closes the session politely (bounded to about a second) and returns the final figures.
+    /// Closes the session politely and returns the final figures. Bounded: a task that has
+    /// not ended within `STOP_GRACE` (a server that stopped reading leaves a send blocked) is
+    /// cut off; the figures live outside it and are complete either way.
     pub async fn stop(self) -> BridgeStats {
         let BridgeHandle {
             shared,
-            task,
+            mut task,
             stop_on_drop,
         } = self;
         drop(stop_on_drop);
-        if let Err(e) = task.await {
-            tracing::warn!(error = %e, "bridge task ended abnormally");
+        match tokio::time::timeout(STOP_GRACE, &mut task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "bridge task ended abnormally"),
+            Err(_) => {
+                task.abort();
+                tracing::warn!("bridge task did not stop within {STOP_GRACE:?}; cut off");
+            }
         }
         shared.stats()
     }

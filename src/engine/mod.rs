@@ -135,7 +135,15 @@ pub async fn run(
     };
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
     let sip_cancel = CancellationToken::new();
-    let ua = UserAgent::start(&config, bind_ip, sip_tx, sip_cancel.clone()).await?;
+    let ua = UserAgent::start(
+        &config.account,
+        config.transport,
+        config.sip_port,
+        bind_ip,
+        sip_tx,
+        sip_cancel.clone(),
+    )
+    .await?;
     announce_start(&config, &ua, &log);
     let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();

@@ -1,6 +1,7 @@
 //! SIP signalling: the user agent on top of rsipstack, registration, message tracing, and the
 //! small URI parser the configuration uses. Nothing outside this module touches rsipstack.
 
+pub mod account;
 pub mod registration;
 pub mod trace;
 pub mod ua;

@@ -2,7 +2,7 @@
 //! retry while the registrar is unreachable, stop for good when credentials are refused, and
 //! unregister (Expires: 0) on the way out, waiting for the registrar's answer.
 
-use crate::config::{Account, Transport};
+use crate::sip::account::{Account, Transport};
 use crate::sip::ua::UserAgent;
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::registration::{backoff_interval, refresh_interval, Registration};

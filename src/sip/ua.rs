@@ -5,7 +5,7 @@
 //! operations the engine needs (ring, accept, reject, bye). SDP stays text here: the engine
 //! owns offer/answer and media.
 
-use crate::config::{Config, Transport};
+use crate::sip::account::{Account, Transport};
 use crate::sip::trace::{TraceInspector, TraceLine};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -162,14 +162,16 @@ pub struct UserAgent {
 impl UserAgent {
     /// Binds the transport, starts the endpoint and the dispatch tasks.
     pub async fn start(
-        config: &Config,
+        account: &Account,
+        transport: Transport,
+        sip_port: u16,
         bind_ip: IpAddr,
         events: mpsc::UnboundedSender<SipEvent>,
         cancel: CancellationToken,
     ) -> Result<UserAgent, UaError> {
         let transport_layer = TransportLayer::new(cancel.child_token());
-        let wanted = SocketAddr::new(bind_ip, config.sip_port);
-        match config.transport {
+        let wanted = SocketAddr::new(bind_ip, sip_port);
+        match transport {
             Transport::Udp => {
                 let conn =
                     UdpConnection::create_connection(wanted, None, Some(cancel.child_token()))
@@ -215,8 +217,8 @@ impl UserAgent {
             dialogs,
             calls: Arc::default(),
             local,
-            transport: config.transport,
-            username: config.account.username.clone(),
+            transport,
+            username: account.username.clone(),
             cancel: cancel.clone(),
             tasks: TaskTracker::new(),
         };

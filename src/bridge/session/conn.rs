@@ -2,6 +2,7 @@
 //! `session.updated`) and judging how a connection ended: retry, or give up for good.
 
 use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -162,11 +163,18 @@ async fn wait_for(socket: &mut Socket, updated: bool, key: &ApiKey) -> Result<Se
     }
 }
 
+/// A send the server does not take within this time means it stopped reading: the session
+/// is treated as lost (and reconnected) rather than left blocking the bridge.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(super) async fn send(socket: &mut Socket, text: String) -> Result<(), Ended> {
-    socket
-        .send(Message::text(text))
-        .await
-        .map_err(|e| Ended::Lost(format!("cannot send: {e}")))
+    match timeout(SEND_TIMEOUT, socket.send(Message::text(text))).await {
+        Ok(sent) => sent.map_err(|e| Ended::Lost(format!("cannot send: {e}"))),
+        Err(_) => Err(Ended::Lost(format!(
+            "the Realtime server took nothing for {} s",
+            SEND_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 pub(super) fn is_fatal_code(code: Option<&str>) -> bool {

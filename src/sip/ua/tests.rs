@@ -9,35 +9,34 @@ use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::cli::Cli;
-use crate::config::Config;
+use crate::sip::account::{Account, Transport};
 use crate::sip::registration::{RegUpdate, RegistrationTask};
-use clap::Parser;
+use crate::sip::uri::SipUri;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-fn config(registrar: SocketAddr) -> Config {
-    let sip_uri = format!("sip:alice@{registrar}");
-    let cli = Cli::try_parse_from([
-        "sipterm",
-        "--sip-uri",
-        &sip_uri,
-        "--password",
-        "secret",
-        "--port",
-        "0",
-        "--bind",
-        "127.0.0.1",
-    ])
-    .expect("clap accepts the arguments");
-    Config::from_cli(&cli, false).expect("a valid configuration")
+fn account(registrar: SocketAddr) -> Account {
+    let aor = SipUri::parse(&format!("sip:alice@{registrar}")).expect("a SIP URI");
+    Account {
+        registrar: aor.registrar(),
+        aor,
+        username: "alice".into(),
+        password: Some("secret".into()),
+    }
 }
 
 async fn start_ua(registrar: SocketAddr) -> (UserAgent, mpsc::UnboundedReceiver<SipEvent>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let ua = UserAgent::start(&config(registrar), LOCALHOST, tx, CancellationToken::new())
-        .await
-        .expect("the user agent starts on loopback");
+    let ua = UserAgent::start(
+        &account(registrar),
+        Transport::Udp,
+        0,
+        LOCALHOST,
+        tx,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the user agent starts on loopback");
     (ua, rx)
 }
 
@@ -115,8 +114,8 @@ async fn stop_ends_every_task_including_a_retrying_registration() {
     let silent = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let (ua, _events) = start_ua(silent.local_addr().unwrap()).await;
     let (tx, mut updates) = mpsc::unbounded_channel();
-    let config = config(silent.local_addr().unwrap());
-    let registration = RegistrationTask::spawn(&ua, &config.account, config.transport, tx).unwrap();
+    let account = account(silent.local_addr().unwrap());
+    let registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
     assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
     let mut buf = [0u8; 4096];
     timeout(Duration::from_secs(2), silent.recv_from(&mut buf))
