@@ -109,8 +109,15 @@ impl CallTable {
         let Some(call) = self.calls.get(&id).filter(|c| !c.torn_down) else {
             return;
         };
-        // Figures of a bridge that has been turned off arrive with `BridgeStopped` instead.
-        let live = call.is_bridged();
+        // A live bridge's figures are reported after each of these; those of a bridge that has
+        // been turned off arrive with `BridgeStopped` instead.
+        let with_figures = call.is_bridged()
+            && matches!(
+                event,
+                BridgeEvent::Ready { .. }
+                    | BridgeEvent::Interrupted { .. }
+                    | BridgeEvent::Turn { .. }
+            );
         match event {
             BridgeEvent::Ready {
                 model, reconnected, ..
@@ -130,9 +137,6 @@ impl CallTable {
                     LogKind::Success,
                     format!("call {id}: voice bridge {what} ({model})"),
                 );
-                if live {
-                    out.emit(stats_event(id, stats));
-                }
             }
             BridgeEvent::Transcript {
                 speaker,
@@ -164,9 +168,6 @@ impl CallTable {
                     LogKind::Call,
                     format!("call {id}: the caller interrupted the AI{at}"),
                 );
-                if live {
-                    out.emit(stats_event(id, stats));
-                }
             }
             BridgeEvent::Turn { latency_ms } => {
                 out.log(
@@ -174,9 +175,6 @@ impl CallTable {
                     LogKind::Stats,
                     format!("call {id}: AI answered {latency_ms} ms after the caller stopped"),
                 );
-                if live {
-                    out.emit(stats_event(id, stats));
-                }
             }
             BridgeEvent::Reconnecting {
                 attempt,
@@ -196,6 +194,9 @@ impl CallTable {
                 );
                 self.stop_bridge(id, &format!("failed: {e}"), out);
             }
+        }
+        if with_figures {
+            out.emit(stats_event(id, stats));
         }
     }
 
