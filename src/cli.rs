@@ -99,6 +99,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub answer_after: f64,
 
+    /// Hang up an active call that receives no RTP for this many seconds (a caller that
+    /// vanished without a BYE); 0 turns it off. Held calls are exempt.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub rtp_timeout: u32,
+
     /// Reject every incoming call instead of answering it: busy (486) or decline (603).
     #[arg(long, value_name = "busy|decline", ignore_case = true)]
     pub reject: Option<RejectArg>,

@@ -55,6 +55,8 @@ pub struct Config {
     pub auto_answer: bool,
     /// With auto-answer: how long a call rings first.
     pub answer_after: Duration,
+    /// Hang up an active call that receives nothing for this long (`None`: never).
+    pub rtp_timeout: Option<Duration>,
     /// Reject every call with this status (486 or 603) instead of answering.
     pub auto_reject: Option<u16>,
     pub audio: AudioChoice,
@@ -199,6 +201,7 @@ impl Config {
             // Headless has nobody to press a key, so it answers by default (the seed's behaviour).
             auto_answer: (cli.auto_answer || headless) && cli.reject.is_none(),
             answer_after: Duration::from_secs_f64(cli.answer_after),
+            rtp_timeout: (cli.rtp_timeout > 0).then(|| Duration::from_secs(cli.rtp_timeout.into())),
             auto_reject: cli.reject.map(|r| match r {
                 RejectArg::Busy => 486,
                 RejectArg::Decline => 603,

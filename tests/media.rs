@@ -435,3 +435,36 @@ fn reinvite_switches_pcmu_to_pcma_and_refuses_a_change_of_clock_rate() {
         sipterm.report()
     );
 }
+
+#[test]
+fn a_caller_that_vanishes_without_a_bye_is_hung_up_after_the_rtp_timeout() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = alice(&kamailio, &["--audio", "null", "--rtp-timeout", "2"]);
+    wait_registered(&mut sipterm);
+    // The caller answers our BYE, but never sends a single RTP packet.
+    let sipp = call_alice(&kamailio, "uac_silent_wait_bye.xml").spawn();
+    let ended = wait_event(&mut sipterm, "the call's end", |e| is(e, "call_ended"));
+    sipp.wait().assert_success();
+    assert_eq!(ended["reason"]["rtp_timeout"]["secs"], 2, "{ended}");
+    let media = &ended["media"];
+    assert_eq!(media["packets_received"], 0, "{ended}");
+    assert!(
+        media.get("mos").is_none(),
+        "no MOS for nothing heard: {ended}"
+    );
+    // About two seconds of silence after the call became active (the check runs each second).
+    let ms = ended["duration_ms"].as_u64().unwrap();
+    assert!((2_000..6_000).contains(&ms), "ended after {ms} ms");
+    let logs: Vec<String> = events(&sipterm)
+        .into_iter()
+        .filter(|e| is(e, "log"))
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("nothing received from the remote side for 2 s")),
+        "{logs:#?}"
+    );
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
+}

@@ -189,6 +189,7 @@ impl<S: SipSide> Engine<S> {
             answer_after: config.answer_after,
             auto_reject: config.auto_reject,
             send_dtmf: config.send_dtmf.clone(),
+            rtp_timeout: config.rtp_timeout,
             auto_bridge: config.bridge.enabled,
             bridge_model: config.bridge.model.clone(),
             bridge_voice: config.bridge.voice.clone(),

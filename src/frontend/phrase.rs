@@ -242,15 +242,18 @@ impl Phraser {
                         LogKind::Stats,
                         format!(
                             "call {call}: {:.1} s, RTP sent {} / received {} packets, lost {} \
-                             ({:.1} %), jitter {:.1} ms{rtt}, MOS {:.2}, {} invalid, {} from \
-                             foreign sources",
+                             ({:.1} %), jitter {:.1} ms{rtt}, {}, {} invalid, {} from foreign \
+                             sources",
                             *duration_ms as f64 / 1000.0,
                             s.packets_sent,
                             s.packets_received,
                             q.packets_lost,
                             q.loss_percent,
                             q.jitter_ms,
-                            q.mos,
+                            q.mos
+                                .map_or("no MOS (nothing received)".into(), |m| format!(
+                                    "MOS {m:.2}"
+                                )),
                             s.packets_invalid,
                             s.packets_foreign,
                         ),
@@ -282,6 +285,9 @@ pub fn end_words(reason: &EndReason) -> String {
         EndReason::Cancelled => "the caller cancelled before answer".to_string(),
         EndReason::Rejected { status } => format!("rejected with {status}"),
         EndReason::NoCommonCodec => "no common codec".to_string(),
+        EndReason::RtpTimeout { secs } => {
+            format!("nothing received from the remote side for {secs} s, we hung up")
+        }
         EndReason::Failed { reason } => format!("failed: {reason}"),
     }
 }
@@ -435,7 +441,7 @@ mod tests {
                         loss_percent: 0.8,
                         jitter_ms: 3.5,
                         rtt_ms: Some(12.0),
-                        mos: 4.3,
+                        mos: Some(4.3),
                     },
                     ..MediaStats::default()
                 },

@@ -125,7 +125,7 @@ impl Counters {
                 loss_percent: f(&self.loss_percent),
                 jitter_ms: f(&self.jitter_ms),
                 rtt_ms: (rtt > 0.0).then_some(rtt),
-                mos: f(&self.mos),
+                mos: Some(f(&self.mos)).filter(|mos| *mos > 0.0),
             },
         }
     }
@@ -138,7 +138,8 @@ impl Counters {
             .store(q.jitter_ms.to_bits(), Ordering::Relaxed);
         self.rtt_ms
             .store(q.rtt_ms.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
-        self.mos.store(q.mos.to_bits(), Ordering::Relaxed);
+        self.mos
+            .store(q.mos.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
     }
 }
 
@@ -149,7 +150,8 @@ pub enum MediaEvent {
         remote: Level,
         local: Level,
     },
-    Quality(Quality),
+    /// Once a second: every figure, so the owner also sees whether anything arrives.
+    Quality(MediaStats),
     Dtmf(char),
     /// Media now flows to/from this address (symmetric RTP).
     Latched(SocketAddr),

@@ -112,7 +112,7 @@ pub fn quality(id: u64, loss: f64, lost: i64, jitter: f64, mos: f64) -> Event {
             loss_percent: loss,
             jitter_ms: jitter,
             rtt_ms: Some(24.0),
-            mos,
+            mos: Some(mos),
         },
     }
 }

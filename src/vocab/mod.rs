@@ -128,6 +128,8 @@ pub enum EndReason {
     Rejected { status: u16 },
     /// The offer had no codec we support (we replied 488).
     NoCommonCodec,
+    /// `--rtp-timeout`: nothing arrived from the remote side for this long, so we hung up.
+    RtpTimeout { secs: u32 },
     /// No ACK, transport failure, or another protocol error.
     Failed { reason: String },
 }

@@ -12,7 +12,10 @@ pub struct Quality {
     pub jitter_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
-    pub mos: f64,
+    /// E-model estimate (ITU-T G.107), absent until something was received: a call that heard
+    /// nothing has no quality to score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mos: Option<f64>,
 }
 
 /// Every figure of a call's media: packet counts and receive quality.

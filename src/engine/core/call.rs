@@ -58,6 +58,9 @@ pub struct Call {
     pub mic_muted: bool,
     /// While bridged, we do not hear the conversation; kept across bridges.
     pub listen_muted: bool,
+    /// RTP packets received by the last quality report, and since when that has not grown.
+    pub rtp_received: u64,
+    pub rtp_idle_since: Option<Instant>,
     /// With `--record`: the transcript file beside the WAV.
     pub transcript: Option<PathBuf>,
     /// Final transcript lines waiting for an earlier caller turn's words.
@@ -93,6 +96,8 @@ impl Call {
             bridge: Bridge::Off,
             mic_muted: false,
             listen_muted: false,
+            rtp_received: 0,
+            rtp_idle_since: None,
             transcript: None,
             transcript_order: TranscriptOrder::default(),
             ending: None,

@@ -161,7 +161,15 @@ impl CallTable {
             self.reject(id, 486, out);
             return;
         }
-        call.ending = Some(EndReason::LocalHangup);
+        self.end_call(id, EndReason::LocalHangup, out);
+    }
+
+    /// Sends BYE on an answered call, remembering why we end it.
+    pub(super) fn end_call(&mut self, id: CallId, why: EndReason, out: &mut Out) {
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
+            return;
+        };
+        call.ending = Some(why);
         out.log(
             LogLevel::Info,
             LogKind::Call,

@@ -75,6 +75,7 @@ impl CallTable {
         id: CallId,
         event: MediaEvent,
         ai: Option<Level>,
+        now: Now,
         out: &mut Out,
     ) {
         // A call being torn down has nothing more to say.
@@ -88,7 +89,13 @@ impl CallTable {
                 local,
                 ai,
             }),
-            MediaEvent::Quality(quality) => out.emit(Event::Quality { call: id, quality }),
+            MediaEvent::Quality(stats) => {
+                out.emit(Event::Quality {
+                    call: id,
+                    quality: stats.quality,
+                });
+                self.watch_inactivity(id, stats.packets_received, now, out);
+            }
             MediaEvent::Dtmf(digit) => out.emit(Event::Dtmf { call: id, digit }),
             MediaEvent::Latched(addr) => out.log(
                 LogLevel::Debug,
@@ -97,6 +104,31 @@ impl CallTable {
             ),
             MediaEvent::Warning(text) => out.warn(format!("call {id}: {text}")),
         }
+    }
+
+    /// `--rtp-timeout`: an active call from which nothing has arrived for that long is hung
+    /// up (a caller that vanished without a BYE). A held call is exempt: silence is its right.
+    fn watch_inactivity(&mut self, id: CallId, received: u64, now: Now, out: &mut Out) {
+        let Some(limit) = self.policy.rtp_timeout else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state != CallState::Active || received > call.rtp_received {
+            call.rtp_received = received;
+            call.rtp_idle_since = None;
+            return;
+        }
+        let since = *call.rtp_idle_since.get_or_insert(now.at);
+        if now.at.saturating_duration_since(since) < limit || call.is_ending() {
+            return;
+        }
+        let secs = u32::try_from(limit.as_secs()).unwrap_or(u32::MAX);
+        out.warn(format!(
+            "call {id}: nothing received from the remote side for {secs} s; hanging up"
+        ));
+        self.end_call(id, EndReason::RtpTimeout { secs }, out);
     }
 
     /// Our microphone: while bridged the AI speaks for us, so the state is kept and applies

@@ -45,6 +45,8 @@ pub struct Policy {
     /// Reject every call with this status instead of answering.
     pub auto_reject: Option<u16>,
     pub send_dtmf: Option<String>,
+    /// `--rtp-timeout`: hang up an active call that receives nothing for this long.
+    pub rtp_timeout: Option<Duration>,
     /// `--bridge`: every call with media is bridged.
     pub auto_bridge: bool,
     /// The model and voice, for the log line when a bridge starts.
@@ -340,7 +342,7 @@ impl CallTable {
                 bridge,
                 media,
             } => self.on_finished(call, bridge, media, now, &mut out),
-            Input::Media { call, event, ai } => self.on_media_event(call, event, ai, &mut out),
+            Input::Media { call, event, ai } => self.on_media_event(call, event, ai, now, &mut out),
             Input::Bridge { call, event, stats } => {
                 self.on_bridge_event(call, event, &stats, now, &mut out)
             }

@@ -36,6 +36,7 @@ pub(super) fn policy() -> Policy {
         answer_after: Duration::ZERO,
         auto_reject: None,
         send_dtmf: None,
+        rtp_timeout: Some(Duration::from_secs(60)),
         auto_bridge: false,
         bridge_model: "gpt-realtime".into(),
         bridge_voice: "alloy".into(),
@@ -203,7 +204,7 @@ pub(super) fn report(received: u64) -> MediaReport {
                 loss_percent: 0.8,
                 jitter_ms: 3.5,
                 rtt_ms: Some(12.0),
-                mos: 4.3,
+                mos: Some(4.3),
             },
             ..MediaStats::default()
         },

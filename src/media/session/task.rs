@@ -328,7 +328,8 @@ impl MediaTask {
             let local = self.local_meter.take();
             self.emit(MediaEvent::Levels { remote, local });
         }
-        if frame.is_multiple_of(QUALITY_EVERY) && self.remote_ssrc.is_some() {
+        // Every second, heard or not: the owner learns from it that nothing arrives.
+        if frame.is_multiple_of(QUALITY_EVERY) {
             self.publish_quality();
         }
         if frame % RTCP_EVERY == RTCP_EVERY / 2 {
@@ -530,12 +531,15 @@ impl MediaTask {
         let loss_percent = self.quality.loss_fraction() * 100.0;
         let jitter_ms = self.quality.jitter_ms();
         let rtt_ms = self.rtt.map(|d| d.as_secs_f64() * 1000.0);
-        let mos = estimate_mos(
-            loss_percent,
-            jitter_ms,
-            rtt_ms.unwrap_or(0.0),
-            self.params.codec,
-        );
+        let heard = self.counters.received.load(Ordering::Relaxed) > 0;
+        let mos = heard.then(|| {
+            estimate_mos(
+                loss_percent,
+                jitter_ms,
+                rtt_ms.unwrap_or(0.0),
+                self.params.codec,
+            )
+        });
         let quality = Quality {
             packets_lost: self.quality.lost(),
             loss_percent,
@@ -544,7 +548,7 @@ impl MediaTask {
             mos,
         };
         self.counters.store_quality(quality);
-        self.emit(MediaEvent::Quality(quality));
+        self.emit(MediaEvent::Quality(self.counters.snapshot()));
     }
 
     fn emit(&self, event: MediaEvent) {

@@ -197,6 +197,7 @@ pub fn end_reason_text(reason: &EndReason) -> String {
         EndReason::Rejected { status: 603 } => "rejected (603 Decline)".into(),
         EndReason::Rejected { status } => format!("rejected ({status})"),
         EndReason::NoCommonCodec => "no common codec (488)".into(),
+        EndReason::RtpTimeout { secs } => format!("no RTP for {secs} s"),
         EndReason::Failed { reason } => format!("failed: {reason}"),
     }
 }

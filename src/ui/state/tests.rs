@@ -113,7 +113,7 @@ fn mute_bridge_quality_and_dtmf_events_update_the_call() {
     assert!(one.bridge && !one.mic_muted && !one.listen_muted);
     assert!(two.mic_muted && !two.listen_muted && !two.bridge);
     assert_eq!(two.dtmf, "42");
-    assert_eq!(one.quality.as_ref().unwrap().mos, 4.35);
+    assert_eq!(one.quality.as_ref().unwrap().mos, Some(4.35));
 }
 
 #[test]

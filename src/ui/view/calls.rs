@@ -93,8 +93,10 @@ fn ended_line(call: &CallView) -> Line<'static> {
     let mut text = format!(" ended: {}", call.end_reason.as_deref().unwrap_or("—"));
     if let Some(q) = &call.quality {
         text.push_str(&format!(
-            " · loss {:.1} % · jitter {:.1} ms · MOS {:.2}",
-            q.loss_percent, q.jitter_ms, q.mos
+            " · loss {:.1} % · jitter {:.1} ms · MOS {}",
+            q.loss_percent,
+            q.jitter_ms,
+            mos_text(q.mos)
         ));
     }
     Line::styled(text, theme::dim())
@@ -209,12 +211,11 @@ fn quality_line(call: &CallView) -> Line<'static> {
     let Some(q) = &call.quality else {
         return Line::styled(" quality: waiting for the first report", theme::dim());
     };
-    let mos_style = if q.mos >= 4.0 {
-        theme::good()
-    } else if q.mos >= 3.6 {
-        theme::warn()
-    } else {
-        theme::bad()
+    let mos_style = match q.mos {
+        Some(mos) if mos >= 4.0 => theme::good(),
+        Some(mos) if mos >= 3.6 => theme::warn(),
+        Some(_) => theme::bad(),
+        None => theme::dim(),
     };
     let mut spans = vec![Span::styled(
         format!(
@@ -227,8 +228,13 @@ fn quality_line(call: &CallView) -> Line<'static> {
         spans.push(Span::styled(format!("   RTT {rtt:.0} ms"), theme::label()));
     }
     spans.push(Span::styled("   MOS ", theme::label()));
-    spans.push(Span::styled(format!("{:.2}", q.mos), mos_style));
+    spans.push(Span::styled(mos_text(q.mos), mos_style));
     Line::from(spans)
+}
+
+/// The MOS with two decimals, or a dash while nothing has been received to score.
+fn mos_text(mos: Option<f64>) -> String {
+    mos.map_or_else(|| "—".to_string(), |m| format!("{m:.2}"))
 }
 
 /// One line per call, for small terminals.

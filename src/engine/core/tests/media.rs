@@ -40,10 +40,11 @@ fn media_reports_become_events() {
         })]
     );
     assert_eq!(Level::SILENCE.rms_dbfs, SILENCE_DBFS);
-    let q = report(10).stats.quality;
+    let stats = report(10).stats;
+    let q = stats.quality;
     let out = s.on(Input::Media {
         call: id,
-        event: MediaEvent::Quality(q),
+        event: MediaEvent::Quality(stats),
         ai: None,
     });
     assert_eq!(
@@ -197,4 +198,92 @@ fn dtmf_command_is_sent_on_a_call_with_media() {
             digits: "42".into()
         }]
     );
+}
+
+/// A quality report in which `received` packets have arrived so far.
+fn tick(s: &mut Script, id: CallId, received: u64) -> Vec<Effect> {
+    let mut stats = report(received).stats;
+    stats.packets_received = received;
+    s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Quality(stats),
+        ai: None,
+    })
+}
+
+#[test]
+fn an_active_call_that_hears_nothing_for_the_rtp_timeout_is_hung_up() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    // Packets arrive for a while: nothing happens.
+    for n in 1..=5 {
+        s.advance(Duration::from_secs(1));
+        assert!(actions(&tick(&mut s, id, n * 50)).is_empty());
+    }
+    // Then the caller vanishes: the same count, second after second.
+    for _ in 0..60 {
+        s.advance(Duration::from_secs(1));
+        assert!(actions(&tick(&mut s, id, 250)).is_empty());
+    }
+    s.advance(Duration::from_secs(1));
+    let out = tick(&mut s, id, 250);
+    assert_eq!(
+        actions(&out),
+        vec![&Effect::Bye {
+            call: id,
+            key: key(1)
+        }]
+    );
+    assert_eq!(
+        logs(&out),
+        [
+            "call #1: nothing received from the remote side for 60 s; hanging up",
+            "hanging up call #1"
+        ]
+    );
+    // Reported once, and the end says why.
+    assert!(actions(&tick(&mut s, id, 250)).is_empty());
+    let done = s.remote_bye(1, Some(report(250)));
+    assert_eq!(ended(&done).unwrap().0, &EndReason::RtpTimeout { secs: 60 });
+}
+
+#[test]
+fn a_held_call_may_be_silent_and_resuming_starts_the_clock_again() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    s.on(Input::Reoffer {
+        key: key(1),
+        offer: Some(offer("0", &["a=sendonly"])),
+        request: RequestId(1),
+    });
+    assert_eq!(s.state(id), Some(CallState::Held));
+    for _ in 0..120 {
+        s.advance(Duration::from_secs(1));
+        assert!(actions(&tick(&mut s, id, 10)).is_empty(), "held: exempt");
+    }
+    s.on(Input::Reoffer {
+        key: key(1),
+        offer: Some(offer("0", &[])),
+        request: RequestId(2),
+    });
+    for _ in 0..30 {
+        s.advance(Duration::from_secs(1));
+        assert!(
+            actions(&tick(&mut s, id, 10)).is_empty(),
+            "the clock restarted"
+        );
+    }
+}
+
+#[test]
+fn no_rtp_timeout_when_turned_off() {
+    let mut s = Script::new(Policy {
+        rtp_timeout: None,
+        ..policy()
+    });
+    let id = s.connected(1);
+    for _ in 0..200 {
+        s.advance(Duration::from_secs(1));
+        assert!(actions(&tick(&mut s, id, 0)).is_empty());
+    }
 }
