@@ -136,11 +136,14 @@ async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() 
     });
 
     let caller = UdpSocket::bind((loopback, 0)).await.unwrap();
-    let caller_port = caller.local_addr().unwrap().port();
+    // The SDP names another port than the one the caller's RTP comes from (a NAT would do
+    // that): media must latch onto the real source and answer there.
+    let sdp_only = UdpSocket::bind((loopback, 0)).await.unwrap();
+    let sdp_port = sdp_only.local_addr().unwrap().port();
     let key = DialogKey::new("fake-dialog");
     let offer = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {caller_port} RTP/AVP 0\r\n"
+         m=audio {sdp_port} RTP/AVP 0\r\n"
     );
     sip_tx
         .send(Input::Invite(Invite {
@@ -202,6 +205,18 @@ async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() 
         }
     }
     assert!(echoed > 10, "only {echoed} packets came back");
+    let latched = next_event(&mut events, "media_latched", |e| {
+        matches!(e, Event::MediaLatched { .. })
+    })
+    .await;
+    assert_eq!(
+        latched,
+        Event::MediaLatched {
+            call: CallId(1),
+            remote_rtp: caller.local_addr().unwrap().to_string()
+        }
+    );
+    // Levels keep coming (they are sent from media start on, so one follows).
     next_event(&mut events, "levels", |e| matches!(e, Event::Levels { .. })).await;
 
     sip_tx

@@ -25,6 +25,8 @@ struct CallNotes {
     who: String,
     state: Option<CallState>,
     codec: Option<Codec>,
+    /// Where the SDP said the remote's media would come from.
+    sdp_remote: Option<String>,
     answered: bool,
     bridged: bool,
     mic_muted: bool,
@@ -144,6 +146,7 @@ impl Phraser {
                 ..
             } => {
                 let notes = self.calls.entry(*call).or_default();
+                notes.sdp_remote = Some(remote_rtp.clone());
                 match notes.codec.replace(*codec) {
                     Some(old) if old != *codec => say(
                         LogLevel::Info,
@@ -157,6 +160,23 @@ impl Phraser {
                         LogLevel::Info,
                         LogKind::Audio,
                         format!("call {call}: {codec} audio to {remote_rtp}"),
+                    ),
+                }
+            }
+            Event::MediaLatched { call, remote_rtp } => {
+                match self.calls.get(call).and_then(|n| n.sdp_remote.as_ref()) {
+                    Some(sdp) if sdp != remote_rtp => say(
+                        LogLevel::Info,
+                        LogKind::Audio,
+                        format!(
+                            "call {call}: media comes from {remote_rtp}, not {sdp} as its SDP \
+                             said (a NAT on the way?); we answer there"
+                        ),
+                    ),
+                    _ => say(
+                        LogLevel::Debug,
+                        LogKind::Audio,
+                        format!("call {call}: media from {remote_rtp}"),
                     ),
                 }
             }
@@ -456,6 +476,39 @@ mod tests {
                  3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources"
             ]
         );
+    }
+
+    #[test]
+    fn media_from_another_address_than_the_sdp_said_is_told() {
+        let mut p = Phraser::default();
+        incoming(&mut p);
+        words(
+            &mut p,
+            Event::MediaStarted {
+                call: CallId(1),
+                codec: Codec::Pcmu,
+                local_rtp: "192.0.2.10:10002".into(),
+                remote_rtp: "10.0.0.5:4000".into(),
+            },
+        );
+        let latched = |addr: &str| Event::MediaLatched {
+            call: CallId(1),
+            remote_rtp: addr.into(),
+        };
+        let lines = p.lines(&latched("203.0.113.9:61000"));
+        assert_eq!(
+            lines,
+            [(
+                LogLevel::Info,
+                LogKind::Audio,
+                "call #1: media comes from 203.0.113.9:61000, not 10.0.0.5:4000 as its SDP \
+                 said (a NAT on the way?); we answer there"
+                    .to_string()
+            )]
+        );
+        let (level, _, text) = p.lines(&latched("10.0.0.5:4000")).remove(0);
+        assert_eq!(level, LogLevel::Debug, "as negotiated: a detail");
+        assert_eq!(text, "call #1: media from 10.0.0.5:4000");
     }
 
     #[test]

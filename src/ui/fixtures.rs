@@ -276,6 +276,10 @@ pub fn two_calls() -> Script {
         .ev(call_state(2, CallState::Answering))
         .ev(call_state(2, CallState::Active))
         .ev(media(2, "opus", "198.51.100.7:50000"))
+        .ev(Event::MediaLatched {
+            call: CallId(2),
+            remote_rtp: "203.0.113.77:61000".into(),
+        })
         .ev(Event::Muted {
             call: CallId(2),
             microphone: true,

@@ -223,6 +223,12 @@ pub enum Event {
         local_rtp: String,
         remote_rtp: String,
     },
+    /// The remote's RTP really comes from this address (symmetric RTP: we send there from
+    /// now on). Behind NAT it differs from the address its SDP gave.
+    MediaLatched {
+        call: CallId,
+        remote_rtp: String,
+    },
     CallEnded {
         call: CallId,
         reason: EndReason,

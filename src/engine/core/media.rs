@@ -97,11 +97,10 @@ impl CallTable {
                 self.watch_inactivity(id, stats.packets_received, now, out);
             }
             MediaEvent::Dtmf(digit) => out.emit(Event::Dtmf { call: id, digit }),
-            MediaEvent::Latched(addr) => out.log(
-                LogLevel::Debug,
-                LogKind::Audio,
-                format!("call {id}: media from {addr}"),
-            ),
+            MediaEvent::Latched(addr) => out.emit(Event::MediaLatched {
+                call: id,
+                remote_rtp: addr.to_string(),
+            }),
             MediaEvent::Warning(text) => out.warn(format!("call {id}: {text}")),
         }
     }

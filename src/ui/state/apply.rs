@@ -102,6 +102,11 @@ impl App {
                     c.quality = Some(*quality);
                 }
             }
+            Event::MediaLatched { call, remote_rtp } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.latched_rtp = Some(remote_rtp.clone());
+                }
+            }
             Event::Dtmf { call, digit } => {
                 if let Some(c) = self.calls.get_mut(call) {
                     c.push_dtmf(*digit);

@@ -37,6 +37,8 @@ pub struct CallView {
     pub codec: Option<Codec>,
     pub local_rtp: Option<String>,
     pub remote_rtp: Option<String>,
+    /// Where the remote's RTP really comes from, once media latched onto it.
+    pub latched_rtp: Option<String>,
     pub bridge: bool,
     /// Why the bridge is off or failed, when the engine said.
     pub bridge_note: Option<String>,
@@ -76,6 +78,7 @@ impl CallView {
             codec: None,
             local_rtp: None,
             remote_rtp: None,
+            latched_rtp: None,
             bridge: false,
             bridge_note: None,
             bridge_figures: None,

@@ -171,7 +171,17 @@ fn media_line(call: &CallView) -> Line<'static> {
         theme::strong(),
     ));
     if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
-        spans.push(Span::styled(format!("  RTP {l} ⇄ {r}"), theme::label()));
+        // The address media really comes from; the SDP's too when they differ (NAT).
+        match call.latched_rtp.as_ref().filter(|latched| *latched != r) {
+            Some(latched) => {
+                spans.push(Span::styled(
+                    format!("  RTP {l} ⇄ {latched}"),
+                    theme::label(),
+                ));
+                spans.push(Span::styled(format!(" (SDP: {r})"), theme::warn()));
+            }
+            None => spans.push(Span::styled(format!("  RTP {l} ⇄ {r}"), theme::label())),
+        }
     }
     spans.push(Span::styled("   bridge ", theme::label()));
     spans.push(if call.bridge {

@@ -69,6 +69,18 @@ fn media_reports_become_events() {
     assert_eq!(out.len(), 1, "the digit alone: {out:?}");
     let out = s.on(Input::Media {
         call: id,
+        event: MediaEvent::Latched("203.0.113.9:61000".parse().unwrap()),
+        ai: None,
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::MediaLatched {
+            call: id,
+            remote_rtp: "203.0.113.9:61000".into()
+        })]
+    );
+    let out = s.on(Input::Media {
+        call: id,
         event: MediaEvent::Warning("3 RTP packets dropped".into()),
         ai: None,
     });
