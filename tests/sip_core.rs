@@ -469,3 +469,19 @@ fn registers_through_a_407_proxy_challenge() {
     sipterm.interrupt();
     assert_clean_exit(&mut sipterm);
 }
+
+#[test]
+fn sip_info_dtmf_update_without_sdp_and_allow_headers() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "null"]);
+    wait_registered(&mut sipterm);
+    let run = call_alice(&kamailio, "uac_info_dtmf.xml").run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    wait_call_ended(&mut sipterm);
+    let digits: String = events(&sipterm)
+        .into_iter()
+        .filter(|e| is(e, "dtmf"))
+        .filter_map(|e| e["digit"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(digits, "5#", "{}", sipterm.report());
+}

@@ -91,12 +91,15 @@ impl SipSide for Arc<UaSide> {
             SipEvent::Reoffer {
                 key,
                 offer,
+                update,
                 responder,
             } => Input::Reoffer {
                 key,
                 offer,
+                update,
                 request: self.hold(responder),
             },
+            SipEvent::Dtmf { key, digit } => Input::SipDtmf { key, digit },
             SipEvent::Terminated { key, why } => Input::Terminated { key, why },
             SipEvent::Trace(line) => return SipIn::Trace(line),
         })

@@ -99,6 +99,18 @@ impl RegistrationTask {
             rsipstack::sip::typed::Contact::parse(&contact)
                 .map_err(|source| RegistrationError::Contact { contact, source })?,
         );
+        // Say only what we do: rsipstack announces RFC 3327 path and RFC 5626 outbound, which
+        // a registrar may act on though we send no +sip.instance or reg-id. An empty
+        // Supported replaces it (RFC 3261 allows none). Our own Call-ID, not the library's
+        // default domain.
+        reg.extra_headers
+            .push(rsipstack::sip::Header::Supported("".into()));
+        reg.allow = Some(rsipstack::sip::headers::Allow::new(crate::sip::ua::ALLOW));
+        reg.call_id = rsipstack::sip::headers::CallId::new(format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        ));
         let has_password = account.password.is_some();
         let stop = CancellationToken::new();
         let handle = ua.spawn(run(reg, server, has_password, stop.clone(), updates));

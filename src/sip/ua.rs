@@ -77,7 +77,14 @@ pub enum SipEvent {
     Reoffer {
         key: DialogKey,
         offer: Option<String>,
+        /// An UPDATE (RFC 3311), not a re-INVITE: without SDP it only refreshes the session.
+        update: bool,
         responder: Responder,
+    },
+    /// A DTMF digit sent in a SIP INFO (application/dtmf-relay or application/dtmf).
+    Dtmf {
+        key: DialogKey,
+        digit: char,
     },
     Terminated {
         key: DialogKey,
@@ -86,13 +93,21 @@ pub enum SipEvent {
     Trace(TraceLine),
 }
 
+/// The methods we handle, for `Allow` in our answers (RFC 3261 §20.5: required in a 405, and
+/// how peers such as pjsua learn that UPDATE and INFO work).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+
 /// Answers one in-dialog request (re-INVITE / UPDATE) on the engine's behalf.
 #[derive(Debug)]
 pub struct Responder(TransactionHandle);
 
 impl Responder {
     pub async fn respond(self, status: u16, sdp: Option<String>) {
-        let headers = sdp.as_ref().map(|_| vec![content_type_sdp()]);
+        let mut headers = vec![Header::Allow(ALLOW.into())];
+        if sdp.is_some() {
+            headers.push(content_type_sdp());
+        }
+        let headers = Some(headers);
         let _ = self
             .0
             .respond(
@@ -267,7 +282,11 @@ impl UserAgent {
         let d = self.dialog_or_gone(key)?;
         let contact = Header::Contact(format!("<{}>", self.contact_uri()).into());
         d.accept(
-            Some(vec![contact, content_type_sdp()]),
+            Some(vec![
+                contact,
+                content_type_sdp(),
+                Header::Allow(ALLOW.into()),
+            ]),
             Some(sdp.into_bytes()),
         )
         .map_err(|source| DialogError::Accept {
@@ -371,9 +390,7 @@ impl UserAgent {
                 _ => StatusCode::MethodNotAllowed,
             };
             self.spawn(async move {
-                let headers = vec![Header::Allow(
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO".into(),
-                )];
+                let headers = vec![Header::Allow(ALLOW.into())];
                 let _ = tx.reply_with(status, headers, None).await;
             });
         }
@@ -465,12 +482,29 @@ impl UserAgent {
                     let _ = events.send(SipEvent::Reoffer {
                         key: DialogKey(id.to_string()),
                         offer,
+                        update: req.method == Method::Update,
                         responder: Responder(handle),
                     });
                 }
                 // Replies go through the transaction's queue: queued from their own task, a
                 // full queue holds up that transaction only, not every dialog's news.
-                DialogState::Options(_, _, handle) | DialogState::Info(_, _, handle) => {
+                DialogState::Options(_, _, handle) => {
+                    self.spawn(async move {
+                        let allow = vec![Header::Allow(ALLOW.into())];
+                        let _ = handle.respond(StatusCode::OK, Some(allow), None).await;
+                    });
+                }
+                DialogState::Info(id, req, handle) => {
+                    let content_type = req.headers.iter().find_map(|h| match h {
+                        Header::ContentType(c) => Some(c.value().to_string()),
+                        _ => None,
+                    });
+                    if let Some(digit) = info_dtmf(content_type.as_deref(), &req.body) {
+                        let _ = events.send(SipEvent::Dtmf {
+                            key: DialogKey(id.to_string()),
+                            digit,
+                        });
+                    }
                     self.spawn(async move {
                         let _ = handle.reply(StatusCode::OK).await;
                     });
@@ -480,7 +514,10 @@ impl UserAgent {
                 | DialogState::Refer(_, _, handle)
                 | DialogState::Publish(_, _, handle) => {
                     self.spawn(async move {
-                        let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+                        let allow = vec![Header::Allow(ALLOW.into())];
+                        let _ = handle
+                            .respond(StatusCode::MethodNotAllowed, Some(allow), None)
+                            .await;
                     });
                 }
                 DialogState::Terminated(id, reason) => {
@@ -508,6 +545,30 @@ impl UserAgent {
             }
         }
     }
+}
+
+/// The digit a SIP INFO carries: `application/dtmf-relay` (`Signal=5`, the Cisco format most
+/// phones send) or `application/dtmf` (the digit alone). Anything else is not DTMF.
+pub fn info_dtmf(content_type: Option<&str>, body: &[u8]) -> Option<char> {
+    let kind = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let value = match kind.as_str() {
+        "application/dtmf-relay" => text.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| value.trim())
+        })?,
+        "application/dtmf" => text.trim(),
+        _ => return None,
+    };
+    let digit = match value {
+        "10" => '*',
+        "11" => '#',
+        v if v.chars().count() == 1 => v.chars().next()?.to_ascii_uppercase(),
+        _ => return None,
+    };
+    matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D').then_some(digit)
 }
 
 fn content_type_sdp() -> Header {

@@ -49,6 +49,7 @@ impl CallTable {
         &mut self,
         key: &DialogKey,
         offer: Option<String>,
+        update: bool,
         request: RequestId,
         out: &mut Out,
     ) {
@@ -73,6 +74,12 @@ impl CallTable {
         let mut local = local.clone();
         local.session_version += 1;
         let Some(text) = offer else {
+            if update {
+                // An UPDATE without SDP refreshes the session and changes nothing: its 200
+                // carries no SDP either (RFC 3311 §5.2).
+                out.push(respond(200, None));
+                return;
+            }
             // A re-INVITE without SDP asks for our offer; the ACK's answer changes nothing for us.
             let body = sdp::offer(&codecs, &local);
             call.local = Some(local);

@@ -118,7 +118,14 @@ pub enum Input {
     Reoffer {
         key: DialogKey,
         offer: Option<String>,
+        /// An UPDATE: without SDP it only refreshes the session (RFC 3311 §5.2).
+        update: bool,
         request: RequestId,
+    },
+    /// A DTMF digit in a SIP INFO.
+    SipDtmf {
+        key: DialogKey,
+        digit: char,
     },
     /// The SIP layer ended the dialog.
     Terminated {
@@ -328,8 +335,14 @@ impl CallTable {
             Input::Reoffer {
                 key,
                 offer,
+                update,
                 request,
-            } => self.on_reoffer(&key, offer, request, &mut out),
+            } => self.on_reoffer(&key, offer, update, request, &mut out),
+            Input::SipDtmf { key, digit } => {
+                if let Some(call) = self.by_key(&key) {
+                    out.emit(Event::Dtmf { call, digit });
+                }
+            }
             Input::Terminated { key, why } => self.on_terminated(&key, why, &mut out),
             Input::RtpBound { call, result } => self.on_rtp_bound(call, result, &mut out),
             Input::Accepted { call, result } => self.on_accepted(call, result, now, &mut out),

@@ -151,3 +151,66 @@ async fn operations_on_an_unknown_call_say_the_call_is_gone() {
     assert!(matches!(bye, DialogError::Gone { .. }), "{bye}");
     ua.stop().await.unwrap();
 }
+
+#[test]
+fn info_dtmf_reads_both_common_formats_and_nothing_else() {
+    let relay = b"Signal=5\r\nDuration=160\r\n";
+    assert_eq!(info_dtmf(Some("application/dtmf-relay"), relay), Some('5'));
+    assert_eq!(
+        info_dtmf(Some("Application/DTMF-Relay; charset=x"), b"signal= #\r\n"),
+        Some('#')
+    );
+    assert_eq!(
+        info_dtmf(Some("application/dtmf-relay"), b"Signal=11"),
+        Some('#')
+    );
+    assert_eq!(
+        info_dtmf(Some("application/dtmf-relay"), b"Signal=10"),
+        Some('*')
+    );
+    assert_eq!(info_dtmf(Some("application/dtmf"), b"7\r\n"), Some('7'));
+    assert_eq!(info_dtmf(Some("application/dtmf"), b"a"), Some('A'));
+    for (content_type, body) in [
+        (Some("application/dtmf-relay"), &b"Duration=160"[..]),
+        (Some("application/dtmf-relay"), b"Signal=X"),
+        (Some("application/dtmf"), b"12"),
+        (Some("text/plain"), b"5"),
+        (None, b"Signal=5"),
+        (Some("application/dtmf"), b"\xff"),
+    ] {
+        assert_eq!(
+            info_dtmf(content_type, body),
+            None,
+            "{content_type:?} {body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn register_says_only_what_we_do_with_our_own_call_id() {
+    let registrar = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
+    let (tx, _updates) = mpsc::unbounded_channel();
+    let account = account(registrar.local_addr().unwrap());
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
+        .await
+        .expect("a REGISTER arrives")
+        .unwrap();
+    let register = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    let header = |name: &str| {
+        register
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::trim))
+            .map(str::to_string)
+    };
+    assert!(!register.contains("outbound"), "{register}");
+    assert!(!register.contains("restsend.com"), "{register}");
+    assert_eq!(header("supported").as_deref(), Some(""), "{register}");
+    let allow = header("allow").expect("Allow");
+    for method in ["invite", "bye", "update", "info"] {
+        assert!(allow.contains(method), "{allow}");
+    }
+    ua.stop().await.unwrap();
+}

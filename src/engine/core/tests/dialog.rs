@@ -99,6 +99,7 @@ fn reoffer(s: &mut Script, n: u32, sdp: Option<String>, request: u64) -> Vec<Eff
     s.on(Input::Reoffer {
         key: key(n),
         offer: sdp,
+        update: false,
         request: RequestId(request),
     })
 }
@@ -279,4 +280,41 @@ fn nothing_is_said_about_a_call_being_torn_down() {
     });
     assert!(late.is_empty());
     assert!(s.on(Input::Command(Command::Hangup(id))).is_empty());
+}
+
+#[test]
+fn an_update_without_sdp_refreshes_and_its_200_has_no_sdp() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Reoffer {
+        key: key(1),
+        offer: None,
+        update: true,
+        request: RequestId(9),
+    });
+    assert_eq!(response(&out), (200, None));
+    assert_eq!(s.state(id), Some(CallState::Active));
+}
+
+#[test]
+fn a_dtmf_digit_in_a_sip_info_is_reported_like_an_rfc_4733_one() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::SipDtmf {
+        key: key(1),
+        digit: '7',
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::Dtmf {
+            call: id,
+            digit: '7'
+        })]
+    );
+    assert!(s
+        .on(Input::SipDtmf {
+            key: key(9),
+            digit: '7'
+        })
+        .is_empty());
 }

@@ -266,6 +266,7 @@ fn a_held_call_may_be_silent_and_resuming_starts_the_clock_again() {
     s.on(Input::Reoffer {
         key: key(1),
         offer: Some(offer("0", &["a=sendonly"])),
+        update: false,
         request: RequestId(1),
     });
     assert_eq!(s.state(id), Some(CallState::Held));
@@ -276,6 +277,7 @@ fn a_held_call_may_be_silent_and_resuming_starts_the_clock_again() {
     s.on(Input::Reoffer {
         key: key(1),
         offer: Some(offer("0", &[])),
+        update: false,
         request: RequestId(2),
     });
     for _ in 0..30 {
