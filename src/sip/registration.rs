@@ -131,7 +131,11 @@ impl RegistrationTask {
 
 enum Attempt {
     Ok(u32),
-    Retry(String),
+    /// Try again later: after the backoff, or after the registrar's Retry-After if longer.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     Final(String),
     /// 423 Interval Too Brief: ask again with the registrar's minimum.
     TooBrief(u32),
@@ -164,8 +168,8 @@ async fn run(
                 expires = min;
                 continue;
             }
-            Attempt::Retry(reason) => {
-                let retry_in = backoff_interval(failures);
+            Attempt::Retry { reason, after } => {
+                let retry_in = backoff_interval(failures).max(after.unwrap_or_default());
                 failures += 1;
                 let _ = updates.send(RegUpdate::Retrying { reason, retry_in });
                 retry_in
@@ -218,22 +222,30 @@ async fn attempt(
             .await
         {
             Err(_) => {
-                return Attempt::Retry(format!(
+                return retry(format!(
                     "no answer from the registrar {} within {} s",
                     server.host_with_port,
                     ANSWER_TIMEOUT.as_secs()
                 ))
             }
             Ok(Err(e)) => {
-                return Attempt::Retry(format!(
-                    "cannot reach the registrar {}: {e}",
-                    server.host_with_port
+                return retry(format!(
+                    "cannot reach the registrar {}: {}",
+                    server.host_with_port,
+                    sanitize(&e.to_string())
                 ))
             }
             Ok(Ok(resp)) => resp,
         };
     let status = &resp.status_code;
     match status {
+        // A 200 that grants no time (Expires: 0) leaves us unregistered: saying
+        // "registered, expires 0" and asking again every second would be a lie and a flood.
+        s if s.kind() == StatusCodeKind::Successful && reg.expires() == 0 => retry(
+            "the registrar answered 200 OK but granted no time (expires 0), so the account is \
+             not registered"
+                .into(),
+        ),
         s if s.kind() == StatusCodeKind::Successful => Attempt::Ok(reg.expires()),
         StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired if !has_password => {
             Attempt::Final(format!(
@@ -258,17 +270,63 @@ async fn attempt(
             });
             match min {
                 Some(min) if min > expires => Attempt::TooBrief(min),
-                _ => Attempt::Retry(format!("the registrar answered {}", status_text(status))),
+                _ => retry(format!("the registrar answered {}", status_text(status))),
             }
         }
         s if s.kind() == StatusCodeKind::RequestFailure => Attempt::Final(format!(
             "the registrar refused the registration ({})",
             status_text(status)
         )),
-        _ => Attempt::Retry(format!("the registrar answered {}", status_text(status))),
+        _ => Attempt::Retry {
+            reason: format!("the registrar answered {}", status_text(status)),
+            after: retry_after(&resp.headers),
+        },
+    }
+}
+
+fn retry(reason: String) -> Attempt {
+    Attempt::Retry {
+        reason,
+        after: None,
+    }
+}
+
+/// The registrar's Retry-After (RFC 3261 §20.33: seconds, maybe with a comment), capped at an
+/// hour so a hostile value cannot park the account for good.
+fn retry_after(headers: &rsipstack::sip::Headers) -> Option<Duration> {
+    headers.iter().find_map(|h| match h {
+        Header::RetryAfter(value) => {
+            let text = value.to_string();
+            let value = text.split_once(':').map_or(text.as_str(), |(_, v)| v);
+            let secs: u64 = value
+                .trim()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            Some(Duration::from_secs(secs.min(3600)))
+        }
+        _ => None,
+    })
+}
+
+/// Longest text of a registrar's we echo into logs and events.
+const ECHO_MAX: usize = 160;
+
+/// A registrar's words as we may echo them: control characters out, at most `ECHO_MAX`
+/// characters (one line held 20 kB before).
+fn sanitize(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    match clean.char_indices().nth(ECHO_MAX) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean.to_string(),
     }
 }
 
 fn status_text(status: &StatusCode) -> String {
-    status.to_string()
+    sanitize(&status.to_string())
 }

@@ -214,3 +214,80 @@ async fn register_says_only_what_we_do_with_our_own_call_id() {
     }
     ua.stop().await.unwrap();
 }
+
+/// A registrar's answer to `request`: its Via, From, To (tagged), Call-ID and CSeq echoed.
+fn registrar_answer(request: &str, status_line: &str, extra: &str) -> String {
+    let mut out = format!("SIP/2.0 {status_line}\r\n");
+    for line in request.lines() {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
+            "to" => out.push_str(&format!("{line};tag=registrar\r\n")),
+            _ => {}
+        }
+    }
+    out.push_str(extra);
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// Registers against a socket that gives `answer` to the first REGISTER; returns the update
+/// that follows `Registering`.
+async fn first_update(status_line: &str, extra: &str) -> RegUpdate {
+    let registrar = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let account = account(registrar.local_addr().unwrap());
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
+    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let mut buf = [0u8; 8192];
+    let (n, from) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
+        .await
+        .expect("a REGISTER arrives")
+        .unwrap();
+    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let answer = registrar_answer(&request, status_line, extra);
+    registrar.send_to(answer.as_bytes(), from).await.unwrap();
+    let update = timeout(Duration::from_secs(5), updates.recv())
+        .await
+        .expect("an update")
+        .expect("the task runs");
+    ua.stop().await.unwrap();
+    update
+}
+
+#[tokio::test]
+async fn retry_after_on_503_is_honoured() {
+    let update = first_update("503 Service Unavailable", "Retry-After: 7\r\n").await;
+    let RegUpdate::Retrying { retry_in, .. } = update else {
+        panic!("{update:?}");
+    };
+    assert_eq!(retry_in, Duration::from_secs(7), "not the 1 s backoff");
+}
+
+#[tokio::test]
+async fn a_200_that_grants_no_time_is_not_registered() {
+    let update = first_update("200 OK", "Expires: 0\r\n").await;
+    let RegUpdate::Retrying { reason, retry_in } = update else {
+        panic!("{update:?}");
+    };
+    assert!(reason.contains("granted no time"), "{reason}");
+    assert!(retry_in >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_huge_reason_phrase_is_cut_and_cleaned_before_it_is_echoed() {
+    let phrase = format!("Busy\t{}", "x".repeat(3_000));
+    // An unknown status: its reason phrase is the only description there is.
+    let update = first_update(&format!("599 {phrase}"), "").await;
+    let RegUpdate::Retrying { reason, .. } = update else {
+        panic!("{update:?}");
+    };
+    assert!(reason.chars().count() < 300, "{} chars", reason.len());
+    assert!(!reason.contains('\t'), "{reason:?}");
+    assert!(reason.ends_with('…'), "{reason:?}");
+}
