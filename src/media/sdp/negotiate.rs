@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use super::{codec_names, MediaDirection, MediaSection, SdpError, SessionDescription};
+use super::{codec_names, Connection, MediaDirection, MediaSection, SdpError, SessionDescription};
 use crate::vocab::codec::Codec;
 
 /// RFC 4733 names DTMF events `telephone-event`; 101 is the customary dynamic payload type.
@@ -136,10 +136,21 @@ fn finish(
     payload_type: u8,
     ours: MediaDirection,
 ) -> Result<Negotiated, SdpError> {
-    let ip = m
-        .connection
-        .or(sdp.connection)
-        .ok_or_else(|| SdpError::MissingConnection { media: describe(m) })?;
+    let ip = match m.connection.as_ref().or(sdp.connection.as_ref()) {
+        Some(Connection::Ip(ip)) => *ip,
+        // A host name: answering would need DNS first, which does not belong here (the engine
+        // answers from its state machine, without I/O). Taking it as "unknown" and latching
+        // onto the first packet (symmetric RTP) would need the media task to send to a latched
+        // address even when the SDP gave none, which it does not do: an unspecified address
+        // means hold there. So refuse with 488 and say why, rather than go one-way.
+        Some(Connection::Other(address)) => {
+            return Err(SdpError::UnusableConnection {
+                media: describe(m),
+                address: address.clone(),
+            })
+        }
+        None => return Err(SdpError::MissingConnection { media: describe(m) }),
+    };
     // RFC 3264 §8.4: c=0.0.0.0 is the old way to say "hold"; there is nowhere to send to.
     let direction = if ip.is_unspecified() {
         ours.without_sending()
@@ -179,6 +190,9 @@ fn choose_by_our_preference(m: &MediaSection, prefs: &[Codec]) -> Option<(Codec,
 /// What codec a payload type stands for: its rtpmap when present (names are case-insensitive,
 /// RFC 4855 §3), otherwise the RFC 3551 static assignment (0 and 8 need no rtpmap).
 fn format_codec(m: &MediaSection, pt: u8) -> Option<Codec> {
+    if m.unreadable_rtpmaps.contains(&pt) {
+        return None;
+    }
     let Some(map) = m.rtpmap(pt) else {
         return Codec::ALL
             .into_iter()
