@@ -15,6 +15,8 @@ const OFFER_OPUS_PT: u8 = 96;
 const DTMF_EVENTS: &str = "0-16";
 /// We always packetize 20 ms frames (audio::FRAME_MS); RFC 3551 §4.5 makes it the default.
 const PTIME_MS: u32 = 20;
+/// RFC 4733 §2.1's default clock for telephone-event, and the only one most peers offer.
+const DTMF_DEFAULT_RATE: u32 = 8000;
 
 /// Our side of the media: where we receive RTP, and the numbers for our `o=` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +33,8 @@ pub struct LocalMedia {
 pub struct Negotiated {
     pub codec: Codec,
     pub payload_type: u8,
-    /// telephone-event at the codec's clock rate, when both sides have it.
+    /// telephone-event, when both sides have it: at the codec's clock rate, or at 8000 next
+    /// to Opus as baresip and others offer it (see `telephone_event`).
     pub dtmf_payload_type: Option<u8>,
     /// Where to send RTP (`c=` address + `m=` port). An unspecified address (0.0.0.0) means hold.
     pub remote: SocketAddr,
@@ -63,11 +66,13 @@ pub fn answer(
         .or(offer.direction)
         .unwrap_or(MediaDirection::SendRecv);
     let negotiated = finish(offer, m, codec, payload_type, offered.reversed())?;
+    // Answer telephone-event at the clock the offer gave it (RFC 3264 §6.1: same encoding).
+    let dtmf_rate = telephone_event(m, codec).map_or(DTMF_DEFAULT_RATE, |(_, rate)| rate);
 
     let mut sdp = session_header(local);
     for (i, other) in offer.media.iter().enumerate() {
         if i == index {
-            audio_section(&mut sdp, local.port, &m.proto, &negotiated);
+            audio_section(&mut sdp, local.port, &m.proto, &negotiated, dtmf_rate);
         } else {
             // RFC 3264 §6: a rejected stream keeps its place, with port 0 and one format.
             let format = other.formats.first().map_or("0", String::as_str);
@@ -93,7 +98,7 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
     for (codec, pt) in pts {
         push_rtpmap(&mut sdp, codec, pt);
     }
-    push_dtmf(&mut sdp, OFFER_DTMF_PT, 8000);
+    push_dtmf(&mut sdp, OFFER_DTMF_PT, DTMF_DEFAULT_RATE);
     push(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(&mut sdp, format_args!("a=sendrecv"));
     sdp
@@ -160,7 +165,7 @@ fn finish(
     Ok(Negotiated {
         codec,
         payload_type,
-        dtmf_payload_type: dtmf_payload_type(m, codec.clock_rate()),
+        dtmf_payload_type: telephone_event(m, codec).map(|(pt, _)| pt),
         remote: SocketAddr::new(ip, m.port),
         direction,
         ptime_ms: m.ptime_ms.unwrap_or(PTIME_MS),
@@ -206,12 +211,24 @@ fn format_codec(m: &MediaSection, pt: u8) -> Option<Codec> {
     })
 }
 
-fn dtmf_payload_type(m: &MediaSection, clock_rate: u32) -> Option<u8> {
-    payload_types(m).find(|&pt| {
-        m.rtpmap(pt).is_some_and(|map| {
-            map.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && map.clock_rate == clock_rate
+/// The telephone-event to use next to `codec`, as (payload type, clock rate): the one at the
+/// codec's clock if offered (RFC 4733 §2.1 wants the events' clock to match the audio's), else
+/// one at 8000. baresip (and others) offer `opus/48000/2` with `telephone-event/8000` only;
+/// refusing that left such calls without DTMF either way, and interop beats the letter here.
+/// The media session sends and reads events on the stream's own clock whatever the rtpmap
+/// says, as baresip and pjsip do (see `media::dtmf::DtmfSender::new`).
+fn telephone_event(m: &MediaSection, codec: Codec) -> Option<(u8, u32)> {
+    let at = |rate: u32| {
+        payload_types(m).find(|&pt| {
+            m.rtpmap(pt).is_some_and(|map| {
+                map.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && map.clock_rate == rate
+            })
         })
-    })
+    };
+    let rate = codec.clock_rate();
+    at(rate)
+        .map(|pt| (pt, rate))
+        .or_else(|| at(DTMF_DEFAULT_RATE).map(|pt| (pt, DTMF_DEFAULT_RATE)))
 }
 
 fn offer_payload_type(codec: Codec) -> u8 {
@@ -277,7 +294,7 @@ fn session_header(local: &LocalMedia) -> String {
     sdp
 }
 
-fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated) {
+fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated, dtmf_rate: u32) {
     match n.dtmf_payload_type {
         Some(dtmf) => push(
             sdp,
@@ -290,7 +307,7 @@ fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated) {
     }
     push_rtpmap(sdp, n.codec, n.payload_type);
     if let Some(dtmf) = n.dtmf_payload_type {
-        push_dtmf(sdp, dtmf, n.codec.clock_rate());
+        push_dtmf(sdp, dtmf, dtmf_rate);
     }
     push(sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(sdp, format_args!("a={}", n.direction.attribute()));

@@ -476,6 +476,56 @@ fn an_unreadable_connection_line_is_unusable_but_not_fatal() {
     assert_eq!(n.remote, "198.51.100.7:5004".parse::<SocketAddr>().unwrap());
 }
 
+// Issue 10, item 14: baresip offers telephone-event/8000 next to opus/48000/2.
+
+/// baresip 1.0's offer with Opus only.
+fn baresip_offer() -> String {
+    offer_with(
+        "96 101",
+        &[
+            "a=rtpmap:96 opus/48000/2",
+            "a=fmtp:96 stereo=1;sprop-stereo=1",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-15",
+        ],
+    )
+}
+
+#[test]
+fn telephone_event_at_8000_next_to_opus_is_answered_as_offered() {
+    let (sdp, n) = answer_to(&baresip_offer(), &[Pcmu, Pcma, Opus]).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.dtmf_payload_type),
+        (Opus, 96, Some(101))
+    );
+    let l = lines(&sdp);
+    assert!(l.contains(&"m=audio 40000 RTP/AVP 96 101"), "{sdp}");
+    assert!(l.contains(&"a=rtpmap:101 telephone-event/8000"), "{sdp}");
+    assert!(!sdp.contains("telephone-event/48000"), "{sdp}");
+}
+
+#[test]
+fn telephone_event_at_the_codecs_own_clock_is_preferred() {
+    let text = offer_with(
+        "96 101 102",
+        &[
+            "a=rtpmap:96 opus/48000/2",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=rtpmap:102 telephone-event/48000",
+        ],
+    );
+    let (sdp, n) = answer_to(&text, &[Opus]).unwrap();
+    assert_eq!(n.dtmf_payload_type, Some(102));
+    assert!(lines(&sdp).contains(&"a=rtpmap:102 telephone-event/48000"));
+    assert!(!sdp.contains("telephone-event/8000"), "{sdp}");
+}
+
+#[test]
+fn their_answer_with_opus_and_telephone_event_at_8000_carries_dtmf() {
+    let n = negotiate_answer(&parse(&baresip_offer()).unwrap(), &[Pcmu, Opus]).unwrap();
+    assert_eq!((n.codec, n.dtmf_payload_type), (Opus, Some(101)));
+}
+
 /// Random bytes and randomly damaged SDP: parse and answer may fail, never panic.
 #[test]
 fn random_input_never_panics() {
