@@ -17,6 +17,12 @@ const DTMF_EVENTS: &str = "0-16";
 const PTIME_MS: u32 = 20;
 /// RFC 4733 §2.1's default clock for telephone-event, and the only one most peers offer.
 const DTMF_DEFAULT_RATE: u32 = 8000;
+/// Our Opus receive parameters (RFC 7587 §7), in the offer and the answer alike: the peer's
+/// encoder should add in-band FEC because our decoder uses it to rebuild a lost frame from the
+/// next packet (see `media::opus`). Every other parameter's default already says what we do:
+/// maxplaybackrate 48000 (we decode at 48 kHz), stereo=0 (we play mono, and decode stereo
+/// packets anyway), cbr=0, usedtx=0.
+const OPUS_FMTP: &str = "useinbandfec=1";
 
 /// Our side of the media: where we receive RTP, and the numbers for our `o=` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -313,11 +319,15 @@ fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated, dtmf_
     push(sdp, format_args!("a={}", n.direction.attribute()));
 }
 
+/// The rtpmap of a codec, and its fmtp when it has parameters (Opus).
 fn push_rtpmap(sdp: &mut String, codec: Codec, pt: u8) {
     let (name, rate) = (codec.name(), codec.clock_rate());
     match codec.channels() {
         1 => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}")),
         ch => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}/{ch}")),
+    }
+    if codec == Codec::Opus {
+        push(sdp, format_args!("a=fmtp:{pt} {OPUS_FMTP}"));
     }
 }
 

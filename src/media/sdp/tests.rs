@@ -276,6 +276,7 @@ fn our_offer_lists_every_preference_and_telephone_event() {
         "a=rtpmap:8 PCMA/8000",
         "a=rtpmap:0 PCMU/8000",
         "a=rtpmap:96 opus/48000/2",
+        "a=fmtp:96 useinbandfec=1",
         "a=rtpmap:101 telephone-event/8000",
         "a=fmtp:101 0-16",
         "a=ptime:20",
@@ -524,6 +525,18 @@ fn telephone_event_at_the_codecs_own_clock_is_preferred() {
 fn their_answer_with_opus_and_telephone_event_at_8000_carries_dtmf() {
     let n = negotiate_answer(&parse(&baresip_offer()).unwrap(), &[Pcmu, Opus]).unwrap();
     assert_eq!((n.codec, n.dtmf_payload_type), (Opus, Some(101)));
+}
+
+// Issue 10, item 15: Opus asks for in-band FEC.
+
+#[test]
+fn opus_is_answered_asking_for_in_band_fec() {
+    let (sdp, _) = answer_to(&baresip_offer(), &[Opus]).unwrap();
+    assert!(lines(&sdp).contains(&"a=fmtp:96 useinbandfec=1"), "{sdp}");
+    // Their parameters describe what they receive; ours say what we do.
+    assert!(!sdp.contains("stereo"), "{sdp}");
+    let (sdp, _) = answer_to(&offer_with("0", &[]), G711).unwrap();
+    assert!(!sdp.contains("a=fmtp:0"), "{sdp}");
 }
 
 /// Random bytes and randomly damaged SDP: parse and answer may fail, never panic.
