@@ -20,7 +20,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use negotiate::{answer, negotiate_answer, offer, LocalMedia, Negotiated};
+pub use negotiate::{answer, answer_preferring, negotiate_answer, offer, LocalMedia, Negotiated};
 pub use parse::parse;
 
 /// A parsed session description.

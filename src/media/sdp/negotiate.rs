@@ -51,18 +51,48 @@ pub struct Negotiated {
 }
 
 /// Answers an offer (RFC 3264 §6): accepts the first audio stream that carries a codec from
-/// `prefs`, rejects every other stream with port 0, and returns the answer SDP.
+/// `prefs`, rejects every other stream with port 0, and returns the answer SDP. The codec is
+/// the first of `prefs` that the stream offers: *our* order. The engine relies on that to keep
+/// the codec in use on a re-INVITE (it puts that codec first); new callers should use
+/// [`answer_preferring`], which follows the offerer's order.
 pub fn answer(
     offer: &SessionDescription,
     prefs: &[Codec],
     local: &LocalMedia,
+) -> Result<(String, Negotiated), SdpError> {
+    answer_choosing(offer, prefs, local, |m| choose_by_our_preference(m, prefs))
+}
+
+/// Answers an offer (RFC 3264 §6) choosing the codec by the offerer's preference: the first
+/// codec in the offer's `m=` line that `enabled` (`--codecs`) contains, so a caller that lists
+/// Opus first gets Opus, and `--codecs` decides only what we accept (and the order of our own
+/// offers). RFC 3264 §6.1 lets the answerer choose; following the offerer is what common
+/// softphones do and is predictable from either side. One exception: `keep`, the codec a call
+/// already uses, wins whenever it is still offered (and enabled), because a mid-call switch
+/// costs a glitch at best. Otherwise like [`answer`].
+pub fn answer_preferring(
+    offer: &SessionDescription,
+    enabled: &[Codec],
+    keep: Option<Codec>,
+    local: &LocalMedia,
+) -> Result<(String, Negotiated), SdpError> {
+    answer_choosing(offer, enabled, local, |m| {
+        choose_by_their_order(m, enabled, keep)
+    })
+}
+
+fn answer_choosing(
+    offer: &SessionDescription,
+    prefs: &[Codec],
+    local: &LocalMedia,
+    choose: impl Fn(&MediaSection) -> Option<(Codec, u8)>,
 ) -> Result<(String, Negotiated), SdpError> {
     let chosen = offer
         .media
         .iter()
         .enumerate()
         .filter(|(_, m)| is_usable_audio(m))
-        .find_map(|(i, m)| choose_by_our_preference(m, prefs).map(|(c, pt)| (i, c, pt)));
+        .find_map(|(i, m)| choose(m).map(|(c, pt)| (i, c, pt)));
     let Some((index, codec, payload_type)) = chosen else {
         return Err(nothing_usable(offer, prefs));
     };
@@ -122,13 +152,7 @@ pub fn negotiate_answer(
         .find(|m| m.is_audio())
         .ok_or_else(|| nothing_usable(answer, prefs))?;
     let chosen = is_usable_audio(m)
-        .then(|| {
-            payload_types(m).find_map(|pt| {
-                format_codec(m, pt)
-                    .filter(|c| prefs.contains(c))
-                    .map(|c| (c, pt))
-            })
-        })
+        .then(|| choose_by_their_order(m, prefs, None))
         .flatten();
     let Some((codec, payload_type)) = chosen else {
         return Err(no_common_codec(std::slice::from_ref(m), prefs));
@@ -196,6 +220,20 @@ fn choose_by_our_preference(m: &MediaSection, prefs: &[Codec]) -> Option<(Codec,
             .find(|&pt| format_codec(m, pt) == Some(want))
             .map(|pt| (want, pt))
     })
+}
+
+fn choose_by_their_order(
+    m: &MediaSection,
+    enabled: &[Codec],
+    keep: Option<Codec>,
+) -> Option<(Codec, u8)> {
+    let offered = || {
+        payload_types(m)
+            .filter_map(|pt| format_codec(m, pt).map(|c| (c, pt)))
+            .filter(|(c, _)| enabled.contains(c))
+    };
+    keep.and_then(|keep| offered().find(|(c, _)| *c == keep))
+        .or_else(|| offered().next())
 }
 
 /// What codec a payload type stands for: its rtpmap when present (names are case-insensitive,

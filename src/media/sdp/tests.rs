@@ -527,7 +527,7 @@ fn their_answer_with_opus_and_telephone_event_at_8000_carries_dtmf() {
     assert_eq!((n.codec, n.dtmf_payload_type), (Opus, Some(101)));
 }
 
-// Issue 10, item 15: Opus asks for in-band FEC.
+// Issue 10, item 15: Opus asks for in-band FEC; the offerer's codec order decides.
 
 #[test]
 fn opus_is_answered_asking_for_in_band_fec() {
@@ -537,6 +537,66 @@ fn opus_is_answered_asking_for_in_band_fec() {
     assert!(!sdp.contains("stereo"), "{sdp}");
     let (sdp, _) = answer_to(&offer_with("0", &[]), G711).unwrap();
     assert!(!sdp.contains("a=fmtp:0"), "{sdp}");
+}
+
+/// `--codecs` as it is by default.
+const DEFAULT_CODECS: &[Codec] = &[Pcmu, Pcma, Opus];
+
+fn answer_by_offer(text: &str, enabled: &[Codec], keep: Option<Codec>) -> (Codec, u8) {
+    let (_, n) = answer_preferring(&parse(text).unwrap(), enabled, keep, &local()).unwrap();
+    (n.codec, n.payload_type)
+}
+
+#[test]
+fn the_offerers_first_codec_that_we_enable_is_chosen() {
+    let opus_first = offer_with(
+        "111 0 8 101",
+        &[
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:101 telephone-event/8000",
+        ],
+    );
+    assert_eq!(
+        answer_by_offer(&opus_first, DEFAULT_CODECS, None),
+        (Opus, 111)
+    );
+    // Our own order (`answer`) would have taken PCMU: that was the defect.
+    assert_eq!(
+        answer_to(&opus_first, DEFAULT_CODECS).unwrap().1.codec,
+        Pcmu
+    );
+    // What we do not enable is skipped; the offer's order still rules among the rest.
+    assert_eq!(answer_by_offer(&opus_first, G711, None), (Pcmu, 0));
+    assert_eq!(
+        answer_by_offer(&offer_with("8 0", &[]), G711, None),
+        (Pcma, 8)
+    );
+    assert_eq!(
+        answer_by_offer(&offer_with("8 0", &[]), &[Pcmu], None),
+        (Pcmu, 0)
+    );
+}
+
+#[test]
+fn the_codec_in_use_is_kept_while_it_is_offered_and_enabled() {
+    let text = offer_with("0 8", &[]);
+    assert_eq!(
+        answer_by_offer(&text, DEFAULT_CODECS, Some(Pcma)),
+        (Pcma, 8)
+    );
+    assert_eq!(
+        answer_by_offer(&text, DEFAULT_CODECS, Some(Opus)),
+        (Pcmu, 0)
+    );
+    assert_eq!(answer_by_offer(&text, &[Pcmu], Some(Pcma)), (Pcmu, 0));
+}
+
+#[test]
+fn answering_by_the_offers_order_fails_like_answer() {
+    let g729 = parse(&offer_with("18", &["a=rtpmap:18 G729/8000"])).unwrap();
+    let err = answer_preferring(&g729, G711, None, &local()).unwrap_err();
+    assert!(err.is_no_common_codec(), "{err}");
+    assert_eq!(Err(err), answer(&g729, G711, &local()));
 }
 
 /// Random bytes and randomly damaged SDP: parse and answer may fail, never panic.
@@ -577,6 +637,7 @@ fn random_input_never_panics() {
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(sdp) = parse(&text) {
             let _ = answer(&sdp, &[Pcmu, Pcma, Opus], &local());
+            let _ = answer_preferring(&sdp, &[Opus, Pcmu], Some(Pcma), &local());
             let _ = negotiate_answer(&sdp, &[Pcmu, Pcma, Opus]);
         }
     }
