@@ -159,7 +159,8 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
 
-    /// Codec preference order (telephone-event is always offered).
+    /// Codecs to use: our offers list them in this order; answering, the caller's first codec
+    /// that is in the list is taken (telephone-event is always offered).
     #[arg(long, value_name = "LIST", default_value = "pcmu,pcma,opus")]
     pub codecs: String,
 

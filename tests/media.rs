@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use support::audio::{assert_tone, write_tone_wav};
-use support::dtmf::dtmf_digits;
+use support::dtmf::{dtmf_digits, dtmf_events};
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::relay::{Impairment, RtpRelay, RELAY_IP};
 use support::sipterm::{registered_args, registered_args_with_rtp_port};
@@ -175,6 +175,89 @@ fn opus_call_with_baresip_carries_tones_both_ways() {
         15.0,
         "baresip hears sipterm",
     );
+}
+
+/// sipterm's dtmf events so far, as one string.
+fn received_digits(sipterm: &Sipterm) -> String {
+    events(sipterm)
+        .iter()
+        .filter(|e| is(e, "dtmf"))
+        .filter_map(|e| e["digit"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Alice's sipterm with `extra` flags, registered, and the SIP port to call it at directly.
+fn alice_with_port(kamailio: &Kamailio, extra: &[&str]) -> (Sipterm, String) {
+    let (args, _) = registered_args_with_rtp_port(kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let mut sipterm = Sipterm::spawn(with_json(args, extra));
+    wait_registered(&mut sipterm);
+    (sipterm, port)
+}
+
+/// baresip ("bob", sending silence) calls alice's sipterm directly; returns sipterm's
+/// media_started event.
+fn bob_calls(baresip: &Baresip, sipterm: &mut Sipterm, port: &str) -> Value {
+    baresip.dial(&format!("sip:alice@127.0.0.1:{port}"));
+    baresip.expect_event("CALL_ESTABLISHED", Duration::from_secs(20));
+    wait_event(sipterm, "media_started", |e| is(e, "media_started"))
+}
+
+/// Issue 10, item 14: baresip offers opus/48000/2 with telephone-event/8000 only (RFC 4733
+/// would want 48000). Its keys arrive as sipterm's dtmf events, and `--send-dtmf` reaches it
+/// (its CALL_DTMF_START events), counted on the 48 kHz stream clock as baresip counts its own.
+#[test]
+fn opus_call_with_baresip_carries_dtmf_both_ways() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let (mut sipterm, port) =
+        alice_with_port(&kamailio, &["--audio", "null", "--send-dtmf", "159#"]);
+    let baresip = Baresip::start(BaresipConfig::new("bob").codecs(&["opus/48000/2"]));
+    let capture = RtpCapture::start_range(baresip.rtp_ports());
+    let started = bob_calls(&baresip, &mut sipterm, &port);
+    assert_eq!(started["codec"], "opus");
+    baresip.send_dtmf("1234#");
+    // sipterm sends its digits a second after the ACK.
+    for key in "159#".chars() {
+        let event = baresip.wait_for_event("CALL_DTMF_START", Duration::from_secs(10));
+        let event = event.unwrap_or_else(|why| panic!("{why}\n{}", sipterm.report()));
+        assert_eq!(event["param"].as_str(), Some(key.to_string().as_str()));
+    }
+    // Each key's end too (E bit), and time for the last end's two copies (20 ms apart).
+    for _ in 0..4 {
+        baresip.expect_event("CALL_DTMF_END", Duration::from_secs(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    wait_event(&mut sipterm, "baresip's last key", |e| {
+        is(e, "dtmf") && e["digit"] == "#"
+    });
+    assert_eq!(received_digits(&sipterm), "1234#", "{}", baresip.report());
+    baresip.hangup();
+    wait_call_ended(&mut sipterm);
+    assert_eq!(baresip.received_dtmf(), "159#");
+
+    // What we sent: PT 101 as answered, 100 ms keys counted at 48 kHz, each end sent 3 times.
+    let packets = capture.stop();
+    let sent = dtmf_events(&packets, 101);
+    assert_eq!(dtmf_digits(&packets, 101), "159#", "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|e| e.duration == 4800 && e.end_packets == 3 && e.marker),
+        "{sent:?}"
+    );
+}
+
+/// Issue 10, item 15: a caller that lists Opus first gets Opus with the default `--codecs`
+/// (pcmu,pcma,opus): the offerer's order decides among the codecs we enable.
+#[test]
+#[ignore = "needs the engine to answer with sdp::answer_preferring (issue 10, item 15)"]
+fn a_caller_listing_opus_first_gets_opus_with_the_default_codecs() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let (mut sipterm, port) = alice_with_port(&kamailio, &["--audio", "null"]);
+    let baresip = Baresip::start(BaresipConfig::new("bob").codecs(&["opus/48000/2", "PCMU"]));
+    let started = bob_calls(&baresip, &mut sipterm, &port);
+    assert_eq!(started["codec"], "opus", "{}", baresip.report());
+    baresip.hangup();
+    wait_call_ended(&mut sipterm);
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! in timestamp units. All packets of one event carry the event's start timestamp; the first
 //! has the RTP marker set, the last ones the E bit, and the final packet is sent three times
 //! because it is the one that matters most and UDP may lose it (§2.5.1.4).
+//!
+//! Clocks: events share the audio's SSRC, sequence and timestamp line, so their timestamps are
+//! points on the audio's clock (48 kHz with Opus). Durations count in those same units, even
+//! when the SDP says `telephone-event/8000` next to `opus/48000/2` (what baresip offers): see
+//! [`DtmfSender::new`] for why.
 
 use std::collections::VecDeque;
 
@@ -23,6 +28,10 @@ const END_COPIES: u32 = 3;
 const PAUSE_TICKS: u32 = 3;
 /// A long event is cut into segments of at most this duration (§2.5.1.3).
 const MAX_DURATION: u32 = u16::MAX as u32;
+/// The largest ratio of stream clock to event clock we negotiate (48 kHz Opus with
+/// telephone-event/8000). A sender that counts durations by the event's own clock starts a
+/// long press's next segment up to this many times further on than its duration says.
+const MAX_CLOCK_RATIO: u32 = 48_000 / 8_000;
 
 /// The event code of a DTMF character (`a`-`d` accepted as `A`-`D`).
 pub fn digit_code(c: char) -> Option<u8> {
@@ -45,7 +54,10 @@ pub struct DtmfPacket {
     pub timestamp: u32,
 }
 
-/// Recognises digits in received telephone-event packets.
+/// Recognises digits in received telephone-event packets. It needs no clock rate: events are
+/// told apart by their start timestamp, marker and E bit, so durations counted on the stream's
+/// clock (baresip, pjsip, us) and on the event's own (`telephone-event/8000` taken literally
+/// next to Opus) decode alike; only long presses compare durations with timestamps.
 #[derive(Clone, Debug, Default)]
 pub struct DtmfReceiver {
     last: Option<Event>,
@@ -89,11 +101,13 @@ impl DtmfReceiver {
             }
             // A long key press continues in a new segment that starts where the previous one's
             // maximal duration ended, without marker (§2.5.1.3): the same digit, not a new one.
+            // "Where it ended" is on the stream's clock; a sender that counted the duration on
+            // the event's clock (8 kHz next to 48 kHz Opus) starts it up to 6 times further on.
             let continues = !marker
                 && code == last.code
                 && !last.ended
                 && u32::from(last.duration) >= MAX_DURATION - 0xFF
-                && ahead <= MAX_DURATION + 1;
+                && ahead <= (MAX_DURATION + 1) * MAX_CLOCK_RATIO;
             if continues {
                 *last = event;
                 return None;
@@ -136,7 +150,19 @@ enum SendState {
 }
 
 impl DtmfSender {
-    /// `clock_rate` of the negotiated telephone-event (8000, or 48000 next to opus).
+    /// `clock_rate` is the RTP clock of the stream the events go in: the audio codec's (8000
+    /// for G.711, 48000 for Opus), not the rate in the telephone-event's rtpmap. The two differ
+    /// when a peer offers `telephone-event/8000` next to `opus/48000/2` (baresip does), and
+    /// the stream's clock wins because:
+    /// - an event's timestamp is a point on the audio's timeline (same SSRC and sequence, one
+    ///   timestamp base): it must be the audio clock, or jitter buffers and RTCP see it jump;
+    /// - RFC 4733 counts durations "in timestamp units", and long events continue at
+    ///   `start + duration` (§2.5.1.3), which only adds up in the timestamps' own units;
+    /// - it is what the peers we interoperate with do: baresip sets its telev clock to the
+    ///   codec's (`telev_set_srate(.., ac->crate)`, so a 180 ms key is 8640 at 48 kHz), and
+    ///   pjsip grows durations by the audio packet's timestamp step and converts received ones
+    ///   to milliseconds with the audio clock. Durations by the event's clock would read as a
+    ///   sixth of the real length there; our receiver copes with either (see `DtmfReceiver`).
     pub fn new(clock_rate: u32) -> Self {
         let step = (clock_rate / 50).clamp(1, MAX_DURATION);
         Self {

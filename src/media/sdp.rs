@@ -3,6 +3,13 @@
 //! Only what a softphone needs is modelled: origin, connection addresses, media lines with
 //! their rtpmap/fmtp/ptime/direction attributes. Everything else is skipped, so SDP from
 //! WebRTC gateways or video phones still parses and gets an answer for its audio.
+//!
+//! Liberal where we can be (issue 10, item 11): an attribute we cannot read spoils only what
+//! depends on it (an unreadable `a=rtpmap` disables its payload type, an unreadable `a=ptime`
+//! is ignored, a `c=` host name matters only if the stream we choose needs it), each noted
+//! with `tracing::debug` so `-v` shows why. Strict where the SDP would be meaningless or a
+//! guess could misroute audio: `v=`, `o=` and `m=` lines must be well formed, and the audio
+//! stream we answer needs a codec in common and an IP address.
 
 use std::net::IpAddr;
 
@@ -13,7 +20,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use negotiate::{answer, negotiate_answer, offer, LocalMedia, Negotiated};
+pub use negotiate::{answer, answer_preferring, negotiate_answer, offer, LocalMedia, Negotiated};
 pub use parse::parse;
 
 /// A parsed session description.
@@ -21,7 +28,7 @@ pub use parse::parse;
 pub struct SessionDescription {
     pub origin: Origin,
     /// Session-level `c=`; a media-level one overrides it.
-    pub connection: Option<IpAddr>,
+    pub connection: Option<Connection>,
     /// Session-level direction attribute, the default for media lines without their own.
     pub direction: Option<MediaDirection>,
     pub media: Vec<MediaSection>,
@@ -47,8 +54,11 @@ pub struct MediaSection {
     pub proto: String,
     /// Format tokens as written: payload type numbers for RTP, anything for other protocols.
     pub formats: Vec<String>,
-    pub connection: Option<IpAddr>,
+    pub connection: Option<Connection>,
     pub rtpmaps: Vec<RtpMap>,
+    /// Payload types whose `a=rtpmap` could not be read (`a=rtpmap:31 LPC`, `PCMU/0`): never
+    /// chosen, not even by their static meaning, since the peer meant something we cannot tell.
+    pub unreadable_rtpmaps: Vec<u8>,
     /// `a=fmtp:<format> <parameters>`, kept verbatim.
     pub fmtps: Vec<(String, String)>,
     pub ptime_ms: Option<u32>,
@@ -64,6 +74,16 @@ impl MediaSection {
     pub fn rtpmap(&self, payload_type: u8) -> Option<&RtpMap> {
         self.rtpmaps.iter().find(|m| m.payload_type == payload_type)
     }
+}
+
+/// A `c=` address (RFC 4566 §5.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    Ip(IpAddr),
+    /// Anything but an IP literal, as written: a host name (RFC 4566 allows an FQDN) or a line
+    /// we could not read. Refused only when the stream we answer depends on it: resolving a
+    /// name is I/O that does not belong in offer/answer (see `SdpError::UnusableConnection`).
+    Other(String),
 }
 
 /// `a=rtpmap:<pt> <encoding>/<clock rate>[/<channels>]`.
@@ -150,6 +170,11 @@ pub enum SdpError {
     NoCommonCodec { offered: String, ours: String },
     #[error("the audio stream \"{media}\" has no c= address at session or media level")]
     MissingConnection { media: String },
+    #[error(
+        "the audio stream \"{media}\" has c= address \"{address}\", which is not an IP address \
+         (sipterm does not resolve host names in SDP)"
+    )]
+    UnusableConnection { media: String, address: String },
 }
 
 impl SdpError {
@@ -159,11 +184,14 @@ impl SdpError {
     }
 
     /// Any reason to answer 488 Not Acceptable Here rather than 400 Bad Request: no codec in
-    /// common, or no audio stream at all (e.g. a video-only or fax-only offer).
+    /// common, no audio stream at all (e.g. a video-only or fax-only offer), or an audio
+    /// address we cannot use (a host name): the SDP is valid, we just cannot take part.
     pub fn is_not_acceptable(&self) -> bool {
         matches!(
             self,
-            SdpError::NoCommonCodec { .. } | SdpError::NoAudio { .. }
+            SdpError::NoCommonCodec { .. }
+                | SdpError::NoAudio { .. }
+                | SdpError::UnusableConnection { .. }
         )
     }
 }

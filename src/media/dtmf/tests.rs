@@ -166,6 +166,62 @@ fn a_long_press_split_into_segments_is_one_digit() {
     );
 }
 
+/// Opus with telephone-event/8000 (baresip's offer): the sender counts on the 48 kHz stream
+/// clock, as baresip and pjsip do: timestamps on the audio's line, durations in the same units.
+#[test]
+fn with_opus_events_count_on_the_48khz_stream_clock_whatever_the_rtpmap_says() {
+    let mut tx = DtmfSender::new(48_000);
+    tx.queue("12").unwrap();
+    let out: Vec<Option<DtmfPacket>> = (0..20u32).map(|i| tx.tick(7_000 + i * 960)).collect();
+    let first: Vec<DtmfPacket> = out[..7].iter().map(|p| p.unwrap()).collect();
+    assert!(first.iter().all(|p| p.timestamp == 7_000));
+    let durations: Vec<u16> = first
+        .iter()
+        .map(|p| u16::from_be_bytes([p.payload[2], p.payload[3]]))
+        .collect();
+    assert_eq!(durations, [960, 1920, 2880, 3840, 4800, 4800, 4800]);
+    assert!(out[7..10].iter().all(Option::is_none));
+    let second = out[10].unwrap();
+    assert_eq!((second.payload[0], second.timestamp), (2, 7_000 + 10 * 960));
+    assert!(second.marker);
+}
+
+/// Events on a 48 kHz Opus stream, with durations counted at 48 kHz (baresip: 8640 for its
+/// 180 ms keys) or at the rtpmap's 8 kHz (1440), decode to the same digits, once each.
+#[test]
+fn receiver_reads_events_on_a_48khz_stream_in_either_duration_unit() {
+    for unit_rate in [48_000u32, 8_000] {
+        let mut rx = DtmfReceiver::new();
+        let mut heard = String::new();
+        for (i, code) in [1u8, 2, 3, 4, 11, 11].into_iter().enumerate() {
+            // A key every 500 ms of the 48 kHz stream.
+            let start = 1_000_000 + i as u32 * 24_000;
+            for n in 1..=12u32 {
+                let end = n > 9;
+                let duration = (unit_rate * 20 * n.min(9) / 1000) as u16;
+                let [hi, lo] = duration.to_be_bytes();
+                let flags = if end { 0x80 | 10 } else { 10 };
+                heard.extend(rx.on_packet(start, n == 1, &[code, flags, hi, lo]));
+            }
+        }
+        assert_eq!(heard, "1234##", "durations at {unit_rate} Hz");
+    }
+}
+
+#[test]
+fn a_long_press_counted_on_the_8khz_event_clock_over_48khz_opus_is_one_digit() {
+    let mut rx = DtmfReceiver::new();
+    assert_eq!(rx.on_packet(0, true, &[9, 10, 0, 160]), Some('9'));
+    assert_eq!(rx.on_packet(0, false, &[9, 10, 0xFF, 0xFF]), None);
+    // 0xFFFF units of 8 kHz are 6 × 0xFFFF of the 48 kHz stream: the next segment starts there.
+    assert_eq!(rx.on_packet(6 * 0xFFFF, false, &[9, 10, 0, 160]), None);
+    assert_eq!(rx.on_packet(6 * 0xFFFF, false, &[9, 0x8A, 0, 200]), None);
+    assert_eq!(
+        rx.on_packet(6 * 0xFFFF + 48_000, true, &[9, 10, 0, 160]),
+        Some('9')
+    );
+}
+
 #[test]
 fn random_payloads_never_panic() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(8);

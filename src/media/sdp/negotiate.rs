@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use super::{codec_names, MediaDirection, MediaSection, SdpError, SessionDescription};
+use super::{codec_names, Connection, MediaDirection, MediaSection, SdpError, SessionDescription};
 use crate::vocab::codec::Codec;
 
 /// RFC 4733 names DTMF events `telephone-event`; 101 is the customary dynamic payload type.
@@ -15,6 +15,14 @@ const OFFER_OPUS_PT: u8 = 96;
 const DTMF_EVENTS: &str = "0-16";
 /// We always packetize 20 ms frames (audio::FRAME_MS); RFC 3551 §4.5 makes it the default.
 const PTIME_MS: u32 = 20;
+/// RFC 4733 §2.1's default clock for telephone-event, and the only one most peers offer.
+const DTMF_DEFAULT_RATE: u32 = 8000;
+/// Our Opus receive parameters (RFC 7587 §7), in the offer and the answer alike: the peer's
+/// encoder should add in-band FEC because our decoder uses it to rebuild a lost frame from the
+/// next packet (see `media::opus`). Every other parameter's default already says what we do:
+/// maxplaybackrate 48000 (we decode at 48 kHz), stereo=0 (we play mono, and decode stereo
+/// packets anyway), cbr=0, usedtx=0.
+const OPUS_FMTP: &str = "useinbandfec=1";
 
 /// Our side of the media: where we receive RTP, and the numbers for our `o=` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +39,8 @@ pub struct LocalMedia {
 pub struct Negotiated {
     pub codec: Codec,
     pub payload_type: u8,
-    /// telephone-event at the codec's clock rate, when both sides have it.
+    /// telephone-event, when both sides have it: at the codec's clock rate, or at 8000 next
+    /// to Opus as baresip and others offer it (see `telephone_event`).
     pub dtmf_payload_type: Option<u8>,
     /// Where to send RTP (`c=` address + `m=` port). An unspecified address (0.0.0.0) means hold.
     pub remote: SocketAddr,
@@ -42,18 +51,48 @@ pub struct Negotiated {
 }
 
 /// Answers an offer (RFC 3264 §6): accepts the first audio stream that carries a codec from
-/// `prefs`, rejects every other stream with port 0, and returns the answer SDP.
+/// `prefs`, rejects every other stream with port 0, and returns the answer SDP. The codec is
+/// the first of `prefs` that the stream offers: *our* order. The engine relies on that to keep
+/// the codec in use on a re-INVITE (it puts that codec first); new callers should use
+/// [`answer_preferring`], which follows the offerer's order.
 pub fn answer(
     offer: &SessionDescription,
     prefs: &[Codec],
     local: &LocalMedia,
+) -> Result<(String, Negotiated), SdpError> {
+    answer_choosing(offer, prefs, local, |m| choose_by_our_preference(m, prefs))
+}
+
+/// Answers an offer (RFC 3264 §6) choosing the codec by the offerer's preference: the first
+/// codec in the offer's `m=` line that `enabled` (`--codecs`) contains, so a caller that lists
+/// Opus first gets Opus, and `--codecs` decides only what we accept (and the order of our own
+/// offers). RFC 3264 §6.1 lets the answerer choose; following the offerer is what common
+/// softphones do and is predictable from either side. One exception: `keep`, the codec a call
+/// already uses, wins whenever it is still offered (and enabled), because a mid-call switch
+/// costs a glitch at best. Otherwise like [`answer`].
+pub fn answer_preferring(
+    offer: &SessionDescription,
+    enabled: &[Codec],
+    keep: Option<Codec>,
+    local: &LocalMedia,
+) -> Result<(String, Negotiated), SdpError> {
+    answer_choosing(offer, enabled, local, |m| {
+        choose_by_their_order(m, enabled, keep)
+    })
+}
+
+fn answer_choosing(
+    offer: &SessionDescription,
+    prefs: &[Codec],
+    local: &LocalMedia,
+    choose: impl Fn(&MediaSection) -> Option<(Codec, u8)>,
 ) -> Result<(String, Negotiated), SdpError> {
     let chosen = offer
         .media
         .iter()
         .enumerate()
         .filter(|(_, m)| is_usable_audio(m))
-        .find_map(|(i, m)| choose_by_our_preference(m, prefs).map(|(c, pt)| (i, c, pt)));
+        .find_map(|(i, m)| choose(m).map(|(c, pt)| (i, c, pt)));
     let Some((index, codec, payload_type)) = chosen else {
         return Err(nothing_usable(offer, prefs));
     };
@@ -63,11 +102,13 @@ pub fn answer(
         .or(offer.direction)
         .unwrap_or(MediaDirection::SendRecv);
     let negotiated = finish(offer, m, codec, payload_type, offered.reversed())?;
+    // Answer telephone-event at the clock the offer gave it (RFC 3264 §6.1: same encoding).
+    let dtmf_rate = telephone_event(m, codec).map_or(DTMF_DEFAULT_RATE, |(_, rate)| rate);
 
     let mut sdp = session_header(local);
     for (i, other) in offer.media.iter().enumerate() {
         if i == index {
-            audio_section(&mut sdp, local.port, &m.proto, &negotiated);
+            audio_section(&mut sdp, local.port, &m.proto, &negotiated, dtmf_rate);
         } else {
             // RFC 3264 §6: a rejected stream keeps its place, with port 0 and one format.
             let format = other.formats.first().map_or("0", String::as_str);
@@ -93,7 +134,7 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
     for (codec, pt) in pts {
         push_rtpmap(&mut sdp, codec, pt);
     }
-    push_dtmf(&mut sdp, OFFER_DTMF_PT, 8000);
+    push_dtmf(&mut sdp, OFFER_DTMF_PT, DTMF_DEFAULT_RATE);
     push(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(&mut sdp, format_args!("a=sendrecv"));
     sdp
@@ -111,13 +152,7 @@ pub fn negotiate_answer(
         .find(|m| m.is_audio())
         .ok_or_else(|| nothing_usable(answer, prefs))?;
     let chosen = is_usable_audio(m)
-        .then(|| {
-            payload_types(m).find_map(|pt| {
-                format_codec(m, pt)
-                    .filter(|c| prefs.contains(c))
-                    .map(|c| (c, pt))
-            })
-        })
+        .then(|| choose_by_their_order(m, prefs, None))
         .flatten();
     let Some((codec, payload_type)) = chosen else {
         return Err(no_common_codec(std::slice::from_ref(m), prefs));
@@ -136,10 +171,21 @@ fn finish(
     payload_type: u8,
     ours: MediaDirection,
 ) -> Result<Negotiated, SdpError> {
-    let ip = m
-        .connection
-        .or(sdp.connection)
-        .ok_or_else(|| SdpError::MissingConnection { media: describe(m) })?;
+    let ip = match m.connection.as_ref().or(sdp.connection.as_ref()) {
+        Some(Connection::Ip(ip)) => *ip,
+        // A host name: answering would need DNS first, which does not belong here (the engine
+        // answers from its state machine, without I/O). Taking it as "unknown" and latching
+        // onto the first packet (symmetric RTP) would need the media task to send to a latched
+        // address even when the SDP gave none, which it does not do: an unspecified address
+        // means hold there. So refuse with 488 and say why, rather than go one-way.
+        Some(Connection::Other(address)) => {
+            return Err(SdpError::UnusableConnection {
+                media: describe(m),
+                address: address.clone(),
+            })
+        }
+        None => return Err(SdpError::MissingConnection { media: describe(m) }),
+    };
     // RFC 3264 §8.4: c=0.0.0.0 is the old way to say "hold"; there is nowhere to send to.
     let direction = if ip.is_unspecified() {
         ours.without_sending()
@@ -149,7 +195,7 @@ fn finish(
     Ok(Negotiated {
         codec,
         payload_type,
-        dtmf_payload_type: dtmf_payload_type(m, codec.clock_rate()),
+        dtmf_payload_type: telephone_event(m, codec).map(|(pt, _)| pt),
         remote: SocketAddr::new(ip, m.port),
         direction,
         ptime_ms: m.ptime_ms.unwrap_or(PTIME_MS),
@@ -176,9 +222,26 @@ fn choose_by_our_preference(m: &MediaSection, prefs: &[Codec]) -> Option<(Codec,
     })
 }
 
+fn choose_by_their_order(
+    m: &MediaSection,
+    enabled: &[Codec],
+    keep: Option<Codec>,
+) -> Option<(Codec, u8)> {
+    let offered = || {
+        payload_types(m)
+            .filter_map(|pt| format_codec(m, pt).map(|c| (c, pt)))
+            .filter(|(c, _)| enabled.contains(c))
+    };
+    keep.and_then(|keep| offered().find(|(c, _)| *c == keep))
+        .or_else(|| offered().next())
+}
+
 /// What codec a payload type stands for: its rtpmap when present (names are case-insensitive,
 /// RFC 4855 §3), otherwise the RFC 3551 static assignment (0 and 8 need no rtpmap).
 fn format_codec(m: &MediaSection, pt: u8) -> Option<Codec> {
+    if m.unreadable_rtpmaps.contains(&pt) {
+        return None;
+    }
     let Some(map) = m.rtpmap(pt) else {
         return Codec::ALL
             .into_iter()
@@ -192,12 +255,24 @@ fn format_codec(m: &MediaSection, pt: u8) -> Option<Codec> {
     })
 }
 
-fn dtmf_payload_type(m: &MediaSection, clock_rate: u32) -> Option<u8> {
-    payload_types(m).find(|&pt| {
-        m.rtpmap(pt).is_some_and(|map| {
-            map.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && map.clock_rate == clock_rate
+/// The telephone-event to use next to `codec`, as (payload type, clock rate): the one at the
+/// codec's clock if offered (RFC 4733 §2.1 wants the events' clock to match the audio's), else
+/// one at 8000. baresip (and others) offer `opus/48000/2` with `telephone-event/8000` only;
+/// refusing that left such calls without DTMF either way, and interop beats the letter here.
+/// The media session sends and reads events on the stream's own clock whatever the rtpmap
+/// says, as baresip and pjsip do (see `media::dtmf::DtmfSender::new`).
+fn telephone_event(m: &MediaSection, codec: Codec) -> Option<(u8, u32)> {
+    let at = |rate: u32| {
+        payload_types(m).find(|&pt| {
+            m.rtpmap(pt).is_some_and(|map| {
+                map.encoding.eq_ignore_ascii_case(TELEPHONE_EVENT) && map.clock_rate == rate
+            })
         })
-    })
+    };
+    let rate = codec.clock_rate();
+    at(rate)
+        .map(|pt| (pt, rate))
+        .or_else(|| at(DTMF_DEFAULT_RATE).map(|pt| (pt, DTMF_DEFAULT_RATE)))
 }
 
 fn offer_payload_type(codec: Codec) -> u8 {
@@ -263,7 +338,7 @@ fn session_header(local: &LocalMedia) -> String {
     sdp
 }
 
-fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated) {
+fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated, dtmf_rate: u32) {
     match n.dtmf_payload_type {
         Some(dtmf) => push(
             sdp,
@@ -276,17 +351,21 @@ fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated) {
     }
     push_rtpmap(sdp, n.codec, n.payload_type);
     if let Some(dtmf) = n.dtmf_payload_type {
-        push_dtmf(sdp, dtmf, n.codec.clock_rate());
+        push_dtmf(sdp, dtmf, dtmf_rate);
     }
     push(sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(sdp, format_args!("a={}", n.direction.attribute()));
 }
 
+/// The rtpmap of a codec, and its fmtp when it has parameters (Opus).
 fn push_rtpmap(sdp: &mut String, codec: Codec, pt: u8) {
     let (name, rate) = (codec.name(), codec.clock_rate());
     match codec.channels() {
         1 => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}")),
         ch => push(sdp, format_args!("a=rtpmap:{pt} {name}/{rate}/{ch}")),
+    }
+    if codec == Codec::Opus {
+        push(sdp, format_args!("a=fmtp:{pt} {OPUS_FMTP}"));
     }
 }
 

@@ -1,12 +1,15 @@
 //! Reading SDP text into a `SessionDescription`.
 //!
 //! Tolerant where real peers differ (`\n` or `\r\n`, trailing spaces, unknown lines and
-//! attributes, blank lines) and strict where a wrong guess would send audio to the wrong place
-//! or in the wrong format (the lines we interpret must be well formed).
+//! attributes, blank lines, attributes we cannot read) and strict where the description would
+//! be meaningless: `v=`, `o=` and `m=` must be well formed (an answer mirrors every `m=` line,
+//! so a broken one cannot be skipped). What we skip is logged at debug level, for `-v`.
 
 use std::net::IpAddr;
 
-use super::{MediaDirection, MediaSection, Origin, RtpMap, SdpError, SessionDescription};
+use super::{
+    Connection, MediaDirection, MediaSection, Origin, RtpMap, SdpError, SessionDescription,
+};
 
 /// Error messages quote the offending line, cut to this many characters.
 const QUOTE_MAX: usize = 80;
@@ -37,7 +40,15 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                 origin.get_or_insert(parsed);
             }
             'c' => {
-                let addr = parse_connection(value).ok_or_else(|| bad("malformed connection"))?;
+                let addr = parse_connection(value);
+                if let Connection::Other(address) = &addr {
+                    tracing::debug!(
+                        number = index + 1,
+                        line,
+                        address = address.as_str(),
+                        "SDP: c= is not an IP address; only a stream that needs it is refused"
+                    );
+                }
                 match media.last_mut() {
                     Some(m) => m.connection = Some(addr),
                     None => connection = Some(addr),
@@ -53,7 +64,14 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                         None => direction = Some(d),
                     }
                 } else if let Some(m) = media.last_mut() {
-                    parse_media_attribute(m, name, arg.trim()).map_err(bad)?;
+                    if let Err(skipped) = parse_media_attribute(m, name, arg.trim()) {
+                        tracing::debug!(
+                            number = index + 1,
+                            line,
+                            skipped,
+                            "SDP: attribute skipped"
+                        );
+                    }
                 }
             }
             _ => {}
@@ -106,23 +124,19 @@ fn parse_origin(value: &str) -> Option<Origin> {
     })
 }
 
-/// `c=IN IP4 <addr>[/<ttl>[/<count>]]`. Host names are refused: we would have to resolve them
-/// inside the answer path, and no SIP peer we know sends one for unicast audio.
-fn parse_connection(value: &str) -> Option<IpAddr> {
-    let mut fields = value.split_whitespace();
-    let net = fields.next()?;
-    let addr_type = fields.next()?;
-    let addr = fields.next()?.split('/').next()?;
-    if !net.eq_ignore_ascii_case("IN") || fields.next().is_some() {
-        return None;
-    }
-    let ip: IpAddr = addr.parse().ok()?;
-    let family_matches = match addr_type.to_ascii_uppercase().as_str() {
-        "IP4" => ip.is_ipv4(),
-        "IP6" => ip.is_ipv6(),
-        _ => false,
+/// `c=IN IP4 <addr>[/<ttl>[/<count>]]`. An IP literal is taken even under the wrong address
+/// type (`IN IP6 192.0.2.1` cannot mean anything else); anything else is kept as text, and the
+/// negotiation refuses it only if the stream it chooses depends on it.
+fn parse_connection(value: &str) -> Connection {
+    let fields: Vec<&str> = value.split_whitespace().collect();
+    let &[net, _addr_type, addr] = fields.as_slice() else {
+        return Connection::Other(value.trim().to_string());
     };
-    family_matches.then_some(ip)
+    let host = addr.split('/').next().unwrap_or(addr);
+    match host.parse::<IpAddr>() {
+        Ok(ip) if net.eq_ignore_ascii_case("IN") => Connection::Ip(ip),
+        _ => Connection::Other(host.to_string()),
+    }
 }
 
 /// `m=<media> <port>[/<count>] <proto> <fmt> ...`
@@ -147,25 +161,41 @@ fn parse_media(value: &str) -> Result<MediaSection, &'static str> {
         formats,
         connection: None,
         rtpmaps: Vec::new(),
+        unreadable_rtpmaps: Vec::new(),
         fmtps: Vec::new(),
         ptime_ms: None,
         direction: None,
     })
 }
 
+/// Reads one media attribute into `m`; on failure says what was skipped (for the debug log).
+/// Nothing here fails the description: a bad attribute spoils at most its own payload type.
 fn parse_media_attribute(m: &mut MediaSection, name: &str, arg: &str) -> Result<(), &'static str> {
     match name.to_ascii_lowercase().as_str() {
-        "rtpmap" => {
-            let map = parse_rtpmap(arg).ok_or("malformed rtpmap")?;
-            m.rtpmaps.push(map);
-        }
+        "rtpmap" => match parse_rtpmap(arg) {
+            Some(map) => m.rtpmaps.push(map),
+            None => {
+                let pt = arg
+                    .split_whitespace()
+                    .next()
+                    .and_then(|pt| pt.parse::<u8>().ok())
+                    .filter(|pt| *pt <= 127);
+                let Some(pt) = pt else {
+                    return Err("unreadable rtpmap for no payload type");
+                };
+                // Not even by its static meaning: `a=rtpmap:8 G726-32` says PT 8 is not PCMA.
+                m.unreadable_rtpmaps.push(pt);
+                return Err("unreadable rtpmap: its payload type will not be used");
+            }
+        },
         "fmtp" => {
             let (format, params) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
             m.fmtps
                 .push((format.to_string(), params.trim().to_string()));
         }
         "ptime" => {
-            // Some peers write decimals ("20.0"); the unit is milliseconds either way.
+            // Some peers write decimals ("20.0"); the unit is milliseconds either way. We send
+            // 20 ms frames whatever it says, so a senseless value is just dropped.
             let ms = arg
                 .parse::<f64>()
                 .ok()

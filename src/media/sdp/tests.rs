@@ -49,7 +49,10 @@ fn parses_a_typical_offer() {
     let sdp = parse(&text).unwrap();
     assert_eq!(sdp.origin.session_id, "99");
     assert_eq!(sdp.origin.address, "198.51.100.7");
-    assert_eq!(sdp.connection, Some("198.51.100.7".parse().unwrap()));
+    assert_eq!(
+        sdp.connection,
+        Some(Connection::Ip("198.51.100.7".parse().unwrap()))
+    );
     assert_eq!(sdp.media.len(), 1);
     let m = &sdp.media[0];
     assert!(m.is_audio());
@@ -273,6 +276,7 @@ fn our_offer_lists_every_preference_and_telephone_event() {
         "a=rtpmap:8 PCMA/8000",
         "a=rtpmap:0 PCMU/8000",
         "a=rtpmap:96 opus/48000/2",
+        "a=fmtp:96 useinbandfec=1",
         "a=rtpmap:101 telephone-event/8000",
         "a=fmtp:101 0-16",
         "a=ptime:20",
@@ -300,7 +304,10 @@ fn ipv6_local_addresses_are_written_as_ip6() {
     let sdp = offer(G711, &l6);
     assert!(sdp.contains("o=sipterm 1234 1 IN IP6 2001:db8::1\r\n"));
     assert!(sdp.contains("c=IN IP6 2001:db8::1\r\n"));
-    assert_eq!(parse(&sdp).unwrap().connection, Some(l6.addr));
+    assert_eq!(
+        parse(&sdp).unwrap().connection,
+        Some(Connection::Ip(l6.addr))
+    );
 }
 
 #[test]
@@ -344,8 +351,6 @@ fn malformed_lines_are_errors_naming_the_line() {
         ("m=audio 5004 RTP/AVP 0", "m=audio 70000 RTP/AVP 0", 6),
         ("m=audio 5004 RTP/AVP 0", "m=audio x RTP/AVP 0", 6),
         ("m=audio 5004 RTP/AVP 0", "m=audio 5004 RTP/AVP", 6),
-        ("c=IN IP4 198.51.100.7", "c=IN IP4 pbx.example.com", 4),
-        ("c=IN IP4 198.51.100.7", "c=IN IP6 198.51.100.7", 4),
         ("o=- 99 1 IN IP4 198.51.100.7", "o=- 99", 2),
         ("v=0", "v=1", 1),
         ("s=-", "this is not sdp", 3),
@@ -361,16 +366,6 @@ fn malformed_lines_are_errors_naming_the_line() {
             other => panic!("{to:?} gave {other:?}"),
         }
     }
-    let text = offer_with("0", &["a=rtpmap:0 PCMU"]);
-    assert!(matches!(
-        parse(&text),
-        Err(SdpError::BadLine { number: 7, .. })
-    ));
-    let text = offer_with("0", &["a=ptime:0"]);
-    assert!(matches!(
-        parse(&text),
-        Err(SdpError::BadLine { number: 7, .. })
-    ));
 }
 
 #[test]
@@ -391,6 +386,217 @@ fn long_bad_lines_are_quoted_shortened() {
         panic!("garbage parsed");
     };
     assert!(line.chars().count() <= 81);
+}
+
+// Issue 10, item 11: one odd line spoils only what depends on it.
+
+#[test]
+fn an_unreadable_rtpmap_disables_only_its_payload_type() {
+    // No clock rate, on a format we would not use anyway.
+    let text = offer_with("0 31", &["a=rtpmap:31 LPC"]);
+    let (_, n) = answer_to(&text, G711).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcmu, 0));
+    // Clock rate 0 next to a usable PT 0: 97 is not taken for PCMU.
+    let text = offer_with("97 0", &["a=rtpmap:97 PCMU/0"]);
+    let (sdp, n) = answer_to(&text, G711).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Pcmu, 0));
+    assert!(lines(&sdp).contains(&"m=audio 40000 RTP/AVP 0"), "{sdp}");
+    // A static payload type with an rtpmap we cannot read is not taken by its static meaning
+    // either: the peer says it is not plain PCMA, and we cannot tell what it is.
+    let text = offer_with("8 0", &["a=rtpmap:8 G726-32"]);
+    assert_eq!(answer_to(&text, &[Pcma, Pcmu]).unwrap().1.payload_type, 0);
+    // With nothing else left it is a codec mismatch (488), not a bad request (400).
+    let err = answer_to(&offer_with("97", &["a=rtpmap:97 PCMU/0"]), G711).unwrap_err();
+    assert!(err.is_no_common_codec(), "{err}");
+}
+
+#[test]
+fn an_unreadable_ptime_is_ignored() {
+    for ptime in [
+        "a=ptime:0",
+        "a=ptime:-20",
+        "a=ptime:twenty",
+        "a=ptime:100000",
+    ] {
+        let (sdp, n) = answer_to(&offer_with("0", &[ptime]), G711).unwrap();
+        assert_eq!(n.ptime_ms, 20, "{ptime}");
+        assert!(lines(&sdp).contains(&"a=ptime:20"));
+    }
+}
+
+#[test]
+fn odd_lines_on_a_video_stream_do_not_spoil_the_audio() {
+    let text = "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n\
+                m=audio 6000 RTP/AVP 0\r\n\
+                m=video 6002 RTP/AVP 31 96\r\nc=IN IP4 video.example.com\r\n\
+                a=rtpmap:31 H261\r\na=rtpmap:96 H264\r\na=ptime:0\r\n";
+    let (sdp, n) = answer_to(text, G711).unwrap();
+    assert_eq!(n.remote, "198.51.100.7:6000".parse::<SocketAddr>().unwrap());
+    assert!(lines(&sdp).contains(&"m=video 0 RTP/AVP 31"), "{sdp}");
+}
+
+/// RFC 4566 allows a host name in `c=`. It parses; only a stream that needs it is refused, with
+/// 488 and the name in the reason: resolving is I/O that has no place in offer/answer, and the
+/// media task cannot (yet) latch onto an address the SDP did not give (see `finish`).
+#[test]
+fn a_host_name_in_c_is_refused_with_488_only_where_it_is_needed() {
+    let named = |text: String| text.replace("c=IN IP4 198.51.100.7", "c=IN IP4 pbx.example.com");
+    let sdp = parse(&named(offer_with("0", &[]))).expect("a host name is valid SDP");
+    let err = answer(&sdp, G711, &local()).unwrap_err();
+    assert!(
+        err.is_not_acceptable() && !err.is_no_common_codec(),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"pbx.example.com\"") && msg.contains("audio 5004 RTP/AVP 0"),
+        "{msg}"
+    );
+    assert!(negotiate_answer(&sdp, G711)
+        .unwrap_err()
+        .is_not_acceptable());
+    // The audio's own c= overrides the session's name: nothing needs the name.
+    let text = named(offer_with("0", &["c=IN IP4 203.0.113.5"]));
+    let (_, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.remote, "203.0.113.5:5004".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn an_unreadable_connection_line_is_unusable_but_not_fatal() {
+    for odd in ["c=IN IP4", "c=IN", "c=ATM NSAP 47.0091.8100.0000"] {
+        let text = offer_with("0", &[]).replace("c=IN IP4 198.51.100.7", odd);
+        let err = answer_to(&text, G711).unwrap_err();
+        assert!(
+            matches!(err, SdpError::UnusableConnection { .. }),
+            "{odd}: {err}"
+        );
+    }
+    // An IP literal means what it says, whatever the address type claims.
+    let text = offer_with("0", &[]).replace("c=IN IP4 198.51.100.7", "c=IN IP6 198.51.100.7");
+    let (_, n) = answer_to(&text, G711).unwrap();
+    assert_eq!(n.remote, "198.51.100.7:5004".parse::<SocketAddr>().unwrap());
+}
+
+// Issue 10, item 14: baresip offers telephone-event/8000 next to opus/48000/2.
+
+/// baresip 1.0's offer with Opus only.
+fn baresip_offer() -> String {
+    offer_with(
+        "96 101",
+        &[
+            "a=rtpmap:96 opus/48000/2",
+            "a=fmtp:96 stereo=1;sprop-stereo=1",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-15",
+        ],
+    )
+}
+
+#[test]
+fn telephone_event_at_8000_next_to_opus_is_answered_as_offered() {
+    let (sdp, n) = answer_to(&baresip_offer(), &[Pcmu, Pcma, Opus]).unwrap();
+    assert_eq!(
+        (n.codec, n.payload_type, n.dtmf_payload_type),
+        (Opus, 96, Some(101))
+    );
+    let l = lines(&sdp);
+    assert!(l.contains(&"m=audio 40000 RTP/AVP 96 101"), "{sdp}");
+    assert!(l.contains(&"a=rtpmap:101 telephone-event/8000"), "{sdp}");
+    assert!(!sdp.contains("telephone-event/48000"), "{sdp}");
+}
+
+#[test]
+fn telephone_event_at_the_codecs_own_clock_is_preferred() {
+    let text = offer_with(
+        "96 101 102",
+        &[
+            "a=rtpmap:96 opus/48000/2",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=rtpmap:102 telephone-event/48000",
+        ],
+    );
+    let (sdp, n) = answer_to(&text, &[Opus]).unwrap();
+    assert_eq!(n.dtmf_payload_type, Some(102));
+    assert!(lines(&sdp).contains(&"a=rtpmap:102 telephone-event/48000"));
+    assert!(!sdp.contains("telephone-event/8000"), "{sdp}");
+}
+
+#[test]
+fn their_answer_with_opus_and_telephone_event_at_8000_carries_dtmf() {
+    let n = negotiate_answer(&parse(&baresip_offer()).unwrap(), &[Pcmu, Opus]).unwrap();
+    assert_eq!((n.codec, n.dtmf_payload_type), (Opus, Some(101)));
+}
+
+// Issue 10, item 15: Opus asks for in-band FEC; the offerer's codec order decides.
+
+#[test]
+fn opus_is_answered_asking_for_in_band_fec() {
+    let (sdp, _) = answer_to(&baresip_offer(), &[Opus]).unwrap();
+    assert!(lines(&sdp).contains(&"a=fmtp:96 useinbandfec=1"), "{sdp}");
+    // Their parameters describe what they receive; ours say what we do.
+    assert!(!sdp.contains("stereo"), "{sdp}");
+    let (sdp, _) = answer_to(&offer_with("0", &[]), G711).unwrap();
+    assert!(!sdp.contains("a=fmtp:0"), "{sdp}");
+}
+
+/// `--codecs` as it is by default.
+const DEFAULT_CODECS: &[Codec] = &[Pcmu, Pcma, Opus];
+
+fn answer_by_offer(text: &str, enabled: &[Codec], keep: Option<Codec>) -> (Codec, u8) {
+    let (_, n) = answer_preferring(&parse(text).unwrap(), enabled, keep, &local()).unwrap();
+    (n.codec, n.payload_type)
+}
+
+#[test]
+fn the_offerers_first_codec_that_we_enable_is_chosen() {
+    let opus_first = offer_with(
+        "111 0 8 101",
+        &[
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:101 telephone-event/8000",
+        ],
+    );
+    assert_eq!(
+        answer_by_offer(&opus_first, DEFAULT_CODECS, None),
+        (Opus, 111)
+    );
+    // Our own order (`answer`) would have taken PCMU: that was the defect.
+    assert_eq!(
+        answer_to(&opus_first, DEFAULT_CODECS).unwrap().1.codec,
+        Pcmu
+    );
+    // What we do not enable is skipped; the offer's order still rules among the rest.
+    assert_eq!(answer_by_offer(&opus_first, G711, None), (Pcmu, 0));
+    assert_eq!(
+        answer_by_offer(&offer_with("8 0", &[]), G711, None),
+        (Pcma, 8)
+    );
+    assert_eq!(
+        answer_by_offer(&offer_with("8 0", &[]), &[Pcmu], None),
+        (Pcmu, 0)
+    );
+}
+
+#[test]
+fn the_codec_in_use_is_kept_while_it_is_offered_and_enabled() {
+    let text = offer_with("0 8", &[]);
+    assert_eq!(
+        answer_by_offer(&text, DEFAULT_CODECS, Some(Pcma)),
+        (Pcma, 8)
+    );
+    assert_eq!(
+        answer_by_offer(&text, DEFAULT_CODECS, Some(Opus)),
+        (Pcmu, 0)
+    );
+    assert_eq!(answer_by_offer(&text, &[Pcmu], Some(Pcma)), (Pcmu, 0));
+}
+
+#[test]
+fn answering_by_the_offers_order_fails_like_answer() {
+    let g729 = parse(&offer_with("18", &["a=rtpmap:18 G729/8000"])).unwrap();
+    let err = answer_preferring(&g729, G711, None, &local()).unwrap_err();
+    assert!(err.is_no_common_codec(), "{err}");
+    assert_eq!(Err(err), answer(&g729, G711, &local()));
 }
 
 /// Random bytes and randomly damaged SDP: parse and answer may fail, never panic.
@@ -431,6 +637,7 @@ fn random_input_never_panics() {
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(sdp) = parse(&text) {
             let _ = answer(&sdp, &[Pcmu, Pcma, Opus], &local());
+            let _ = answer_preferring(&sdp, &[Opus, Pcmu], Some(Pcma), &local());
             let _ = negotiate_answer(&sdp, &[Pcmu, Pcma, Opus]);
         }
     }
