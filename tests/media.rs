@@ -249,7 +249,6 @@ fn opus_call_with_baresip_carries_dtmf_both_ways() {
 /// Issue 10, item 15: a caller that lists Opus first gets Opus with the default `--codecs`
 /// (pcmu,pcma,opus): the offerer's order decides among the codecs we enable.
 #[test]
-#[ignore = "needs the engine to answer with sdp::answer_preferring (issue 10, item 15)"]
 fn a_caller_listing_opus_first_gets_opus_with_the_default_codecs() {
     let kamailio = Kamailio::start(&[ALICE]);
     let (mut sipterm, port) = alice_with_port(&kamailio, &["--audio", "null"]);

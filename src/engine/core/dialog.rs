@@ -88,14 +88,10 @@ impl CallTable {
         };
         // Keep the codec in use when it is still offered: a switch costs a glitch at best.
         let current = call.codec;
-        let prefs: Vec<Codec> = current
-            .into_iter()
-            .chain(codecs.iter().copied().filter(|c| Some(*c) != current))
-            .collect();
         let result = sdp::parse(&text)
             .map_err(|e| (400, e.to_string()))
             .and_then(|o| {
-                sdp::answer(&o, &prefs, &local)
+                sdp::answer_preferring(&o, &codecs, current, &local)
                     .map_err(|e| (if e.is_not_acceptable() { 488 } else { 400 }, e.to_string()))
             })
             .and_then(|(body, negotiated)| match current {

@@ -45,7 +45,7 @@ impl CallTable {
                 session_id: 0,
                 session_version: 0,
             };
-            if let Err(e) = sdp::answer(offer, &self.policy.codecs, &probe) {
+            if let Err(e) = sdp::answer_preferring(offer, &self.policy.codecs, None, &probe) {
                 let status = if e.is_not_acceptable() { 488 } else { 400 };
                 out.warn(format!("call {id} from {who}: {e}; answering {status}"));
                 out.push(Effect::Reject { key, status });
@@ -149,7 +149,7 @@ impl CallTable {
             session_version: 1,
         };
         let (sdp, negotiated) = match &call.offer {
-            Some(offer) => match sdp::answer(offer, &codecs, &local) {
+            Some(offer) => match sdp::answer_preferring(offer, &codecs, None, &local) {
                 Ok((body, negotiated)) => (body, Some(negotiated)),
                 Err(e) => {
                     // Checked at INVITE time; only reachable if the offer changed meanwhile.
