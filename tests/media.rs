@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use support::audio::{assert_tone, write_tone_wav};
-use support::dtmf::{dtmf_digits, dtmf_events};
+use support::dtmf::{dtmf_digits, dtmf_events, dtmf_rtp_stream, DtmfStream};
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::relay::{Impairment, RtpRelay, RELAY_IP};
 use support::sipterm::{registered_args, registered_args_with_rtp_port};
@@ -329,13 +329,26 @@ fn dtmf_from_sipp_arrives_as_events_and_digits_are_sent() {
     wait_registered(&mut sipterm);
     let media_port = support::free_udp_port_block(4);
     let capture = RtpCapture::start(media_port);
+    // End packets repeated with their sequence number (issue 10, item 13): copies, not
+    // packets received, so the loss never goes negative.
+    let stream = DtmfStream {
+        end_copies_share_seq: true,
+        ..DtmfStream::new("1234#")
+    };
+    let distinct = dtmf_rtp_stream(&stream).len() - 2 * stream.digits.len();
     let run = call_alice(&kamailio, "uac_dtmf.xml")
-        .dtmf_digits("1234#")
+        .dtmf_stream(stream)
         .key("call_ms", 4000)
         .media_port(media_port)
         .run();
     assert!(run.success(), "{run}\n{}", sipterm.report());
-    wait_call_ended(&mut sipterm);
+    let ended = wait_call_ended(&mut sipterm);
+    let media = &ended["media"];
+    assert!(media["packets_lost"].as_i64().unwrap() >= 0, "{media}");
+    assert!(
+        media["packets_received"].as_u64().unwrap() <= distinct as u64,
+        "{distinct} distinct packets sent: {media}"
+    );
     let received: String = events(&sipterm)
         .iter()
         .filter(|e| is(e, "dtmf"))

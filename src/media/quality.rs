@@ -3,6 +3,12 @@
 //!
 //! Pure bookkeeping, no I/O: the media task feeds every valid RTP packet of the current source
 //! to [`ReceiveStats::on_packet`] and asks for a report block when it sends RTCP.
+//!
+//! Duplicates are not received packets: RFC 3550 A.3 counts packets received to compare them
+//! with packets expected, and a copy of one already counted (an RFC 4733 end packet repeated
+//! with its sequence number, a path that duplicates) would make the loss negative. The last
+//! 128 sequence numbers are remembered in a bitmap, which covers everything A.1 accepts as
+//! reordered (`MAX_MISORDER`).
 
 use std::time::Instant;
 
@@ -17,6 +23,21 @@ const MAX_DROPOUT: u16 = 3000;
 /// RFC 3550 A.1: this far behind the highest is a late or duplicate packet.
 const MAX_MISORDER: u16 = 100;
 const SEQ_MOD: u64 = 1 << 16;
+/// Sequence numbers remembered for duplicate detection: one bit each, back from the highest.
+const SEEN_WINDOW: u16 = 128;
+const _: () = assert!(MAX_MISORDER < SEEN_WINDOW);
+
+/// What one packet was to the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Counted as received.
+    New,
+    /// Its sequence number was already counted: not received again.
+    Duplicate,
+    /// Far from the stream's numbering (A.1's "bad" packet): not counted unless the next
+    /// one confirms that the sender restarted there.
+    Stray,
+}
 
 /// Reception statistics of one source (RFC 3550 §6.4.1, A.1, A.3, A.8). Start a new one (or
 /// call [`reset`](Self::reset)) when the SSRC changes.
@@ -35,6 +56,7 @@ pub struct ReceiveStats {
     transit: Option<u32>,
     /// Interarrival jitter in timestamp units (A.8, kept unscaled as a float).
     jitter: f64,
+    duplicates: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +68,8 @@ struct SeqState {
     received: u64,
     expected_prior: u64,
     received_prior: u64,
+    /// Bit i set: `max_seq - i` has been counted (i < SEEN_WINDOW).
+    seen: u128,
 }
 
 impl SeqState {
@@ -57,7 +81,15 @@ impl SeqState {
             received: 0,
             expected_prior: 0,
             received_prior: 0,
+            seen: 1,
         }
+    }
+
+    /// Whether `seq`, at or behind the highest, was already counted. None when it lies ahead
+    /// or beyond the window.
+    fn seen(&self, seq: u16) -> Option<bool> {
+        let back = self.max_seq.wrapping_sub(seq);
+        (back < SEEN_WINDOW).then(|| self.seen & (1u128 << back) != 0)
     }
 
     fn extended_max(&self) -> u64 {
@@ -78,6 +110,7 @@ impl ReceiveStats {
             epoch: None,
             transit: None,
             jitter: 0.0,
+            duplicates: 0,
         }
     }
 
@@ -87,27 +120,44 @@ impl ReceiveStats {
     }
 
     /// One valid RTP packet of this source, with the time it came off the socket.
-    pub fn on_packet(&mut self, seq: u16, rtp_timestamp: u32, arrival: Instant) {
-        if self.track_sequence(seq) {
+    pub fn on_packet(&mut self, seq: u16, rtp_timestamp: u32, arrival: Instant) -> Arrival {
+        let arrived = self.track_sequence(seq);
+        if arrived == Arrival::New {
             self.update_jitter(rtp_timestamp, arrival);
         }
+        arrived
     }
 
     /// A packet of this source whose timestamp does not follow the media clock: RFC 4733
     /// telephone-events share the audio's SSRC and sequence numbers but carry their event's
     /// start time, so they count for loss and not for jitter.
-    pub fn on_untimed_packet(&mut self, seq: u16) {
-        self.track_sequence(seq);
+    pub fn on_untimed_packet(&mut self, seq: u16) -> Arrival {
+        self.track_sequence(seq)
     }
 
-    /// A.1 sequence tracking; false when the packet is not counted (a stray after a jump).
-    fn track_sequence(&mut self, seq: u16) -> bool {
+    /// Whether a packet with this sequence number has been counted already (recently: the
+    /// last 128 numbers). Looks only; the packet is counted by `on_packet`.
+    pub fn is_duplicate(&self, seq: u16) -> bool {
+        self.state.and_then(|s| s.seen(seq)).unwrap_or(false)
+    }
+
+    /// Copies of packets already counted, since the last reset.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// A.1 sequence tracking, plus duplicate detection.
+    fn track_sequence(&mut self, seq: u16) -> Arrival {
         let Some(state) = &mut self.state else {
             let mut state = SeqState::new(seq);
             state.received = 1;
             self.state = Some(state);
-            return true;
+            return Arrival::New;
         };
+        if state.seen(seq) == Some(true) {
+            self.duplicates += 1;
+            return Arrival::Duplicate;
+        }
         let delta = seq.wrapping_sub(state.max_seq);
         if delta < MAX_DROPOUT {
             // In order, perhaps with a gap. A smaller number means the 16 bits wrapped.
@@ -115,20 +165,24 @@ impl ReceiveStats {
                 state.cycles += SEQ_MOD;
             }
             state.max_seq = seq;
+            state.seen = state.seen.checked_shl(u32::from(delta)).unwrap_or(0) | 1;
         } else if delta <= u16::MAX - MAX_MISORDER {
             // A big jump. Twice in a row from the same place: the sender restarted (A.1).
             if self.bad_seq != Some(seq) {
                 self.bad_seq = Some(seq.wrapping_add(1));
-                return false;
+                return Arrival::Stray;
             }
             *state = SeqState::new(seq);
             self.transit = None;
+        } else {
+            // Reordered, within MAX_MISORDER behind the highest (so inside the window), and
+            // not seen before. One from before the first packet counted makes received exceed
+            // expected; what we report is clamped at zero (see `lost`).
+            state.seen |= 1u128 << state.max_seq.wrapping_sub(seq);
         }
-        // else: a duplicate or a reordered packet; it counts as received (hence lost may go
-        // negative, as RFC 3550 §6.4.1 allows).
         self.bad_seq = None;
         state.received += 1;
-        true
+        Arrival::New
     }
 
     /// A.8: transit = arrival on the RTP clock − timestamp; J += (|D| − J) / 16.
@@ -153,9 +207,12 @@ impl ReceiveStats {
         self.state.map_or(0, |s| s.received)
     }
 
-    /// Expected minus received: negative when duplicates outnumber losses.
+    /// Expected minus received, never below zero. With duplicates no longer counted, received
+    /// exceeds expected only when packets from before the first one arrive late; RFC 3550
+    /// §6.4.1 lets the figure go negative then, but peers (linphone) flag a negative loss as
+    /// an error, and common practice is to report zero.
     pub fn lost(&self) -> i64 {
-        self.expected() as i64 - self.received() as i64
+        (self.expected() as i64 - self.received() as i64).max(0)
     }
 
     /// Cumulative loss as a fraction 0..=1.
@@ -197,8 +254,9 @@ impl ReceiveStats {
         ReportBlock {
             ssrc,
             fraction_lost,
-            // 24-bit signed on the wire: clamp rather than wrap (§6.4.1).
-            cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
+            // 24-bit signed on the wire: clamp rather than wrap (§6.4.1), and at zero below
+            // (see `lost`).
+            cumulative_lost: lost.clamp(0, 0x7F_FFFF) as i32,
             highest_seq: state.extended_max() as u32,
             jitter,
             lsr,

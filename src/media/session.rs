@@ -98,7 +98,11 @@ pub async fn bind_rtp_pair(
 #[derive(Debug, Default)]
 struct Counters {
     sent: AtomicU64,
+    /// Packets of the stream, each sequence number once.
     received: AtomicU64,
+    /// Copies of packets already received (not part of the JSON contract, hence not in
+    /// `MediaStats`: logged when the session ends).
+    duplicates: AtomicU64,
     invalid: AtomicU64,
     foreign: AtomicU64,
     ssrc_changes: AtomicU64,

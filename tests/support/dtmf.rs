@@ -155,6 +155,9 @@ pub struct DtmfStream {
     pub first_timestamp: u32,
     /// Volume of the events in -dBm0.
     pub volume: u8,
+    /// Send the two extra copies of each end packet unchanged, sequence number included (as
+    /// some phones do), instead of numbering each copy afresh.
+    pub end_copies_share_seq: bool,
 }
 
 impl DtmfStream {
@@ -176,6 +179,7 @@ impl DtmfStream {
             first_seq: 1000,
             first_timestamp: 16000,
             volume: 10,
+            end_copies_share_seq: false,
         }
     }
 
@@ -212,12 +216,16 @@ pub fn dtmf_rtp_stream(stream: &DtmfStream) -> Vec<(Duration, Vec<u8>)> {
             writer.push(TELEPHONE_EVENT_PT, n == 1, start_ts, &payload(n).to_bytes());
         }
         for _ in 0..2 {
-            writer.push(
-                TELEPHONE_EVENT_PT,
-                false,
-                start_ts,
-                &payload(updates).to_bytes(),
-            );
+            if stream.end_copies_share_seq {
+                writer.repeat_last();
+            } else {
+                writer.push(
+                    TELEPHONE_EVENT_PT,
+                    false,
+                    start_ts,
+                    &payload(updates).to_bytes(),
+                );
+            }
         }
         writer.audio(stream.gap_ms);
     }
@@ -251,6 +259,14 @@ impl StreamWriter<'_> {
         self.out
             .push((Duration::from_millis(u64::from(self.slot) * 20), packet));
         self.seq = self.seq.wrapping_add(1);
+        self.slot += 1;
+    }
+
+    /// The previous packet again, byte for byte, in the next slot.
+    fn repeat_last(&mut self) {
+        let (_, packet) = self.out.last().expect("a packet to repeat").clone();
+        self.out
+            .push((Duration::from_millis(u64::from(self.slot) * 20), packet));
         self.slot += 1;
     }
 

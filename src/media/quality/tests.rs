@@ -62,10 +62,59 @@ fn fraction_lost_covers_only_the_last_interval() {
 fn duplicates_and_reordering_are_not_loss() {
     let mut s = ReceiveStats::new(8000);
     let t0 = Instant::now();
-    feed(&mut s, t0, 10, [0, 2, 1, 3, 3, 3, 4]);
-    assert_eq!((s.expected(), s.received(), s.lost()), (5, 7, -2));
+    feed(&mut s, t0, 10, [0, 2, 1, 3, 3, 3, 4, 1]);
+    assert_eq!((s.expected(), s.received(), s.lost()), (5, 5, 0));
+    assert_eq!(s.duplicates(), 3);
     assert_eq!(s.loss_fraction(), 0.0);
-    assert_eq!(s.report_block(1, 0, 0).cumulative_lost, -2);
+    assert_eq!(s.report_block(1, 0, 0).cumulative_lost, 0);
+}
+
+#[test]
+fn a_telephone_event_end_sent_three_times_counts_once() {
+    // RFC 4733 §2.5.1.4: the final packet of an event goes out three times; senders that
+    // retransmit it unchanged repeat its sequence number too.
+    let mut s = ReceiveStats::new(8000);
+    let t0 = Instant::now();
+    feed(&mut s, t0, 500, 0..10);
+    for seq in 510..515 {
+        assert_eq!(s.on_untimed_packet(seq), Arrival::New);
+    }
+    for _ in 0..2 {
+        assert_eq!(s.on_untimed_packet(514), Arrival::Duplicate);
+    }
+    feed(&mut s, t0, 500, 15..40);
+    assert_eq!((s.expected(), s.received(), s.lost()), (40, 40, 0));
+    assert_eq!(s.duplicates(), 2);
+    let b = s.report_block(7, 0, 0);
+    assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 0));
+}
+
+#[test]
+fn a_packet_from_before_the_first_never_reports_negative_loss() {
+    let mut s = ReceiveStats::new(8000);
+    let t0 = Instant::now();
+    // The first packet to arrive was not the first sent: an earlier one comes late.
+    feed(&mut s, t0, 100, 1..20);
+    feed(&mut s, t0, 100, [0]);
+    assert_eq!((s.expected(), s.received()), (19, 20));
+    assert_eq!(
+        s.lost(),
+        0,
+        "clamped: more received than expected is no loss"
+    );
+    assert_eq!(s.report_block(1, 0, 0).cumulative_lost, 0);
+}
+
+#[test]
+fn duplicates_are_recognised_across_the_sequence_wrap_and_in_the_window_only() {
+    let mut s = ReceiveStats::new(8000);
+    let t0 = Instant::now();
+    feed(&mut s, t0, 65_500, 0..100);
+    // 65_500 + 99 wrapped to 63; 65_530 is 69 behind, inside the window.
+    assert_eq!(s.on_untimed_packet(65_530), Arrival::Duplicate);
+    assert_eq!(s.on_untimed_packet(63), Arrival::Duplicate);
+    assert_eq!(s.on_untimed_packet(64), Arrival::New);
+    assert_eq!((s.expected(), s.received(), s.lost()), (101, 101, 0));
 }
 
 #[test]

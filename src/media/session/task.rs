@@ -192,7 +192,11 @@ impl MediaTask {
             }
         }
         self.publish_quality();
-        tracing::debug!(stats = ?self.counters.snapshot(), "media stopped");
+        tracing::debug!(
+            stats = ?self.counters.snapshot(),
+            duplicates = self.counters.duplicates.load(Ordering::Relaxed),
+            "media stopped"
+        );
         self.recorder.take()
     }
 
@@ -433,7 +437,6 @@ impl MediaTask {
             }
             Some(_) => {}
         }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
         let now = std::time::Instant::now();
         if self.remote_ssrc != Some(packet.ssrc) {
             if self.remote_ssrc.is_some() {
@@ -446,6 +449,14 @@ impl MediaTask {
             }
             self.remote_ssrc = Some(packet.ssrc);
         }
+        // A copy of a packet already counted (an RFC 4733 end packet repeated with its
+        // sequence number, a path that duplicates) is not received again (RFC 3550 A.3), and
+        // has nothing new for the jitter buffer or the DTMF receiver either.
+        if self.quality.is_duplicate(packet.seq) {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
         match packet.kind {
             Received::Audio(payload) => {
                 self.quality.on_packet(packet.seq, packet.timestamp, now);

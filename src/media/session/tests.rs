@@ -323,6 +323,56 @@ async fn garbage_is_counted_and_the_session_survives() {
 }
 
 #[tokio::test]
+async fn a_repeated_telephone_event_end_is_received_once_and_loss_stays_zero() {
+    let remote = peer().await;
+    let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
+    let target = handle.local_addr();
+    let mut tx = RtpSender::new();
+    let mut packet = [0u8; 200];
+    for _ in 0..10 {
+        let len = tx.write(0, &[0xFF; 160], &mut packet).unwrap();
+        tx.advance(160);
+        remote.send_to(&packet[..len], target).await.unwrap();
+    }
+    // Digit 5: three updates, then the end packet three times, unchanged, sequence number
+    // included (RFC 4733 §2.5.1.4, as some phones send it).
+    let start = tx.timestamp();
+    for duration in [160u16, 320, 480] {
+        let [hi, lo] = duration.to_be_bytes();
+        let len = tx
+            .write_event(101, &[5, 10, hi, lo], start, duration == 160, &mut packet)
+            .unwrap();
+        tx.advance(160);
+        remote.send_to(&packet[..len], target).await.unwrap();
+    }
+    let [hi, lo] = 640u16.to_be_bytes();
+    let len = tx
+        .write_event(101, &[5, 0x80 | 10, hi, lo], start, false, &mut packet)
+        .unwrap();
+    for _ in 0..3 {
+        remote.send_to(&packet[..len], target).await.unwrap();
+    }
+    tx.advance(160);
+    for _ in 0..10 {
+        let len = tx.write(0, &[0xFF; 160], &mut packet).unwrap();
+        tx.advance(160);
+        remote.send_to(&packet[..len], target).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while handle.stats().packets_received < 24 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stats = handle.stop().await.stats;
+    assert_eq!(
+        stats.packets_received, 24,
+        "the copies are not received packets: {stats:?}"
+    );
+    assert_eq!(stats.quality.packets_lost, 0, "{stats:?}");
+    assert_eq!(stats.quality.loss_percent, 0.0, "{stats:?}");
+}
+
+#[tokio::test]
 async fn hold_stops_sending_and_resume_continues_the_stream() {
     let remote = peer().await;
     let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
