@@ -14,7 +14,12 @@
 //! underrun conceals without advancing) and down by dropping one frame at most every 400 ms.
 //! The RTP marker is not needed: a timestamp jump that matches the time that passed is a new
 //! talkspurt (the buffer drains, then restarts at the target delay); one that does not, by
-//! more than a second, is a new timeline and the buffer restarts ([`PushOutcome::Reset`]).
+//! more than a second, is a new timeline once a few packets agree on it (two when the buffer
+//! is idle, three while it plays: [`PushOutcome::Reset`]). Until then such packets are placed
+//! by their sequence number when it follows the stream's ([`PushOutcome::Restamped`]), so a
+//! sender whose timestamps jump on every packet still plays, and dropped otherwise
+//! ([`PushOutcome::OffTimeline`]), so a flood of random timestamps cannot restart the buffer
+//! (see `timing.rs`).
 //!
 //! Packets carrying more than 20 ms: with [`JitterBuffer::split_payloads`] (G.711: 160 bytes per
 //! 20 ms at 8 kHz) a payload of k whole frames is split into k slots and anything else is
@@ -23,9 +28,11 @@
 
 use std::time::{Duration, Instant};
 
+use candidates::Candidates;
 use ring::Ring;
-use timing::{Learned, Timeline};
+use timing::{Learned, Placement, Timeline};
 
+mod candidates;
 mod ring;
 #[cfg(test)]
 mod tests;
@@ -49,7 +56,7 @@ const CATCH_UP_INTERVAL: Duration = Duration::from_millis(400);
 /// (60 ms: by then the concealment has faded to silence anyway).
 const MAX_HOLD_FRAMES: u32 = 3;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PushOutcome {
     Accepted,
     /// This frame is already buffered or was already played.
@@ -58,6 +65,11 @@ pub enum PushOutcome {
     TooLate,
     /// The packet did not fit the timeline; the buffer dropped what it held and restarted here.
     Reset,
+    /// Its timestamp is off the timeline; it was filed where its sequence number says (its
+    /// timestamp tells nothing about its timing).
+    Restamped,
+    /// Its timestamp is off the timeline and nothing placed it: dropped, nothing learnt.
+    OffTimeline,
     /// Empty, too large, or (when splitting) not a whole number of frames.
     Rejected,
 }
@@ -93,6 +105,10 @@ pub struct JitterStats {
     pub reorders: u64,
     pub rejected: u64,
     pub resets: u64,
+    /// Filed by sequence number, their timestamps being off the timeline.
+    pub restamped: u64,
+    /// Dropped for timestamps off the timeline.
+    pub off_timeline: u64,
 }
 
 pub struct JitterBuffer {
@@ -110,6 +126,7 @@ pub struct JitterBuffer {
     holds: u32,
     above_since: Option<Instant>,
     timeline: Option<Timeline>,
+    candidates: Candidates,
     target: u32,
     last_target_change_us: i64,
     stats: JitterStats,
@@ -133,6 +150,7 @@ impl JitterBuffer {
             holds: 0,
             above_since: None,
             timeline: None,
+            candidates: Candidates::new(),
             target: INITIAL_TARGET_FRAMES,
             last_target_change_us: 0,
             stats: JitterStats::default(),
@@ -172,14 +190,28 @@ impl JitterBuffer {
             self.stats.duplicates += 1;
             return PushOutcome::Duplicate;
         }
+        let idle = self.ring.held() == 0 && !self.playing;
         let Learned {
             frame: first_frame,
             arrival_us,
-            mut reset,
+            placement,
             reordered,
-        } = timeline.learn(seq, timestamp, arrival);
+        } = timeline.learn(
+            seq,
+            timestamp,
+            arrival,
+            frames as i64,
+            idle,
+            &mut self.candidates,
+        );
+        if placement == Placement::Off {
+            self.stats.off_timeline += 1;
+            return PushOutcome::OffTimeline;
+        }
         let needed_us = timeline.needed_us();
         self.adapt_target(needed_us, arrival_us);
+        let mut reset = placement == Placement::Resync;
+        let restamped = placement == Placement::Sequence;
 
         if reset {
             self.restart();
@@ -197,6 +229,15 @@ impl JitterBuffer {
             _ if reset => {
                 self.stats.resets += 1;
                 PushOutcome::Reset
+            }
+            PushOutcome::Accepted if restamped => {
+                self.stats.restamped += 1;
+                PushOutcome::Restamped
+            }
+            // Late or a copy, by its sequence number: nothing trustworthy about it either way.
+            _ if restamped => {
+                self.stats.off_timeline += 1;
+                PushOutcome::OffTimeline
             }
             PushOutcome::Accepted if reordered => {
                 self.stats.reorders += 1;
@@ -357,6 +398,7 @@ impl JitterBuffer {
     pub fn reset(&mut self) {
         self.restart();
         self.timeline = None;
+        self.candidates.clear();
         self.target = INITIAL_TARGET_FRAMES;
         self.last_target_change_us = 0;
         self.stats.resets += 1;

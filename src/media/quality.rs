@@ -192,8 +192,13 @@ impl ReceiveStats {
         let ticks = elapsed.as_nanos() * u128::from(self.clock_rate) / 1_000_000_000;
         let transit = (ticks as u32).wrapping_sub(rtp_timestamp);
         if let Some(previous) = self.transit {
-            let d = f64::from((transit.wrapping_sub(previous) as i32).unsigned_abs());
-            self.jitter += (d - self.jitter) / 16.0;
+            let d = (transit.wrapping_sub(previous) as i32).unsigned_abs();
+            // A change of more than a second is the timeline jumping (the jitter buffer has
+            // resynchronised or re-stamped the stream), not delay varying: counting it would
+            // report seconds of jitter for the next hundred packets.
+            if d <= self.clock_rate {
+                self.jitter += (f64::from(d) - self.jitter) / 16.0;
+            }
         }
         self.transit = Some(transit);
     }

@@ -3,6 +3,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 mod adaptation;
+mod timeline;
 
 const FRAME: u32 = 160;
 

@@ -177,6 +177,19 @@ fn jitter_follows_rfc3550() {
 }
 
 #[test]
+fn a_timestamp_jump_is_not_jitter() {
+    let mut s = ReceiveStats::new(8000);
+    let t0 = Instant::now();
+    feed(&mut s, t0, 0, 0..50);
+    // The same stream, 10 s ahead in media time from packet 50 on.
+    for n in 50..100u32 {
+        let at = t0 + Duration::from_millis(u64::from(n) * 20);
+        s.on_packet(n as u16, 80_000 + n * 160, at);
+    }
+    assert_eq!(s.jitter_ms(), 0.0);
+}
+
+#[test]
 fn cumulative_loss_saturates_at_24_bits() {
     let mut s = ReceiveStats::new(8000);
     let t0 = Instant::now();
