@@ -24,6 +24,7 @@ pub use crate::vocab::MediaStats;
 use crate::vocab::Quality;
 
 mod backoff;
+mod source;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -103,6 +104,9 @@ struct Counters {
     /// Copies of packets already received (not part of the JSON contract, hence not in
     /// `MediaStats`: logged when the session ends).
     duplicates: AtomicU64,
+    /// Packets from the latched address that are not part of the stream: another SSRC on
+    /// probation, or a timestamp off the timeline with nowhere to go (logged at the end).
+    strays: AtomicU64,
     invalid: AtomicU64,
     foreign: AtomicU64,
     ssrc_changes: AtomicU64,

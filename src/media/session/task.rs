@@ -1,6 +1,10 @@
 //! The loop inside one call's media task: receive (symmetric RTP, SSRC tracking, jitter
 //! buffer, DTMF, RFC 3550 statistics), play out and send on the 20 ms tick, RTCP every few
 //! seconds, and levels/quality published as events.
+//!
+//! The receive path expects hostile or broken input on the latched address: another SSRC is
+//! on probation until it proves itself (`source.rs`), a timestamp off the timeline does not
+//! restart the jitter buffer unless the packets agree on a new one (`jitter/timing.rs`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,10 +18,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
+use super::source::{Admit, Sources};
 use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
-use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::jitter::{JitterBuffer, Playout, PushOutcome};
 use crate::media::meter::Meter;
 use crate::media::quality::{estimate_mos, ReceiveStats};
 
@@ -57,7 +62,8 @@ pub(super) struct MediaTask {
     /// Where the remote's RTP really comes from (symmetric RTP, RFC 4961): we send there.
     latched: Option<SocketAddr>,
     latched_rtcp: Option<SocketAddr>,
-    remote_ssrc: Option<u32>,
+    /// Which SSRC we listen to, and the newcomers on probation.
+    sources: Sources,
     /// The last SR we received: its NTP middle bits and when it arrived (for DLSR).
     last_sr: Option<(u32, Instant)>,
     rtt: Option<Duration>,
@@ -125,7 +131,7 @@ impl MediaTask {
             local_meter: Meter::default(),
             latched: None,
             latched_rtcp: None,
-            remote_ssrc: None,
+            sources: Sources::default(),
             last_sr: None,
             rtt: None,
             octets_sent: 0,
@@ -195,6 +201,7 @@ impl MediaTask {
         tracing::debug!(
             stats = ?self.counters.snapshot(),
             duplicates = self.counters.duplicates.load(Ordering::Relaxed),
+            strays = self.counters.strays.load(Ordering::Relaxed),
             "media stopped"
         );
         self.recorder.take()
@@ -233,6 +240,7 @@ impl MediaTask {
         if params.remote != self.params.remote {
             self.latched = None;
             self.latched_rtcp = None;
+            self.sources.release();
         }
         if params.codec != self.params.codec {
             self.switch_codec(params.codec);
@@ -438,8 +446,9 @@ impl MediaTask {
             Some(_) => {}
         }
         let now = std::time::Instant::now();
-        if self.remote_ssrc != Some(packet.ssrc) {
-            if self.remote_ssrc.is_some() {
+        match self.sources.admit(packet.ssrc, packet.seq, now) {
+            Admit::Current => {}
+            Admit::Switched => {
                 // A new source (transfer, restart): its numbering owes nothing to the old one.
                 self.jitter.reset();
                 self.quality.reset();
@@ -447,7 +456,10 @@ impl MediaTask {
                 self.dtmf_in = DtmfReceiver::new();
                 self.counters.ssrc_changes.fetch_add(1, Ordering::Relaxed);
             }
-            self.remote_ssrc = Some(packet.ssrc);
+            Admit::Probation => {
+                self.counters.strays.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         }
         // A copy of a packet already counted (an RFC 4733 end packet repeated with its
         // sequence number, a path that duplicates) is not received again (RFC 3550 A.3), and
@@ -456,11 +468,22 @@ impl MediaTask {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
         match packet.kind {
             Received::Audio(payload) => {
-                self.quality.on_packet(packet.seq, packet.timestamp, now);
-                self.jitter.push(packet.seq, packet.timestamp, payload, now);
+                match self.jitter.push(packet.seq, packet.timestamp, payload, now) {
+                    // Not part of the stream (noise with its SSRC): no figure may count it.
+                    PushOutcome::OffTimeline => {
+                        self.counters.strays.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    // Its timestamp says nothing about when it was sent.
+                    PushOutcome::Restamped => {
+                        self.quality.on_untimed_packet(packet.seq);
+                    }
+                    _ => {
+                        self.quality.on_packet(packet.seq, packet.timestamp, now);
+                    }
+                }
             }
             Received::TelephoneEvent(payload) => {
                 // Events carry their start timestamp: count them for loss, not for jitter.
@@ -473,6 +496,7 @@ impl MediaTask {
                 }
             }
         }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
     }
 
     fn on_rtcp(&mut self, datagram: &[u8], from: SocketAddr) {
@@ -512,7 +536,8 @@ impl MediaTask {
             None => (0, 0),
         };
         let block = self
-            .remote_ssrc
+            .sources
+            .current()
             .map(|ssrc| self.quality.report_block(ssrc, lsr, dlsr));
         let blocks = block.as_slice();
         let out = &mut self.bufs.rtcp_out;

@@ -15,6 +15,8 @@ use crate::media::rtp::RtpSender;
 use crate::media::sdp::MediaDirection;
 use crate::vocab::codec::Codec;
 
+mod hostile;
+
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A packet as the peer saw it.
