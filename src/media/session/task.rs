@@ -4,7 +4,9 @@
 //!
 //! The receive path expects hostile or broken input on the latched address: another SSRC is
 //! on probation until it proves itself (`source.rs`), a timestamp off the timeline does not
-//! restart the jitter buffer unless the packets agree on a new one (`jitter/timing.rs`).
+//! restart the jitter buffer unless the packets agree on a new one (`jitter/timing.rs`), and
+//! at most `MAX_DATAGRAMS_PER_TICK` datagrams are read between two ticks, so a flood costs a
+//! bounded amount of work (the kernel drops the rest) and never delays the send tick.
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +42,9 @@ const QUALITY_EVERY: u64 = 50;
 const RTCP_EVERY: u64 = 250;
 /// Larger than any sane RTP packet; bigger datagrams are garbage anyway.
 const RECV_BUFFER: usize = 4096;
+/// RTP datagrams read between two 20 ms ticks: 12 500 a second, 250 times a normal stream.
+/// Beyond that the socket is left alone until the next tick.
+const MAX_DATAGRAMS_PER_TICK: u32 = 250;
 const MAX_FRAME_SAMPLES: usize = 960;
 
 pub(super) struct MediaTask {
@@ -64,6 +69,8 @@ pub(super) struct MediaTask {
     latched_rtcp: Option<SocketAddr>,
     /// Which SSRC we listen to, and the newcomers on probation.
     sources: Sources,
+    /// Datagrams that may still be read before the next tick.
+    receive_budget: u32,
     /// The last SR we received: its NTP middle bits and when it arrived (for DLSR).
     last_sr: Option<(u32, Instant)>,
     rtt: Option<Duration>,
@@ -132,6 +139,7 @@ impl MediaTask {
             latched: None,
             latched_rtcp: None,
             sources: Sources::default(),
+            receive_budget: MAX_DATAGRAMS_PER_TICK,
             last_sr: None,
             rtt: None,
             octets_sent: 0,
@@ -177,9 +185,10 @@ impl MediaTask {
                     self.rtp_backoff.resume_at(),
                     Some(&self.socket),
                     &mut self.bufs.datagram,
-                ) => match received {
+                ), if self.receive_budget > 0 => match received {
                     Ok((len, from)) => {
                         self.rtp_backoff.on_success();
+                        self.receive_budget -= 1;
                         self.on_datagram(len, from);
                     }
                     Err(e) => self.on_receive_failure(Channel::Rtp, &e),
@@ -304,6 +313,7 @@ impl MediaTask {
     }
 
     async fn on_tick(&mut self, frame: u64, rtcp: Option<&UdpSocket>) {
+        self.receive_budget = MAX_DATAGRAMS_PER_TICK;
         let samples = self.params.codec.samples_per_frame();
         let passed = frame.saturating_sub(self.frames_elapsed);
         self.frames_elapsed = frame.max(self.frames_elapsed);
