@@ -115,25 +115,56 @@ async fn next_event(
     .unwrap_or_else(|_| panic!("no {what} within 10 s"))
 }
 
-#[tokio::test]
-async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() {
-    let config = config(&["--audio", "echo", "--auto-answer"]);
-    let (events_tx, mut events) = broadcast::channel(4096);
+/// The executor on a task, driven through its channels; the SIP side is the fake.
+struct Running {
+    events: broadcast::Receiver<Event>,
+    sip: FakeSip,
+    command_tx: mpsc::UnboundedSender<Command>,
+    sip_tx: mpsc::UnboundedSender<Input>,
+    /// Kept so the registration channel stays open.
+    _reg_tx: mpsc::UnboundedSender<RegUpdate>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+async fn run_executor(config: Config) -> Running {
+    let (events_tx, events) = broadcast::channel(4096);
     let log = Log(events_tx);
     let audio = Audio::open(&config, &supported_codecs(&config), &log)
         .await
-        .expect("echo needs no sound card");
+        .expect("no sound card needed");
     let sip = FakeSip::default();
     let loopback = IpAddr::from([127, 0, 0, 1]);
     let mut engine = Engine::new(config, log, sip.clone(), loopback, audio);
     let (command_tx, mut commands) = mpsc::unbounded_channel();
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
-    let (_reg_tx, mut reg_rx) = mpsc::unbounded_channel();
+    let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
     let running = tokio::spawn(async move {
         engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
         engine.shutdown(&mut sip_rx).await;
         engine.finish().await;
     });
+    Running {
+        events,
+        sip,
+        command_tx,
+        sip_tx,
+        _reg_tx: reg_tx,
+        running,
+    }
+}
+
+#[tokio::test]
+async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() {
+    let config = config(&["--audio", "echo", "--auto-answer"]);
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let Running {
+        mut events,
+        sip,
+        command_tx,
+        sip_tx,
+        running,
+        ..
+    } = run_executor(config).await;
 
     let caller = UdpSocket::bind((loopback, 0)).await.unwrap();
     // The SDP names another port than the one the caller's RTP comes from (a NAT would do
@@ -249,27 +280,14 @@ async fn executor_hangs_up_live_calls_at_shutdown_through_the_sip_side() {
     let mut config = config(&["--audio", "null"]);
     // Headless answers by default; this call must stay ringing.
     config.auto_answer = false;
-    let (events_tx, mut events) = broadcast::channel(4096);
-    let log = Log(events_tx);
-    let audio = Audio::open(&config, &supported_codecs(&config), &log)
-        .await
-        .unwrap();
-    let sip = FakeSip::default();
-    let mut engine = Engine::new(
-        config,
-        log,
-        sip.clone(),
-        IpAddr::from([127, 0, 0, 1]),
-        audio,
-    );
-    let (command_tx, mut commands) = mpsc::unbounded_channel();
-    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
-    let (_reg_tx, mut reg_rx) = mpsc::unbounded_channel();
-    let running = tokio::spawn(async move {
-        engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
-        engine.shutdown(&mut sip_rx).await;
-        engine.finish().await;
-    });
+    let Running {
+        mut events,
+        sip,
+        command_tx,
+        sip_tx,
+        running,
+        ..
+    } = run_executor(config).await;
     let key = DialogKey::new("ringing");
     sip_tx
         .send(Input::Invite(Invite {
