@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod registration;
+pub mod screen;
 pub mod trace;
 pub mod ua;
 pub mod uri;
