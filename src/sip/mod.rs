@@ -6,4 +6,5 @@ pub mod registration;
 pub mod screen;
 pub mod trace;
 pub mod ua;
+pub mod udp;
 pub mod uri;

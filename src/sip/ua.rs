@@ -188,14 +188,19 @@ impl UserAgent {
         let wanted = SocketAddr::new(bind_ip, sip_port);
         match transport {
             Transport::Udp => {
+                // Our socket screens every datagram before rsipstack parses it (udp.rs).
+                let bind = |source| UaError::Bind {
+                    addr: wanted,
+                    transport: "UDP",
+                    source,
+                };
+                let socket = crate::sip::udp::ScreeningSocket::bind(wanted, events.clone())
+                    .await
+                    .map_err(bind)?;
                 let conn =
-                    UdpConnection::create_connection(wanted, None, Some(cancel.child_token()))
+                    UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
                         .await
-                        .map_err(|source| UaError::Bind {
-                            addr: wanted,
-                            transport: "UDP",
-                            source,
-                        })?;
+                        .map_err(bind)?;
                 transport_layer.add_transport(conn.into());
             }
             Transport::Tcp => {
