@@ -214,6 +214,10 @@ fn check_request(msg: &Message<'_>) -> Result<Vec<u8>, Refusal> {
         ));
     }
 
+    if method == "INVITE" && count(msg, "Contact") == 0 {
+        lines.push(("Contact".into(), stand_in_contact(msg)?));
+    }
+
     let mut out = format!("{method} {uri} SIP/2.0\r\n");
     for (name, value) in lines {
         let value = match name.as_str() {
@@ -401,6 +405,15 @@ fn canonical_field(f: &Field) -> Result<Vec<(String, String)>, Problem> {
             .join(", ")),
         _ => one(f.value.clone()),
     })
+}
+
+/// RFC 2543 let an INVITE go without Contact (its inv2543 example in RFC 4475 §3.4.1 does);
+/// rsipstack needs one for the dialog's remote target. The top Via's sent-by is where that
+/// peer takes responses, so it stands in.
+fn stand_in_contact(msg: &Message<'_>) -> Result<String, Problem> {
+    let top = value(msg, "Via").unwrap_or_default();
+    let via = parse::via(parse::split_list(&top).first().copied().unwrap_or_default())?;
+    Ok(format!("<sip:{}>", via.sent_by))
 }
 
 /// The body of an INVITE or UPDATE must be SDP (RFC 3261 §8.2.3: 415 otherwise, listing what
