@@ -8,13 +8,16 @@
 
 mod answer;
 mod body;
+mod fields;
 mod outgoing;
 mod parse;
+mod response;
 
 pub use outgoing::repair_outgoing;
 
 use crate::sip::ua::ALLOW;
-use parse::{Address, Field, Message, Problem, StartLine};
+use fields::Address;
+use parse::{Field, Message, Problem, StartLine};
 use std::borrow::Cow;
 
 /// What to do with one incoming message.
@@ -54,7 +57,7 @@ pub fn screen(message: &[u8]) -> Verdict<'_> {
     }
     let msg = parse::split(message);
     if msg.start.starts_with("SIP/") {
-        return screen_response(message, &msg);
+        return response::screen_response(message, &msg);
     }
     let method = msg.start.split(' ').next().unwrap_or_default().to_string();
     let answerable = method != "ACK" && msg.fields.iter().any(|f| f.name == "Via");
@@ -136,7 +139,7 @@ fn check_request(msg: &Message<'_>) -> Result<Vec<u8>, Refusal> {
         return Err(Problem::bad("no empty line after the header fields").into());
     }
     let body = framed_body(msg)?;
-    required(msg, &["From", "To", "Call-ID", "CSeq"])?;
+    required(msg, &["Via", "From", "To", "Call-ID", "CSeq"])?;
     for name in [
         "From",
         "To",
@@ -186,7 +189,7 @@ fn check_request(msg: &Message<'_>) -> Result<Vec<u8>, Refusal> {
     }
     if method != "ACK" && method != "CANCEL" {
         let tags: Vec<String> = values(msg, "Require")
-            .flat_map(|v| parse::split_list(v).into_iter().map(str::to_string))
+            .flat_map(|v| fields::split_list(v).into_iter().map(str::to_string))
             .filter(|t| !t.is_empty())
             .collect();
         if !tags.is_empty() {
@@ -199,11 +202,11 @@ fn check_request(msg: &Message<'_>) -> Result<Vec<u8>, Refusal> {
         }
     }
     let (body, content_type) = if matches!(method, "INVITE" | "UPDATE") {
-        session_body(body, content_type)?
+        body::session_body(body, content_type)?
     } else {
         (Cow::Borrowed(body), content_type)
     };
-    if method == "INVITE" && !accepts_sdp(msg) {
+    if method == "INVITE" && !body::accepts_sdp(msg) {
         return Err(refuse(
             406,
             "Accept leaves out application/sdp",
@@ -233,52 +236,6 @@ fn check_request(msg: &Message<'_>) -> Result<Vec<u8>, Refusal> {
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&body);
     Ok(bytes)
-}
-
-/// Responses are rsipstack's to match; only broken ones are dropped here (RFC 4475
-/// §3.1.2.5, §3.1.2.19: a response with out-of-range numbers is discarded).
-fn screen_response<'a>(message: &'a [u8], msg: &Message<'a>) -> Verdict<'a> {
-    let drop = |why: String| Verdict::Drop { why };
-    let Ok(StartLine::Response { version, code, .. }) = parse::start_line(&msg.start) else {
-        return drop("unreadable status line".into());
-    };
-    if version != "SIP/2.0" {
-        return drop(format!(
-            "response version {} is not SIP/2.0",
-            parse::clip(version)
-        ));
-    }
-    let in_range = code.len() == 3
-        && parse::is_digits(code)
-        && (100..=699).contains(&code.parse::<u16>().unwrap_or(0));
-    if !in_range {
-        return drop(format!("status code {} out of range", parse::clip(code)));
-    }
-    if let Some(flaw) = &msg.flaw {
-        return drop(flaw.detail.clone());
-    }
-    if !msg.terminated {
-        return drop("no empty line after the header fields".into());
-    }
-    let body = match framed_body(msg) {
-        Ok(body) => body,
-        Err(r) => return drop(r.problem.detail),
-    };
-    if let Err(r) = required(msg, &["Via", "From", "To", "Call-ID", "CSeq"]) {
-        return drop(r.problem.detail);
-    }
-    if let Err(p) = cseq(&value(msg, "CSeq").unwrap_or_default()) {
-        return drop(p.detail);
-    }
-    let end = msg.head_len + 4 + body.len();
-    if value(msg, "Content-Length").is_none() && !body.is_empty() {
-        // Without Content-Length rsipstack reads no body; over UDP it is the rest (§18.3).
-        let mut out = message[..msg.head_len].to_vec();
-        out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
-        out.extend_from_slice(body);
-        return Verdict::Pass(Cow::Owned(out));
-    }
-    Verdict::Pass(Cow::Borrowed(&message[..end]))
 }
 
 /// The body as Content-Length frames it (RFC 3261 §18.3: extra bytes are discarded, too few
@@ -382,25 +339,25 @@ fn request_uri_syntax(uri: &str) -> Result<(), Problem> {
 fn canonical_field(f: &Field) -> Result<Vec<(String, String)>, Problem> {
     let one = |v: String| vec![(f.name.clone(), v)];
     Ok(match f.name.as_str() {
-        "Via" => parse::split_list(&f.value)
+        "Via" => fields::split_list(&f.value)
             .into_iter()
-            .map(|v| parse::via(v).map(|v| ("Via".to_string(), v.canonical())))
+            .map(|v| fields::via(v).map(|v| ("Via".to_string(), v.canonical())))
             .collect::<Result<_, _>>()?,
         "From" => {
-            let mut from = parse::address(&f.value, "From")?;
+            let mut from = fields::address(&f.value, "From")?;
             if from.tag().is_none() {
-                from.params.push(parse::Param {
+                from.params.push(fields::Param {
                     name: "tag".into(),
                     value: Some(outgoing::tag_for_2543(&from.uri)),
                 });
             }
             one(from.canonical())
         }
-        "To" => one(parse::address(&f.value, "To")?.canonical()),
+        "To" => one(fields::address(&f.value, "To")?.canonical()),
         "Contact" if f.value == "*" => one(f.value.clone()),
-        "Contact" | "Route" | "Record-Route" => one(parse::split_list(&f.value)
+        "Contact" | "Route" | "Record-Route" => one(fields::split_list(&f.value)
             .into_iter()
-            .map(|v| parse::address(v, &f.name).map(|a: Address| a.canonical()))
+            .map(|v| fields::address(v, &f.name).map(|a: Address| a.canonical()))
             .collect::<Result<Vec<_>, _>>()?
             .join(", ")),
         _ => one(f.value.clone()),
@@ -412,61 +369,13 @@ fn canonical_field(f: &Field) -> Result<Vec<(String, String)>, Problem> {
 /// peer takes responses, so it stands in.
 fn stand_in_contact(msg: &Message<'_>) -> Result<String, Problem> {
     let top = value(msg, "Via").unwrap_or_default();
-    let via = parse::via(parse::split_list(&top).first().copied().unwrap_or_default())?;
+    let via = fields::via(
+        fields::split_list(&top)
+            .first()
+            .copied()
+            .unwrap_or_default(),
+    )?;
     Ok(format!("<sip:{}>", via.sent_by))
-}
-
-/// The body of an INVITE or UPDATE must be SDP (RFC 3261 §8.2.3: 415 otherwise, listing what
-/// we accept). A multipart/mixed body is valid too (RFC 4475 §3.1.1.11, RFC 5621): its SDP
-/// part is taken and the rest (ISUP from gateways, say) ignored.
-fn session_body<'a>(
-    body: &'a [u8],
-    content_type: Option<String>,
-) -> Result<(Cow<'a, [u8]>, Option<String>), Refusal> {
-    if body.is_empty() {
-        return Ok((Cow::Borrowed(body), content_type));
-    }
-    let unsupported = |what: &str| {
-        refuse(
-            415,
-            format!("{} body", parse::clip(what)),
-            vec!["Accept: application/sdp".to_string()],
-        )
-    };
-    let Some(ct) = content_type else {
-        return Err(unsupported("untyped"));
-    };
-    let kind = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match kind.as_str() {
-        "application/sdp" => Ok((Cow::Borrowed(body), Some(ct))),
-        "multipart/mixed" => match body::sdp_part(&ct, body) {
-            Some(sdp) => Ok((Cow::Owned(sdp), Some("application/sdp".into()))),
-            None => Err(unsupported("multipart/mixed without SDP")),
-        },
-        other => Err(unsupported(other)),
-    }
-}
-
-/// No Accept means SDP is fine (RFC 3261 §20.1); otherwise one range must cover it.
-fn accepts_sdp(msg: &Message<'_>) -> bool {
-    let mut ranges = values(msg, "Accept").flat_map(parse::split_list).peekable();
-    if ranges.peek().is_none() && count(msg, "Accept") == 0 {
-        return true;
-    }
-    ranges.any(|r| {
-        let range = r
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        matches!(range.as_str(), "application/sdp" | "application/*" | "*/*")
-    })
 }
 
 fn count(msg: &Message<'_>, name: &str) -> usize {

@@ -271,3 +271,39 @@ fn stand_in_from_tags_are_removed_on_the_way_out() {
         String::from_utf8_lossy(&fixed)
     );
 }
+
+fn invite_with(extra: &str) -> String {
+    format!(
+        "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;received=2001:db8::1\r\n\
+         From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn everyday_forms_real_phones_send_still_pass() {
+    for extra in [
+        "Contact: sip:c@192.0.2.1;+sip.instance=\"<urn:uuid:1>\";expires=60\r\n",
+        "Contact: \"Jörg\" <sip:c@192.0.2.1;ob>;reg-id=1\r\n",
+        "Contact: Jörg Müller <sip:c@192.0.2.1>\r\n",
+        "Record-Route: <sip:192.0.2.9;lr;ftag=a-b>, <sip:192.0.2.8;lr>\r\n",
+    ] {
+        let msg = invite_with(extra);
+        assert!(
+            matches!(screen(msg.as_bytes()), Verdict::Pass(_)),
+            "{extra:?}: {:?}",
+            screen(msg.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn a_request_without_via_is_dropped_with_a_reason() {
+    let msg = invite_with("").replace(
+        "Via: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;received=2001:db8::1\r\n",
+        "",
+    );
+    let Verdict::Drop { why } = screen(msg.as_bytes()) else {
+        panic!("not dropped");
+    };
+    assert!(why.contains("missing Via"), "{why}");
+}
