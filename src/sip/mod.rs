@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod registration;
+pub mod reply;
+pub mod tcp;
 pub mod trace;
 pub mod ua;
 pub mod uri;

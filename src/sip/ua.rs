@@ -6,6 +6,7 @@
 //! owns offer/answer and media.
 
 use crate::sip::account::{Account, Transport};
+use crate::sip::tcp::{self, TcpLimits, TcpTransport};
 use crate::sip::trace::{TraceInspector, TraceLine};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -14,7 +15,6 @@ use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -91,6 +91,8 @@ pub enum SipEvent {
         why: Termination,
     },
     Trace(TraceLine),
+    /// Something the user should know that is no call's business (a refused TCP connection).
+    Warning(String),
 }
 
 /// The methods we handle, for `Allow` in our answers (RFC 3261 §20.5: required in a 405, and
@@ -170,6 +172,8 @@ pub struct UserAgent {
     pub local: SocketAddr,
     pub transport: Transport,
     pub username: String,
+    /// Our TCP flows, when the transport is TCP.
+    tcp: Option<Arc<TcpTransport>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -181,11 +185,13 @@ impl UserAgent {
         transport: Transport,
         sip_port: u16,
         bind_ip: IpAddr,
+        tcp_limits: TcpLimits,
         events: mpsc::UnboundedSender<SipEvent>,
         cancel: CancellationToken,
     ) -> Result<UserAgent, UaError> {
         let transport_layer = TransportLayer::new(cancel.child_token());
         let wanted = SocketAddr::new(bind_ip, sip_port);
+        let mut listener = None;
         match transport {
             Transport::Udp => {
                 let conn =
@@ -199,15 +205,18 @@ impl UserAgent {
                 transport_layer.add_transport(conn.into());
             }
             Transport::Tcp => {
-                let listener =
-                    TcpListenerConnection::new(wanted, None)
-                        .await
-                        .map_err(|source| UaError::Bind {
-                            addr: wanted,
-                            transport: "TCP",
-                            source,
-                        })?;
-                transport_layer.add_transport(listener.into());
+                let bind_error = |e: std::io::Error| UaError::Bind {
+                    addr: wanted,
+                    transport: "TCP",
+                    source: e.into(),
+                };
+                let socket = tcp::listen(wanted).map_err(bind_error)?;
+                let local = socket.local_addr().map_err(bind_error)?;
+                let placeholder = TcpTransport::placeholder(local)
+                    .await
+                    .ok_or_else(|| UaError::Endpoint("cannot make the TCP listener".into()))?;
+                transport_layer.add_transport(placeholder);
+                listener = Some(socket);
             }
         }
 
@@ -227,6 +236,17 @@ impl UserAgent {
             .map_err(|e| UaError::Endpoint(e.to_string()))?;
         let inner = endpoint.inner.clone();
         let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+        let tasks = TaskTracker::new();
+        let tcp = listener.is_some().then(|| {
+            TcpTransport::new(
+                local,
+                inner.clone(),
+                tcp_limits,
+                events.clone(),
+                cancel.clone(),
+                tasks.clone(),
+            )
+        });
         let ua = UserAgent {
             endpoint: inner.clone(),
             dialogs,
@@ -234,9 +254,13 @@ impl UserAgent {
             local,
             transport,
             username: account.username.clone(),
+            tcp: tcp.clone(),
             cancel: cancel.clone(),
-            tasks: TaskTracker::new(),
+            tasks,
         };
+        if let (Some(tcp), Some(listener)) = (tcp, listener) {
+            ua.spawn(tcp.accept(listener));
+        }
         ua.spawn(async move {
             if let Err(e) = inner.serve().await {
                 tracing::warn!(error = %e, "SIP endpoint stopped");
@@ -258,6 +282,11 @@ impl UserAgent {
         self.tasks.spawn(async move {
             let _ = cancel.run_until_cancelled_owned(work).await;
         })
+    }
+
+    /// Our TCP flows (`None` over UDP).
+    pub fn tcp(&self) -> Option<&Arc<TcpTransport>> {
+        self.tcp.as_ref()
     }
 
     /// Our Contact URI: where the registrar and callers reach us.

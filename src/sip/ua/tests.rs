@@ -32,6 +32,7 @@ async fn start_ua(registrar: SocketAddr) -> (UserAgent, mpsc::UnboundedReceiver<
         Transport::Udp,
         0,
         LOCALHOST,
+        Default::default(),
         tx,
         CancellationToken::new(),
     )
@@ -115,8 +116,11 @@ async fn stop_ends_every_task_including_a_retrying_registration() {
     let (ua, _events) = start_ua(silent.local_addr().unwrap()).await;
     let (tx, mut updates) = mpsc::unbounded_channel();
     let account = account(silent.local_addr().unwrap());
-    let registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
-    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
+    assert_eq!(
+        updates.recv().await,
+        Some(RegUpdate::Registering { why: None })
+    );
     let mut buf = [0u8; 4096];
     timeout(Duration::from_secs(2), silent.recv_from(&mut buf))
         .await
@@ -192,7 +196,7 @@ async fn register_says_only_what_we_do_with_our_own_call_id() {
     let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
     let (tx, _updates) = mpsc::unbounded_channel();
     let account = account(registrar.local_addr().unwrap());
-    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
     let mut buf = [0u8; 4096];
     let (n, _) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
         .await
@@ -242,8 +246,11 @@ async fn first_update(status_line: &str, extra: &str) -> RegUpdate {
     let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
     let (tx, mut updates) = mpsc::unbounded_channel();
     let account = account(registrar.local_addr().unwrap());
-    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
-    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
+    assert_eq!(
+        updates.recv().await,
+        Some(RegUpdate::Registering { why: None })
+    );
     let mut buf = [0u8; 8192];
     let (n, from) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
         .await
