@@ -385,13 +385,7 @@ async fn attempt(
                     ANSWER_TIMEOUT.as_secs()
                 ))
             }
-            Ok(Err(e)) => {
-                return retry(format!(
-                    "cannot reach the registrar {}: {}",
-                    server.host_with_port,
-                    sanitize(&e.to_string())
-                ))
-            }
+            Ok(Err(e)) => return retry(failure(server, &e)),
             Ok(Ok(resp)) => resp,
         };
     let status = &resp.status_code;
@@ -438,6 +432,25 @@ async fn attempt(
             reason: format!("the registrar answered {}", status_text(status)),
             after: retry_after(&resp.headers),
         },
+    }
+}
+
+/// Words for a REGISTER that ended in an error: the network's, or an answer we could not use
+/// (a challenge we cannot parse is an answer, not an unreachable registrar).
+fn failure(server: &rsipstack::sip::Uri, error: &rsipstack::Error) -> String {
+    use rsipstack::Error as E;
+    let what = sanitize(&error.to_string());
+    match error {
+        E::TransportLayerError(..) | E::IoError(_) | E::DnsResolutionError(_) => {
+            format!(
+                "cannot reach the registrar {}: {what}",
+                server.host_with_port
+            )
+        }
+        _ => format!(
+            "the registrar {} answered, but its answer could not be used: {what}",
+            server.host_with_port
+        ),
     }
 }
 

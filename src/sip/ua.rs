@@ -7,7 +7,8 @@
 
 use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::{self, TcpLimits, TcpTransport};
-use crate::sip::trace::{TraceInspector, TraceLine};
+use crate::sip::trace::{ByeAnswers, TraceInspector, TraceLine};
+use order::{Admit, Order};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -158,6 +159,9 @@ pub enum DialogError {
         #[source]
         source: Box<rsipstack::Error>,
     },
+    /// The other side answered our BYE with an error status (the dialog is over anyway).
+    #[error("the other side refused our BYE with {status}")]
+    ByeRefused { key: DialogKey, status: String },
 }
 
 /// The running user agent. Cheap to clone; all clones drive the same endpoint, and every
@@ -168,6 +172,12 @@ pub struct UserAgent {
     endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
     calls: Arc<Mutex<HashMap<DialogKey, InviteDialog>>>,
+    /// What each dialog has taken so far, for requests that arrive together.
+    order: Arc<Mutex<HashMap<DialogKey, Order>>>,
+    /// Cancelled when a call's dialog ends or the remote side's BYE arrives: a BYE of ours
+    /// still waiting for its answer then stops (crossing BYEs).
+    ended: Arc<Mutex<HashMap<DialogKey, CancellationToken>>>,
+    bye_answers: ByeAnswers,
     /// Local SIP address as others should reach it.
     pub local: SocketAddr,
     pub transport: Transport,
@@ -189,6 +199,7 @@ impl UserAgent {
         events: mpsc::UnboundedSender<SipEvent>,
         cancel: CancellationToken,
     ) -> Result<UserAgent, UaError> {
+        let bye_answers = ByeAnswers::default();
         let transport_layer = TransportLayer::new(cancel.child_token());
         let wanted = SocketAddr::new(bind_ip, sip_port);
         let mut listener = None;
@@ -224,7 +235,10 @@ impl UserAgent {
             .with_user_agent(concat!("sipterm/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel.clone())
-            .with_inspector(Box::new(TraceInspector::new(events.clone())))
+            .with_inspector(Box::new(TraceInspector::new(
+                events.clone(),
+                bye_answers.clone(),
+            )))
             .build();
         let local = endpoint
             .get_addrs()
@@ -251,6 +265,9 @@ impl UserAgent {
             endpoint: inner.clone(),
             dialogs,
             calls: Arc::default(),
+            order: Arc::default(),
+            ended: Arc::default(),
+            bye_answers,
             local,
             transport,
             username: account.username.clone(),
@@ -330,13 +347,45 @@ impl UserAgent {
         }
     }
 
-    /// Sends BYE and waits for its answer (bounded by the transaction timers).
+    /// Sends BYE and waits for its answer (bounded by the transaction timers). A BYE from the
+    /// other side meanwhile ends the wait: the dialog is over, and ours would only be
+    /// retransmitted into silence. A BYE refused with an error status is an error.
     pub async fn bye(&self, key: &DialogKey) -> Result<(), DialogError> {
         let d = self.dialog_or_gone(key)?;
-        d.bye().await.map_err(|source| DialogError::Bye {
-            key: key.clone(),
-            source: Box::new(source),
-        })
+        let ended = self.ended(key);
+        if ended.is_cancelled() {
+            return Ok(());
+        }
+        let call_id = d.id().call_id.clone();
+        tokio::select! {
+            result = d.bye() => result.map_err(|source| DialogError::Bye {
+                key: key.clone(),
+                source: Box::new(source),
+            })?,
+            _ = ended.cancelled() => return Ok(()),
+        }
+        let status = self
+            .bye_answers
+            .lock()
+            .expect("bye answers")
+            .remove(&call_id);
+        match status {
+            Some(status) if status >= 300 => Err(DialogError::ByeRefused {
+                key: key.clone(),
+                status: StatusCode::from(status).to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The token that ends a wait on `key`'s dialog (a new one when the call is unknown).
+    fn ended(&self, key: &DialogKey) -> CancellationToken {
+        self.ended
+            .lock()
+            .expect("ended lock")
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 
     /// A REGISTER client on this user agent's endpoint.
@@ -348,6 +397,10 @@ impl UserAgent {
     }
 
     pub fn forget(&self, key: &DialogKey) {
+        self.order.lock().expect("order lock").remove(key);
+        if let Some(ended) = self.ended.lock().expect("ended lock").remove(key) {
+            ended.cancel();
+        }
         if let Some(d) = self.calls.lock().expect("calls lock").remove(key) {
             self.dialogs.remove_dialog(&d.id());
         }
@@ -403,13 +456,8 @@ impl UserAgent {
                 self.new_call(tx, state_tx.clone(), &events);
                 continue;
             }
-            // Each transaction runs in its own task: a slow one never holds up the next request.
-            if let Some(mut dialog) = self.dialogs.match_dialog(&tx) {
-                self.spawn(async move {
-                    if let Err(e) = dialog.handle(&mut tx).await {
-                        tracing::debug!(error = %e, "in-dialog request failed");
-                    }
-                });
+            if let Some(dialog) = self.dialogs.match_dialog(&tx) {
+                self.in_dialog(dialog, tx).await;
                 continue;
             }
             let status = match method {
@@ -422,6 +470,64 @@ impl UserAgent {
                 let headers = vec![Header::Allow(ALLOW.into())];
                 let _ = tx.reply_with(status, headers, None).await;
             });
+        }
+    }
+
+    /// One in-dialog request: refused here when out of order or overlapping (see `order`),
+    /// otherwise handed to its dialog in its own task, so a slow one (a re-INVITE waiting for
+    /// the engine) never holds up the next. The dialog's first step, where rsipstack checks
+    /// the CSeq, runs before the next request is looked at: requests reach it in arrival order
+    /// instead of the order tasks happen to run in (it drops older ones without an answer).
+    async fn in_dialog(&self, mut dialog: rsipstack::dialog::dialog::Dialog, mut tx: Transaction) {
+        let key = DialogKey(dialog.id().to_string());
+        let method = tx.original.method;
+        let cseq = tx
+            .original
+            .cseq_header()
+            .ok()
+            .and_then(|c| c.seq().ok())
+            .unwrap_or(0);
+        let admit = self
+            .order
+            .lock()
+            .expect("order lock")
+            .entry(key.clone())
+            .or_default()
+            .admit(method, cseq);
+        if method == Method::Bye {
+            self.ended(&key).cancel();
+        }
+        let refusal = match admit {
+            Admit::Take => None,
+            Admit::OutOfOrder => Some(vec![]),
+            Admit::InvitePending => Some(vec![Header::RetryAfter(
+                rand::random_range(0..=10u32).to_string().into(),
+            )]),
+        };
+        if let Some(headers) = refusal {
+            self.spawn(async move {
+                let _ = tx
+                    .reply_with(StatusCode::ServerInternalError, headers, None)
+                    .await;
+            });
+            return;
+        }
+        let order = self.order.clone();
+        let mut work = Box::pin(async move {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                tracing::debug!(error = %e, "in-dialog request failed");
+            }
+            if method == Method::Invite {
+                if let Some(o) = order.lock().expect("order lock").get_mut(&key) {
+                    o.invite_done();
+                }
+            }
+        });
+        let done =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(work.as_mut().poll(cx).is_ready()))
+                .await;
+        if !done {
+            self.spawn(work);
         }
     }
 
@@ -611,5 +717,6 @@ pub(crate) fn host_port(addr: SocketAddr) -> String {
     }
 }
 
+mod order;
 #[cfg(test)]
 mod tests;
