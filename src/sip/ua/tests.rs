@@ -90,13 +90,11 @@ async fn options_is_answered_while_an_invite_waits_for_the_user() {
 
     let invite = request("INVITE", from, to, "pending-invite", OFFER);
     peer.send_to(invite.as_bytes(), to).await.unwrap();
-    let key = loop {
-        match timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(SipEvent::Invite { key, .. })) => break key,
-            Ok(Some(_)) => continue,
-            other => panic!("no Invite event: {other:?}"),
-        }
-    };
+    let key = next_event(&mut events, "Invite", |e| match e {
+        SipEvent::Invite { key, .. } => Some(key),
+        _ => None,
+    })
+    .await;
     // The INVITE's transaction stays open until the user answers; other requests go on.
     let options = request("OPTIONS", from, to, "options-meanwhile", "");
     peer.send_to(options.as_bytes(), to).await.unwrap();
@@ -313,6 +311,24 @@ async fn an_unusable_challenge_is_not_called_unreachable() {
     assert!(reason.contains("answered"), "{reason}");
 }
 
+/// The first event `pick` takes within 2 s, skipping others.
+async fn next_event<T>(
+    events: &mut mpsc::UnboundedReceiver<SipEvent>,
+    what: &str,
+    pick: impl Fn(SipEvent) -> Option<T>,
+) -> T {
+    loop {
+        match timeout(Duration::from_secs(2), events.recv()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = pick(event) {
+                    return found;
+                }
+            }
+            other => panic!("no {what} event: {other:?}"),
+        }
+    }
+}
+
 /// A confirmed call from `peer`: INVITE, our 200, the peer's ACK. Returns the dialog's key and
 /// the To header with our tag, for in-dialog requests.
 async fn confirmed_call(
@@ -324,13 +340,11 @@ async fn confirmed_call(
     let (from, to) = (peer.local_addr().unwrap(), ua.local);
     let invite = request("INVITE", from, to, call_id, OFFER);
     peer.send_to(invite.as_bytes(), to).await.unwrap();
-    let key = loop {
-        match timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(SipEvent::Invite { key, .. })) => break key,
-            Ok(Some(_)) => continue,
-            other => panic!("no Invite event: {other:?}"),
-        }
-    };
+    let key = next_event(events, "Invite", |e| match e {
+        SipEvent::Invite { key, .. } => Some(key),
+        _ => None,
+    })
+    .await;
     ua.accept(&key, OFFER.replace("bob", "alice")).unwrap();
     let mut buf = vec![0u8; 8192];
     let to_header = loop {
@@ -422,13 +436,10 @@ async fn infos_sent_together_each_get_one_answer() {
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
     let (_key, to_header) = confirmed_call(&ua, &mut events, &peer, "infos").await;
-    loop {
-        match timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(SipEvent::Confirmed { .. })) => break,
-            Ok(Some(_)) => continue,
-            other => panic!("no Confirmed event: {other:?}"),
-        }
-    }
+    next_event(&mut events, "Confirmed", |e| {
+        matches!(e, SipEvent::Confirmed { .. }).then_some(())
+    })
+    .await;
     let (from, to) = (peer.local_addr().unwrap(), ua.local);
     for cseq in 2..=21 {
         let info = in_dialog("INFO", from, to, "infos", &to_header, cseq);
@@ -461,13 +472,11 @@ async fn a_reinvite_while_another_is_pending_gets_500_with_retry_after() {
     let (from, to) = (peer.local_addr().unwrap(), ua.local);
     let first = in_dialog("INVITE", from, to, "two-reinvites", &to_header, 2);
     peer.send_to(first.as_bytes(), to).await.unwrap();
-    let responder = loop {
-        match timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(SipEvent::Reoffer { responder, .. })) => break responder,
-            Ok(Some(_)) => continue,
-            other => panic!("no Reoffer event: {other:?}"),
-        }
-    };
+    let responder = next_event(&mut events, "Reoffer", |e| match e {
+        SipEvent::Reoffer { responder, .. } => Some(responder),
+        _ => None,
+    })
+    .await;
     let second = in_dialog("INVITE", from, to, "two-reinvites", &to_header, 3);
     peer.send_to(second.as_bytes(), to).await.unwrap();
     let early = finals(&peer, Duration::from_millis(800)).await;
