@@ -205,3 +205,61 @@ fn without_keepalives_the_registrars_idle_close_is_noticed_and_repaired() {
     sipterm.interrupt();
     assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// 600 idle connections from one address, ten rounds: the per-peer cap holds the file
+/// descriptors down, the idle timeout gives them back, and memory stays flat.
+#[test]
+fn idle_inbound_connections_are_capped_and_closed() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Tcp);
+    args.extend(["--json", "--audio", "null", "--tcp-idle", "1"].map(String::from));
+    let port = sip_port(&args);
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+    let pid = sipterm.pid();
+    let (fds_before, rss_before) = (open_fds(pid), rss_kb(pid));
+    let mut peak_fds = 0;
+    for _round in 0..10 {
+        let conns: Vec<std::net::TcpStream> = (0..600)
+            .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        peak_fds = peak_fds.max(open_fds(pid));
+        // Past the idle limit every flow is closed by sipterm.
+        wait_until(Duration::from_secs(10), || open_fds(pid) <= fds_before + 2);
+        drop(conns);
+    }
+    let (fds_after, rss_after) = (open_fds(pid), rss_kb(pid));
+    eprintln!(
+        "📊 600 idle TCP connections × 10 rounds: fds {fds_before} → peak {peak_fds} → \
+         {fds_after}; RSS {rss_before} kB → {rss_after} kB"
+    );
+    assert!(
+        peak_fds <= fds_before + 32 + 32 + 4,
+        "the per-peer cap (32) and the refusals being answered (32) bound the fds: {peak_fds}"
+    );
+    assert!(fds_after <= fds_before + 2, "{fds_before} → {fds_after}");
+    assert!(
+        rss_after < rss_before + 8 * 1024,
+        "memory grew: {rss_before} kB → {rss_after} kB"
+    );
+    // Still answering: a call gets through.
+    call_gets_through(&kamailio, &mut sipterm, Transport::Tcp);
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
