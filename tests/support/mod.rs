@@ -30,6 +30,7 @@ pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;
 pub mod sipterm;
+pub mod stdio_peer;
 pub mod tmux;
 pub mod tui;
 pub mod wav;
