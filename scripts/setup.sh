@@ -7,7 +7,7 @@ packages=(
   # build: cpal's ALSA backend and the Opus library under audiopus
   libasound2-dev libopus-dev pkg-config cmake
   # real peers and tools the integration tests drive
-  kamailio sip-tester baresip tshark sox espeak-ng tmux
+  kamailio sip-tester baresip linphone-cli tshark sox espeak-ng tmux
   # a virtual headset for the sound-card tests: PulseAudio null sinks behind ALSA's pulse plugin
   pulseaudio pulseaudio-utils libasound2-plugins
 )

@@ -10,6 +10,8 @@
 //! - [`cpu`]: CPU time of a process, for benchmarks;  [`tmux`]: a program in a real terminal;
 //! - [`tui`]: sipterm's full-screen UI under tmux;  [`ansi_html`]: a screen as HTML.
 //! - [`pulse`]: a virtual headset (PulseAudio null sinks) for `--audio device`.
+//! - [`linphone`]: linphonec at its prompt;  [`pjsua`]: pjsua2 through `pjsua_peer.py`;
+//!   [`stdio_peer`]: what those two share (commands on stdin, lines on stdout).
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -22,6 +24,7 @@ pub mod cpu;
 pub mod dtmf;
 pub mod events;
 pub mod kamailio;
+pub mod linphone;
 pub mod pcap;
 pub mod ports;
 pub mod process;
