@@ -26,6 +26,7 @@ pub mod events;
 pub mod kamailio;
 pub mod linphone;
 pub mod pcap;
+pub mod pjsua;
 pub mod ports;
 pub mod process;
 pub mod pulse;
