@@ -12,6 +12,7 @@
 //! - [`pulse`]: a virtual headset (PulseAudio null sinks) for `--audio device`.
 //! - [`linphone`]: linphonec at its prompt;  [`pjsua`]: pjsua2 through `pjsua_peer.py`;
 //!   [`stdio_peer`]: what those two share (commands on stdin, lines on stdout).
+//! - [`soak`]: mutated SIP and RTP datagrams, and a process's RSS and open files.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -34,6 +35,7 @@ pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;
 pub mod sipterm;
+pub mod soak;
 pub mod stdio_peer;
 pub mod tmux;
 pub mod tui;
