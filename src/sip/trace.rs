@@ -53,10 +53,13 @@ impl TraceInspector {
             .is_some_and(|m| m == rsipstack::sip::Method::Bye);
         if code >= 200 && is_bye {
             if let Ok(call_id) = resp.call_id_header() {
-                self.bye_answers
-                    .lock()
-                    .expect("bye answers")
-                    .insert(call_id.value().to_string(), code);
+                let mut answers = self.bye_answers.lock().expect("bye answers");
+                // Answers nobody asked for (a BYE that crossed the caller's) are not kept
+                // forever: the one that matters is taken within the BYE's transaction.
+                if answers.len() >= 1024 {
+                    answers.clear();
+                }
+                answers.insert(call_id.value().to_string(), code);
             }
         }
     }
