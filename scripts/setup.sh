@@ -7,7 +7,9 @@ packages=(
   # build: cpal's ALSA backend and the Opus library under audiopus
   libasound2-dev libopus-dev pkg-config cmake
   # real peers and tools the integration tests drive
-  kamailio sip-tester baresip tshark sox espeak-ng tmux
+  kamailio sip-tester baresip linphone-cli tshark sox espeak-ng tmux
+  # a virtualenv for pjsua2-python (the pjsua peer, tests/support/pjsua.rs)
+  python3-venv
   # a virtual headset for the sound-card tests: PulseAudio null sinks behind ALSA's pulse plugin
   pulseaudio pulseaudio-utils libasound2-plugins
 )
@@ -24,6 +26,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# pjsua 2.15 as a peer: the pjsua2 module from PyPI in a virtualenv inside the checkout
+# (gitignored), where tests/support/pjsua.rs looks for it.
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-pjsua"
+pjsua_version="2.15.1.post1"
+if ! "$venv/bin/python" -c 'import pjsua2' 2>/dev/null; then
+  echo "setup: making $venv with pjsua2-python $pjsua_version"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "pjsua2-python==$pjsua_version"
 fi
 
 if ! command -v cargo >/dev/null; then

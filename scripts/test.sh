@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up, formatting and lint gates, unit and integration tests against
-# real peers (Kamailio, sipp, baresip) on loopback, then the benchmarks that print figures.
+# real peers (Kamailio, sipp, baresip, linphonec, pjsua) on loopback with a five-minute soak,
+# then the benchmarks that print figures.
 # This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -104,6 +104,15 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub rtp_timeout: u32,
 
+    /// Close an inbound SIP-over-TCP connection after this many seconds without traffic.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub tcp_idle: u32,
+
+    /// Every this many seconds, check that the registrar still holds our registration and keep
+    /// its TCP connection alive (RFC 5626 CRLF keep-alives); 0 turns it off.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub keepalive: u32,
+
     /// Reject every incoming call instead of answering it: busy (486) or decline (603).
     #[arg(long, value_name = "busy|decline", ignore_case = true)]
     pub reject: Option<RejectArg>,

@@ -6,6 +6,7 @@
 
 use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
 pub use crate::sip::account::{Account, Transport};
+use crate::sip::tcp::TcpLimits;
 use crate::sip::uri::SipUri;
 use crate::vocab::codec::{parse_codec_list, Codec};
 use std::io::Read;
@@ -57,6 +58,10 @@ pub struct Config {
     pub answer_after: Duration,
     /// Hang up an active call that receives nothing for this long (`None`: never).
     pub rtp_timeout: Option<Duration>,
+    /// What inbound TCP may cost us (`--tcp-idle`; the caps are fixed).
+    pub tcp_limits: TcpLimits,
+    /// How often the registration is checked and its TCP flow kept alive (`--keepalive`).
+    pub keepalive: Option<Duration>,
     /// Reject every call with this status (486 or 603) instead of answering.
     pub auto_reject: Option<u16>,
     pub audio: AudioChoice,
@@ -202,6 +207,11 @@ impl Config {
             auto_answer: (cli.auto_answer || headless) && cli.reject.is_none(),
             answer_after: Duration::from_secs_f64(cli.answer_after),
             rtp_timeout: (cli.rtp_timeout > 0).then(|| Duration::from_secs(cli.rtp_timeout.into())),
+            tcp_limits: TcpLimits {
+                idle: Duration::from_secs(cli.tcp_idle.max(1).into()),
+                ..TcpLimits::default()
+            },
+            keepalive: (cli.keepalive > 0).then(|| Duration::from_secs(cli.keepalive.into())),
             auto_reject: cli.reject.map(|r| match r {
                 RejectArg::Busy => 486,
                 RejectArg::Decline => 603,

@@ -485,3 +485,52 @@ fn sip_info_dtmf_update_without_sdp_and_allow_headers() {
         .collect();
     assert_eq!(digits, "5#", "{}", sipterm.report());
 }
+
+#[test]
+fn a_bye_that_crosses_the_callers_is_not_sent_or_retransmitted() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "echo", "-v"]);
+    wait_registered(&mut sipterm);
+    // The ACK brings no answer to our offer, which alone would make us hang up; the caller's
+    // BYE follows at once. A BYE of ours may cross it, but once the caller's BYE is answered
+    // nothing more may follow: sipp fails on a BYE after that, and ours is not retransmitted.
+    let run = call_alice(&kamailio, "uac_late_offer_silent_ack_bye.xml").run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    // Both sides hung up; which one is named depends on who decided first.
+    assert!(
+        ["remote_hangup", "local_hangup"].contains(&ended["reason"].as_str().unwrap_or("")),
+        "{ended}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let out = sipterm.stdout();
+    let byes_sent = out
+        .lines()
+        .filter(|l| l.contains("SIP sent to") && l.contains("BYE sip:"))
+        .count();
+    assert!(byes_sent <= 1, "{out}");
+    sipterm.interrupt();
+    assert_clean_exit(&mut sipterm);
+}
+
+#[test]
+fn a_refused_bye_is_a_warning() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--audio", "echo"]);
+    wait_registered(&mut sipterm);
+    let sipp = call_alice(&kamailio, "uac_refuse_bye.xml").spawn();
+    wait_event(&mut sipterm, "an active call", |e| {
+        is(e, "call_state") && e["state"] == "active"
+    });
+    sipterm.interrupt();
+    assert_clean_exit(&mut sipterm);
+    let _ = sipp.wait();
+    let warning = events(&sipterm).into_iter().find(|e| {
+        is(e, "log")
+            && e["level"] == "warn"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("refused our BYE with 481"))
+    });
+    assert!(warning.is_some(), "{}", sipterm.report());
+}

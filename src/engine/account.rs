@@ -7,7 +7,7 @@ use crate::vocab::{Event, RegistrationState};
 pub(super) fn event(update: RegUpdate) -> Event {
     let mut retry_in = None;
     let (state, expires, reason) = match update {
-        RegUpdate::Registering => (RegistrationState::Registering, None, None),
+        RegUpdate::Registering { why } => (RegistrationState::Registering, None, why),
         RegUpdate::Registered { expires } => (RegistrationState::Registered, Some(expires), None),
         RegUpdate::Retrying {
             reason,

@@ -140,6 +140,7 @@ pub async fn run(
         config.transport,
         config.sip_port,
         bind_ip,
+        config.tcp_limits,
         sip_tx,
         sip_cancel.clone(),
     )
@@ -147,7 +148,13 @@ pub async fn run(
     announce_start(&config, &ua, &log);
     let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
-    let registration = RegistrationTask::spawn(&ua, &config.account, config.transport, reg_tx)?;
+    let registration = RegistrationTask::spawn(
+        &ua,
+        &config.account,
+        config.transport,
+        config.keepalive,
+        reg_tx,
+    )?;
     let mut engine = Engine::new(config, log.clone(), UaSide::new(ua.clone()), bind_ip, audio);
     engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
     engine.shutdown(&mut sip_rx).await;
@@ -285,6 +292,7 @@ impl<S: SipSide> Engine<S> {
         match self.sip.translate(event) {
             SipIn::Input(input) => self.feed(input).await,
             SipIn::Trace(line) => self.on_trace(line),
+            SipIn::Warning(text) => self.log.warn(text),
         }
     }
 

@@ -14,6 +14,8 @@ pub enum SipIn {
     Input(Input),
     /// A message for `--verbose` and the trace view.
     Trace(TraceLine),
+    /// A warning for the log that concerns no call.
+    Warning(String),
 }
 
 pub trait SipSide: Send + Sync + 'static {
@@ -102,6 +104,7 @@ impl SipSide for Arc<UaSide> {
             SipEvent::Dtmf { key, digit } => Input::SipDtmf { key, digit },
             SipEvent::Terminated { key, why } => Input::Terminated { key, why },
             SipEvent::Trace(line) => return SipIn::Trace(line),
+            SipEvent::Warning(text) => return SipIn::Warning(text),
         })
     }
 

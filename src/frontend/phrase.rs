@@ -83,6 +83,11 @@ impl Phraser {
                     RegistrationState::Unregistered => {
                         say(LogLevel::Info, LogKind::Cleanup, "unregistered".into())
                     }
+                    RegistrationState::Registering if event_has_reason(event) => say(
+                        LogLevel::Warn,
+                        LogKind::Warning,
+                        format!("registering again: {reason}"),
+                    ),
                     RegistrationState::Registering | RegistrationState::Unregistering => {}
                 }
             }
@@ -401,6 +406,18 @@ mod tests {
             reg(RegistrationState::Registering, None, None, None)
         )
         .is_empty());
+        assert_eq!(
+            words(
+                &mut p,
+                reg(
+                    RegistrationState::Registering,
+                    None,
+                    Some("the TCP connection to the registrar closed"),
+                    None
+                )
+            ),
+            ["registering again: the TCP connection to the registrar closed"]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod registration;
+pub mod reply;
 pub mod screen;
+pub mod tcp;
 pub mod trace;
 pub mod ua;
 pub mod udp;

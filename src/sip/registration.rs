@@ -1,12 +1,22 @@
 //! Keeps the account registered: REGISTER with digest auth, refresh before expiry, back off and
 //! retry while the registrar is unreachable, stop for good when credentials are refused, and
 //! unregister (Expires: 0) on the way out, waiting for the registrar's answer.
+//!
+//! While registered it watches: every keep-alive interval it asks the registrar whether it
+//! still holds our binding (a restarted registrar forgets it), and over TCP it keeps the flow
+//! alive with CRLF pings and registers again the moment the flow closes (RFC 5626 §4.4).
+
+mod bindings;
 
 use crate::sip::account::{Account, Transport};
+use crate::sip::tcp::{Flow, TcpTransport};
 use crate::sip::ua::UserAgent;
+use bindings::Held;
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::registration::{backoff_interval, refresh_interval, Registration};
 use rsipstack::sip::{Header, StatusCode, StatusCodeKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,7 +31,10 @@ const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(4);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegUpdate {
-    Registering,
+    /// Registering, for the first time or again because of `why`.
+    Registering {
+        why: Option<String>,
+    },
     Registered {
         expires: u32,
     },
@@ -71,6 +84,7 @@ impl RegistrationTask {
         ua: &UserAgent,
         account: &Account,
         transport: Transport,
+        keepalive: Option<Duration>,
         updates: mpsc::UnboundedSender<RegUpdate>,
     ) -> Result<RegistrationTask, RegistrationError> {
         let mut registrar = account.registrar.clone();
@@ -95,10 +109,8 @@ impl RegistrationTask {
         });
         let mut reg = ua.registration(credential);
         let contact = format!("<{}>", ua.contact_uri());
-        reg.contact = Some(
-            rsipstack::sip::typed::Contact::parse(&contact)
-                .map_err(|source| RegistrationError::Contact { contact, source })?,
-        );
+        let contact = rsipstack::sip::typed::Contact::parse(&contact)
+            .map_err(|source| RegistrationError::Contact { contact, source })?;
         // Say only what we do: rsipstack announces RFC 3327 path and RFC 5626 outbound, which
         // a registrar may act on though we send no +sip.instance or reg-id. An empty
         // Supported replaces it (RFC 3261 allows none). Our own Call-ID, not the library's
@@ -111,9 +123,22 @@ impl RegistrationTask {
             rand::random::<u64>(),
             rand::random::<u64>()
         ));
-        let has_password = account.password.is_some();
         let stop = CancellationToken::new();
-        let handle = ua.spawn(run(reg, server, has_password, stop.clone(), updates));
+        let session = Session {
+            reg,
+            user: account
+                .aor
+                .user
+                .clone()
+                .unwrap_or_else(|| account.username.clone()),
+            has_password: account.password.is_some(),
+            server,
+            contact,
+            tcp: ua.tcp().cloned(),
+            flow: None,
+            keepalive,
+        };
+        let handle = ua.spawn(run(session, stop.clone(), updates));
         Ok(RegistrationTask {
             stop: stop.drop_guard(),
             handle,
@@ -141,28 +166,157 @@ enum Attempt {
     TooBrief(u32),
 }
 
-async fn run(
-    mut reg: Registration,
+/// One registration and what it needs to stay alive.
+struct Session {
+    reg: Registration,
     server: rsipstack::sip::Uri,
+    /// The address-of-record's user, for the binding query.
+    user: String,
     has_password: bool,
+    /// Ours, put back before every REGISTER: rsipstack rewrites it from a 401's Via.
+    contact: rsipstack::sip::typed::Contact,
+    tcp: Option<Arc<TcpTransport>>,
+    /// The registrar's TCP flow, while one is open.
+    flow: Option<Flow>,
+    keepalive: Option<Duration>,
+}
+
+impl Session {
+    /// Over TCP: a flow to the registrar, the one we have if it is still open.
+    async fn connect(&mut self) -> Result<(), String> {
+        let Some(tcp) = &self.tcp else {
+            return Ok(());
+        };
+        if self.flow.as_ref().is_some_and(|f| !f.is_closed()) {
+            return Ok(());
+        }
+        let target = registrar_address(&self.server).await?;
+        let flow = tcp.dial(target).await.map_err(|e| {
+            format!(
+                "cannot connect to the registrar {target} over TCP: {}",
+                sanitize(&e)
+            )
+        })?;
+        self.flow = Some(flow);
+        Ok(())
+    }
+
+    async fn register(&mut self, expires: u32) -> Attempt {
+        if let Err(reason) = self.connect().await {
+            return retry(reason);
+        }
+        self.reg.contact = Some(self.contact.clone());
+        attempt(&mut self.reg, &self.server, expires, self.has_password).await
+    }
+
+    /// Waits while registered until something asks for a REGISTER: the refresh is due, the
+    /// TCP flow closed, or the registrar forgot us. `None` when `stop` fires first.
+    async fn watch(&mut self, refresh: Duration, stop: &CancellationToken) -> Option<String> {
+        let refresh_at = tokio::time::Instant::now() + refresh;
+        let check_every = self.keepalive.unwrap_or(Duration::MAX);
+        loop {
+            let next_check = tokio::time::Instant::now()
+                .checked_add(check_every)
+                .unwrap_or(refresh_at)
+                .min(refresh_at);
+            let flow = self.flow.as_ref();
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = async { flow.expect("flow").closed().await }, if flow.is_some() => {
+                    self.flow = None;
+                    return Some("the TCP connection to the registrar closed".into());
+                }
+                _ = tokio::time::sleep_until(next_check) => {
+                    if next_check >= refresh_at {
+                        return Some(String::new());
+                    }
+                }
+            }
+            if let Some(flow) = &self.flow {
+                if let Err(e) = flow.ping().await {
+                    self.flow = None;
+                    return Some(format!(
+                        "the TCP connection to the registrar failed ({})",
+                        sanitize(&e)
+                    ));
+                }
+            }
+            let ours = self.contact.uri.clone();
+            let check = bindings::held(&mut self.reg, &self.server, &self.user, &ours);
+            let held = tokio::select! {
+                _ = stop.cancelled() => return None,
+                held = tokio::time::timeout(ANSWER_TIMEOUT, check) => held,
+            };
+            match held {
+                Ok(Held::Yes) => {}
+                Ok(Held::No) => {
+                    return Some(
+                        "the registrar no longer holds our registration (did it restart?)".into(),
+                    )
+                }
+                Ok(Held::Unknown(why)) => {
+                    return Some(format!(
+                        "checking the registration failed: {}",
+                        sanitize(&why)
+                    ))
+                }
+                Err(_) => {
+                    return Some(format!(
+                        "the registrar did not answer a check within {} s",
+                        ANSWER_TIMEOUT.as_secs()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// The registrar's transport address: its IP, or its name looked up, and its port (5060).
+async fn registrar_address(server: &rsipstack::sip::Uri) -> Result<SocketAddr, String> {
+    let host = server.host_with_port.host.to_string();
+    let port = server
+        .host_with_port
+        .port
+        .as_ref()
+        .map_or(5060, |p| p.value());
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("cannot resolve the registrar {host}"))
+}
+
+async fn run(
+    mut session: Session,
     stop: CancellationToken,
     updates: mpsc::UnboundedSender<RegUpdate>,
 ) {
     let mut expires = REQUESTED_EXPIRES;
     let mut failures: u32 = 0;
     let mut registered = false;
-    let _ = updates.send(RegUpdate::Registering);
+    let _ = updates.send(RegUpdate::Registering { why: None });
     loop {
         let attempt = tokio::select! {
             _ = stop.cancelled() => break,
-            a = attempt(&mut reg, &server, expires, has_password) => a,
+            a = session.register(expires) => a,
         };
         let wait = match attempt {
             Attempt::Ok(granted) => {
                 failures = 0;
                 registered = true;
                 let _ = updates.send(RegUpdate::Registered { expires: granted });
-                refresh_interval(granted)
+                match session.watch(refresh_interval(granted), &stop).await {
+                    None => break,
+                    Some(why) if why.is_empty() => {} // the usual refresh
+                    Some(why) => {
+                        let _ = updates.send(RegUpdate::Registering { why: Some(why) });
+                    }
+                }
+                continue;
             }
             Attempt::TooBrief(min) => {
                 expires = min;
@@ -186,6 +340,9 @@ async fn run(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+    let Session {
+        mut reg, server, ..
+    } = session;
     if registered {
         let _ = updates.send(RegUpdate::Unregistering);
         match tokio::time::timeout(UNREGISTER_TIMEOUT, reg.register(server, Some(0))).await {
@@ -228,13 +385,7 @@ async fn attempt(
                     ANSWER_TIMEOUT.as_secs()
                 ))
             }
-            Ok(Err(e)) => {
-                return retry(format!(
-                    "cannot reach the registrar {}: {}",
-                    server.host_with_port,
-                    sanitize(&e.to_string())
-                ))
-            }
+            Ok(Err(e)) => return retry(failure(server, &e)),
             Ok(Ok(resp)) => resp,
         };
     let status = &resp.status_code;
@@ -284,6 +435,25 @@ async fn attempt(
     }
 }
 
+/// Words for a REGISTER that ended in an error: the network's, or an answer we could not use
+/// (a challenge we cannot parse is an answer, not an unreachable registrar).
+fn failure(server: &rsipstack::sip::Uri, error: &rsipstack::Error) -> String {
+    use rsipstack::Error as E;
+    let what = sanitize(&error.to_string());
+    match error {
+        E::TransportLayerError(..) | E::IoError(_) | E::DnsResolutionError(_) => {
+            format!(
+                "cannot reach the registrar {}: {what}",
+                server.host_with_port
+            )
+        }
+        _ => format!(
+            "the registrar {} answered, but its answer could not be used: {what}",
+            server.host_with_port
+        ),
+    }
+}
+
 fn retry(reason: String) -> Attempt {
     Attempt::Retry {
         reason,
@@ -315,7 +485,7 @@ const ECHO_MAX: usize = 160;
 
 /// A registrar's words as we may echo them: control characters out, at most `ECHO_MAX`
 /// characters (one line held 20 kB before).
-fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

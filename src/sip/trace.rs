@@ -8,7 +8,13 @@ use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// The final status each of our BYEs got, by Call-ID: rsipstack's `bye()` does not say, and a
+/// refused BYE (404, 481) is worth a warning.
+pub type ByeAnswers = Arc<Mutex<HashMap<String, u16>>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceLine {
@@ -23,11 +29,39 @@ pub struct TraceLine {
 
 pub struct TraceInspector {
     events: mpsc::UnboundedSender<SipEvent>,
+    bye_answers: ByeAnswers,
 }
 
 impl TraceInspector {
-    pub fn new(events: mpsc::UnboundedSender<SipEvent>) -> Self {
-        TraceInspector { events }
+    pub fn new(events: mpsc::UnboundedSender<SipEvent>, bye_answers: ByeAnswers) -> Self {
+        TraceInspector {
+            events,
+            bye_answers,
+        }
+    }
+
+    fn note_bye_answer(&self, msg: &SipMessage) {
+        use rsipstack::sip::prelude::HeadersExt;
+        let SipMessage::Response(resp) = msg else {
+            return;
+        };
+        let code = resp.status_code.code();
+        let is_bye = resp
+            .cseq_header()
+            .ok()
+            .and_then(|c| c.method().ok())
+            .is_some_and(|m| m == rsipstack::sip::Method::Bye);
+        if code >= 200 && is_bye {
+            if let Ok(call_id) = resp.call_id_header() {
+                let mut answers = self.bye_answers.lock().expect("bye answers");
+                // Answers nobody asked for (a BYE that crossed the caller's) are not kept
+                // forever: the one that matters is taken within the BYE's transaction.
+                if answers.len() >= 1024 {
+                    answers.clear();
+                }
+                answers.insert(call_id.value().to_string(), code);
+            }
+        }
     }
 
     fn emit(&self, direction: SipDirection, msg: &SipMessage, peer: Option<&SipAddr>) {
@@ -58,6 +92,7 @@ impl MessageInspector for TraceInspector {
     }
 
     fn after_received(&self, msg: SipMessage, from: Option<&SipAddr>) -> SipMessage {
+        self.note_bye_answer(&msg);
         self.emit(SipDirection::Received, &msg, from);
         msg
     }

@@ -6,7 +6,9 @@
 //! owns offer/answer and media.
 
 use crate::sip::account::{Account, Transport};
-use crate::sip::trace::{TraceInspector, TraceLine};
+use crate::sip::tcp::{self, TcpLimits, TcpTransport};
+use crate::sip::trace::{ByeAnswers, TraceInspector, TraceLine};
+use order::{Admit, Order};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -14,7 +16,6 @@ use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -91,6 +92,8 @@ pub enum SipEvent {
         why: Termination,
     },
     Trace(TraceLine),
+    /// Something the user should know that is no call's business (a refused TCP connection).
+    Warning(String),
 }
 
 /// The methods we handle, for `Allow` in our answers (RFC 3261 §20.5: required in a 405, and
@@ -156,6 +159,9 @@ pub enum DialogError {
         #[source]
         source: Box<rsipstack::Error>,
     },
+    /// The other side answered our BYE with an error status (the dialog is over anyway).
+    #[error("the other side refused our BYE with {status}")]
+    ByeRefused { key: DialogKey, status: String },
 }
 
 /// The running user agent. Cheap to clone; all clones drive the same endpoint, and every
@@ -166,10 +172,18 @@ pub struct UserAgent {
     endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
     calls: Arc<Mutex<HashMap<DialogKey, InviteDialog>>>,
+    /// What each dialog has taken so far, for requests that arrive together.
+    order: Arc<Mutex<HashMap<DialogKey, Order>>>,
+    /// Cancelled when a call's dialog ends or the remote side's BYE arrives: a BYE of ours
+    /// still waiting for its answer then stops (crossing BYEs).
+    ended: Arc<Mutex<HashMap<DialogKey, CancellationToken>>>,
+    bye_answers: ByeAnswers,
     /// Local SIP address as others should reach it.
     pub local: SocketAddr,
     pub transport: Transport,
     pub username: String,
+    /// Our TCP flows, when the transport is TCP.
+    tcp: Option<Arc<TcpTransport>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -181,11 +195,14 @@ impl UserAgent {
         transport: Transport,
         sip_port: u16,
         bind_ip: IpAddr,
+        tcp_limits: TcpLimits,
         events: mpsc::UnboundedSender<SipEvent>,
         cancel: CancellationToken,
     ) -> Result<UserAgent, UaError> {
+        let bye_answers = ByeAnswers::default();
         let transport_layer = TransportLayer::new(cancel.child_token());
         let wanted = SocketAddr::new(bind_ip, sip_port);
+        let mut listener = None;
         match transport {
             Transport::Udp => {
                 // Our socket screens every datagram before rsipstack parses it (udp.rs).
@@ -204,15 +221,18 @@ impl UserAgent {
                 transport_layer.add_transport(conn.into());
             }
             Transport::Tcp => {
-                let listener =
-                    TcpListenerConnection::new(wanted, None)
-                        .await
-                        .map_err(|source| UaError::Bind {
-                            addr: wanted,
-                            transport: "TCP",
-                            source,
-                        })?;
-                transport_layer.add_transport(listener.into());
+                let bind_error = |e: std::io::Error| UaError::Bind {
+                    addr: wanted,
+                    transport: "TCP",
+                    source: e.into(),
+                };
+                let socket = tcp::listen(wanted).map_err(bind_error)?;
+                let local = socket.local_addr().map_err(bind_error)?;
+                let placeholder = TcpTransport::placeholder(local)
+                    .await
+                    .ok_or_else(|| UaError::Endpoint("cannot make the TCP listener".into()))?;
+                transport_layer.add_transport(placeholder);
+                listener = Some(socket);
             }
         }
 
@@ -220,7 +240,10 @@ impl UserAgent {
             .with_user_agent(concat!("sipterm/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel.clone())
-            .with_inspector(Box::new(TraceInspector::new(events.clone())))
+            .with_inspector(Box::new(TraceInspector::new(
+                events.clone(),
+                bye_answers.clone(),
+            )))
             .build();
         let local = endpoint
             .get_addrs()
@@ -232,16 +255,34 @@ impl UserAgent {
             .map_err(|e| UaError::Endpoint(e.to_string()))?;
         let inner = endpoint.inner.clone();
         let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+        let tasks = TaskTracker::new();
+        let tcp = listener.is_some().then(|| {
+            TcpTransport::new(
+                local,
+                inner.clone(),
+                tcp_limits,
+                events.clone(),
+                cancel.clone(),
+                tasks.clone(),
+            )
+        });
         let ua = UserAgent {
             endpoint: inner.clone(),
             dialogs,
             calls: Arc::default(),
+            order: Arc::default(),
+            ended: Arc::default(),
+            bye_answers,
             local,
             transport,
             username: account.username.clone(),
+            tcp: tcp.clone(),
             cancel: cancel.clone(),
-            tasks: TaskTracker::new(),
+            tasks,
         };
+        if let (Some(tcp), Some(listener)) = (tcp, listener) {
+            ua.spawn(tcp.accept(listener));
+        }
         ua.spawn(async move {
             if let Err(e) = inner.serve().await {
                 tracing::warn!(error = %e, "SIP endpoint stopped");
@@ -263,6 +304,11 @@ impl UserAgent {
         self.tasks.spawn(async move {
             let _ = cancel.run_until_cancelled_owned(work).await;
         })
+    }
+
+    /// Our TCP flows (`None` over UDP).
+    pub fn tcp(&self) -> Option<&Arc<TcpTransport>> {
+        self.tcp.as_ref()
     }
 
     /// Our Contact URI: where the registrar and callers reach us.
@@ -306,13 +352,45 @@ impl UserAgent {
         }
     }
 
-    /// Sends BYE and waits for its answer (bounded by the transaction timers).
+    /// Sends BYE and waits for its answer (bounded by the transaction timers). A BYE from the
+    /// other side meanwhile ends the wait: the dialog is over, and ours would only be
+    /// retransmitted into silence. A BYE refused with an error status is an error.
     pub async fn bye(&self, key: &DialogKey) -> Result<(), DialogError> {
         let d = self.dialog_or_gone(key)?;
-        d.bye().await.map_err(|source| DialogError::Bye {
-            key: key.clone(),
-            source: Box::new(source),
-        })
+        let ended = self.ended(key);
+        if ended.is_cancelled() {
+            return Ok(());
+        }
+        let call_id = d.id().call_id.clone();
+        tokio::select! {
+            result = d.bye() => result.map_err(|source| DialogError::Bye {
+                key: key.clone(),
+                source: Box::new(source),
+            })?,
+            _ = ended.cancelled() => return Ok(()),
+        }
+        let status = self
+            .bye_answers
+            .lock()
+            .expect("bye answers")
+            .remove(&call_id);
+        match status {
+            Some(status) if status >= 300 => Err(DialogError::ByeRefused {
+                key: key.clone(),
+                status: StatusCode::from(status).to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The token that ends a wait on `key`'s dialog (a new one when the call is unknown).
+    fn ended(&self, key: &DialogKey) -> CancellationToken {
+        self.ended
+            .lock()
+            .expect("ended lock")
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 
     /// A REGISTER client on this user agent's endpoint.
@@ -324,6 +402,10 @@ impl UserAgent {
     }
 
     pub fn forget(&self, key: &DialogKey) {
+        self.order.lock().expect("order lock").remove(key);
+        if let Some(ended) = self.ended.lock().expect("ended lock").remove(key) {
+            ended.cancel();
+        }
         if let Some(d) = self.calls.lock().expect("calls lock").remove(key) {
             self.dialogs.remove_dialog(&d.id());
         }
@@ -379,13 +461,8 @@ impl UserAgent {
                 self.new_call(tx, state_tx.clone(), &events);
                 continue;
             }
-            // Each transaction runs in its own task: a slow one never holds up the next request.
-            if let Some(mut dialog) = self.dialogs.match_dialog(&tx) {
-                self.spawn(async move {
-                    if let Err(e) = dialog.handle(&mut tx).await {
-                        tracing::debug!(error = %e, "in-dialog request failed");
-                    }
-                });
+            if let Some(dialog) = self.dialogs.match_dialog(&tx) {
+                self.in_dialog(dialog, tx).await;
                 continue;
             }
             let status = match method {
@@ -398,6 +475,64 @@ impl UserAgent {
                 let headers = vec![Header::Allow(ALLOW.into())];
                 let _ = tx.reply_with(status, headers, None).await;
             });
+        }
+    }
+
+    /// One in-dialog request: refused here when out of order or overlapping (see `order`),
+    /// otherwise handed to its dialog in its own task, so a slow one (a re-INVITE waiting for
+    /// the engine) never holds up the next. The dialog's first step, where rsipstack checks
+    /// the CSeq, runs before the next request is looked at: requests reach it in arrival order
+    /// instead of the order tasks happen to run in (it drops older ones without an answer).
+    async fn in_dialog(&self, mut dialog: rsipstack::dialog::dialog::Dialog, mut tx: Transaction) {
+        let key = DialogKey(dialog.id().to_string());
+        let method = tx.original.method;
+        let cseq = tx
+            .original
+            .cseq_header()
+            .ok()
+            .and_then(|c| c.seq().ok())
+            .unwrap_or(0);
+        let admit = self
+            .order
+            .lock()
+            .expect("order lock")
+            .entry(key.clone())
+            .or_default()
+            .admit(method, cseq);
+        if method == Method::Bye {
+            self.ended(&key).cancel();
+        }
+        let refusal = match admit {
+            Admit::Take => None,
+            Admit::OutOfOrder => Some(vec![]),
+            Admit::InvitePending => Some(vec![Header::RetryAfter(
+                rand::random_range(0..=10u32).to_string().into(),
+            )]),
+        };
+        if let Some(headers) = refusal {
+            self.spawn(async move {
+                let _ = tx
+                    .reply_with(StatusCode::ServerInternalError, headers, None)
+                    .await;
+            });
+            return;
+        }
+        let order = self.order.clone();
+        let mut work = Box::pin(async move {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                tracing::debug!(error = %e, "in-dialog request failed");
+            }
+            if method == Method::Invite {
+                if let Some(o) = order.lock().expect("order lock").get_mut(&key) {
+                    o.invite_done();
+                }
+            }
+        });
+        let done =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(work.as_mut().poll(cx).is_ready()))
+                .await;
+        if !done {
+            self.spawn(work);
         }
     }
 
@@ -587,5 +722,6 @@ pub(crate) fn host_port(addr: SocketAddr) -> String {
     }
 }
 
+mod order;
 #[cfg(test)]
 mod tests;

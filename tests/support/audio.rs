@@ -130,6 +130,25 @@ pub fn dominant_frequency(samples: &[i16], rate: u32) -> f64 {
     best((coarse - 5.0).max(50.0), (coarse + 5.0).min(top), 0.5)
 }
 
+/// The share of the signal's energy that is a tone at `hz` (0.0..=1.0): a Goertzel at `hz` on
+/// each 100 ms block (a whole number of cycles for tones on a 10 Hz grid, so a clean sine
+/// scores 1.0), summed over the blocks and divided by the total energy. Codec noise,
+/// another tone or clicks lower it; silent blocks count for nothing either way.
+pub fn tone_share(samples: &[i16], rate: u32, hz: f64) -> f64 {
+    let block = (rate / 10) as usize;
+    let (mut tone, mut total) = (0.0f64, 0.0f64);
+    for chunk in samples.chunks_exact(block.max(1)) {
+        let x: Vec<f64> = chunk.iter().map(|&s| f64::from(s)).collect();
+        tone += 2.0 * goertzel_power(&x, rate, hz) / x.len() as f64;
+        total += x.iter().map(|v| v * v).sum::<f64>();
+    }
+    if total == 0.0 {
+        0.0
+    } else {
+        tone / total
+    }
+}
+
 /// Writes `seconds` of a sine at `frequency` Hz as raw 8 kHz µ-law (what sipp's rtp_stream
 /// plays), half of full scale, with sox.
 pub fn write_tone_ulaw(path: &Path, frequency: f64, seconds: f64) {

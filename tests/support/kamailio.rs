@@ -29,6 +29,7 @@ pub struct KamailioBuilder {
     debug: i32,
     port: Option<u16>,
     proxy_auth: bool,
+    tcp_lifetime: u32,
 }
 
 impl KamailioBuilder {
@@ -66,6 +67,12 @@ impl KamailioBuilder {
         self
     }
 
+    /// Close a TCP connection after this many seconds without traffic (default 3605).
+    pub fn tcp_lifetime(mut self, seconds: u32) -> Self {
+        self.tcp_lifetime = seconds.max(1);
+        self
+    }
+
     /// Kamailio's log level (default 2 = info, 3 = debug).
     pub fn debug(mut self, level: i32) -> Self {
         self.debug = level;
@@ -96,6 +103,7 @@ impl Kamailio {
             debug: 2,
             port: None,
             proxy_auth: false,
+            tcp_lifetime: 3605,
         }
     }
 
@@ -156,6 +164,7 @@ impl Kamailio {
             .replace("@SIPDUMP_DIR@", &sipdump_dir.display().to_string())
             .replace("@REALM@", REALM)
             .replace("@MAX_EXPIRES@", &settings.max_expires.to_string())
+            .replace("@TCP_LIFETIME@", &settings.tcp_lifetime.to_string())
             .replace("@DEBUG@", &settings.debug.to_string())
             .replace(
                 "@AUTH_HEADER@",

@@ -10,6 +10,9 @@
 //! - [`cpu`]: CPU time of a process, for benchmarks;  [`tmux`]: a program in a real terminal;
 //! - [`tui`]: sipterm's full-screen UI under tmux;  [`ansi_html`]: a screen as HTML.
 //! - [`pulse`]: a virtual headset (PulseAudio null sinks) for `--audio device`.
+//! - [`linphone`]: linphonec at its prompt;  [`pjsua`]: pjsua2 through `pjsua_peer.py`;
+//!   [`stdio_peer`]: what those two share (commands on stdin, lines on stdout).
+//! - [`soak`]: mutated SIP and RTP datagrams, and a process's RSS and open files.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -22,7 +25,9 @@ pub mod cpu;
 pub mod dtmf;
 pub mod events;
 pub mod kamailio;
+pub mod linphone;
 pub mod pcap;
+pub mod pjsua;
 pub mod ports;
 pub mod process;
 pub mod pulse;
@@ -30,6 +35,8 @@ pub mod realtime_mock;
 pub mod relay;
 pub mod sipp;
 pub mod sipterm;
+pub mod soak;
+pub mod stdio_peer;
 pub mod tmux;
 pub mod tui;
 pub mod wav;

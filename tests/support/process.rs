@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Spawns `command`; panics with the program name and the OS error when it cannot start.
     pub fn spawn(name: &str, command: Command, dir: &Path) -> ChildGuard {
-        ChildGuard::spawn_inner(name, command, dir, false)
+        ChildGuard::spawn_inner(name, command, dir, false, Stdio::null())
     }
 
     /// Like [`ChildGuard::spawn`], but stdout goes through a pipe that a thread of the harness
@@ -48,17 +48,31 @@ impl ChildGuard {
     /// something was printed; polling the file would blur that) and appended to
     /// `<dir>/<name>.stdout` as usual, so [`ChildGuard::stdout`] still works.
     pub fn spawn_stamped(name: &str, command: Command, dir: &Path) -> ChildGuard {
-        ChildGuard::spawn_inner(name, command, dir, true)
+        ChildGuard::spawn_inner(name, command, dir, true, Stdio::null())
     }
 
-    fn spawn_inner(name: &str, mut command: Command, dir: &Path, stamped: bool) -> ChildGuard {
+    /// Like [`ChildGuard::spawn`], but with a pipe to the child's stdin, for peers driven by
+    /// commands typed at them (linphonec, the pjsua2 driver). Closing it is their EOF.
+    pub fn spawn_with_stdin(name: &str, command: Command, dir: &Path) -> (ChildGuard, ChildStdin) {
+        let mut guard = ChildGuard::spawn_inner(name, command, dir, false, Stdio::piped());
+        let stdin = guard.child.stdin.take().expect("stdin was piped");
+        (guard, stdin)
+    }
+
+    fn spawn_inner(
+        name: &str,
+        mut command: Command,
+        dir: &Path,
+        stamped: bool,
+        stdin: Stdio,
+    ) -> ChildGuard {
         let stdout_path = dir.join(format!("{name}.stdout"));
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stdout = File::create(&stdout_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stdout_path.display()));
         let stderr = File::create(&stderr_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
-        command.stdin(Stdio::null()).stderr(stderr);
+        command.stdin(stdin).stderr(stderr);
         // With stamps, the file is written by the reader thread instead of the child.
         let copy_to = if stamped {
             command.stdout(Stdio::piped());

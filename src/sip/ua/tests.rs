@@ -32,6 +32,7 @@ async fn start_ua(registrar: SocketAddr) -> (UserAgent, mpsc::UnboundedReceiver<
         Transport::Udp,
         0,
         LOCALHOST,
+        Default::default(),
         tx,
         CancellationToken::new(),
     )
@@ -89,13 +90,11 @@ async fn options_is_answered_while_an_invite_waits_for_the_user() {
 
     let invite = request("INVITE", from, to, "pending-invite", OFFER);
     peer.send_to(invite.as_bytes(), to).await.unwrap();
-    let key = loop {
-        match timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(SipEvent::Invite { key, .. })) => break key,
-            Ok(Some(_)) => continue,
-            other => panic!("no Invite event: {other:?}"),
-        }
-    };
+    let key = next_event(&mut events, "Invite", |e| match e {
+        SipEvent::Invite { key, .. } => Some(key),
+        _ => None,
+    })
+    .await;
     // The INVITE's transaction stays open until the user answers; other requests go on.
     let options = request("OPTIONS", from, to, "options-meanwhile", "");
     peer.send_to(options.as_bytes(), to).await.unwrap();
@@ -115,8 +114,11 @@ async fn stop_ends_every_task_including_a_retrying_registration() {
     let (ua, _events) = start_ua(silent.local_addr().unwrap()).await;
     let (tx, mut updates) = mpsc::unbounded_channel();
     let account = account(silent.local_addr().unwrap());
-    let registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
-    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
+    assert_eq!(
+        updates.recv().await,
+        Some(RegUpdate::Registering { why: None })
+    );
     let mut buf = [0u8; 4096];
     timeout(Duration::from_secs(2), silent.recv_from(&mut buf))
         .await
@@ -192,7 +194,7 @@ async fn register_says_only_what_we_do_with_our_own_call_id() {
     let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
     let (tx, _updates) = mpsc::unbounded_channel();
     let account = account(registrar.local_addr().unwrap());
-    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
     let mut buf = [0u8; 4096];
     let (n, _) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
         .await
@@ -242,8 +244,11 @@ async fn first_update(status_line: &str, extra: &str) -> RegUpdate {
     let (ua, _events) = start_ua(registrar.local_addr().unwrap()).await;
     let (tx, mut updates) = mpsc::unbounded_channel();
     let account = account(registrar.local_addr().unwrap());
-    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, tx).unwrap();
-    assert_eq!(updates.recv().await, Some(RegUpdate::Registering));
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
+    assert_eq!(
+        updates.recv().await,
+        Some(RegUpdate::Registering { why: None })
+    );
     let mut buf = [0u8; 8192];
     let (n, from) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
         .await
@@ -290,4 +295,206 @@ async fn a_huge_reason_phrase_is_cut_and_cleaned_before_it_is_echoed() {
     assert!(reason.chars().count() < 300, "{} chars", reason.len());
     assert!(!reason.contains('\t'), "{reason:?}");
     assert!(reason.ends_with('…'), "{reason:?}");
+}
+
+#[tokio::test]
+async fn an_unusable_challenge_is_not_called_unreachable() {
+    let update = first_update(
+        "401 Unauthorized",
+        "WWW-Authenticate: Digest realm=\"x\", nonce=\"n\", algorithm=ROT13, qop=\"nothing-we-know\"\r\n",
+    )
+    .await;
+    let RegUpdate::Retrying { reason, .. } = update else {
+        panic!("{update:?}");
+    };
+    assert!(!reason.contains("cannot reach"), "{reason}");
+    assert!(reason.contains("answered"), "{reason}");
+}
+
+/// The first event `pick` takes within 2 s, skipping others.
+async fn next_event<T>(
+    events: &mut mpsc::UnboundedReceiver<SipEvent>,
+    what: &str,
+    pick: impl Fn(SipEvent) -> Option<T>,
+) -> T {
+    loop {
+        match timeout(Duration::from_secs(2), events.recv()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = pick(event) {
+                    return found;
+                }
+            }
+            other => panic!("no {what} event: {other:?}"),
+        }
+    }
+}
+
+/// A confirmed call from `peer`: INVITE, our 200, the peer's ACK. Returns the dialog's key and
+/// the To header with our tag, for in-dialog requests.
+async fn confirmed_call(
+    ua: &UserAgent,
+    events: &mut mpsc::UnboundedReceiver<SipEvent>,
+    peer: &UdpSocket,
+    call_id: &str,
+) -> (DialogKey, String) {
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+    let invite = request("INVITE", from, to, call_id, OFFER);
+    peer.send_to(invite.as_bytes(), to).await.unwrap();
+    let key = next_event(events, "Invite", |e| match e {
+        SipEvent::Invite { key, .. } => Some(key),
+        _ => None,
+    })
+    .await;
+    ua.accept(&key, OFFER.replace("bob", "alice")).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let to_header = loop {
+        let (n, _) = timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+            .await
+            .expect("our 200")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 200") {
+            break text
+                .lines()
+                .find(|l| l.starts_with("To:"))
+                .expect("To")
+                .to_string();
+        }
+    };
+    let ack = in_dialog("ACK", from, to, call_id, &to_header, 1);
+    peer.send_to(ack.as_bytes(), to).await.unwrap();
+    (key, to_header)
+}
+
+/// An in-dialog request with its own branch and CSeq.
+fn in_dialog(
+    method: &str,
+    from: SocketAddr,
+    ua: SocketAddr,
+    call_id: &str,
+    to_header: &str,
+    cseq: u32,
+) -> String {
+    let content_type = match method {
+        "INFO" => "Content-Type: application/dtmf-relay\r\n",
+        "INVITE" => "Content-Type: application/sdp\r\n",
+        _ => "",
+    };
+    let body = match method {
+        "INFO" => "Signal=5\r\nDuration=160\r\n".to_string(),
+        "INVITE" => OFFER.to_string(),
+        _ => String::new(),
+    };
+    format!(
+        "{method} sip:alice@{ua} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}-{cseq}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{from}>;tag=bob-{call_id}\r\n\
+         {to_header}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Contact: <sip:bob@{from}>\r\n\
+         {content_type}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len(),
+    )
+}
+
+/// Final answers that arrive within `within`, as (CSeq number, status code, the whole text).
+async fn finals(sock: &UdpSocket, within: Duration) -> Vec<(u32, u16, String)> {
+    let deadline = Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    let mut out = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(Ok((n, _))) = timeout(left, sock.recv_from(&mut buf)).await else {
+            break;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let Some(code) = text
+            .strip_prefix("SIP/2.0 ")
+            .and_then(|t| t.get(..3))
+            .and_then(|c| c.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        if code < 200 {
+            continue;
+        }
+        let cseq = text
+            .lines()
+            .find_map(|l| l.strip_prefix("CSeq: "))
+            .and_then(|c| c.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        out.push((cseq, code, text));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn infos_sent_together_each_get_one_answer() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
+    let (_key, to_header) = confirmed_call(&ua, &mut events, &peer, "infos").await;
+    next_event(&mut events, "Confirmed", |e| {
+        matches!(e, SipEvent::Confirmed { .. }).then_some(())
+    })
+    .await;
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+    for cseq in 2..=21 {
+        let info = in_dialog("INFO", from, to, "infos", &to_header, cseq);
+        peer.send_to(info.as_bytes(), to).await.unwrap();
+    }
+    let mut answers = finals(&peer, Duration::from_secs(2)).await;
+    answers.sort_by_key(|a| a.0);
+    let got: Vec<(u32, u16)> = answers.iter().map(|a| (a.0, a.1)).collect();
+    let want: Vec<(u32, u16)> = (2..=21).map(|c| (c, 200)).collect();
+    assert_eq!(got, want);
+    let mut digits = 0;
+    while let Ok(e) = events.try_recv() {
+        digits += matches!(e, SipEvent::Dtmf { digit: '5', .. }) as usize;
+    }
+    assert_eq!(digits, 20, "every INFO's digit is reported");
+    // One from the past (a lower CSeq) is out of order: 500 (RFC 3261 12.2.2), not silence.
+    let stale = in_dialog("INFO", from, to, "infos", &to_header, 1);
+    peer.send_to(stale.as_bytes(), to).await.unwrap();
+    let answers = finals(&peer, Duration::from_secs(1)).await;
+    let got: Vec<(u32, u16)> = answers.iter().map(|a| (a.0, a.1)).collect();
+    assert_eq!(got, [(1, 500)]);
+    ua.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reinvite_while_another_is_pending_gets_500_with_retry_after() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
+    let (_key, to_header) = confirmed_call(&ua, &mut events, &peer, "two-reinvites").await;
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+    let first = in_dialog("INVITE", from, to, "two-reinvites", &to_header, 2);
+    peer.send_to(first.as_bytes(), to).await.unwrap();
+    let responder = next_event(&mut events, "Reoffer", |e| match e {
+        SipEvent::Reoffer { responder, .. } => Some(responder),
+        _ => None,
+    })
+    .await;
+    let second = in_dialog("INVITE", from, to, "two-reinvites", &to_header, 3);
+    peer.send_to(second.as_bytes(), to).await.unwrap();
+    let early = finals(&peer, Duration::from_millis(800)).await;
+    let got: Vec<(u32, u16)> = early.iter().map(|a| (a.0, a.1)).collect();
+    assert_eq!(got, [(3, 500)], "{early:?}");
+    let retry_after = early[0]
+        .2
+        .lines()
+        .find_map(|l| l.strip_prefix("Retry-After: "))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .expect("Retry-After");
+    assert!(retry_after <= 10, "{retry_after}");
+    responder
+        .respond(200, Some(OFFER.replace("bob", "alice")))
+        .await;
+    let late = finals(&peer, Duration::from_millis(800)).await;
+    let mut got: Vec<(u32, u16)> = late.iter().map(|a| (a.0, a.1)).collect();
+    got.dedup(); // the 200 is retransmitted until ACKed
+    assert_eq!(got, [(2, 200)], "{late:?}");
+    ua.stop().await.unwrap();
 }

@@ -60,6 +60,9 @@ fn status(app: &App, now: Instant) -> String {
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
     match reg.state {
+        RegistrationState::Registering if reg.reason.is_some() => {
+            format!("◌ registering again{reason}")
+        }
         RegistrationState::Registering => "◌ registering…".into(),
         RegistrationState::Retrying => match reg.retry_at {
             Some(t) if t > now => format!("◌ retrying in {}{reason}", duration(t - now)),

@@ -8,6 +8,7 @@ use super::render;
 use crate::ui::fixtures::*;
 use crate::ui::keys::Action;
 use crate::ui::state::Overlay;
+use crate::vocab::{Event, RegistrationState};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -152,4 +153,22 @@ fn small_and_odd_sizes_do_not_panic() {
             draw(&s, w, h);
         }
     }
+}
+
+#[test]
+fn registering_again_says_why_in_the_header() {
+    let mut s = registered_idle();
+    let later = (s.now - s.t0).as_secs_f64() + 1.0;
+    s.ev(Event::Registration {
+        state: RegistrationState::Registering,
+        expires: None,
+        reason: Some("the registrar no longer holds our registration".into()),
+        retry_in: None,
+    })
+    .at(later);
+    let terminal = draw(&s, 160, 48);
+    let _ = colour_of(
+        terminal.backend().buffer(),
+        "◌ registering again: the registrar no longer holds our registration",
+    );
 }
