@@ -117,8 +117,10 @@ fn bridged_call_talks_to_the_model_with_transcripts_everywhere() {
         (total - call_ms).abs() <= call_ms * 0.05,
         "appended {total:.0} ms of audio in a {call_ms:.0} ms call"
     );
+    // A stall would last seconds; a few frames' delay is the shared machine's scheduling (a
+    // full CI run saw 120 ms while other tests compiled), so the bound is 250 ms.
     assert!(
-        appended.max_gap() <= Duration::from_millis(100),
+        appended.max_gap() <= Duration::from_millis(250),
         "a gap of {:?} between appends",
         appended.max_gap()
     );

@@ -156,17 +156,18 @@ fn hang_up(socket: &UdpSocket, ok: &str, sipterm: (&str, u16), me: &str, n: usiz
     let _ = answers(socket, Duration::from_millis(300), Duration::from_secs(2));
 }
 
-#[test]
-fn torture_messages_get_the_answers_rfc_4475_asks_for() {
-    // A registrar that never answers: sipterm keeps retrying it and serves calls meanwhile.
-    let registrar = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// sipterm headless with `-v`, registering at `registrar` (which never answers: sipterm keeps
+/// retrying it and serves calls meanwhile); with its SIP port.
+fn spawn_sipterm(registrar: std::net::SocketAddr, transport: &str) -> (Sipterm, u16) {
     let sip_port = free_udp_tcp_port();
     let rtp = free_udp_port_block(20);
-    let mut sipterm = Sipterm::spawn([
+    let sipterm = Sipterm::spawn([
         "--sip-uri".to_string(),
-        format!("sip:alice@{}", registrar.local_addr().unwrap()),
+        format!("sip:alice@{registrar}"),
         "--password".into(),
         "x".into(),
+        "--transport".into(),
+        transport.into(),
         "--port".into(),
         sip_port.to_string(),
         "--bind".into(),
@@ -178,6 +179,14 @@ fn torture_messages_get_the_answers_rfc_4475_asks_for() {
         "--headless".into(),
         "-v".into(),
     ]);
+    (sipterm, sip_port)
+}
+
+#[test]
+fn torture_messages_get_the_answers_rfc_4475_asks_for() {
+    // A registrar that never answers: sipterm keeps retrying it and serves calls meanwhile.
+    let registrar = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut sipterm, sip_port) = spawn_sipterm(registrar.local_addr().unwrap(), "udp");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let me = socket.local_addr().unwrap().to_string();
     let target = ("127.0.0.1", sip_port);
@@ -270,6 +279,88 @@ fn torture_messages_get_the_answers_rfc_4475_asks_for() {
         "{}\n{}\n{}",
         wrong.join("\n"),
         table.join("\n"),
+        sipterm.report()
+    );
+    assert_eq!(code, 0, "{}", sipterm.report());
+}
+
+/// Everything that arrives on `stream` until `quiet` passes without a byte; whether the peer
+/// closed the connection.
+fn tcp_answers(stream: &mut std::net::TcpStream, quiet: Duration) -> (String, bool) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(quiet)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into(), false),
+        }
+    }
+}
+
+#[test]
+fn over_tcp_the_torture_messages_are_answered_and_the_connection_stays() {
+    use std::io::Write;
+    let registrar = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut sipterm, sip_port) = spawn_sipterm(registrar.local_addr().unwrap(), "tcp");
+    let mut stream = None;
+    let ready = Instant::now();
+    while stream.is_none() {
+        assert!(
+            ready.elapsed() < Duration::from_secs(20),
+            "{}",
+            sipterm.report()
+        );
+        stream = std::net::TcpStream::connect(("127.0.0.1", sip_port)).ok();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut stream = stream.unwrap();
+    let me = stream.local_addr().unwrap().to_string();
+    let mut wrong = Vec::new();
+    for (name, want) in [
+        ("intmeth", 501),
+        ("esc02", 501),
+        ("dblreq", 405),
+        ("badvers", 505),
+    ] {
+        let message = std::fs::read(torture_dir().join(format!("{name}.dat"))).unwrap();
+        stream.write_all(&aim_top_via(&message, &me)).unwrap();
+        let (got, closed) = tcp_answers(&mut stream, Duration::from_millis(1500));
+        let first = got
+            .lines()
+            .find(|l| l.starts_with("SIP/2.0 ") && !l.starts_with("SIP/2.0 1"));
+        if first.and_then(|l| l.get(8..11)) != Some(want.to_string().as_str()) {
+            wrong.push(format!("{name}: expected {want}, got {got:?}"));
+        }
+        if closed {
+            wrong.push(format!("{name}: the connection was closed"));
+            break;
+        }
+    }
+    // The same connection still carries a plain request.
+    let options = format!(
+        "OPTIONS sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bK-after\r\n\
+         From: <sip:t@t>;tag=p\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: after\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    if stream.write_all(options.as_bytes()).is_ok() {
+        let (got, _) = tcp_answers(&mut stream, Duration::from_millis(1500));
+        if !got.contains("SIP/2.0 200 OK") {
+            wrong.push(format!("OPTIONS after the torture messages: {got:?}"));
+        }
+    }
+    let out = sipterm.stdout();
+    if !out.contains("answered here: 501 unknown method") {
+        wrong.push("no log line for the screened answer over TCP".into());
+    }
+    sipterm.interrupt();
+    let code = sipterm.exit_code(Duration::from_secs(15));
+    assert!(
+        wrong.is_empty(),
+        "{}\n{}",
+        wrong.join("\n"),
         sipterm.report()
     );
     assert_eq!(code, 0, "{}", sipterm.report());

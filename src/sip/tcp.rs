@@ -8,7 +8,10 @@
 
 mod framing;
 
+use crate::sip::screen::{repair_outgoing, screen, Verdict};
+use crate::sip::trace::raw_line;
 use crate::sip::ua::SipEvent;
+use crate::vocab::SipDirection;
 use framing::{Frame, FrameError, Framer};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -317,7 +320,8 @@ impl TcpTransport {
                 _ = token.cancelled() => break None,
                 out = out_rx.recv() => match out {
                     Some(TransportEvent::Incoming(message, _, _)) => {
-                        if let Err(e) = writer.write_all(&message.to_bytes()).await {
+                        let bytes = message.to_bytes();
+                        if let Err(e) = writer.write_all(&repair_outgoing(&bytes)).await {
                             break Some(format!("cannot write to it: {e}"));
                         }
                     }
@@ -346,7 +350,22 @@ impl TcpTransport {
                             }
                             Ok(Some(Frame::Pong)) => {}
                             Ok(Some(Frame::Message(bytes))) => {
-                                match incoming(&bytes, peer) {
+                                let passed = match screen(&bytes) {
+                                    Verdict::Pass(passed) => passed,
+                                    Verdict::Answer { response, why } => {
+                                        self.trace(peer, &bytes, &format!("answered here: {why}"));
+                                        self.trace_sent(peer, &response);
+                                        if writer.write_all(&response).await.is_err() {
+                                            break 'flow None;
+                                        }
+                                        continue;
+                                    }
+                                    Verdict::Drop { why } => {
+                                        self.trace(peer, &bytes, &format!("dropped: {why}"));
+                                        continue;
+                                    }
+                                };
+                                match incoming(&passed, peer) {
                                     Ok(message) => {
                                         let event = TransportEvent::Incoming(
                                             message,
@@ -415,6 +434,22 @@ impl TcpTransport {
     /// How many inbound flows are open now.
     pub fn inbound(&self) -> usize {
         self.counts.lock().expect("tcp counts").total
+    }
+
+    /// A line in the SIP trace for a message rsipstack will not see.
+    fn trace(&self, peer: SocketAddr, bytes: &[u8], note: &str) {
+        let line = raw_line(
+            SipDirection::Received,
+            format!("TCP {peer}"),
+            bytes,
+            Some(note),
+        );
+        let _ = self.events.send(SipEvent::Trace(line));
+    }
+
+    fn trace_sent(&self, peer: SocketAddr, bytes: &[u8]) {
+        let line = raw_line(SipDirection::Sent, format!("TCP {peer}"), bytes, None);
+        let _ = self.events.send(SipEvent::Trace(line));
     }
 
     fn warn(&self, text: String) {

@@ -27,6 +27,51 @@ pub struct TraceLine {
     pub text: String,
 }
 
+/// How much of a message rsipstack never sees (screened, dropped) the trace shows.
+pub const TRACE_LIMIT: usize = 4096;
+
+/// A trace line for raw bytes from the wire, with our `note` on what became of them.
+pub fn raw_line(
+    direction: SipDirection,
+    peer: String,
+    bytes: &[u8],
+    note: Option<&str>,
+) -> TraceLine {
+    let mut text = printable(&bytes[..bytes.len().min(TRACE_LIMIT)]);
+    if bytes.len() > TRACE_LIMIT {
+        text.push_str("\n…");
+    }
+    if let Some(note) = note {
+        text.push_str(&format!("\n[sipterm: {note}]"));
+    }
+    let summary = text.lines().next().unwrap_or_default().to_string();
+    let call_id = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("call-id") || name == "i").then(|| value.trim().to_string())
+    });
+    TraceLine {
+        direction,
+        peer: Some(peer),
+        summary,
+        call_id,
+        text,
+    }
+}
+
+/// Peer bytes as text for the trace: invalid UTF-8 replaced, control characters other than
+/// line breaks and tabs shown as `?`, so a torture message cannot garble the terminal.
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => c,
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
+}
+
 pub struct TraceInspector {
     events: mpsc::UnboundedSender<SipEvent>,
     bye_answers: ByeAnswers,

@@ -8,7 +8,7 @@
 //! the SIP trace (`--verbose`) and in the log, so nothing vanishes without a word.
 
 use crate::sip::screen::{repair_outgoing, screen, Verdict};
-use crate::sip::trace::TraceLine;
+use crate::sip::trace::{printable, raw_line, TRACE_LIMIT};
 use crate::sip::ua::SipEvent;
 use crate::vocab::SipDirection;
 use rsipstack::platform::net::UdpSocket as PlatformUdpSocket;
@@ -16,12 +16,18 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
-/// How much of a screened message the trace shows.
-const TRACE_LIMIT: usize = 4096;
+/// The largest datagram we take in whole, to say so when one is larger than rsipstack's
+/// buffer instead of handing it a truncated message.
+const DATAGRAM_MAX: usize = 65_536;
+/// At most one warning about oversized datagrams this often (a flood is not a log flood).
+const OVERSIZE_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct ScreeningSocket {
     socket: tokio::net::UdpSocket,
     events: mpsc::UnboundedSender<SipEvent>,
+    /// Where each datagram lands first; only the serve loop reads, so it is never contended.
+    scratch: tokio::sync::Mutex<Vec<u8>>,
+    last_oversize_warning: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl ScreeningSocket {
@@ -30,31 +36,37 @@ impl ScreeningSocket {
         events: mpsc::UnboundedSender<SipEvent>,
     ) -> rsipstack::Result<ScreeningSocket> {
         let socket = tokio::net::UdpSocket::bind(addr).await?;
-        Ok(ScreeningSocket { socket, events })
+        Ok(ScreeningSocket {
+            socket,
+            events,
+            scratch: tokio::sync::Mutex::new(vec![0; DATAGRAM_MAX]),
+            last_oversize_warning: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// A datagram larger than rsipstack reads (a 401 with a 60 kB nonce, say): dropped, and
+    /// the log says so rather than leaving a silent "no answer".
+    fn oversized(&self, peer: SocketAddr, len: usize, limit: usize, head: &[u8]) {
+        let note =
+            format!("dropped: {len} bytes, more than the {limit} our SIP stack reads over UDP");
+        self.trace(SipDirection::Received, peer, head, Some(&note));
+        let mut last = self.last_oversize_warning.lock().expect("oversize warning");
+        if last.is_some_and(|t| t.elapsed() < OVERSIZE_WARN_EVERY) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        let first_line = printable(&head[..head.len().min(80)]);
+        let first_line = first_line.lines().next().unwrap_or_default();
+        let _ = self.events.send(SipEvent::Warning(format!(
+            "ignored a {len}-byte SIP message from {peer} ({first_line}): larger than the {limit} \
+             bytes SIP over UDP can carry here; --transport tcp takes messages up to 64 kB"
+        )));
     }
 
     /// Puts a line in the SIP trace for a message rsipstack will not see.
     fn trace(&self, direction: SipDirection, peer: SocketAddr, bytes: &[u8], note: Option<&str>) {
-        let mut text = printable(&bytes[..bytes.len().min(TRACE_LIMIT)]);
-        if bytes.len() > TRACE_LIMIT {
-            text.push_str("\n…");
-        }
-        if let Some(note) = note {
-            text.push_str(&format!("\n[sipterm: {note}]"));
-        }
-        let summary = text.lines().next().unwrap_or_default().to_string();
-        let call_id = text.lines().find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            let name = name.trim();
-            (name.eq_ignore_ascii_case("call-id") || name == "i").then(|| value.trim().to_string())
-        });
-        let _ = self.events.send(SipEvent::Trace(TraceLine {
-            direction,
-            peer: Some(peer.to_string()),
-            summary,
-            call_id,
-            text,
-        }));
+        let line = raw_line(direction, peer.to_string(), bytes, note);
+        let _ = self.events.send(SipEvent::Trace(line));
     }
 }
 
@@ -62,7 +74,16 @@ impl ScreeningSocket {
 impl PlatformUdpSocket for ScreeningSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (len, peer) = self.socket.recv_from(buf).await?;
+            let (len, peer) = {
+                let mut scratch = self.scratch.lock().await;
+                let (len, peer) = self.socket.recv_from(&mut scratch).await?;
+                if len > buf.len() {
+                    self.oversized(peer, len, buf.len(), &scratch[..len.min(TRACE_LIMIT)]);
+                    continue;
+                }
+                buf[..len].copy_from_slice(&scratch[..len]);
+                (len, peer)
+            };
             // Decide first, then act: the verdict may borrow `buf`, which a rewrite overwrites.
             let rewrite = match screen(&buf[..len]) {
                 Verdict::Pass(Cow::Borrowed(passed)) => return Ok((passed.len(), peer)),
@@ -115,18 +136,4 @@ impl PlatformUdpSocket for ScreeningSocket {
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
         Ok(self.socket.local_addr()?)
     }
-}
-
-/// Peer bytes as text for the trace: invalid UTF-8 replaced, control characters other than
-/// line breaks and tabs shown as `?`, so a torture message cannot garble the terminal.
-fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .map(|c| match c {
-            '\r' | '\n' | '\t' => c,
-            c if c.is_control() => '?',
-            c => c,
-        })
-        .collect::<String>()
-        .replace("\r\n", "\n")
 }

@@ -498,3 +498,30 @@ async fn a_reinvite_while_another_is_pending_gets_500_with_retry_after() {
     assert_eq!(got, [(2, 200)], "{late:?}");
     ua.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_401_too_large_for_udp_is_named_not_left_as_no_answer() {
+    let registrar = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(registrar.local_addr().unwrap()).await;
+    let (tx, _updates) = mpsc::unbounded_channel();
+    let account = account(registrar.local_addr().unwrap());
+    let _registration = RegistrationTask::spawn(&ua, &account, Transport::Udp, None, tx).unwrap();
+    let mut buf = [0u8; 8192];
+    let (n, from) = timeout(Duration::from_secs(2), registrar.recv_from(&mut buf))
+        .await
+        .expect("a REGISTER arrives")
+        .unwrap();
+    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let nonce = "n".repeat(60_000);
+    let challenge = format!("WWW-Authenticate: Digest realm=\"x\", nonce=\"{nonce}\"\r\n");
+    let answer = registrar_answer(&request, "401 Unauthorized", &challenge);
+    registrar.send_to(answer.as_bytes(), from).await.unwrap();
+    let warning = next_event(&mut events, "Warning", |e| match e {
+        SipEvent::Warning(w) => Some(w),
+        _ => None,
+    })
+    .await;
+    assert!(warning.contains("SIP/2.0 401 Unauthorized"), "{warning}");
+    assert!(warning.contains("larger than the 8192 bytes"), "{warning}");
+    ua.stop().await.unwrap();
+}
