@@ -525,3 +525,74 @@ async fn a_401_too_large_for_udp_is_named_not_left_as_no_answer() {
     assert!(warning.contains("larger than the 8192 bytes"), "{warning}");
     ua.stop().await.unwrap();
 }
+
+/// The next request `method` that reaches `sock` within `within`, as text.
+async fn next_request(sock: &UdpSocket, method: &str, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let (n, _) = timeout(left, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with(&format!("{method} ")) {
+            return Some(text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn our_bye_stops_when_the_callers_bye_crosses_it() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
+    let (key, to_header) = confirmed_call(&ua, &mut events, &peer, "crossing").await;
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+    // Our BYE goes out and the caller, hanging up too, never answers it.
+    let bye = tokio::spawn({
+        let (ua, key) = (ua.clone(), key.clone());
+        async move { ua.bye(&key).await }
+    });
+    next_request(&peer, "BYE", Duration::from_secs(2))
+        .await
+        .expect("our BYE");
+    let theirs = in_dialog("BYE", from, to, "crossing", &to_header, 2);
+    peer.send_to(theirs.as_bytes(), to).await.unwrap();
+    let result = timeout(Duration::from_secs(1), bye)
+        .await
+        .expect("our BYE stops waiting at once")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    // Its transaction is gone: no retransmission follows (T1 is 500 ms).
+    assert!(
+        next_request(&peer, "BYE", Duration::from_millis(1500))
+            .await
+            .is_none(),
+        "our BYE was retransmitted"
+    );
+    ua.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_bye_is_sent_once_the_callers_bye_arrived() {
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (ua, mut events) = start_ua(peer.local_addr().unwrap()).await;
+    let (key, to_header) = confirmed_call(&ua, &mut events, &peer, "after-theirs").await;
+    let (from, to) = (peer.local_addr().unwrap(), ua.local);
+    let theirs = in_dialog("BYE", from, to, "after-theirs", &to_header, 2);
+    peer.send_to(theirs.as_bytes(), to).await.unwrap();
+    let answers = finals(&peer, Duration::from_millis(500)).await;
+    assert_eq!(answers.iter().map(|a| a.1).collect::<Vec<_>>(), [200]);
+    let result = timeout(Duration::from_secs(1), ua.bye(&key))
+        .await
+        .expect("no wait");
+    assert!(
+        matches!(result, Ok(()) | Err(DialogError::Gone { .. })),
+        "{result:?}"
+    );
+    assert!(
+        next_request(&peer, "BYE", Duration::from_millis(800))
+            .await
+            .is_none(),
+        "a BYE after the caller's was answered"
+    );
+    ua.stop().await.unwrap();
+}
