@@ -2,11 +2,21 @@
 //! becomes a `registration` event (the front-ends put it into words).
 
 use crate::sip::registration::RegUpdate;
-use crate::vocab::{Event, RegistrationState};
+use crate::vocab::{Event, LogKind, LogLevel, RegistrationState};
 
 pub(super) fn event(update: RegUpdate) -> Event {
     let mut retry_in = None;
     let (state, expires, reason) = match update {
+        RegUpdate::BehindNat { local, public } => {
+            return Event::Log {
+                level: LogLevel::Info,
+                kind: LogKind::Startup,
+                message: format!(
+                    "behind NAT: the registrar sees us at {public}, not {local}; our Contact \
+                     names {public} now"
+                ),
+            }
+        }
         RegUpdate::Registering { why } => (RegistrationState::Registering, None, why),
         RegUpdate::Registered { expires } => (RegistrationState::Registered, Some(expires), None),
         RegUpdate::Retrying {
@@ -51,6 +61,21 @@ mod tests {
                 reason: Some("no answer".into()),
                 retry_in: Some(4),
             }
+        );
+    }
+
+    #[test]
+    fn behind_nat_is_said_with_both_addresses() {
+        let e = event(RegUpdate::BehindNat {
+            local: "198.18.0.2:5070".parse().unwrap(),
+            public: "203.0.113.1:5070".parse().unwrap(),
+        });
+        let Event::Log { message, .. } = e else {
+            panic!("{e:?}");
+        };
+        assert!(
+            message.contains("sees us at 203.0.113.1:5070, not 198.18.0.2:5070"),
+            "{message}"
         );
     }
 

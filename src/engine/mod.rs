@@ -241,7 +241,7 @@ impl<S: SipSide> Engine<S> {
                     Some(cmd) => self.feed(Input::Command(cmd)).await,
                 },
                 Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
-                Some(update) = reg_rx.recv() => self.log.emit(account::event(update)),
+                Some(update) = reg_rx.recv() => self.on_registration(update),
                 Some((tag, event)) = self.media_rx.recv() => {
                     self.on_media_event(CallId(tag), event).await
                 }
@@ -286,6 +286,26 @@ impl<S: SipSide> Engine<S> {
                 }
             }
         }
+    }
+
+    fn on_registration(&mut self, update: RegUpdate) {
+        if let RegUpdate::BehindNat { public, .. } = &update {
+            // Without --media-address, media goes where the registrar saw us too: callers on
+            // the far side of the NAT cannot reach our private address (RFC 3581's address;
+            // no STUN yet, so the RTP port is assumed kept by the NAT, as most do).
+            if self.config.media_address.is_none() {
+                self.table.use_sdp_address(public.ip());
+                self.log.line(
+                    LogLevel::Info,
+                    LogKind::Audio,
+                    format!(
+                        "SDP now offers {} for media: the address the registrar saw",
+                        public.ip()
+                    ),
+                );
+            }
+        }
+        self.log.emit(account::event(update));
     }
 
     async fn on_sip(&mut self, event: S::Event) {

@@ -47,6 +47,12 @@ pub enum RegUpdate {
     Failed {
         reason: String,
     },
+    /// The registrar sees us at `public`, not at `local`: we are behind NAT, and our Contact
+    /// now names `public`.
+    BehindNat {
+        local: SocketAddr,
+        public: SocketAddr,
+    },
     Unregistering,
     Unregistered,
     UnregisterFailed {
@@ -135,6 +141,7 @@ impl RegistrationTask {
             server,
             contact,
             tcp: ua.tcp().cloned(),
+            ua: ua.clone(),
             flow: None,
             keepalive,
         };
@@ -176,6 +183,7 @@ struct Session {
     /// Ours, put back before every REGISTER: rsipstack rewrites it from a 401's Via.
     contact: rsipstack::sip::typed::Contact,
     tcp: Option<Arc<TcpTransport>>,
+    ua: UserAgent,
     /// The registrar's TCP flow, while one is open.
     flow: Option<Flow>,
     keepalive: Option<Duration>,
@@ -207,6 +215,32 @@ impl Session {
         }
         self.reg.contact = Some(self.contact.clone());
         attempt(&mut self.reg, &self.server, expires, self.has_password).await
+    }
+
+    /// After a 200: when the registrar saw us at another address (its Via `received` and
+    /// `rport`, RFC 3581), that address becomes our Contact (pjsua's "contact rewrite").
+    /// rsipstack already puts it in the REGISTER that answers a challenge; a binding made with
+    /// our private address is removed and registered again. `Some` when that happened, and
+    /// whether to register again now.
+    async fn adopt_public_address(&mut self) -> Option<(SocketAddr, SocketAddr, bool)> {
+        let seen = socket_addr(self.reg.public_address.as_ref()?)?;
+        let ours = socket_addr(&self.contact.uri.host_with_port)?;
+        if seen == ours {
+            return None;
+        }
+        let sent = self.reg.contact.clone();
+        self.contact.uri.host_with_port = seen.into();
+        self.ua.set_public(seen);
+        let stale = sent.filter(|c| socket_addr(&c.uri.host_with_port) != Some(seen));
+        if let Some(stale) = &stale {
+            self.reg.contact = Some(stale.clone());
+            let _ = tokio::time::timeout(
+                ANSWER_TIMEOUT,
+                self.reg.register(self.server.clone(), Some(0)),
+            )
+            .await;
+        }
+        Some((ours, seen, stale.is_some()))
     }
 
     /// Waits while registered until something asks for a REGISTER: the refresh is due, the
@@ -271,6 +305,20 @@ impl Session {
     }
 }
 
+/// A host and port as a socket address (5060 when no port is given); `None` for a name.
+fn socket_addr(hp: &rsipstack::sip::HostWithPort) -> Option<SocketAddr> {
+    let host = hp.host.to_string();
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(
+        ip,
+        hp.port.as_ref().map_or(5060, |p| p.value()),
+    ))
+}
+
 /// The registrar's transport address: its IP, or its name looked up, and its port (5060).
 async fn registrar_address(server: &rsipstack::sip::Uri) -> Result<SocketAddr, String> {
     let host = server.host_with_port.host.to_string();
@@ -308,6 +356,12 @@ async fn run(
             Attempt::Ok(granted) => {
                 failures = 0;
                 registered = true;
+                if let Some((local, public, again)) = session.adopt_public_address().await {
+                    let _ = updates.send(RegUpdate::BehindNat { local, public });
+                    if again {
+                        continue;
+                    }
+                }
                 let _ = updates.send(RegUpdate::Registered { expires: granted });
                 match session.watch(refresh_interval(granted), &stop).await {
                     None => break,

@@ -184,6 +184,8 @@ pub struct UserAgent {
     pub username: String,
     /// Our TCP flows, when the transport is TCP.
     tcp: Option<Arc<TcpTransport>>,
+    /// Where the registrar sees us, when that is not `local` (we are behind NAT).
+    public: Arc<Mutex<Option<SocketAddr>>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -277,6 +279,7 @@ impl UserAgent {
             transport,
             username: account.username.clone(),
             tcp: tcp.clone(),
+            public: Arc::default(),
             cancel: cancel.clone(),
             tasks,
         };
@@ -311,9 +314,20 @@ impl UserAgent {
         self.tcp.as_ref()
     }
 
+    /// Where the registrar sees us when that differs from our own address (NAT), learned
+    /// from the `received`/`rport` of its answer.
+    pub fn public(&self) -> Option<SocketAddr> {
+        *self.public.lock().expect("public lock")
+    }
+
+    pub(crate) fn set_public(&self, addr: SocketAddr) {
+        *self.public.lock().expect("public lock") = Some(addr);
+    }
+
     /// Our Contact URI: where the registrar and callers reach us.
     pub fn contact_uri(&self) -> String {
-        let mut uri = format!("sip:{}@{}", self.username, host_port(self.local));
+        let reachable = self.public().unwrap_or(self.local);
+        let mut uri = format!("sip:{}@{}", self.username, host_port(reachable));
         if self.transport == Transport::Tcp {
             uri.push_str(";transport=tcp");
         }

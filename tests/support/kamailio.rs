@@ -30,6 +30,8 @@ pub struct KamailioBuilder {
     port: Option<u16>,
     proxy_auth: bool,
     tcp_lifetime: u32,
+    /// Run inside this network namespace, listening on this address (see `netlab`).
+    netns: Option<(String, String)>,
 }
 
 impl KamailioBuilder {
@@ -67,6 +69,12 @@ impl KamailioBuilder {
         self
     }
 
+    /// Run in network namespace `ns`, listening on `ip` there (the NAT lab's internet side).
+    pub fn netns(mut self, ns: &str, ip: &str) -> Self {
+        self.netns = Some((ns.to_owned(), ip.to_owned()));
+        self
+    }
+
     /// Close a TCP connection after this many seconds without traffic (default 3605).
     pub fn tcp_lifetime(mut self, seconds: u32) -> Self {
         self.tcp_lifetime = seconds.max(1);
@@ -92,6 +100,9 @@ pub struct Kamailio {
     port: u16,
     ctl: String,
     users: Vec<(String, String)>,
+    /// Where it listens: 127.0.0.1, or its address in a namespace.
+    ip: String,
+    in_netns: bool,
     dir: ScratchDir,
 }
 
@@ -104,6 +115,7 @@ impl Kamailio {
             port: None,
             proxy_auth: false,
             tcp_lifetime: 3605,
+            netns: None,
         }
     }
 
@@ -140,6 +152,10 @@ impl Kamailio {
     fn spawn(settings: &KamailioBuilder) -> Kamailio {
         let dir = ScratchDir::new("kamailio");
         let port = settings.port.unwrap_or_else(free_udp_tcp_port);
+        let ip = settings
+            .netns
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |(_, ip)| ip.clone());
         let socket = dir.join("ctl.sock");
         // sun_path holds 108 bytes; fall back to TCP for very long temp dirs.
         let ctl = if socket.as_os_str().len() < 100 {
@@ -160,6 +176,7 @@ impl Kamailio {
             .collect();
         let config = CONFIG_TEMPLATE
             .replace("@PORT@", &port.to_string())
+            .replace("@IP@", &ip)
             .replace("@CTL@", &ctl)
             .replace("@SIPDUMP_DIR@", &sipdump_dir.display().to_string())
             .replace("@REALM@", REALM)
@@ -194,7 +211,10 @@ impl Kamailio {
         let config_path = dir.join("kamailio.cfg");
         std::fs::write(&config_path, config).expect("write kamailio.cfg");
 
-        let mut command = Command::new("kamailio");
+        let mut command = match &settings.netns {
+            Some((ns, _)) => super::netlab::NatLab::command(ns, "kamailio"),
+            None => Command::new("kamailio"),
+        };
         command
             .arg("-DD") // stay in the foreground (workers are still forked)
             .arg("-E") // log to stderr
@@ -213,6 +233,8 @@ impl Kamailio {
             port,
             ctl,
             users: settings.users.clone(),
+            ip,
+            in_netns: settings.netns.is_some(),
             dir,
         }
     }
@@ -228,7 +250,10 @@ impl Kamailio {
                 ));
             }
             let ctl_up = self.kamcmd(&["core.version"]).contains("kamailio");
-            if ctl_up && self.ping_udp(Duration::from_millis(500)) && self.tcp_accepts() {
+            // In a namespace the test cannot reach it; the ctl socket (a file) says it is up.
+            let reachable =
+                self.in_netns || (self.ping_udp(Duration::from_millis(500)) && self.tcp_accepts());
+            if ctl_up && reachable {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -247,7 +272,7 @@ impl Kamailio {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((LOCALHOST, self.port))
+        SocketAddr::new(self.ip.parse().expect("an IP address"), self.port)
     }
 
     pub fn pid(&self) -> u32 {
@@ -261,12 +286,12 @@ impl Kamailio {
     /// `sip:127.0.0.1:<port>` (with `;transport=tcp` when `tcp`).
     pub fn registrar_uri(&self, tcp: bool) -> String {
         let transport = if tcp { ";transport=tcp" } else { "" };
-        format!("sip:{DOMAIN}:{}{transport}", self.port)
+        format!("sip:{}:{}{transport}", self.ip, self.port)
     }
 
     /// `sip:<user>@127.0.0.1:<port>`: an AoR that also routes to this proxy.
     pub fn uri(&self, user: &str) -> String {
-        format!("sip:{user}@{DOMAIN}:{}", self.port)
+        format!("sip:{user}@{}:{}", self.ip, self.port)
     }
 
     /// The scratch dir holding kamailio.cfg, its log and the ctl socket.

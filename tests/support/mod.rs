@@ -26,6 +26,7 @@ pub mod dtmf;
 pub mod events;
 pub mod kamailio;
 pub mod linphone;
+pub mod netlab;
 pub mod pcap;
 pub mod pjsua;
 pub mod ports;

@@ -303,6 +303,12 @@ impl Out {
 }
 
 impl CallTable {
+    /// The address our SDP names from now on (learned behind NAT); calls already set up keep
+    /// theirs until a new offer.
+    pub fn use_sdp_address(&mut self, address: IpAddr) {
+        self.policy.sdp_address = address;
+    }
+
     pub fn new(policy: Policy) -> CallTable {
         CallTable {
             policy,

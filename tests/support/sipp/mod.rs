@@ -100,6 +100,8 @@ pub struct Sipp {
     /// `uac_tone` streams `tone` seconds of 1 kHz then `silence` seconds of silence, looped
     /// (speech-like bursts for a voice-activity detector) instead of a continuous tone.
     bursts: Option<(f64, f64)>,
+    /// Run inside this network namespace, on this address (see `netlab`).
+    netns: Option<(String, String)>,
 }
 
 impl Sipp {
@@ -123,7 +125,14 @@ impl Sipp {
             extra_args: Vec::new(),
             dtmf: DtmfStream::new(DEFAULT_DTMF_DIGITS),
             bursts: None,
+            netns: None,
         }
+    }
+
+    /// Run in network namespace `ns` on address `ip` there (signalling, media and SDP).
+    pub fn netns(mut self, ns: &str, ip: &str) -> Self {
+        self.netns = Some((ns.to_owned(), ip.to_owned()));
+        self
     }
 
     /// Client mode: `scenario` (a file name in tests/scenarios) sends to `remote`.
@@ -276,10 +285,17 @@ impl Sipp {
             keys.push((name.clone(), value.clone()));
         }
 
-        let mut command = Command::new("sipp");
+        let (mut command, ip) = match &self.netns {
+            Some((ns, ip)) => {
+                keys.retain(|(k, _)| k != "sdp_media_ip");
+                keys.push(("sdp_media_ip".into(), ip.clone()));
+                (super::netlab::NatLab::command(ns, "sipp"), ip.clone())
+            }
+            None => (Command::new("sipp"), "127.0.0.1".to_string()),
+        };
         command.current_dir(dir.path());
         command.arg("-sf").arg(&scenario_path);
-        command.args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-ci", "127.0.0.1"]);
+        command.args(["-i", &ip, "-mi", &ip, "-ci", &ip]);
         command.arg("-p").arg(local_port.to_string());
         command.arg("-mp").arg(media_port.to_string());
         command.arg("-cp").arg(free_udp_port().to_string());

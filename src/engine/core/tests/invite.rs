@@ -271,3 +271,20 @@ fn a_200_that_cannot_be_sent_leaves_the_call_ringing_to_try_again() {
         vec![Effect::BindRtp(CallId(1))]
     );
 }
+
+#[test]
+fn an_address_learned_behind_nat_goes_into_later_answers() {
+    let mut s = Script::new(policy());
+    s.table.use_sdp_address(IpAddr::from([203, 0, 113, 1]));
+    s.invite(1, Some(pcmu_offer()));
+    s.on(Input::Command(Command::Answer(CallId(1))));
+    let out = s.on(Input::RtpBound {
+        call: CallId(1),
+        result: Ok((10_002, 7)),
+    });
+    let [Effect::Accept { sdp, .. }] = &out[..] else {
+        panic!("one Accept: {out:?}");
+    };
+    assert!(sdp.contains("c=IN IP4 203.0.113.1"), "{sdp}");
+    assert!(!sdp.contains("192.0.2.10"), "every c= and o= line: {sdp}");
+}
