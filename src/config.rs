@@ -7,6 +7,7 @@
 use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
 pub use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::TcpLimits;
+use crate::sip::tls::{Trust, TrustError};
 use crate::sip::uri::SipUri;
 use crate::vocab::codec::{parse_codec_list, Codec};
 use std::io::Read;
@@ -120,6 +121,20 @@ pub enum ConfigError {
     RejectAndAnswer,
     #[error("--json needs headless mode (add --headless, or redirect stdout)")]
     JsonWithoutHeadless,
+    #[error("'{uri}' asks for transport '{value}', which is not udp, tcp or tls")]
+    UnknownTransport { uri: String, value: String },
+    #[error("--transport {given} contradicts {uri}, which asks for {implied}")]
+    TransportConflict {
+        given: &'static str,
+        uri: String,
+        implied: &'static str,
+    },
+    #[error("--ca-file '{path}' {why}")]
+    CaFile { path: String, why: TrustError },
+    #[error(
+        "--ca-file is for TLS, but the transport is {0} (add --transport tls or use a sips: URI)"
+    )]
+    CaFileWithoutTls(&'static str),
 }
 
 impl Config {
@@ -127,9 +142,27 @@ impl Config {
     pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
         let sip_uri = cli.sip_uri.clone().unwrap_or_default();
         let aor = SipUri::parse(&sip_uri).map_err(ConfigError::SipUri)?;
-        let registrar = match &cli.registrar_uri {
+        let mut registrar = match &cli.registrar_uri {
             Some(r) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
             None => aor.registrar(),
+        };
+        let transport = choose_transport(
+            cli.transport,
+            &aor,
+            cli.registrar_uri.is_some().then_some(&registrar),
+        )?;
+        if transport == Transport::Tls && registrar.port.is_none() {
+            registrar.port = Some(transport.default_port());
+        }
+        let trust = match &cli.ca_file {
+            Some(_) if transport != Transport::Tls => {
+                return Err(ConfigError::CaFileWithoutTls(transport.as_str()))
+            }
+            Some(path) => Trust::from_pem_file(path).map_err(|why| ConfigError::CaFile {
+                path: path.display().to_string(),
+                why,
+            })?,
+            None => Trust::default(),
         };
         let username = match (&cli.username, &aor.user) {
             (Some(u), _) if !u.is_empty() => u.clone(),
@@ -191,11 +224,9 @@ impl Config {
                 registrar,
                 username,
                 password: cli.password.clone(),
+                trust,
             },
-            transport: match cli.transport {
-                TransportArg::Udp => Transport::Udp,
-                TransportArg::Tcp => Transport::Tcp,
-            },
+            transport,
             sip_port: cli.port,
             bind,
             media_address,
@@ -237,6 +268,55 @@ impl Config {
                 url: cli.realtime_url.clone(),
             },
         })
+    }
+}
+
+/// The transport: `--transport` if given, else what the URIs ask for (`sips:` or
+/// `;transport=`, an explicit registrar's before the address of record's), else UDP. A
+/// `--transport` that contradicts a URI is an error rather than a silent choice.
+fn choose_transport(
+    given: Option<TransportArg>,
+    aor: &SipUri,
+    registrar: Option<&SipUri>,
+) -> Result<Transport, ConfigError> {
+    let asked = |uri: &SipUri| -> Result<Option<Transport>, ConfigError> {
+        let from_param = match uri.transport_param().as_deref() {
+            None => None,
+            Some("udp") => Some(Transport::Udp),
+            Some("tcp") => Some(Transport::Tcp),
+            Some("tls") => Some(Transport::Tls),
+            Some(other) => {
+                return Err(ConfigError::UnknownTransport {
+                    uri: uri.to_string(),
+                    value: other.to_string(),
+                })
+            }
+        };
+        // RFC 3261 §26.2.2: a sips: URI is reached over TLS, whatever else it says.
+        Ok(if uri.secure {
+            Some(Transport::Tls)
+        } else {
+            from_param
+        })
+    };
+    let implied = match registrar.map(asked).transpose()?.flatten() {
+        Some(t) => registrar.map(|r| (t, r)),
+        None => asked(aor)?.map(|t| (t, aor)),
+    };
+    let given = given.map(|g| match g {
+        TransportArg::Udp => Transport::Udp,
+        TransportArg::Tcp => Transport::Tcp,
+        TransportArg::Tls => Transport::Tls,
+    });
+    match (given, implied) {
+        (Some(g), Some((i, uri))) if g != i => Err(ConfigError::TransportConflict {
+            given: g.as_str(),
+            uri: uri.to_string(),
+            implied: i.as_str(),
+        }),
+        (Some(g), _) => Ok(g),
+        (None, Some((i, _))) => Ok(i),
+        (None, None) => Ok(Transport::Udp),
     }
 }
 
@@ -388,6 +468,58 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn tls_comes_from_the_flag_a_sips_uri_or_transport_tls_with_port_5061() {
+        for args in [
+            vec![
+                "--sip-uri",
+                "sip:alice@pbx.example.com",
+                "--transport",
+                "tls",
+            ],
+            vec!["--sip-uri", "sips:alice@pbx.example.com"],
+            vec!["--sip-uri", "sip:alice@pbx.example.com;transport=tls"],
+            vec![
+                "--sip-uri",
+                "sip:alice@example.com",
+                "--registrar-uri",
+                "sips:pbx.example.com",
+            ],
+        ] {
+            let c = config(&args).unwrap();
+            assert_eq!(c.transport, Transport::Tls, "{args:?}");
+            assert_eq!(c.account.registrar.port, Some(5061), "{args:?}");
+            assert_eq!(c.account.registrar.host, "pbx.example.com");
+        }
+        let c = config(&["--sip-uri", "sips:alice@pbx.example.com:5071"]).unwrap();
+        assert_eq!(c.account.registrar.to_string(), "sips:pbx.example.com:5071");
+        // Without TLS the port stays unsaid (5060), and ;transport=tcp is heard too.
+        let c = config(&["--sip-uri", "sip:alice@pbx.example.com;transport=TCP"]).unwrap();
+        assert_eq!(c.transport, Transport::Tcp);
+        assert_eq!(c.account.registrar.port_or_default(), 5060);
+        let c = config(&["--sip-uri", "sip:alice@pbx.example.com"]).unwrap();
+        assert_eq!(c.transport, Transport::Udp);
+    }
+
+    #[test]
+    fn contradicting_transports_and_unknown_ones_are_refused() {
+        let e = config(&["--sip-uri", "sips:a@b", "--transport", "udp"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--transport UDP contradicts sips:a@b, which asks for TLS"
+        );
+        let e = config(&["--sip-uri", "sip:a@b;transport=sctp"]).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownTransport { .. }), "{e}");
+        let e = config(&["--sip-uri", "sip:a@b", "--ca-file", "/x.pem"]).unwrap_err();
+        assert!(matches!(e, ConfigError::CaFileWithoutTls("UDP")), "{e}");
+        let e = config(&["--sip-uri", "sips:a@b", "--ca-file", "/nonexistent.pem"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--ca-file '/nonexistent.pem' cannot be read"),
+            "{e}"
+        );
     }
 
     #[test]
