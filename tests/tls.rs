@@ -328,6 +328,29 @@ fn a_certificate_for_another_host_is_named_and_exits_3() {
 }
 
 #[test]
+fn the_name_checked_is_the_registrar_uris_host() {
+    // A certificate for the name only: good for sips:alice@localhost (sent as SNI and
+    // checked), not for the same registrar reached as 127.0.0.1.
+    let dir = ScratchDir::new("tls-by-name");
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["DNS:localhost"], false);
+    let kamailio = kamailio_with(&cert);
+    let reason = refused_for_good(Sipterm::spawn(alice_args(&kamailio, Some(&ca.cert))));
+    assert!(
+        reason.contains("the registrar's certificate is for localhost, not 127.0.0.1"),
+        "{reason}"
+    );
+    let uri = format!("sips:alice@localhost:{}", kamailio.tls_port());
+    let mut sipterm = Sipterm::spawn(with_sip_uri(alice_args(&kamailio, Some(&ca.cert)), uri));
+    wait_registered(&mut sipterm);
+    kamailio
+        .wait_for_contacts(ALICE.0, |c| !c.is_empty(), LONG)
+        .unwrap();
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
+
+#[test]
 fn an_expired_certificate_is_named_and_exits_3() {
     let dir = ScratchDir::new("tls-expired");
     let ca = TestCa::new(dir.path(), "good");
