@@ -9,10 +9,15 @@ use rsipstack::sip::{Method, SipMessage, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::make_tag;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::SipAddr;
+use rsipstack::transport::{SipAddr, SipConnection};
+use std::net::SocketAddr;
 
 pub(super) enum Held {
-    Yes,
+    /// Held; `seen` is where the registrar saw the query come from (its Via `received` and
+    /// `rport`), which tells us when our public address changed.
+    Yes {
+        seen: Option<SocketAddr>,
+    },
     No,
     /// The registrar did not say: no answer, an error status, or a request we could not send.
     Unknown(String),
@@ -21,9 +26,9 @@ pub(super) enum Held {
 /// Whether the registrar still holds `ours` for the registration's address of record.
 pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours: &Uri) -> Held {
     match query(reg, server, user).await {
-        Ok(contacts) => {
+        Ok((contacts, seen)) => {
             if contacts.iter().any(|c| same_binding(c, ours)) {
-                Held::Yes
+                Held::Yes { seen }
             } else {
                 Held::No
             }
@@ -32,7 +37,9 @@ pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours:
     }
 }
 
-async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<Uri>, String> {
+type Answer = (Vec<Uri>, Option<SocketAddr>);
+
+async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Answer, String> {
     let endpoint = reg.endpoint.clone();
     let target = SipAddr::try_from(server).map_err(|e| e.to_string())?;
     let via = match endpoint.transport_layer.lookup(&target, None).await {
@@ -91,7 +98,12 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<U
             }
             ref s if s.kind() == StatusCodeKind::Successful => {
                 let contacts = resp.typed_contact_headers().unwrap_or_default();
-                return Ok(contacts.into_iter().map(|c| c.uri).collect());
+                let seen = resp
+                    .via_header()
+                    .ok()
+                    .and_then(|via| SipConnection::parse_target_from_via(via).ok())
+                    .and_then(|(_, hp)| super::socket_addr(&hp));
+                return Ok((contacts.into_iter().map(|c| c.uri).collect(), seen));
             }
             ref s => return Err(format!("the registrar answered {}", super::status_text(s))),
         }
