@@ -146,6 +146,7 @@ impl RegistrationTask {
             tcp: ua.tcp().cloned(),
             ua: ua.clone(),
             flow: None,
+            bound: None,
             keepalive,
         };
         let handle = ua.spawn(run(session, stop.clone(), updates));
@@ -189,6 +190,8 @@ struct Session {
     ua: UserAgent,
     /// The registrar's TCP flow, while one is open.
     flow: Option<Flow>,
+    /// The Contact of our last successful registration: removed when our address moves.
+    bound: Option<rsipstack::sip::typed::Contact>,
     keepalive: Option<Duration>,
 }
 
@@ -223,8 +226,9 @@ impl Session {
     /// After a 200: when the registrar saw us at another address (its Via `received` and
     /// `rport`, RFC 3581), that address becomes our Contact (pjsua's "contact rewrite").
     /// rsipstack already puts it in the REGISTER that answers a challenge; a binding made with
-    /// our private address is removed and registered again. `Some` when that happened, and
-    /// whether to register again now.
+    /// an address we no longer have (our private one, or an old public one after a move) is
+    /// removed and we register again. `Some` when that happened, and whether to register
+    /// again now.
     async fn adopt_public_address(&mut self) -> Option<(SocketAddr, SocketAddr, bool)> {
         let seen = socket_addr(self.reg.public_address.as_ref()?)?;
         let ours = socket_addr(&self.contact.uri.host_with_port)?;
@@ -232,21 +236,32 @@ impl Session {
             return None;
         }
         let sent = self.reg.contact.clone();
+        // rsipstack names `seen` in a REGISTER that answers a challenge; without a challenge
+        // the binding just made names the old address, and we must register `seen` too.
+        let again = sent
+            .as_ref()
+            .is_some_and(|c| socket_addr(&c.uri.host_with_port) != Some(seen));
         // What the user knows as "local" is our socket, even when the Contact held an older
         // public address.
-        let ours = self.ua.local;
+        let local = self.ua.local;
         self.contact.uri.host_with_port = seen.into();
         self.ua.set_public(seen);
-        let stale = sent.filter(|c| socket_addr(&c.uri.host_with_port) != Some(seen));
-        if let Some(stale) = &stale {
-            self.reg.contact = Some(stale.clone());
-            let _ = tokio::time::timeout(
-                ANSWER_TIMEOUT,
-                self.reg.register(self.server.clone(), Some(0)),
-            )
-            .await;
+        let mut stale: Vec<rsipstack::sip::typed::Contact> = Vec::new();
+        for contact in [sent, self.bound.take()].into_iter().flatten() {
+            let elsewhere = socket_addr(&contact.uri.host_with_port) != Some(seen);
+            if elsewhere && !stale.iter().any(|s| s.uri == contact.uri) {
+                stale.push(contact);
+            }
         }
-        Some((ours, seen, stale.is_some()))
+        for contact in &stale {
+            let removal = bindings::remove(&mut self.reg, &self.server, &self.user, contact);
+            match tokio::time::timeout(ANSWER_TIMEOUT, removal).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => tracing::info!(contact = %contact.uri, %why, "old binding kept"),
+                Err(_) => tracing::info!(contact = %contact.uri, "old binding: no answer"),
+            }
+        }
+        Some((local, seen, again))
     }
 
     /// Waits while registered until something asks for a REGISTER: the refresh is due, the
@@ -403,6 +418,7 @@ async fn run(
                         continue;
                     }
                 }
+                session.bound = session.reg.contact.clone();
                 let _ = updates.send(RegUpdate::Registered { expires: granted });
                 match session.watch(refresh_interval(granted), &stop).await {
                     None => break,

@@ -1,10 +1,16 @@
 //! Asks the registrar which contacts it holds for us: a REGISTER without a Contact (RFC 3261
 //! §10.2.3) changes nothing and lists the bindings. A registrar that restarted and lost them
 //! answers without ours, which a refresh (that quietly re-creates the binding) never shows.
+//!
+//! The same request with one Contact and `Expires: 0` removes that binding: rsipstack's own
+//! REGISTER cannot, because it rewrites the Contact of an authenticated retry to the address
+//! the registrar saw, so an old address (before a move) could never be named.
 
 use rsipstack::dialog::authenticate::handle_client_authenticate;
 use rsipstack::dialog::registration::Registration;
+use rsipstack::sip::headers::Expires;
 use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::typed::Contact;
 use rsipstack::sip::{Method, SipMessage, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::make_tag;
@@ -25,7 +31,7 @@ pub(super) enum Held {
 
 /// Whether the registrar still holds `ours` for the registration's address of record.
 pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours: &Uri) -> Held {
-    match query(reg, server, user).await {
+    match query(reg, server, user, None).await {
         Ok((contacts, seen)) => {
             if contacts.iter().any(|c| same_binding(c, ours)) {
                 Held::Yes { seen }
@@ -39,7 +45,22 @@ pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours:
 
 type Answer = (Vec<Uri>, Option<SocketAddr>);
 
-async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Answer, String> {
+/// Removes the binding of `contact` (RFC 3261 §10.2.2); the error says why it failed.
+pub(super) async fn remove(
+    reg: &mut Registration,
+    server: &Uri,
+    user: &str,
+    contact: &Contact,
+) -> Result<(), String> {
+    query(reg, server, user, Some(contact)).await.map(|_| ())
+}
+
+async fn query(
+    reg: &mut Registration,
+    server: &Uri,
+    user: &str,
+    remove: Option<&Contact>,
+) -> Result<Answer, String> {
     let endpoint = reg.endpoint.clone();
     let target = SipAddr::try_from(server).map_err(|e| e.to_string())?;
     let via = match endpoint.transport_layer.lookup(&target, None).await {
@@ -65,7 +86,7 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Answe
     }
     .with_tag(make_tag());
     reg.last_seq += 1;
-    let request = endpoint.make_request(
+    let mut request = endpoint.make_request(
         Method::Register,
         server.clone(),
         via,
@@ -74,6 +95,12 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Answe
         reg.last_seq,
         Some(reg.call_id.clone()),
     );
+    if let Some(contact) = remove {
+        let mut contact = contact.clone();
+        contact.params.clear();
+        request.headers.unique_push(contact.into());
+        request.headers.unique_push(Expires::from(0).into());
+    }
     let key = TransactionKey::from_request(&request, TransactionRole::Client)
         .map_err(|e| e.to_string())?;
     let mut tx = Transaction::new_client(key, request, endpoint, None);
