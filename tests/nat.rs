@@ -205,7 +205,9 @@ fn keepalives_hold_the_routers_mapping_and_calls_still_arrive_minutes_later() {
             .wait_for_contacts(user, |c| !c.is_empty(), LONG)
             .unwrap();
     }
-    let flow = |port: u16| format!("src={HOME_IP} dst={INTERNET_IP} sport={port} dport=5060");
+    let registrar = kamailio.port();
+    let flow =
+        |port: u16| format!("src={HOME_IP} dst={INTERNET_IP} sport={port} dport={registrar}");
     lab.udp_mappings(true); // counters from zero: what follows is keep-alive traffic only
     let idle_from = Instant::now();
     std::thread::sleep(IDLE);

@@ -24,12 +24,11 @@ pub(crate) struct StunDone {
 /// one RFC 5389 Binding transaction from the socket itself.
 pub(crate) async fn lookup(rtp: &UdpSocket, server: &StunServer) -> Result<Mapping, String> {
     let ours = rtp.local_addr().map_err(|e| e.to_string())?;
-    let addrs = tokio::net::lookup_host((server.host.as_str(), server.port))
+    let mut addrs = tokio::net::lookup_host((server.host.as_str(), server.port))
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", server.host))?;
     let target = addrs
-        .filter(|a: &SocketAddr| a.is_ipv4() == ours.is_ipv4())
-        .next()
+        .find(|a: &SocketAddr| a.is_ipv4() == ours.is_ipv4())
         .ok_or_else(|| format!("{} has no address of our RTP socket's family", server.host))?;
     stun::discover(rtp, target).await.map_err(|e| e.to_string())
 }

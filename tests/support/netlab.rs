@@ -194,11 +194,16 @@ impl NatLab {
     /// The router's UDP mappings as `conntrack -L` lists them (with counters when counting);
     /// `zero` resets the counters after listing.
     pub fn udp_mappings(&self, zero: bool) -> String {
-        let mut args = vec!["conntrack", "-L", "-p", "udp"];
+        // `-z` refuses filters such as `-p udp`: list everything, keep the UDP lines.
+        let mut args = vec!["conntrack", "-L"];
         if zero {
             args.push("-z");
         }
         self.in_router(&args)
+            .lines()
+            .filter(|l| l.starts_with("udp"))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 
