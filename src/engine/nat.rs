@@ -77,8 +77,8 @@ impl<S: SipSide> Engine<S> {
                     LogKind::Audio,
                     format!(
                         "call {call}: SDP offers {public} for media: the STUN server {server} \
-                         sees our RTP port {port} there (lookup {} ms)",
-                        took.as_millis()
+                         sees our RTP port {port} there (lookup {:.1} ms)",
+                        took.as_secs_f64() * 1000.0
                     ),
                 );
                 Some(public)
