@@ -352,3 +352,38 @@ fn stun_puts_the_routers_mapping_of_the_rtp_port_in_sdp() {
     sipterm.interrupt();
     assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
 }
+
+/// A STUN server that never answers costs the call 1.5 s, not the call: the log warns, and the
+/// SDP falls back to the address the registrar saw.
+#[test]
+fn a_silent_stun_server_falls_back_to_the_registrars_address() {
+    let Some(lab) = lab() else { return };
+    let kamailio = Kamailio::builder()
+        .user(ALICE.0, ALICE.1)
+        .netns(&lab.internet, INTERNET_IP)
+        .start();
+    // Nothing listens there: the ICMP "port unreachable" never reaches an unconnected socket,
+    // so this looks like a server that is gone.
+    let silent = format!("{INTERNET_IP}:3479");
+    let mut sipterm = alice_at_home(&lab, &kamailio, &["--stun", &silent, "--audio", "echo"]);
+    wait_registered(&mut sipterm);
+    let messages = tone_call_reaches(&lab, &kamailio, ALICE.0, &mut sipterm);
+    let warned = wait_event(&mut sipterm, "the STUN fallback warning", |e| {
+        is(e, "log")
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("STUN lookup failed"))
+    });
+    let warning = warned["message"].as_str().unwrap();
+    assert!(
+        warning.contains(&silent) && warning.contains("the address the registrar saw"),
+        "{warning}"
+    );
+    let sdp = our_answer(&messages);
+    assert!(
+        sdp.contains(&format!("c=IN IP4 {ROUTER_PUBLIC_IP}")),
+        "the registrar's view of us\n{sdp}"
+    );
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
