@@ -118,8 +118,8 @@ impl<S: SipSide> Engine<S> {
         None
     }
 
-    /// An RTP/RTCP pair for the call, and a fresh SDP session id.
-    /// Binds the call's RTP/RTCP pair; with `--stun` the answer waits for the lookup (a task).
+    /// An RTP/RTCP pair for the call, and a fresh SDP session id; with `--stun` the answer
+    /// waits for the lookup, which runs as a task (`nat.rs`).
     async fn bind_rtp(&mut self, call: CallId) -> Option<Input> {
         let ports = self.config.rtp_ports.clone();
         let (rtp, rtcp) = match session::bind_rtp_pair(self.bind_ip, ports).await {
