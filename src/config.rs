@@ -62,7 +62,8 @@ pub struct Config {
     pub rtp_timeout: Option<Duration>,
     /// What inbound TCP may cost us (`--tcp-idle`; the caps are fixed).
     pub tcp_limits: TcpLimits,
-    /// How often the registration is checked and its TCP flow kept alive (`--keepalive`).
+    /// How often a CRLF keep-alive goes to the registrar (UDP and TCP alike), the binding
+    /// query every fourth time (`--keepalive`, default 25 s).
     pub keepalive: Option<Duration>,
     /// Reject every call with this status (486 or 603) instead of answering.
     pub auto_reject: Option<u16>,
@@ -343,6 +344,8 @@ mod tests {
         assert!(c.auto_answer, "headless answers by default");
         assert_eq!(c.front_end, FrontEnd::Headless { json: false });
         assert_eq!(c.rtp_ports, 10000..=20000);
+        assert_eq!(c.keepalive, Some(Duration::from_secs(25)));
+        assert_eq!(c.stun, None);
     }
 
     #[test]
