@@ -2,11 +2,11 @@
 //! us: our direction is recvonly or inactive). Without them a NAT router forgets the mapping
 //! our SDP named, and the call's audio cannot come back when the hold ends.
 //!
-//! The form is RFC 6263 §4.6's, which §7 recommends when RTCP is not multiplexed: an RTP
+//! The form is RFC 6263 §4.6's, the one the RFC recommends when RTCP is not multiplexed: an RTP
 //! packet with no payload and a dynamic payload type that was not negotiated, so the peer
 //! drops it; the sequence number goes on from the media's, the timestamp is the one a media
 //! packet would carry now, and the marker is clear. One goes out when nothing was sent for
-//! `Tr` = 15 s (RFC 6263 §3's default for UDP), and at once when the call starts on hold, so
+//! `Tr` = 15 s (RFC 6263's default for UDP), and at once when the call starts on hold, so
 //! the router opens the way before the peer's first packet.
 
 use crate::media::sdp::Negotiated;
