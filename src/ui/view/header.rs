@@ -23,10 +23,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     let room = width.saturating_sub(text::width(&status) + text::width(title) + 4);
     let account = match &app.account {
         Some(a) if roomy => format!(
-            "{}  {} {} → {}",
+            "{}  {} {}{} → {}",
             strip_scheme(&a.account),
             a.transport.to_uppercase(),
             a.local_sip,
+            public_sip(app),
             strip_scheme(&a.registrar)
         ),
         Some(a) => format!(
@@ -43,6 +44,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     ];
     let line = text::spread(left, right, width);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// ` (NAT: 203.0.113.1:5070)` when the registrar sees us elsewhere than our own address.
+fn public_sip(app: &App) -> String {
+    match (&app.public_sip, &app.account) {
+        (Some(public), Some(a)) if *public != a.local_sip => format!(" (NAT: {public})"),
+        _ => String::new(),
+    }
 }
 
 fn status_style(app: &App) -> ratatui::style::Style {
