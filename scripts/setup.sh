@@ -10,8 +10,9 @@ packages=(
   kamailio sip-tester baresip linphone-cli tshark sox espeak-ng tmux
   # Kamailio's tls module and openssl for the test CA (tests/tls.rs)
   kamailio-tls-modules openssl
-  # the NAT lab in network namespaces (tests/support/netlab.rs): ip and nft
-  iproute2 nftables
+  # the NAT lab in network namespaces (tests/support/netlab.rs): ip, nft, and conntrack to
+  # forget the router's mappings and count their traffic
+  iproute2 nftables conntrack
   # a virtualenv for pjsua2-python (the pjsua peer, tests/support/pjsua.rs)
   python3-venv
   # a virtual headset for the sound-card tests: PulseAudio null sinks behind ALSA's pulse plugin

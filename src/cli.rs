@@ -109,9 +109,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub tcp_idle: u32,
 
-    /// Every this many seconds, check that the registrar still holds our registration and keep
-    /// its TCP or TLS connection alive (RFC 5626 CRLF keep-alives); 0 turns it off.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Every this many seconds, send an RFC 5626 CRLF keep-alive to the registrar (keeps a NAT
+    /// mapping or the TCP or TLS connection open); every fourth time also check that it still holds
+    /// our registration and where it sees us. 0 turns it off.
+    #[arg(long, value_name = "SECS", default_value_t = 25)]
     pub keepalive: u32,
 
     /// Reject every incoming call instead of answering it: busy (486) or decline (603).
@@ -133,6 +134,10 @@ pub struct Cli {
     /// Address announced in SDP for RTP instead of the bind address (NAT with port forwarding).
     #[arg(long, value_name = "IP")]
     pub media_address: Option<String>,
+
+    /// STUN server (RFC 5389) that tells each call's RTP port's public address for SDP.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub stun: Option<String>,
 
     /// Where call audio goes and comes from: sound card, nothing, or back to the caller.
     #[arg(

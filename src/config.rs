@@ -49,6 +49,8 @@ pub struct Config {
     pub bind: Option<IpAddr>,
     /// Announced in SDP instead of the bind address.
     pub media_address: Option<IpAddr>,
+    /// `--stun`: asked for each call's public RTP address.
+    pub stun: Option<StunServer>,
     pub duration: Option<Duration>,
     pub verbose: bool,
     pub front_end: FrontEnd,
@@ -61,7 +63,8 @@ pub struct Config {
     pub rtp_timeout: Option<Duration>,
     /// What inbound TCP may cost us (`--tcp-idle`; the caps are fixed).
     pub tcp_limits: TcpLimits,
-    /// How often the registration is checked and its TCP flow kept alive (`--keepalive`).
+    /// How often a CRLF keep-alive goes to the registrar (UDP and TCP alike), the binding
+    /// query every fourth time (`--keepalive`, default 25 s).
     pub keepalive: Option<Duration>,
     /// Reject every call with this status (486 or 603) instead of answering.
     pub auto_reject: Option<u16>,
@@ -103,6 +106,8 @@ pub enum ConfigError {
     Bind(String),
     #[error("--media-address '{0}' is not an IP address")]
     MediaAddress(String),
+    #[error("--stun '{0}' is not HOST or HOST:PORT (a port from 1 to 65535)")]
+    Stun(String),
     #[error("--send-dtmf '{digits}' has '{bad}', which is not a DTMF digit (0-9 * # A-D)")]
     Dtmf { digits: String, bad: char },
     #[error(
@@ -185,6 +190,11 @@ impl Config {
                     .map_err(|_| ConfigError::MediaAddress(b.to_string()))
             })
             .transpose()?;
+        let stun = cli
+            .stun
+            .as_deref()
+            .map(|s| StunServer::parse(s).ok_or_else(|| ConfigError::Stun(s.to_string())))
+            .transpose()?;
         if let Some(digits) = &cli.send_dtmf {
             if let Some(bad) = digits.chars().find(|c| !is_dtmf_digit(*c)) {
                 return Err(ConfigError::Dtmf {
@@ -230,6 +240,7 @@ impl Config {
             sip_port: cli.port,
             bind,
             media_address,
+            stun,
             duration: (cli.duration > 0).then(|| Duration::from_secs(cli.duration)),
             verbose: cli.verbose,
             front_end,
@@ -359,6 +370,41 @@ fn check_record_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A STUN server as given: a name or address, and a port (3478 unless given). Looked up
+/// when used, so a name that moves is followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StunServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl StunServer {
+    /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`; a bare IPv6 address is taken whole.
+    fn parse(text: &str) -> Option<StunServer> {
+        let text = text.trim();
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Some(StunServer {
+                host: ip.to_string(),
+                port: crate::media::stun::DEFAULT_PORT,
+            });
+        }
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => (host, Some(port)),
+            _ => (text, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0)?,
+            None => crate::media::stun::DEFAULT_PORT,
+        };
+        let sane = |c: char| c.is_ascii_alphanumeric() || ".-:_".contains(c);
+        (!host.is_empty() && host.chars().all(sane)).then(|| StunServer {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +424,8 @@ mod tests {
         assert!(c.auto_answer, "headless answers by default");
         assert_eq!(c.front_end, FrontEnd::Headless { json: false });
         assert_eq!(c.rtp_ports, 10000..=20000);
+        assert_eq!(c.keepalive, Some(Duration::from_secs(25)));
+        assert_eq!(c.stun, None);
     }
 
     #[test]
@@ -418,6 +466,20 @@ mod tests {
         assert!(matches!(e, ConfigError::Bind(_)));
         let e = config(&["--sip-uri", "sip:a@b", "--media-address", "x"]).unwrap_err();
         assert!(matches!(e, ConfigError::MediaAddress(_)));
+        for bad in ["stun.example.org:0", "stun.example.org:99999", "", "a b"] {
+            let e = config(&["--sip-uri", "sip:a@b", "--stun", bad]).unwrap_err();
+            assert!(matches!(e, ConfigError::Stun(_)), "{bad}: {e}");
+        }
+        let c = config(&["--sip-uri", "sip:a@b", "--stun", "stun.example.org"]).unwrap();
+        assert_eq!(
+            c.stun.map(|s| (s.host, s.port)),
+            Some(("stun.example.org".into(), 3478))
+        );
+        let c = config(&["--sip-uri", "sip:a@b", "--stun", "[2001:db8::1]:3479"]).unwrap();
+        assert_eq!(
+            c.stun.map(|s| (s.host, s.port)),
+            Some(("2001:db8::1".into(), 3479))
+        );
         let e = config(&["--sip-uri", "sip:a@b", "--send-dtmf", "12x"]).unwrap_err();
         assert!(e.to_string().contains("'x'"), "{e}");
         let e = config(&["--sip-uri", "sip:example.com"]).unwrap_err();

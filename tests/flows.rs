@@ -140,7 +140,7 @@ fn a_registrar_restart_over_tcp_is_noticed_at_once_and_registered_again() {
 }
 
 #[test]
-fn a_registrar_that_forgot_us_over_udp_is_found_within_one_keepalive() {
+fn a_registrar_that_forgot_us_over_udp_is_found_by_the_next_binding_query() {
     let kamailio = Kamailio::start(&[ALICE]);
     let port = kamailio.port();
     let mut sipterm = start_alice(&kamailio, Transport::Udp, &["--keepalive", "2"]);

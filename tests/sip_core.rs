@@ -186,11 +186,11 @@ fn rejects_busy_with_486_and_decline_with_603() {
 #[test]
 fn hangs_up_with_bye_when_duration_ends() {
     let kamailio = Kamailio::start(&[ALICE]);
-    let mut sipterm = start_alice(
-        &kamailio,
-        Transport::Udp,
-        &["--audio", "echo", "--duration", "5"],
-    );
+    let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    let at = args.iter().position(|a| a == "--port").unwrap();
+    let ours = format!("127.0.0.1:{}", args[at + 1]);
+    args.extend(["--json", "--audio", "echo", "--duration", "5"].map(String::from));
+    let mut sipterm = Sipterm::spawn(args);
     wait_registered(&mut sipterm);
     let run = call_alice(&kamailio, "uac_wait_bye.xml").run();
     assert!(run.success(), "{run}\n{}", sipterm.report());
@@ -199,6 +199,50 @@ fn hangs_up_with_bye_when_duration_ends() {
     assert_eq!(ended["reason"], "local_hangup", "{ended}");
     assert_clean_exit(&mut sipterm);
     assert!(kamailio.contacts(ALICE.0).is_empty());
+
+    // RFC 3581: every request we sent (REGISTERs, the BYE, the un-REGISTER) asks for rport, so
+    // that answers find their way back through a NAT.
+    let sent: Vec<(String, String)> = requests_with_top_via(&kamailio.sip_trace())
+        .into_iter()
+        .filter(|(_, via)| via.contains(&ours))
+        .collect();
+    let methods: Vec<&str> = sent.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        methods.contains(&"REGISTER") && methods.contains(&"BYE"),
+        "{methods:?}"
+    );
+    for (method, via) in &sent {
+        assert!(via.contains(";rport"), "{method} without rport: {via}");
+    }
+}
+
+/// Each request line in a Kamailio trace with its first Via line.
+fn requests_with_top_via(trace: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut lines = trace.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim_end();
+        let Some(method) = line
+            .strip_suffix(" SIP/2.0")
+            .and_then(|l| l.split(' ').next())
+        else {
+            continue;
+        };
+        if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let via = lines
+            .by_ref()
+            .take_while(|l| !l.trim().is_empty())
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                l.starts_with("via:") || l.starts_with("v:")
+            });
+        if let Some(via) = via {
+            found.push((method.to_string(), via.to_string()));
+        }
+    }
+    found
 }
 
 #[test]

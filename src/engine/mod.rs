@@ -13,6 +13,7 @@ mod account;
 mod audio;
 mod card;
 pub mod core;
+mod nat;
 mod perform;
 mod resources;
 pub mod sip_side;
@@ -98,6 +99,8 @@ pub(crate) enum Done {
     Table(Input),
     /// A try at reopening the dead sound card.
     Card(Result<SoundCard, DeviceError>),
+    /// A call's STUN lookup (`--stun`) ended.
+    Stun(Box<nat::StunDone>),
     Nothing,
 }
 
@@ -290,17 +293,28 @@ impl<S: SipSide> Engine<S> {
 
     fn on_registration(&mut self, update: RegUpdate) {
         if let RegUpdate::BehindNat { public, .. } = &update {
+            self.log.emit(Event::PublicAddress {
+                public: crate::sip::ua::host_port(*public),
+            });
             // Without --media-address, media goes where the registrar saw us too: callers on
             // the far side of the NAT cannot reach our private address (RFC 3581's address;
-            // no STUN yet, so the RTP port is assumed kept by the NAT, as most do).
+            // without --stun the RTP port is assumed kept by the NAT, as most do). Whether
+            // an address is "public" is not judged by its range: labs use documentation ones.
             if self.config.media_address.is_none() {
                 self.table.use_sdp_address(public.ip());
+                let stun = if self.config.stun.is_some() {
+                    " (and when a call's STUN lookup fails)"
+                } else {
+                    ""
+                };
                 self.log.line(
                     LogLevel::Info,
                     LogKind::Audio,
                     format!(
-                        "SDP now offers {} for media: the address the registrar saw",
-                        public.ip()
+                        "SDP now offers {} for media{stun}: the address the registrar saw, not \
+                         our own {}",
+                        public.ip(),
+                        self.bind_ip
                     ),
                 );
             }
@@ -341,6 +355,11 @@ impl<S: SipSide> Engine<S> {
         match done {
             Ok(Done::Table(input)) => self.feed(input).await,
             Ok(Done::Card(opened)) => self.on_card_reopened(opened),
+            Ok(Done::Stun(done)) => {
+                if let Some(input) = self.on_stun(*done) {
+                    self.feed(input).await;
+                }
+            }
             Ok(Done::Nothing) => {}
             Err(e) if e.is_cancelled() => {}
             Err(e) => self

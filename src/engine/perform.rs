@@ -18,7 +18,7 @@ impl<S: SipSide> Engine<S> {
             Effect::BindTrace { sip_call_id, call } => self.bind_trace(&sip_call_id, call),
             Effect::Ring(key) => self.sip.ring(&key),
             Effect::Reject { key, status } => self.sip.reject(&key, status),
-            Effect::BindRtp(call) => return Some(self.bind_rtp(call).await),
+            Effect::BindRtp(call) => return self.bind_rtp(call).await,
             Effect::Accept { call, key, sdp } => {
                 let result = self.sip.accept(&key, sdp);
                 return Some(Input::Accepted { call, result });
@@ -118,18 +118,32 @@ impl<S: SipSide> Engine<S> {
         None
     }
 
-    /// An RTP/RTCP pair for the call, and a fresh SDP session id.
-    async fn bind_rtp(&mut self, call: CallId) -> Input {
+    /// An RTP/RTCP pair for the call, and a fresh SDP session id; with `--stun` the answer
+    /// waits for the lookup, which runs as a task (`nat.rs`).
+    async fn bind_rtp(&mut self, call: CallId) -> Option<Input> {
         let ports = self.config.rtp_ports.clone();
-        let result = match session::bind_rtp_pair(self.bind_ip, ports).await {
-            Ok((rtp, rtcp)) => {
-                let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-                self.resources.entry(call).sockets = Some((rtp, rtcp));
-                Ok((port, u64::from(rand::random::<u32>())))
+        let (rtp, rtcp) = match session::bind_rtp_pair(self.bind_ip, ports).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                return Some(Input::RtpBound {
+                    call,
+                    result: Err(e.to_string()),
+                    public: None,
+                })
             }
-            Err(e) => Err(e.to_string()),
         };
-        Input::RtpBound { call, result }
+        let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+        let session_id = u64::from(rand::random::<u32>());
+        if let Some(server) = self.config.stun.clone() {
+            self.spawn_stun(call, (rtp, rtcp), session_id, server);
+            return None;
+        }
+        self.resources.entry(call).sockets = Some((rtp, rtcp));
+        Some(Input::RtpBound {
+            call,
+            result: Ok((port, session_id)),
+            public: None,
+        })
     }
 
     /// Starts the RTP session of an answered call with the negotiated parameters.

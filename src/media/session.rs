@@ -24,6 +24,7 @@ pub use crate::vocab::MediaStats;
 use crate::vocab::Quality;
 
 mod backoff;
+mod keepalive;
 mod source;
 mod task;
 #[cfg(test)]

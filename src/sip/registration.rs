@@ -2,13 +2,16 @@
 //! retry while the registrar is unreachable, stop for good when credentials are refused, and
 //! unregister (Expires: 0) on the way out, waiting for the registrar's answer.
 //!
-//! While registered it watches: every keep-alive interval it asks the registrar whether it
-//! still holds our binding (a restarted registrar forgets it), and over TCP or TLS it keeps the
-//! flow alive with CRLF pings and registers again the moment the flow closes (RFC 5626 §4.4).
+//! While registered it watches: every keep-alive interval a CRLF ping keeps the way to the
+//! registrar open (UDP: the NAT mapping, `keepalive.rs`; TCP: the flow, which is registered
+//! again the moment it closes, RFC 5626 §4.4); every few intervals it asks the registrar
+//! whether it still holds our binding (a restarted registrar forgets it) and where it sees
+//! us (a new public address means a new Contact). Over TLS the flow is kept like a TCP one.
 //! A registrar certificate we cannot trust ends the registration for good: asking again
 //! would get the same certificate.
 
 mod bindings;
+mod keepalive;
 
 use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::{Flow, TcpTransport};
@@ -153,6 +156,7 @@ impl RegistrationTask {
             tls_host: account.registrar.host.clone(),
             ua: ua.clone(),
             flow: None,
+            bound: None,
             keepalive,
         };
         let handle = ua.spawn(run(session, stop.clone(), updates));
@@ -199,10 +203,17 @@ struct Session {
     ua: UserAgent,
     /// The registrar's TCP or TLS flow, while one is open.
     flow: Option<Flow>,
+    /// The Contact of our last successful registration: removed when our address moves.
+    bound: Option<rsipstack::sip::typed::Contact>,
     keepalive: Option<Duration>,
 }
 
 impl Session {
+    /// TCP and TLS keep a flow to the registrar (and ping it); UDP pings from its socket.
+    fn transport_is_stream(&self) -> bool {
+        self.tcp.is_some() || self.tls.is_some()
+    }
+
     /// Over TCP or TLS: a flow to the registrar, the one we have if it is still open.
     async fn connect(&mut self) -> Result<(), Attempt> {
         if self.tcp.is_none() && self.tls.is_none() {
@@ -248,8 +259,9 @@ impl Session {
     /// After a 200: when the registrar saw us at another address (its Via `received` and
     /// `rport`, RFC 3581), that address becomes our Contact (pjsua's "contact rewrite").
     /// rsipstack already puts it in the REGISTER that answers a challenge; a binding made with
-    /// our private address is removed and registered again. `Some` when that happened, and
-    /// whether to register again now.
+    /// an address we no longer have (our private one, or an old public one after a move) is
+    /// removed and we register again. `Some` when that happened, and whether to register
+    /// again now.
     async fn adopt_public_address(&mut self) -> Option<(SocketAddr, SocketAddr, bool)> {
         let seen = socket_addr(self.reg.public_address.as_ref()?)?;
         let ours = socket_addr(&self.contact.uri.host_with_port)?;
@@ -257,25 +269,43 @@ impl Session {
             return None;
         }
         let sent = self.reg.contact.clone();
+        // rsipstack names `seen` in a REGISTER that answers a challenge; without a challenge
+        // the binding just made names the old address, and we must register `seen` too.
+        let again = sent
+            .as_ref()
+            .is_some_and(|c| socket_addr(&c.uri.host_with_port) != Some(seen));
+        // What the user knows as "local" is our socket, even when the Contact held an older
+        // public address.
+        let local = self.ua.local;
         self.contact.uri.host_with_port = seen.into();
         self.ua.set_public(seen);
-        let stale = sent.filter(|c| socket_addr(&c.uri.host_with_port) != Some(seen));
-        if let Some(stale) = &stale {
-            self.reg.contact = Some(stale.clone());
-            let _ = tokio::time::timeout(
-                ANSWER_TIMEOUT,
-                self.reg.register(self.server.clone(), Some(0)),
-            )
-            .await;
+        let mut stale: Vec<rsipstack::sip::typed::Contact> = Vec::new();
+        for contact in [sent, self.bound.take()].into_iter().flatten() {
+            let elsewhere = socket_addr(&contact.uri.host_with_port) != Some(seen);
+            if elsewhere && !stale.iter().any(|s| s.uri == contact.uri) {
+                stale.push(contact);
+            }
         }
-        Some((ours, seen, stale.is_some()))
+        for contact in &stale {
+            let removal = bindings::remove(&mut self.reg, &self.server, &self.user, contact);
+            match tokio::time::timeout(ANSWER_TIMEOUT, removal).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => tracing::info!(contact = %contact.uri, %why, "old binding kept"),
+                Err(_) => tracing::info!(contact = %contact.uri, "old binding: no answer"),
+            }
+        }
+        Some((local, seen, again))
     }
 
     /// Waits while registered until something asks for a REGISTER: the refresh is due, the
-    /// TCP flow closed, or the registrar forgot us. `None` when `stop` fires first.
+    /// TCP flow closed, the registrar forgot us, or our public address moved. Every keep-alive
+    /// interval a ping keeps the way to the registrar open (CRLF over UDP and TCP alike), and
+    /// every few intervals the binding query checks the registrar (`keepalive.rs` says why
+    /// not every time). `None` when `stop` fires first.
     async fn watch(&mut self, refresh: Duration, stop: &CancellationToken) -> Option<String> {
         let refresh_at = tokio::time::Instant::now() + refresh;
         let check_every = self.keepalive.unwrap_or(Duration::MAX);
+        let mut tick: u32 = 0;
         loop {
             let next_check = tokio::time::Instant::now()
                 .checked_add(check_every)
@@ -295,6 +325,7 @@ impl Session {
                     }
                 }
             }
+            tick = tick.wrapping_add(1);
             if let Some(flow) = &self.flow {
                 if let Err(e) = flow.ping().await {
                     let transport = flow.transport();
@@ -304,6 +335,13 @@ impl Session {
                         sanitize(&e)
                     ));
                 }
+            } else if !self.transport_is_stream() {
+                if let Err(e) = keepalive::ping(&self.reg.endpoint, &self.server).await {
+                    tracing::debug!(error = %e, "UDP keep-alive not sent");
+                }
+            }
+            if !keepalive::queries_on(tick) {
+                continue;
             }
             let ours = self.contact.uri.clone();
             let check = bindings::held(&mut self.reg, &self.server, &self.user, &ours);
@@ -312,7 +350,11 @@ impl Session {
                 held = tokio::time::timeout(ANSWER_TIMEOUT, check) => held,
             };
             match held {
-                Ok(Held::Yes) => {}
+                Ok(Held::Yes { seen }) => {
+                    if let Some(why) = self.moved(seen) {
+                        return Some(why);
+                    }
+                }
                 Ok(Held::No) => {
                     return Some(
                         "the registrar no longer holds our registration (did it restart?)".into(),
@@ -333,6 +375,25 @@ impl Session {
             }
         }
     }
+
+    /// Why to register again when the registrar now sees us somewhere else than our Contact
+    /// says (a new network, or the router gave us a new mapping): the REGISTER that follows
+    /// learns the new address from its answer and `adopt_public_address` takes it.
+    fn moved(&self, seen: Option<SocketAddr>) -> Option<String> {
+        let seen = seen?;
+        let ours = socket_addr(&self.contact.uri.host_with_port)?;
+        address_moved(ours, seen)
+    }
+}
+
+/// The words for a public address that changed from `ours` to `seen`, `None` when it did not.
+fn address_moved(ours: SocketAddr, seen: SocketAddr) -> Option<String> {
+    (ours != seen).then(|| {
+        format!(
+            "our public address changed: the registrar now sees us at {seen}, not {ours} \
+             (a new network or a new NAT mapping)"
+        )
+    })
 }
 
 /// A host and port as a socket address (5060 when no port is given); `None` for a name.
@@ -392,6 +453,7 @@ async fn run(
                         continue;
                     }
                 }
+                session.bound = session.reg.contact.clone();
                 let _ = updates.send(RegUpdate::Registered { expires: granted });
                 match session.watch(refresh_interval(granted), &stop).await {
                     None => break,
@@ -583,4 +645,20 @@ pub(crate) fn sanitize(text: &str) -> String {
 
 fn status_text(status: &StatusCode) -> String {
     sanitize(&status.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_public_address_is_named_with_both_addresses() {
+        let ours: SocketAddr = "203.0.113.1:5070".parse().unwrap();
+        assert_eq!(address_moved(ours, ours), None);
+        let why = address_moved(ours, "203.0.113.2:5070".parse().unwrap()).unwrap();
+        assert!(
+            why.contains("now sees us at 203.0.113.2:5070, not 203.0.113.1:5070"),
+            "{why}"
+        );
+    }
 }

@@ -193,6 +193,10 @@ pub enum Event {
         transport: String,
         local_sip: String,
     },
+    /// Where the registrar sees our SIP socket when that is not our own address (behind NAT).
+    PublicAddress {
+        public: String,
+    },
     Registration {
         state: RegistrationState,
         /// Seconds the registrar granted (when registered).

@@ -13,6 +13,7 @@
 //! - [`linphone`]: linphonec at its prompt;  [`pjsua`]: pjsua2 through `pjsua_peer.py`;
 //!   [`stdio_peer`]: what those two share (commands on stdin, lines on stdout).
 //! - [`soak`]: mutated SIP and RTP datagrams, and a process's RSS and open files.
+//! - [`netlab`]: a NAT router in network namespaces;  [`stun_server`]: a STUN server in it.
 //! - [`certs`]: a test CA and server certificates made with openssl, for Kamailio's TLS.
 //!
 //! Include it with `mod support;` in a test file.
@@ -40,6 +41,7 @@ pub mod sipp;
 pub mod sipterm;
 pub mod soak;
 pub mod stdio_peer;
+pub mod stun_server;
 pub mod tmux;
 pub mod tui;
 pub mod wav;

@@ -14,6 +14,8 @@ pub const HOME_IP: &str = "198.18.0.2";
 pub const ROUTER_INSIDE_IP: &str = "198.18.0.1";
 pub const ROUTER_PUBLIC_IP: &str = "203.0.113.1";
 pub const INTERNET_IP: &str = "203.0.113.10";
+/// A second public address the router can move to (`renumber`): "a new network".
+pub const ROUTER_OTHER_IP: &str = "203.0.113.2";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -28,8 +30,10 @@ pub fn unavailable() -> Option<String> {
     if effective_uid() != 0 {
         return Some("the NAT lab needs root (network namespaces)".into());
     }
-    for tool in ["ip", "nft"] {
-        if Command::new(tool).arg("-V").output().is_err() {
+    for tool in ["ip", "nft", "conntrack"] {
+        if Command::new(tool).arg("--version").output().is_err()
+            && Command::new(tool).arg("-V").output().is_err()
+        {
             return Some(format!("the NAT lab needs `{tool}`: run scripts/setup.sh"));
         }
     }
@@ -142,6 +146,64 @@ impl NatLab {
                 &format!("net.netfilter.{key}={secs}"),
             ]);
         }
+    }
+}
+
+impl NatLab {
+    /// Runs `args` in the router's namespace and returns its standard output.
+    #[track_caller]
+    fn in_router(&self, args: &[&str]) -> String {
+        let out = NatLab::command(&self.router, args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {args:?} in the router: {e}"));
+        assert!(
+            out.status.success(),
+            "{args:?} in the router failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The router moves to another public address, as when a laptop changes network: its
+    /// NAT now masquerades to `ip`, and every mapping it held is forgotten.
+    pub fn renumber(&self, ip: &str) {
+        self.in_router(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "outside"]);
+        self.in_router(&["nft", "flush", "chain", "ip", "nat", "post"]);
+        self.in_router(&[
+            "nft", "add", "rule", "ip", "nat", "post", "oifname", "outside", "snat", "to", ip,
+        ]);
+        self.forget_mappings();
+    }
+
+    /// Empties the router's connection tracking table (its NAT mappings).
+    pub fn forget_mappings(&self) {
+        // conntrack -F says how many it deleted on stderr, and fails when there were none
+        // on some versions: either way the table is empty afterwards.
+        let _ = NatLab::command(&self.router, "conntrack")
+            .arg("-F")
+            .output();
+    }
+
+    /// From now on the router counts packets and bytes per mapping (for flows created
+    /// after this call).
+    pub fn count_traffic(&self) {
+        self.in_router(&["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct=1"]);
+    }
+
+    /// The router's UDP mappings as `conntrack -L` lists them (with counters when counting);
+    /// `zero` resets the counters after listing.
+    pub fn udp_mappings(&self, zero: bool) -> String {
+        // `-z` refuses filters such as `-p udp`: list everything, keep the UDP lines.
+        let mut args = vec!["conntrack", "-L"];
+        if zero {
+            args.push("-z");
+        }
+        self.in_router(&args)
+            .lines()
+            .filter(|l| l.starts_with("udp"))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 

@@ -118,9 +118,10 @@ impl CallTable {
         &mut self,
         id: CallId,
         result: Result<(u16, u64), String>,
+        public: Option<SocketAddr>,
         out: &mut Out,
     ) {
-        let address = self.policy.sdp_address;
+        let address = public.map_or(self.policy.sdp_address, |p| p.ip());
         let codecs = self.policy.codecs.clone();
         let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
             return;
@@ -142,6 +143,8 @@ impl CallTable {
                 return;
             }
         };
+        // The port the STUN server saw is the one callers can reach (the NAT may renumber).
+        let port = public.map_or(port, |p| p.port());
         let local = LocalMedia {
             addr: address,
             port,

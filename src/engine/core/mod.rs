@@ -132,10 +132,12 @@ pub enum Input {
         key: DialogKey,
         why: Termination,
     },
-    /// `Effect::BindRtp` done: the RTP port, and a fresh SDP session id.
+    /// `Effect::BindRtp` done: the RTP port, and a fresh SDP session id; `public` is where a
+    /// STUN server sees that port (`--stun`), which our SDP then names.
     RtpBound {
         call: CallId,
         result: Result<(u16, u64), String>,
+        public: Option<SocketAddr>,
     },
     /// `Effect::Accept` done.
     Accepted {
@@ -309,6 +311,11 @@ impl CallTable {
         self.policy.sdp_address = address;
     }
 
+    /// The address our next SDP names unless a STUN lookup says otherwise.
+    pub fn sdp_address(&self) -> IpAddr {
+        self.policy.sdp_address
+    }
+
     pub fn new(policy: Policy) -> CallTable {
         CallTable {
             policy,
@@ -350,7 +357,11 @@ impl CallTable {
                 }
             }
             Input::Terminated { key, why } => self.on_terminated(&key, why, &mut out),
-            Input::RtpBound { call, result } => self.on_rtp_bound(call, result, &mut out),
+            Input::RtpBound {
+                call,
+                result,
+                public,
+            } => self.on_rtp_bound(call, result, public, &mut out),
             Input::Accepted { call, result } => self.on_accepted(call, result, now, &mut out),
             Input::MediaStarted { call, result } => self.on_media_started(call, result, &mut out),
             Input::BridgeStarted { call, result } => self.on_bridge_started(call, result, &mut out),

@@ -87,6 +87,7 @@ impl Script {
         let mut all = self.on(Input::RtpBound {
             call: id,
             result: Ok((port, 7)),
+            public: None,
         });
         all.extend(self.on(Input::Accepted {
             call: id,
@@ -230,6 +231,7 @@ fn every_input_about_an_unknown_call_is_harmless() {
         Input::RtpBound {
             call: nobody,
             result: Ok((1, 1)),
+            public: None,
         },
         Input::Accepted {
             call: nobody,

@@ -108,7 +108,7 @@ fn answer_choosing(
     let mut sdp = session_header(local);
     for (i, other) in offer.media.iter().enumerate() {
         if i == index {
-            audio_section(&mut sdp, local.port, &m.proto, &negotiated, dtmf_rate);
+            audio_section(&mut sdp, local, &m.proto, &negotiated, dtmf_rate);
         } else {
             // RFC 3264 §6: a rejected stream keeps its place, with port 0 and one format.
             let format = other.formats.first().map_or("0", String::as_str);
@@ -131,6 +131,7 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
     }
     let _ = write!(m_line, " {OFFER_DTMF_PT}");
     push(&mut sdp, format_args!("{m_line}"));
+    push_connection(&mut sdp, local);
     for (codec, pt) in pts {
         push_rtpmap(&mut sdp, codec, pt);
     }
@@ -322,7 +323,7 @@ fn push(sdp: &mut String, line: fmt::Arguments<'_>) {
 }
 
 fn session_header(local: &LocalMedia) -> String {
-    let family = if local.addr.is_ipv4() { "IP4" } else { "IP6" };
+    let family = family(local);
     let mut sdp = String::with_capacity(512);
     push(&mut sdp, format_args!("v=0"));
     push(
@@ -333,12 +334,34 @@ fn session_header(local: &LocalMedia) -> String {
         ),
     );
     push(&mut sdp, format_args!("s=sipterm"));
-    push(&mut sdp, format_args!("c=IN {family} {}", local.addr));
+    push_connection(&mut sdp, local);
     push(&mut sdp, format_args!("t=0 0"));
     sdp
 }
 
-fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated, dtmf_rate: u32) {
+/// Our `c=` line. It goes at session level and again in our media section: behind NAT it
+/// carries the public address, and some peers read only one of the two (RFC 4566 §5.7 lets
+/// the media level override the session level).
+fn push_connection(sdp: &mut String, local: &LocalMedia) {
+    push(sdp, format_args!("c=IN {} {}", family(local), local.addr));
+}
+
+fn family(local: &LocalMedia) -> &'static str {
+    if local.addr.is_ipv4() {
+        "IP4"
+    } else {
+        "IP6"
+    }
+}
+
+fn audio_section(
+    sdp: &mut String,
+    local: &LocalMedia,
+    proto: &str,
+    n: &Negotiated,
+    dtmf_rate: u32,
+) {
+    let port = local.port;
     match n.dtmf_payload_type {
         Some(dtmf) => push(
             sdp,
@@ -349,6 +372,7 @@ fn audio_section(sdp: &mut String, port: u16, proto: &str, n: &Negotiated, dtmf_
             format_args!("m=audio {port} {proto} {}", n.payload_type),
         ),
     }
+    push_connection(sdp, local);
     push_rtpmap(sdp, n.codec, n.payload_type);
     if let Some(dtmf) = n.dtmf_payload_type {
         push_dtmf(sdp, dtmf, dtmf_rate);

@@ -642,3 +642,29 @@ fn random_input_never_panics() {
         }
     }
 }
+
+/// Behind NAT the address in `c=` is the public one; peers that read only the session level,
+/// or only the media level, must both find it.
+#[test]
+fn every_c_line_of_answer_and_offer_names_our_address() {
+    let public = LocalMedia {
+        addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+        ..local()
+    };
+    let offer = parse(&offer_with("0", &[])).unwrap();
+    let (answer, _) = super::answer(&offer, G711, &public).unwrap();
+    let ours = super::offer(G711, &public);
+    for sdp in [&answer, &ours] {
+        let l = lines(sdp);
+        let c: Vec<usize> = (0..l.len()).filter(|&i| l[i].starts_with("c=")).collect();
+        assert_eq!(c.len(), 2, "session and media level: {sdp}");
+        assert!(c.iter().all(|&i| l[i] == "c=IN IP4 203.0.113.1"), "{sdp}");
+        let m = l.iter().position(|x| x.starts_with("m=")).unwrap();
+        assert!(
+            c[0] < m && c[1] == m + 1,
+            "one before m=, one right after: {sdp}"
+        );
+        let back = parse(sdp).unwrap();
+        assert_eq!(back.media[0].port, 40000);
+    }
+}

@@ -20,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
+use super::keepalive::{self, KeepaliveClock};
 use super::source::{Admit, Sources};
 use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
@@ -80,6 +81,8 @@ pub(super) struct MediaTask {
     frames_elapsed: u64,
     rtp_backoff: RecvBackoff,
     rtcp_backoff: RecvBackoff,
+    /// RFC 6263 keep-alives while we send no media (`keepalive.rs`).
+    keepalive: KeepaliveClock,
     bufs: Buffers,
 }
 
@@ -148,6 +151,7 @@ impl MediaTask {
             frames_elapsed: 0,
             rtp_backoff: RecvBackoff::default(),
             rtcp_backoff: RecvBackoff::default(),
+            keepalive: KeepaliveClock::default(),
             bufs: Buffers::default(),
         })
     }
@@ -340,9 +344,13 @@ impl MediaTask {
                 self.sender.mark_next();
                 self.sending = true;
             }
+            // The first tick is at the start: our first packet leaves at once and opens the
+            // way through a NAT router for the peer's.
             self.send_frame().await;
+            self.keepalive.sent(frame);
         } else {
             self.sending = false;
+            self.keep_alive(frame).await;
         }
 
         if frame.is_multiple_of(LEVEL_EVERY) {
@@ -428,6 +436,31 @@ impl MediaTask {
                     .wrapping_add((len - rtp::HEADER_LEN) as u32);
             }
             Err(e) => tracing::debug!(error = %e, %destination, "RTP send failed"),
+        }
+    }
+
+    /// While we send no media (held by the peer): an empty RTP packet of an unnegotiated
+    /// payload type when one is due (RFC 6263 §4.6, see `keepalive.rs`).
+    async fn keep_alive(&mut self, frame: u64) {
+        let to = self.destination();
+        if to.ip().is_unspecified() || to.port() == 0 || !self.keepalive.due(frame) {
+            return;
+        }
+        self.keepalive.sent(frame);
+        let pt = keepalive::payload_type(&self.params);
+        let ts = self.sender.timestamp();
+        let len = match self
+            .sender
+            .write_event(pt, &[], ts, false, &mut self.bufs.packet)
+        {
+            Ok(len) => len,
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot build an RTP keep-alive");
+                return;
+            }
+        };
+        if let Err(e) = self.socket.send_to(&self.bufs.packet[..len], to).await {
+            tracing::debug!(error = %e, %to, "RTP keep-alive not sent");
         }
     }
 

@@ -413,6 +413,39 @@ async fn hold_stops_sending_and_resume_continues_the_stream() {
     handle.stop().await;
 }
 
+/// Behind NAT our first packet is what opens the router for the peer's: it must not wait for
+/// the peer to speak first, nor for a frame's worth of pacing.
+#[tokio::test]
+async fn the_first_packet_leaves_at_once_without_waiting_for_the_peer() {
+    let remote = peer().await;
+    let started = Instant::now();
+    let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
+    let first = recv(&remote, Duration::from_millis(500))
+        .await
+        .expect("a first packet");
+    let took = started.elapsed();
+    assert!(first.marker, "the first packet of the stream");
+    assert!(
+        took < Duration::from_millis(50),
+        "first packet after {took:?}"
+    );
+    handle.stop().await;
+}
+
+/// Held by the peer after media flowed: no keep-alive until 15 s of silence have passed.
+#[tokio::test]
+async fn a_hold_after_media_sends_no_keepalive_at_once() {
+    let remote = peer().await;
+    let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
+    let to = remote.local_addr().unwrap();
+    recv_until(&remote, Instant::now() + Duration::from_millis(100)).await;
+    handle.update(params(to, Codec::Pcmu, MediaDirection::Inactive));
+    let late = recv_until(&remote, Instant::now() + Duration::from_millis(300)).await;
+    assert!(late.len() <= 3, "{late:?}");
+    assert!(late.iter().all(|p| p.payload_type == 0), "{late:?}");
+    handle.stop().await;
+}
+
 #[tokio::test]
 async fn zero_address_means_hold() {
     let remote = peer().await;
@@ -457,6 +490,13 @@ async fn recv_only_sends_nothing_but_still_receives() {
         MediaDirection::RecvOnly,
     );
     let handle = start(socket, p, port_for(AudioMode::Echo)).unwrap();
+    // Held from the start: one RFC 6263 keep-alive at once opens the NAT's way, no media.
+    let keepalive = recv(&remote, Duration::from_millis(200))
+        .await
+        .expect("a keep-alive");
+    assert!(keepalive.payload.is_empty(), "{keepalive:?}");
+    assert!((96..=127).contains(&keepalive.payload_type) && keepalive.payload_type != 101);
+    assert!(!keepalive.marker);
     let mut tx = RtpSender::new();
     let mut packet = [0u8; 200];
     let len = tx.write(0, &[0x10; 160], &mut packet).unwrap();

@@ -1,18 +1,29 @@
 //! Asks the registrar which contacts it holds for us: a REGISTER without a Contact (RFC 3261
 //! §10.2.3) changes nothing and lists the bindings. A registrar that restarted and lost them
 //! answers without ours, which a refresh (that quietly re-creates the binding) never shows.
+//!
+//! The same request with one Contact and `Expires: 0` removes that binding: rsipstack's own
+//! REGISTER cannot, because it rewrites the Contact of an authenticated retry to the address
+//! the registrar saw, so an old address (before a move) could never be named.
 
 use rsipstack::dialog::authenticate::handle_client_authenticate;
 use rsipstack::dialog::registration::Registration;
+use rsipstack::sip::headers::Expires;
 use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::typed::Contact;
 use rsipstack::sip::{Method, SipMessage, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::make_tag;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::SipAddr;
+use rsipstack::transport::{SipAddr, SipConnection};
+use std::net::SocketAddr;
 
 pub(super) enum Held {
-    Yes,
+    /// Held; `seen` is where the registrar saw the query come from (its Via `received` and
+    /// `rport`), which tells us when our public address changed.
+    Yes {
+        seen: Option<SocketAddr>,
+    },
     No,
     /// The registrar did not say: no answer, an error status, or a request we could not send.
     Unknown(String),
@@ -20,10 +31,10 @@ pub(super) enum Held {
 
 /// Whether the registrar still holds `ours` for the registration's address of record.
 pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours: &Uri) -> Held {
-    match query(reg, server, user).await {
-        Ok(contacts) => {
+    match query(reg, server, user, None).await {
+        Ok((contacts, seen)) => {
             if contacts.iter().any(|c| same_binding(c, ours)) {
-                Held::Yes
+                Held::Yes { seen }
             } else {
                 Held::No
             }
@@ -32,7 +43,24 @@ pub(super) async fn held(reg: &mut Registration, server: &Uri, user: &str, ours:
     }
 }
 
-async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<Uri>, String> {
+type Answer = (Vec<Uri>, Option<SocketAddr>);
+
+/// Removes the binding of `contact` (RFC 3261 §10.2.2); the error says why it failed.
+pub(super) async fn remove(
+    reg: &mut Registration,
+    server: &Uri,
+    user: &str,
+    contact: &Contact,
+) -> Result<(), String> {
+    query(reg, server, user, Some(contact)).await.map(|_| ())
+}
+
+async fn query(
+    reg: &mut Registration,
+    server: &Uri,
+    user: &str,
+    remove: Option<&Contact>,
+) -> Result<Answer, String> {
     let endpoint = reg.endpoint.clone();
     let target = SipAddr::try_from(server).map_err(|e| e.to_string())?;
     let via = match endpoint.transport_layer.lookup(&target, None).await {
@@ -58,7 +86,7 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<U
     }
     .with_tag(make_tag());
     reg.last_seq += 1;
-    let request = endpoint.make_request(
+    let mut request = endpoint.make_request(
         Method::Register,
         server.clone(),
         via,
@@ -67,6 +95,12 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<U
         reg.last_seq,
         Some(reg.call_id.clone()),
     );
+    if let Some(contact) = remove {
+        let mut contact = contact.clone();
+        contact.params.clear();
+        request.headers.unique_push(contact.into());
+        request.headers.unique_push(Expires::from(0).into());
+    }
     let key = TransactionKey::from_request(&request, TransactionRole::Client)
         .map_err(|e| e.to_string())?;
     let mut tx = Transaction::new_client(key, request, endpoint, None);
@@ -91,7 +125,12 @@ async fn query(reg: &mut Registration, server: &Uri, user: &str) -> Result<Vec<U
             }
             ref s if s.kind() == StatusCodeKind::Successful => {
                 let contacts = resp.typed_contact_headers().unwrap_or_default();
-                return Ok(contacts.into_iter().map(|c| c.uri).collect());
+                let seen = resp
+                    .via_header()
+                    .ok()
+                    .and_then(|via| SipConnection::parse_target_from_via(via).ok())
+                    .and_then(|(_, hp)| super::socket_addr(&hp));
+                return Ok((contacts.into_iter().map(|c| c.uri).collect(), seen));
             }
             ref s => return Err(format!("the registrar answered {}", super::status_text(s))),
         }

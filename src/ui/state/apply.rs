@@ -30,6 +30,7 @@ impl App {
                     local_sip: local_sip.clone(),
                 })
             }
+            Event::PublicAddress { public } => self.public_sip = Some(public.clone()),
             Event::Registration {
                 state,
                 expires,

@@ -77,6 +77,8 @@ pub struct Notice {
 pub struct App {
     pub clock: WallClock,
     pub account: Option<Account>,
+    /// Our SIP address as the registrar sees it, when that differs from ours (NAT).
+    pub public_sip: Option<String>,
     pub registration: Option<Registration>,
     /// The registrar refused us for good; quitting then exits with status 3.
     pub registration_failed: bool,
@@ -106,6 +108,7 @@ impl App {
         App {
             clock,
             account: None,
+            public_sip: None,
             registration: None,
             registration_failed: false,
             calls: BTreeMap::new(),

@@ -24,10 +24,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     let room = width.saturating_sub(text::width(&status) + text::width(title) + 4);
     let account = match &app.account {
         Some(a) if roomy => format!(
-            "{}  {} {} → {}",
+            "{}  {} {}{} → {}",
             strip_scheme(&a.account),
             transport_label(&a.transport),
             a.local_sip,
+            public_sip(app),
             strip_scheme(&a.registrar)
         ),
         Some(a) => format!(
@@ -53,6 +54,14 @@ fn transport_label(transport: &str) -> String {
         format!("🔒 {name}")
     } else {
         name
+    }
+}
+
+/// ` (NAT: 203.0.113.1:5070)` when the registrar sees us elsewhere than our own address.
+fn public_sip(app: &App) -> String {
+    match (&app.public_sip, &app.account) {
+        (Some(public), Some(a)) if *public != a.local_sip => format!(" (NAT: {public})"),
+        _ => String::new(),
     }
 }
 

@@ -170,6 +170,17 @@ fn small_and_odd_sizes_do_not_panic() {
     }
 }
 
+/// Behind NAT the wide header shows where the registrar sees us, next to our own address.
+#[test]
+fn behind_nat_the_header_shows_the_public_address() {
+    let mut s = registered_idle();
+    s.ev(Event::PublicAddress {
+        public: "203.0.113.1:5070".into(),
+    });
+    let terminal = draw(&s, 160, 48);
+    insta::assert_snapshot!("behind_nat_160x48", terminal.backend());
+}
+
 #[test]
 fn registering_again_says_why_in_the_header() {
     let mut s = registered_idle();

@@ -208,6 +208,7 @@ fn transcript_lines_are_written_in_conversation_order_and_flushed_at_the_end() {
     s.on(Input::RtpBound {
         call: id,
         result: Ok((10_002, 1)),
+        public: None,
     });
     s.on(Input::Accepted {
         call: id,

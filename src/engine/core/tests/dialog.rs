@@ -11,6 +11,7 @@ fn a_late_offer_is_answered_with_ours_and_media_waits_for_the_ack() {
     let out = s.on(Input::RtpBound {
         call: id,
         result: Ok((10_002, 1)),
+        public: None,
     });
     let [Effect::Accept { sdp, .. }] = &out[..] else {
         panic!("{out:?}");

@@ -33,6 +33,7 @@ fn answering_binds_rtp_then_sends_the_answer_then_starts_media() {
     let out = s.on(Input::RtpBound {
         call: id,
         result: Ok((10_002, 7)),
+        public: None,
     });
     let [Effect::Accept { call, key: k, sdp }] = &out[..] else {
         panic!("one Accept: {out:?}");
@@ -234,6 +235,7 @@ fn no_free_rtp_port_answers_500() {
     let out = s.on(Input::RtpBound {
         call: CallId(1),
         result: Err("no free even UDP port".into()),
+        public: None,
     });
     assert_eq!(
         actions(&out),
@@ -256,6 +258,7 @@ fn a_200_that_cannot_be_sent_leaves_the_call_ringing_to_try_again() {
     s.on(Input::RtpBound {
         call: CallId(1),
         result: Ok((10_002, 1)),
+        public: None,
     });
     let out = s.on(Input::Accepted {
         call: CallId(1),
@@ -281,10 +284,37 @@ fn an_address_learned_behind_nat_goes_into_later_answers() {
     let out = s.on(Input::RtpBound {
         call: CallId(1),
         result: Ok((10_002, 7)),
+        public: None,
     });
     let [Effect::Accept { sdp, .. }] = &out[..] else {
         panic!("one Accept: {out:?}");
     };
     assert!(sdp.contains("c=IN IP4 203.0.113.1"), "{sdp}");
     assert!(!sdp.contains("192.0.2.10"), "every c= and o= line: {sdp}");
+}
+
+#[test]
+fn a_stun_mapping_names_address_and_port_in_every_c_and_the_m_line() {
+    let mut s = Script::new(policy());
+    s.table.use_sdp_address(IpAddr::from([203, 0, 113, 1]));
+    s.invite(1, Some(pcmu_offer()));
+    s.on(Input::Command(Command::Answer(CallId(1))));
+    let out = s.on(Input::RtpBound {
+        call: CallId(1),
+        result: Ok((10_002, 7)),
+        public: Some("198.51.100.9:40123".parse().unwrap()),
+    });
+    let [Effect::Accept { sdp, .. }] = &out[..] else {
+        panic!("one Accept: {out:?}");
+    };
+    let c_lines: Vec<&str> = sdp.lines().filter(|l| l.starts_with("c=")).collect();
+    assert_eq!(
+        c_lines, ["c=IN IP4 198.51.100.9"; 2],
+        "session and media level: {sdp}"
+    );
+    assert!(sdp.contains("m=audio 40123 RTP/AVP"), "{sdp}");
+    assert!(
+        !sdp.contains("10002") && !sdp.contains("203.0.113.1"),
+        "{sdp}"
+    );
 }

@@ -95,6 +95,7 @@ fn media_that_cannot_start_is_reported_and_nothing_claims_it_runs() {
     s.on(Input::RtpBound {
         call: CallId(1),
         result: Ok((10_002, 1)),
+        public: None,
     });
     s.on(Input::Accepted {
         call: CallId(1),
