@@ -88,6 +88,7 @@ pub fn media(id: u64, codec: &str, remote_rtp: &str) -> Event {
         codec: codec.parse().expect("a codec sipterm knows"),
         local_rtp: format!("192.0.2.10:{}", 10000 + id * 2),
         remote_rtp: remote_rtp.into(),
+        srtp: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::call::Answering;
 use super::*;
 use crate::media::sdp::{self, LocalMedia};
+use crate::media::srtp::LocalSrtp;
 use crate::vocab::MediaSummary;
 
 impl CallTable {
@@ -44,6 +45,7 @@ impl CallTable {
                 port: 9,
                 session_id: 0,
                 session_version: 0,
+                srtp: LocalSrtp::unkeyed(self.policy.srtp),
             };
             if let Err(e) = sdp::answer_preferring(offer, &self.policy.codecs, None, &probe) {
                 let status = if e.is_not_acceptable() { 488 } else { 400 };
@@ -57,7 +59,11 @@ impl CallTable {
                 });
                 out.emit(Event::CallEnded {
                     call: id,
-                    reason: if status == 488 {
+                    reason: if e.is_srtp() {
+                        EndReason::Failed {
+                            reason: e.to_string(),
+                        }
+                    } else if status == 488 {
                         EndReason::NoCommonCodec
                     } else {
                         EndReason::Failed {
@@ -122,6 +128,7 @@ impl CallTable {
     ) {
         let address = self.policy.sdp_address;
         let codecs = self.policy.codecs.clone();
+        let srtp_mode = self.policy.srtp;
         let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
             return;
         };
@@ -142,11 +149,30 @@ impl CallTable {
                 return;
             }
         };
+        // Fresh SDES keys per call, from the OS CSPRNG (RFC 4568 §6.1: each side its own).
+        let srtp = match LocalSrtp::new(srtp_mode) {
+            Ok(srtp) => srtp,
+            Err(e) => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: {e}; answering 500"),
+                );
+                call.answering = Answering::No;
+                call.ending = Some(EndReason::Rejected { status: 500 });
+                out.push(Effect::Reject {
+                    key: call.key.clone(),
+                    status: 500,
+                });
+                return;
+            }
+        };
         let local = LocalMedia {
             addr: address,
             port,
             session_id,
             session_version: 1,
+            srtp,
         };
         let (sdp, negotiated) = match &call.offer {
             Some(offer) => match sdp::answer_preferring(offer, &codecs, None, &local) {

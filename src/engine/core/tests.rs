@@ -40,6 +40,7 @@ pub(super) fn policy() -> Policy {
         auto_bridge: false,
         bridge_model: "gpt-realtime".into(),
         bridge_voice: "alloy".into(),
+        srtp: SrtpMode::Off,
     }
 }
 

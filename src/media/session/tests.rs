@@ -38,6 +38,7 @@ fn params(remote: SocketAddr, codec: Codec, direction: MediaDirection) -> Negoti
         remote,
         direction,
         ptime_ms: 20,
+        srtp: None,
     }
 }
 

@@ -170,6 +170,9 @@ fn media_line(call: &CallView) -> Line<'static> {
         call.codec.map_or("—", |c| c.name()),
         theme::strong(),
     ));
+    if let Some(suite) = call.srtp {
+        spans.push(Span::styled(format!("  🔒 SRTP {suite}"), theme::good()));
+    }
     if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
         // The address media really comes from; the SDP's too when they differ (NAT).
         match call.latched_rtp.as_ref().filter(|latched| *latched != r) {
