@@ -215,6 +215,25 @@ pub fn ringing() -> Script {
     s
 }
 
+/// One answered call with SRTP media (AES_CM_128_HMAC_SHA1_80), its levels and quality.
+pub fn srtp_call() -> Script {
+    let mut s = ringing();
+    s.ev(call_state(1, CallState::Answering))
+        .at(64.8)
+        .ev(call_state(1, CallState::Active))
+        .ev(Event::MediaStarted {
+            call: CallId(1),
+            codec: crate::vocab::Codec::Pcmu,
+            local_rtp: "192.0.2.10:10002".into(),
+            remote_rtp: "203.0.113.5:4000".into(),
+            srtp: Some(crate::vocab::SrtpSuite::AesCm128HmacSha1_80),
+        })
+        .ev(levels(1, (-18.0, -9.0), (-24.0, -15.0), None))
+        .ev(quality(1, 0.0, 0, 1.2, 4.3))
+        .at(70.0);
+    s
+}
+
 /// Two answered calls: #1 bridged to the AI with a conversation under way, #2 muted.
 pub fn two_calls() -> Script {
     let mut s = ringing();

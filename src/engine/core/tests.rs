@@ -6,6 +6,7 @@ mod bridge;
 mod dialog;
 mod invite;
 mod media;
+mod srtp;
 
 use super::*;
 use crate::media::sdp::MediaDirection;

@@ -16,6 +16,7 @@ use crate::media::sdp::MediaDirection;
 use crate::vocab::codec::Codec;
 
 mod hostile;
+mod srtp;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
