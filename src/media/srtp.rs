@@ -23,6 +23,11 @@ pub use crypto_line::{format_crypto, parse_crypto, CryptoLine, CryptoLineError};
 /// `inline:` key of RFC 4568 §6.1 for both AES_CM_128 suites.
 pub const MASTER_LEN: usize = 30;
 const KEY_LEN: usize = 16;
+/// RTCP header and sender SSRC, then SRTCP's E flag + index and its tag (80 bits for both
+/// our suites, RFC 4568 §6.2), RFC 3711 §3.4.
+const RTCP_HEADER_LEN: usize = 8;
+const SRTCP_INDEX_LEN: usize = 4;
+const SRTCP_TAG_LEN: usize = 10;
 /// RFC 3711 §3.3.2: a 64-packet replay window is the recommended minimum.
 const REPLAY_WINDOW: usize = 64;
 
@@ -232,7 +237,19 @@ impl SrtpStreams {
             .map_err(|e| SrtpError::Protect(e.to_string()))
     }
 
+    /// The plain RTCP compound, once its tag proved it came from the key holder.
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<impl AsRef<[u8]>, Unprotect> {
+        // rtc-srtp 0.21 returns a packet whose E flag is clear without checking its tag, but
+        // RFC 3711 §3.4 makes SRTCP authentication mandatory either way, and we never agree
+        // to unencrypted SRTCP (`UNENCRYPTED_SRTCP` is refused). So E must be set.
+        let trailer = SRTCP_INDEX_LEN + SRTCP_TAG_LEN;
+        let flagged =
+            packet.len() >= RTCP_HEADER_LEN + trailer && packet[packet.len() - trailer] & 0x80 != 0;
+        if !flagged {
+            return Err(Unprotect::Rejected(
+                "not SRTCP: too short, or the encryption flag is clear".into(),
+            ));
+        }
         self.inbound.decrypt_rtcp(packet).map_err(classify)
     }
 }

@@ -216,3 +216,28 @@ fn srtcp_round_trips_and_rejects_tampering() {
         Err(Unprotect::Rejected(_))
     ));
 }
+
+#[test]
+fn srtcp_without_the_encryption_flag_is_not_taken_unauthenticated() {
+    let (_, mut bob) = pair(Suite::AesCm128HmacSha1_80);
+    let mut rr = Vec::new();
+    crate::media::rtcp::build_rr(&mut rr, 0x0bad_0bad, &[]);
+    crate::media::rtcp::build_sdes_cname(&mut rr, 0x0bad_0bad, "forger");
+    // A forger's "SRTCP": E clear, index 1, any tag. rtc-srtp alone would hand it back as
+    // plain RTCP without checking the tag.
+    let mut forged = rr.clone();
+    forged.extend_from_slice(&[0, 0, 0, 1]);
+    forged.extend_from_slice(&[0x55; 10]);
+    assert!(matches!(
+        bob.unprotect_rtcp(&forged),
+        Err(Unprotect::Rejected(_))
+    ));
+    // Plain RTCP as baresip sends its first APP packet ("PING", 16 bytes).
+    let ping = [
+        0x80, 0xcc, 0, 3, 0xea, 9, 0x5b, 0xcb, b'P', b'I', b'N', b'G', b'P', b'O', b'N', b'G',
+    ];
+    assert!(matches!(
+        bob.unprotect_rtcp(&ping),
+        Err(Unprotect::Rejected(_))
+    ));
+}
