@@ -8,6 +8,8 @@ packages=(
   libasound2-dev libopus-dev pkg-config cmake
   # real peers and tools the integration tests drive
   kamailio sip-tester baresip linphone-cli tshark sox espeak-ng tmux
+  # Kamailio's tls module and openssl for the test CA (tests/tls.rs)
+  kamailio-tls-modules openssl
   # the NAT lab in network namespaces (tests/support/netlab.rs): ip and nft
   iproute2 nftables
   # a virtualenv for pjsua2-python (the pjsua peer, tests/support/pjsua.rs)

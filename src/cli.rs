@@ -37,14 +37,15 @@ pub struct Cli {
     )]
     pub password: Option<String>,
 
-    /// SIP transport.
-    #[arg(
-        long,
-        value_name = "udp|tcp",
-        default_value = "udp",
-        ignore_case = true
-    )]
-    pub transport: TransportArg,
+    /// SIP transport [default: tls for a sips: URI or ;transport=tls, else the URI's
+    /// ;transport=, else udp].
+    #[arg(long, value_name = "udp|tcp|tls", ignore_case = true)]
+    pub transport: Option<TransportArg>,
+
+    /// With TLS: also trust the certificate authorities in this PEM file (a private CA), as
+    /// well as the public ones.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 
     /// Local SIP port (0 picks any free port).
     #[arg(long, value_name = "N", default_value_t = 5060)]
@@ -195,6 +196,7 @@ pub enum SrtpArg {
 pub enum TransportArg {
     Udp,
     Tcp,
+    Tls,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -252,7 +254,7 @@ mod tests {
     #[test]
     fn seed_options_parse_with_defaults() {
         let cli = parse(&["--sip-uri", "sip:alice@example.com"]).unwrap();
-        assert_eq!(cli.transport, TransportArg::Udp);
+        assert_eq!(cli.transport, None, "decided in config.rs from the URIs");
         assert_eq!(cli.port, 5060);
         assert_eq!(cli.duration, 0);
         assert_eq!(cli.model, "gpt-realtime");
@@ -273,8 +275,10 @@ mod tests {
             "Shimmer",
         ])
         .unwrap();
-        assert_eq!(cli.transport, TransportArg::Tcp);
+        assert_eq!(cli.transport, Some(TransportArg::Tcp));
         assert_eq!(cli.voice, Voice::Shimmer);
+        let cli = parse(&["--sip-uri", "sip:a@b", "--transport", "Tls"]).unwrap();
+        assert_eq!(cli.transport, Some(TransportArg::Tls));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::cli::{AudioArg, Cli, RejectArg, SrtpArg, TransportArg};
 pub use crate::media::srtp::SrtpMode;
 pub use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::TcpLimits;
+use crate::sip::tls::{Trust, TrustError};
 use crate::sip::uri::SipUri;
 use crate::vocab::codec::{parse_codec_list, Codec};
 use std::io::Read;
@@ -128,6 +129,20 @@ pub enum ConfigError {
     SrtpWithoutTls(&'static str, &'static str),
     #[error("--json needs headless mode (add --headless, or redirect stdout)")]
     JsonWithoutHeadless,
+    #[error("'{uri}' asks for transport '{value}', which is not udp, tcp or tls")]
+    UnknownTransport { uri: String, value: String },
+    #[error("--transport {given} contradicts {uri}, which asks for {implied}")]
+    TransportConflict {
+        given: &'static str,
+        uri: String,
+        implied: &'static str,
+    },
+    #[error("--ca-file '{path}' {why}")]
+    CaFile { path: String, why: TrustError },
+    #[error(
+        "--ca-file is for TLS, but the transport is {0} (add --transport tls or use a sips: URI)"
+    )]
+    CaFileWithoutTls(&'static str),
 }
 
 impl Config {
@@ -135,9 +150,27 @@ impl Config {
     pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
         let sip_uri = cli.sip_uri.clone().unwrap_or_default();
         let aor = SipUri::parse(&sip_uri).map_err(ConfigError::SipUri)?;
-        let registrar = match &cli.registrar_uri {
+        let mut registrar = match &cli.registrar_uri {
             Some(r) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
             None => aor.registrar(),
+        };
+        let transport = choose_transport(
+            cli.transport,
+            &aor,
+            cli.registrar_uri.is_some().then_some(&registrar),
+        )?;
+        if transport == Transport::Tls && registrar.port.is_none() {
+            registrar.port = Some(transport.default_port());
+        }
+        let trust = match &cli.ca_file {
+            Some(_) if transport != Transport::Tls => {
+                return Err(ConfigError::CaFileWithoutTls(transport.as_str()))
+            }
+            Some(path) => Trust::from_pem_file(path).map_err(|why| ConfigError::CaFile {
+                path: path.display().to_string(),
+                why,
+            })?,
+            None => Trust::default(),
         };
         let username = match (&cli.username, &aor.user) {
             (Some(u), _) if !u.is_empty() => u.clone(),
@@ -185,10 +218,6 @@ impl Config {
             return Err(ConfigError::RejectAndAnswer);
         }
         let headless = cli.headless || !stdout_is_terminal;
-        let transport = match cli.transport {
-            TransportArg::Udp => Transport::Udp,
-            TransportArg::Tcp => Transport::Tcp,
-        };
         let srtp = srtp_mode(cli.srtp, transport)?;
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
@@ -204,6 +233,7 @@ impl Config {
                 registrar,
                 username,
                 password: cli.password.clone(),
+                trust,
             },
             transport,
             sip_port: cli.port,
@@ -251,11 +281,61 @@ impl Config {
     }
 }
 
+/// The transport: `--transport` if given, else what the URIs ask for (`sips:` or
+/// `;transport=`, an explicit registrar's before the address of record's), else UDP. A
+/// `--transport` that contradicts a URI is an error rather than a silent choice.
+fn choose_transport(
+    given: Option<TransportArg>,
+    aor: &SipUri,
+    registrar: Option<&SipUri>,
+) -> Result<Transport, ConfigError> {
+    let asked = |uri: &SipUri| -> Result<Option<Transport>, ConfigError> {
+        let from_param = match uri.transport_param().as_deref() {
+            None => None,
+            Some("udp") => Some(Transport::Udp),
+            Some("tcp") => Some(Transport::Tcp),
+            Some("tls") => Some(Transport::Tls),
+            Some(other) => {
+                return Err(ConfigError::UnknownTransport {
+                    uri: uri.to_string(),
+                    value: other.to_string(),
+                })
+            }
+        };
+        // RFC 3261 §26.2.2: a sips: URI is reached over TLS, whatever else it says.
+        Ok(if uri.secure {
+            Some(Transport::Tls)
+        } else {
+            from_param
+        })
+    };
+    let implied = match registrar.map(asked).transpose()?.flatten() {
+        Some(t) => registrar.map(|r| (t, r)),
+        None => asked(aor)?.map(|t| (t, aor)),
+    };
+    let given = given.map(|g| match g {
+        TransportArg::Udp => Transport::Udp,
+        TransportArg::Tcp => Transport::Tcp,
+        TransportArg::Tls => Transport::Tls,
+    });
+    match (given, implied) {
+        (Some(g), Some((i, uri))) if g != i => Err(ConfigError::TransportConflict {
+            given: g.as_str(),
+            uri: uri.to_string(),
+            implied: i.as_str(),
+        }),
+        (Some(g), _) => Ok(g),
+        (None, Some((i, _))) => Ok(i),
+        (None, None) => Ok(Transport::Udp),
+    }
+}
+
 /// Whether SIP runs over TLS: the one place that knows which transports are encrypted.
 /// Exhaustive on purpose, so a new transport has to be classified here.
 pub fn signalling_is_tls(transport: Transport) -> bool {
     match transport {
         Transport::Udp | Transport::Tcp => false,
+        Transport::Tls => true,
     }
 }
 
@@ -355,12 +435,23 @@ mod tests {
     }
 
     #[test]
-    fn srtp_mode_resolution_over_tls() {
-        // The TLS side of `srtp_mode`, through the one function that says what TLS is.
-        for transport in [Transport::Udp, Transport::Tcp] {
-            assert!(!signalling_is_tls(transport));
-            assert_eq!(srtp_mode(None, transport).unwrap(), SrtpMode::Off);
+    fn srtp_is_mandatory_over_tls_unless_told_otherwise() {
+        for tls in [
+            &["--sip-uri", "sips:alice@127.0.0.1"][..],
+            &["--sip-uri", "sip:alice@127.0.0.1", "--transport", "tls"],
+        ] {
+            assert_eq!(config(tls).unwrap().srtp, SrtpMode::Mandatory, "{tls:?}");
+            for (flag, mode) in [
+                ("off", SrtpMode::Off),
+                ("optional", SrtpMode::Optional),
+                ("Mandatory", SrtpMode::Mandatory),
+            ] {
+                let args: Vec<&str> = tls.iter().copied().chain(["--srtp", flag]).collect();
+                assert_eq!(config(&args).unwrap().srtp, mode, "{args:?}");
+            }
         }
+        assert!(signalling_is_tls(Transport::Tls));
+        assert!(!signalling_is_tls(Transport::Udp) && !signalling_is_tls(Transport::Tcp));
     }
 
     #[test]
@@ -461,6 +552,58 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn tls_comes_from_the_flag_a_sips_uri_or_transport_tls_with_port_5061() {
+        for args in [
+            vec![
+                "--sip-uri",
+                "sip:alice@pbx.example.com",
+                "--transport",
+                "tls",
+            ],
+            vec!["--sip-uri", "sips:alice@pbx.example.com"],
+            vec!["--sip-uri", "sip:alice@pbx.example.com;transport=tls"],
+            vec![
+                "--sip-uri",
+                "sip:alice@example.com",
+                "--registrar-uri",
+                "sips:pbx.example.com",
+            ],
+        ] {
+            let c = config(&args).unwrap();
+            assert_eq!(c.transport, Transport::Tls, "{args:?}");
+            assert_eq!(c.account.registrar.port, Some(5061), "{args:?}");
+            assert_eq!(c.account.registrar.host, "pbx.example.com");
+        }
+        let c = config(&["--sip-uri", "sips:alice@pbx.example.com:5071"]).unwrap();
+        assert_eq!(c.account.registrar.to_string(), "sips:pbx.example.com:5071");
+        // Without TLS the port stays unsaid (5060), and ;transport=tcp is heard too.
+        let c = config(&["--sip-uri", "sip:alice@pbx.example.com;transport=TCP"]).unwrap();
+        assert_eq!(c.transport, Transport::Tcp);
+        assert_eq!(c.account.registrar.port_or_default(), 5060);
+        let c = config(&["--sip-uri", "sip:alice@pbx.example.com"]).unwrap();
+        assert_eq!(c.transport, Transport::Udp);
+    }
+
+    #[test]
+    fn contradicting_transports_and_unknown_ones_are_refused() {
+        let e = config(&["--sip-uri", "sips:a@b", "--transport", "udp"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--transport UDP contradicts sips:a@b, which asks for TLS"
+        );
+        let e = config(&["--sip-uri", "sip:a@b;transport=sctp"]).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownTransport { .. }), "{e}");
+        let e = config(&["--sip-uri", "sip:a@b", "--ca-file", "/x.pem"]).unwrap_err();
+        assert!(matches!(e, ConfigError::CaFileWithoutTls("UDP")), "{e}");
+        let e = config(&["--sip-uri", "sips:a@b", "--ca-file", "/nonexistent.pem"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--ca-file '/nonexistent.pem' cannot be read"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The SIP account and transport the user agent and registration work with, as the
 //! configuration resolved them.
 
+use crate::sip::tls::Trust;
 use crate::sip::uri::SipUri;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP, to the registrar only: we dial it and it reaches us over that flow.
+    Tls,
 }
 
 impl Transport {
@@ -14,7 +17,21 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
+    }
+
+    /// The registrar's port when its URI names none (RFC 3261 §19.1.2: 5061 for TLS).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            Transport::Udp | Transport::Tcp => 5060,
+        }
+    }
+
+    /// TCP and TLS run over a connection we keep to the registrar.
+    pub fn is_stream(self) -> bool {
+        self != Transport::Udp
     }
 }
 
@@ -25,6 +42,8 @@ pub struct Account {
     pub registrar: SipUri,
     pub username: String,
     pub password: Option<String>,
+    /// Whom we trust to vouch for the registrar's TLS certificate.
+    pub trust: Trust,
 }
 
 // The password never reaches logs, panics or `{:?}`.
@@ -35,6 +54,7 @@ impl std::fmt::Debug for Account {
             .field("registrar", &self.registrar)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("trust", &self.trust)
             .finish()
     }
 }

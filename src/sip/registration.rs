@@ -3,13 +3,16 @@
 //! unregister (Expires: 0) on the way out, waiting for the registrar's answer.
 //!
 //! While registered it watches: every keep-alive interval it asks the registrar whether it
-//! still holds our binding (a restarted registrar forgets it), and over TCP it keeps the flow
-//! alive with CRLF pings and registers again the moment the flow closes (RFC 5626 §4.4).
+//! still holds our binding (a restarted registrar forgets it), and over TCP or TLS it keeps the
+//! flow alive with CRLF pings and registers again the moment the flow closes (RFC 5626 §4.4).
+//! A registrar certificate we cannot trust ends the registration for good: asking again
+//! would get the same certificate.
 
 mod bindings;
 
 use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::{Flow, TcpTransport};
+use crate::sip::tls::{DialError, TlsTransport};
 use crate::sip::ua::UserAgent;
 use bindings::Held;
 use rsipstack::dialog::authenticate::Credential;
@@ -94,10 +97,15 @@ impl RegistrationTask {
         updates: mpsc::UnboundedSender<RegUpdate>,
     ) -> Result<RegistrationTask, RegistrationError> {
         let mut registrar = account.registrar.clone();
-        if transport == Transport::Tcp
-            && !registrar.params.iter().any(|p| p.starts_with("transport="))
-        {
-            registrar.params.push("transport=tcp".into());
+        if transport.is_stream() && registrar.transport_param().is_none() {
+            registrar.params.push(format!(
+                "transport={}",
+                transport.as_str().to_ascii_lowercase()
+            ));
+        }
+        // rsipstack finds our flow by the registrar's address, port included.
+        if transport.is_stream() && registrar.port.is_none() {
+            registrar.port = Some(transport.default_port());
         }
         let uri = registrar.to_string();
         let server = rsipstack::sip::Uri::try_from(uri.as_str())
@@ -141,6 +149,8 @@ impl RegistrationTask {
             server,
             contact,
             tcp: ua.tcp().cloned(),
+            tls: ua.tls().cloned(),
+            tls_host: account.registrar.host.clone(),
             ua: ua.clone(),
             flow: None,
             keepalive,
@@ -183,35 +193,53 @@ struct Session {
     /// Ours, put back before every REGISTER: rsipstack rewrites it from a 401's Via.
     contact: rsipstack::sip::typed::Contact,
     tcp: Option<Arc<TcpTransport>>,
+    tls: Option<Arc<TlsTransport>>,
+    /// The name the registrar's TLS certificate must carry (its URI's host).
+    tls_host: String,
     ua: UserAgent,
-    /// The registrar's TCP flow, while one is open.
+    /// The registrar's TCP or TLS flow, while one is open.
     flow: Option<Flow>,
     keepalive: Option<Duration>,
 }
 
 impl Session {
-    /// Over TCP: a flow to the registrar, the one we have if it is still open.
-    async fn connect(&mut self) -> Result<(), String> {
-        let Some(tcp) = &self.tcp else {
+    /// Over TCP or TLS: a flow to the registrar, the one we have if it is still open.
+    async fn connect(&mut self) -> Result<(), Attempt> {
+        if self.tcp.is_none() && self.tls.is_none() {
             return Ok(());
-        };
+        }
         if self.flow.as_ref().is_some_and(|f| !f.is_closed()) {
             return Ok(());
         }
-        let target = registrar_address(&self.server).await?;
-        let flow = tcp.dial(target).await.map_err(|e| {
-            format!(
-                "cannot connect to the registrar {target} over TCP: {}",
-                sanitize(&e)
-            )
-        })?;
+        let target = registrar_address(&self.server).await.map_err(retry)?;
+        let flow = if let Some(tls) = &self.tls {
+            tls.dial(target, &self.tls_host)
+                .await
+                .map_err(|e| match e {
+                    // The words say it all ("the registrar's certificate expired on …").
+                    DialError::Untrusted(why) => Attempt::Final(sanitize(&why)),
+                    DialError::Failed(why) => retry(format!(
+                        "cannot connect to the registrar {target} over TLS: {}",
+                        sanitize(&why)
+                    )),
+                })?
+        } else if let Some(tcp) = &self.tcp {
+            tcp.dial(target).await.map_err(|e| {
+                retry(format!(
+                    "cannot connect to the registrar {target} over TCP: {}",
+                    sanitize(&e)
+                ))
+            })?
+        } else {
+            return Ok(());
+        };
         self.flow = Some(flow);
         Ok(())
     }
 
     async fn register(&mut self, expires: u32) -> Attempt {
-        if let Err(reason) = self.connect().await {
-            return retry(reason);
+        if let Err(failed) = self.connect().await {
+            return failed;
         }
         self.reg.contact = Some(self.contact.clone());
         attempt(&mut self.reg, &self.server, expires, self.has_password).await
@@ -257,8 +285,9 @@ impl Session {
             tokio::select! {
                 _ = stop.cancelled() => return None,
                 _ = async { flow.expect("flow").closed().await }, if flow.is_some() => {
+                    let transport = flow.map_or("TCP", Flow::transport);
                     self.flow = None;
-                    return Some("the TCP connection to the registrar closed".into());
+                    return Some(format!("the {transport} connection to the registrar closed"));
                 }
                 _ = tokio::time::sleep_until(next_check) => {
                     if next_check >= refresh_at {
@@ -268,9 +297,10 @@ impl Session {
             }
             if let Some(flow) = &self.flow {
                 if let Err(e) = flow.ping().await {
+                    let transport = flow.transport();
                     self.flow = None;
                     return Some(format!(
-                        "the TCP connection to the registrar failed ({})",
+                        "the {transport} connection to the registrar failed ({})",
                         sanitize(&e)
                     ));
                 }

@@ -8,6 +8,7 @@
 
 mod framing;
 
+pub use crate::sip::flow::Flow;
 use crate::sip::screen::{repair_outgoing, screen, Verdict};
 use crate::sip::trace::raw_line;
 use crate::sip::ua::SipEvent;
@@ -56,7 +57,7 @@ impl Default for TcpLimits {
 const REFUSE_WAIT: Duration = Duration::from_secs(2);
 /// Refusals being answered at once; beyond this a refused flow is closed without a word.
 const MAX_REFUSING: usize = 32;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (out of file descriptors, say) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -67,7 +68,8 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-fn shared_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+/// A socket that may share its address with our other sockets (SO_REUSEADDR, SO_REUSEPORT).
+pub(crate) fn shared_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -115,34 +117,6 @@ impl Drop for Permit {
     }
 }
 
-/// The registrar's flow: rsipstack reads it; we keep it alive and notice when it is gone.
-pub struct Flow {
-    connection: TcpConnection,
-    closed: CancellationToken,
-    pub remote: SocketAddr,
-}
-
-impl Flow {
-    /// Resolves once the connection has closed, for whatever reason.
-    pub async fn closed(&self) {
-        self.closed.cancelled().await
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
-    }
-
-    /// RFC 5626 §4.4.1: a CRLF pair; the registrar answers with one CRLF. Any traffic keeps
-    /// its idle timer (and NAT bindings) from closing the flow.
-    pub async fn ping(&self) -> Result<(), String> {
-        use rsipstack::transport::stream::StreamConnection;
-        self.connection
-            .send_raw(b"\r\n\r\n")
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
 impl TcpTransport {
     pub fn new(
         local: SocketAddr,
@@ -166,9 +140,23 @@ impl TcpTransport {
     /// What rsipstack should take as a listener: our address, for the Via of requests sent on
     /// inbound flows. It serves nothing; our accept loop does.
     pub async fn placeholder(local: SocketAddr) -> Option<SipConnection> {
+        Self::placeholder_for(local, crate::sip::account::Transport::Tcp).await
+    }
+
+    /// [`TcpTransport::placeholder`] for TCP or TLS (our TLS address serves nothing either).
+    pub async fn placeholder_for(
+        local: SocketAddr,
+        transport: crate::sip::account::Transport,
+    ) -> Option<SipConnection> {
         let (_tx, rx) = mpsc::unbounded_channel();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let addr = sip_addr(local);
+        let addr = SipAddr {
+            r#type: Some(match transport {
+                crate::sip::account::Transport::Tls => Transport::Tls,
+                _ => Transport::Tcp,
+            }),
+            addr: local.into(),
+        };
         ChannelConnection::create_connection(rx, tx, addr, None)
             .await
             .ok()
@@ -424,11 +412,7 @@ impl TcpTransport {
         self.endpoint
             .transport_layer
             .add_connection(SipConnection::Tcp(connection.clone()));
-        Ok(Flow {
-            connection,
-            closed,
-            remote: target,
-        })
+        Ok(Flow::tcp(connection, closed, target))
     }
 
     /// How many inbound flows are open now.

@@ -7,6 +7,7 @@
 
 use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::{self, TcpLimits, TcpTransport};
+use crate::sip::tls::TlsTransport;
 use crate::sip::trace::{ByeAnswers, TraceInspector, TraceLine};
 use order::{Admit, Order};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
@@ -184,6 +185,8 @@ pub struct UserAgent {
     pub username: String,
     /// Our TCP flows, when the transport is TCP.
     tcp: Option<Arc<TcpTransport>>,
+    /// Our TLS client side, when the transport is TLS.
+    tls: Option<Arc<TlsTransport>>,
     /// Where the registrar sees us, when that is not `local` (we are behind NAT).
     public: Arc<Mutex<Option<SocketAddr>>>,
     cancel: CancellationToken,
@@ -205,6 +208,7 @@ impl UserAgent {
         let transport_layer = TransportLayer::new(cancel.child_token());
         let wanted = SocketAddr::new(bind_ip, sip_port);
         let mut listener = None;
+        let mut tls_reserved = None;
         match transport {
             Transport::Udp => {
                 // Our socket screens every datagram before rsipstack parses it (udp.rs).
@@ -235,6 +239,26 @@ impl UserAgent {
                     .ok_or_else(|| UaError::Endpoint("cannot make the TCP listener".into()))?;
                 transport_layer.add_transport(placeholder);
                 listener = Some(socket);
+            }
+            Transport::Tls => {
+                // No TLS server: the address is only reserved, for the registrar's flow to
+                // come from; rsipstack takes it as ours for the Via and Contact.
+                let (socket, config) =
+                    TlsTransport::reserve(wanted, &account.trust).map_err(|e| UaError::Bind {
+                        addr: wanted,
+                        transport: "TLS",
+                        source: rsipstack::Error::Error(e),
+                    })?;
+                let local = socket.local_addr().map_err(|e| UaError::Bind {
+                    addr: wanted,
+                    transport: "TLS",
+                    source: e.into(),
+                })?;
+                let placeholder = TcpTransport::placeholder_for(local, Transport::Tls)
+                    .await
+                    .ok_or_else(|| UaError::Endpoint("cannot make the TLS placeholder".into()))?;
+                transport_layer.add_transport(placeholder);
+                tls_reserved = Some((socket, config));
             }
         }
 
@@ -268,6 +292,19 @@ impl UserAgent {
                 tasks.clone(),
             )
         });
+        let tls = match tls_reserved {
+            Some((socket, config)) => Some(
+                TlsTransport::new(
+                    socket,
+                    config,
+                    &account.trust,
+                    inner.clone(),
+                    cancel.clone(),
+                )
+                .map_err(|e| UaError::Endpoint(e.to_string()))?,
+            ),
+            None => None,
+        };
         let ua = UserAgent {
             endpoint: inner.clone(),
             dialogs,
@@ -279,6 +316,7 @@ impl UserAgent {
             transport,
             username: account.username.clone(),
             tcp: tcp.clone(),
+            tls,
             public: Arc::default(),
             cancel: cancel.clone(),
             tasks,
@@ -309,9 +347,14 @@ impl UserAgent {
         })
     }
 
-    /// Our TCP flows (`None` over UDP).
+    /// Our TCP flows (`None` over UDP and TLS).
     pub fn tcp(&self) -> Option<&Arc<TcpTransport>> {
         self.tcp.as_ref()
+    }
+
+    /// Our TLS client side (`None` over UDP and TCP).
+    pub fn tls(&self) -> Option<&Arc<TlsTransport>> {
+        self.tls.as_ref()
     }
 
     /// Where the registrar sees us when that differs from our own address (NAT), learned
@@ -328,8 +371,10 @@ impl UserAgent {
     pub fn contact_uri(&self) -> String {
         let reachable = self.public().unwrap_or(self.local);
         let mut uri = format!("sip:{}@{}", self.username, host_port(reachable));
-        if self.transport == Transport::Tcp {
-            uri.push_str(";transport=tcp");
+        match self.transport {
+            Transport::Tcp => uri.push_str(";transport=tcp"),
+            Transport::Tls => uri.push_str(";transport=tls"),
+            Transport::Udp => {}
         }
         uri
     }

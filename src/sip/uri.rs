@@ -1,6 +1,6 @@
 //! SIP URIs as the user types them (`--sip-uri`, `--registrar-uri`), parsed and checked once.
 //!
-//! This is deliberately small: `sip:[user@]host[:port][;params]`. It exists so that a typo gets
+//! This is deliberately small: `sip[s]:[user@]host[:port][;params]`. It exists so that a typo gets
 //! a one-sentence error naming the bad part before any network traffic, and so that
 //! configuration does not depend on rsipstack's types.
 
@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SipUri {
+    /// `sips:` (RFC 3261 §19.1: reach this resource over TLS only).
+    pub secure: bool,
     pub user: Option<String>,
     pub host: String,
     pub port: Option<u16>,
@@ -19,11 +21,9 @@ pub struct SipUri {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UriError {
     #[error(
-        "'{0}' is not a SIP URI: it must start with 'sip:' (for example sip:alice@example.com)"
+        "'{0}' is not a SIP URI: it must start with 'sip:' or 'sips:' (for example sip:alice@example.com)"
     )]
     Scheme(String),
-    #[error("'{0}' uses sips:, but TLS is not supported; use sip: with --transport udp or tcp")]
-    Sips(String),
     #[error("'{0}' has no host after the '@'")]
     NoHost(String),
     #[error("'{uri}' has an invalid host '{host}'")]
@@ -38,13 +38,11 @@ impl SipUri {
     pub fn parse(input: &str) -> Result<SipUri, UriError> {
         let text = input.trim();
         let lower = text.to_ascii_lowercase();
-        if lower.starts_with("sips:") {
-            return Err(UriError::Sips(input.to_string()));
-        }
-        if !lower.starts_with("sip:") {
+        let secure = lower.starts_with("sips:");
+        if !secure && !lower.starts_with("sip:") {
             return Err(UriError::Scheme(input.to_string()));
         }
-        let rest = &text[4..];
+        let rest = &text[if secure { 5 } else { 4 }..];
         // URI headers (`?...`) have no meaning for a registration target.
         let rest = rest.split('?').next().unwrap_or_default();
         let mut parts = rest.split(';');
@@ -92,6 +90,7 @@ impl SipUri {
             },
         };
         Ok(SipUri {
+            secure,
             user,
             host: host.to_string(),
             port,
@@ -99,9 +98,10 @@ impl SipUri {
         })
     }
 
-    /// The registrar implied by an address of record: same host and port, no user.
+    /// The registrar implied by an address of record: same scheme, host and port, no user.
     pub fn registrar(&self) -> SipUri {
         SipUri {
+            secure: self.secure,
             user: None,
             host: self.host.clone(),
             port: self.port,
@@ -111,6 +111,16 @@ impl SipUri {
 
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(5060)
+    }
+
+    /// The value of the `;transport=` parameter, lower-cased, when there is one.
+    pub fn transport_param(&self) -> Option<String> {
+        self.params.iter().find_map(|p| {
+            let (name, value) = p.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("transport")
+                .then(|| value.trim().to_ascii_lowercase())
+        })
     }
 
     /// `host:port` with IPv6 brackets, for socket address resolution.
@@ -126,7 +136,7 @@ impl SipUri {
 
 impl fmt::Display for SipUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sip:")?;
+        write!(f, "{}", if self.secure { "sips:" } else { "sip:" })?;
         if let Some(user) = &self.user {
             write!(f, "{user}@")?;
         }
@@ -189,6 +199,19 @@ mod tests {
     }
 
     #[test]
+    fn sips_is_kept_and_carried_to_the_registrar() {
+        let u = SipUri::parse("SIPS:bob@pbx.example.com;transport=TLS").unwrap();
+        assert!(u.secure);
+        assert_eq!(u.user.as_deref(), Some("bob"));
+        assert_eq!(u.transport_param().as_deref(), Some("tls"));
+        assert_eq!(u.to_string(), "sips:bob@pbx.example.com;transport=TLS");
+        assert_eq!(u.registrar().to_string(), "sips:pbx.example.com");
+        let plain = SipUri::parse("sip:bob@pbx.example.com").unwrap();
+        assert!(!plain.secure);
+        assert_eq!(plain.transport_param(), None);
+    }
+
+    #[test]
     fn ipv6_host() {
         let u = SipUri::parse("sip:bob@[::1]:5062").unwrap();
         assert_eq!(u.host, "[::1]");
@@ -206,7 +229,6 @@ mod tests {
             SipUri::parse("http://x"),
             Err(UriError::Scheme(_))
         ));
-        assert!(matches!(SipUri::parse("sips:a@b"), Err(UriError::Sips(_))));
         assert!(matches!(
             SipUri::parse("sip:alice@"),
             Err(UriError::NoHost(_))

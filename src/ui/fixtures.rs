@@ -176,6 +176,41 @@ pub fn registered_idle() -> Script {
     s
 }
 
+/// Registered over TLS: the header shows the lock.
+pub fn registered_over_tls() -> Script {
+    let mut s = Script::new();
+    s.ev(Event::Started {
+        account: "sips:alice@pbx.example.com".into(),
+        registrar: "sips:pbx.example.com:5061".into(),
+        transport: "TLS".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    })
+    .at(0.2)
+    .ev(registration(
+        RegistrationState::Registered,
+        Some(3600),
+        None,
+    ))
+    .at(60.5);
+    s
+}
+
+/// The registrar's TLS certificate names another host: refused for good, in plain words.
+pub fn tls_certificate_refused() -> Script {
+    let mut s = Script::new();
+    let reason = "the registrar's certificate is for sip.example.com, not 192.0.2.5";
+    s.ev(Event::Started {
+        account: "sip:alice@192.0.2.5".into(),
+        registrar: "sip:192.0.2.5:5061".into(),
+        transport: "TLS".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    })
+    .at(0.3)
+    .ev(registration(RegistrationState::Failed, None, Some(reason)))
+    .at(5.0);
+    s
+}
+
 /// The registrar refused the credentials.
 pub fn registration_failed() -> Script {
     let mut s = registering();

@@ -1,4 +1,6 @@
-//! Kamailio as registrar and stateful proxy for one test, on UDP and TCP 127.0.0.1:<free port>.
+//! Kamailio as registrar and stateful proxy for one test, on UDP and TCP 127.0.0.1:<free port>,
+//! and with [`KamailioBuilder::tls`] also on TLS at another free port (its tls module, with a
+//! certificate the test made).
 //!
 //! Domain `127.0.0.1`; digest realm [`REALM`]. Users and passwords are given to `start` and
 //! compiled into the generated config (see `kamailio.cfg.in` beside this file). The location
@@ -6,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,8 @@ pub struct KamailioBuilder {
     tcp_lifetime: u32,
     /// Run inside this network namespace, listening on this address (see `netlab`).
     netns: Option<(String, String)>,
+    /// Also listen on TLS with this certificate and key (PEM files).
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl KamailioBuilder {
@@ -75,6 +80,13 @@ impl KamailioBuilder {
         self
     }
 
+    /// Also listen on TLS (at [`Kamailio::tls_port`]) with this certificate and key, e.g.
+    /// from [`super::certs::TestCa::issue`]. Needs Debian's kamailio-tls-modules.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.to_path_buf(), key.to_path_buf()));
+        self
+    }
+
     /// Close a TCP connection after this many seconds without traffic (default 3605).
     pub fn tcp_lifetime(mut self, seconds: u32) -> Self {
         self.tcp_lifetime = seconds.max(1);
@@ -98,6 +110,8 @@ pub struct Kamailio {
     // Field order matters: the process must stop before its directory goes.
     child: ChildGuard,
     port: u16,
+    /// The TLS port, when started with [`KamailioBuilder::tls`].
+    tls_port: Option<u16>,
     ctl: String,
     users: Vec<(String, String)>,
     /// Where it listens: 127.0.0.1, or its address in a namespace.
@@ -116,6 +130,7 @@ impl Kamailio {
             proxy_auth: false,
             tcp_lifetime: 3605,
             netns: None,
+            tls: None,
         }
     }
 
@@ -208,6 +223,26 @@ impl Kamailio {
                 },
             )
             .replace("@USERS@\n", &users);
+        let tls_port = settings.tls.as_ref().map(|_| free_tcp_port());
+        let (tls_globals, tls_module) = match (&settings.tls, tls_port) {
+            (Some((cert, key)), Some(tls_port)) => (
+                format!("enable_tls=yes\nlisten=tls:{ip}:{tls_port}\n"),
+                format!(
+                    "loadmodule \"tls.so\"\n\
+                     modparam(\"tls\", \"certificate\", \"{}\")\n\
+                     modparam(\"tls\", \"private_key\", \"{}\")\n\
+                     modparam(\"tls\", \"tls_method\", \"TLSv1.2+\")\n\
+                     modparam(\"tls\", \"verify_certificate\", 0)\n\
+                     modparam(\"tls\", \"require_certificate\", 0)\n",
+                    cert.display(),
+                    key.display()
+                ),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let config = config
+            .replace("@TLS_GLOBALS@\n", &tls_globals)
+            .replace("@TLS_MODULE@\n", &tls_module);
         let config_path = dir.join("kamailio.cfg");
         std::fs::write(&config_path, config).expect("write kamailio.cfg");
 
@@ -231,6 +266,7 @@ impl Kamailio {
         Kamailio {
             child,
             port,
+            tls_port,
             ctl,
             users: settings.users.clone(),
             ip,
@@ -251,8 +287,10 @@ impl Kamailio {
             }
             let ctl_up = self.kamcmd(&["core.version"]).contains("kamailio");
             // In a namespace the test cannot reach it; the ctl socket (a file) says it is up.
-            let reachable =
-                self.in_netns || (self.ping_udp(Duration::from_millis(500)) && self.tcp_accepts());
+            let reachable = self.in_netns
+                || (self.ping_udp(Duration::from_millis(500))
+                    && self.tcp_accepts()
+                    && self.tls_accepts());
             if ctl_up && reachable {
                 return Ok(());
             }
@@ -405,6 +443,25 @@ impl Kamailio {
 
     fn tcp_accepts(&self) -> bool {
         TcpStream::connect_timeout(&self.addr(), Duration::from_millis(500)).is_ok()
+    }
+
+    /// True without TLS; with it, whether the TLS port accepts connections.
+    fn tls_accepts(&self) -> bool {
+        self.tls_addr().is_none_or(|addr| {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+        })
+    }
+
+    /// The TLS port (started with [`KamailioBuilder::tls`]).
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port
+            .expect("this Kamailio was started without .tls(..)")
+    }
+
+    /// Where it listens on TLS, when it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_port
+            .map(|port| SocketAddr::new(self.ip.parse().expect("an IP address"), port))
     }
 
     /// Stops Kamailio now (also done on drop).

@@ -13,6 +13,7 @@
 //! - [`linphone`]: linphonec at its prompt;  [`pjsua`]: pjsua2 through `pjsua_peer.py`;
 //!   [`stdio_peer`]: what those two share (commands on stdin, lines on stdout).
 //! - [`soak`]: mutated SIP and RTP datagrams, and a process's RSS and open files.
+//! - [`certs`]: a test CA and server certificates made with openssl, for Kamailio's TLS.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -21,6 +22,7 @@ pub mod ansi_html;
 pub mod audio;
 pub mod baresip;
 pub mod capture;
+pub mod certs;
 pub mod cpu;
 pub mod dtmf;
 pub mod events;

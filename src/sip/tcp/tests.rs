@@ -19,6 +19,7 @@ async fn start(limits: TcpLimits) -> (UserAgent, mpsc::UnboundedReceiver<SipEven
         aor,
         username: "alice".into(),
         password: None,
+        trust: Default::default(),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let ua = UserAgent::start(

@@ -22,6 +22,7 @@ fn account(registrar: SocketAddr) -> Account {
         aor,
         username: "alice".into(),
         password: Some("secret".into()),
+        trust: Default::default(),
     }
 }
 

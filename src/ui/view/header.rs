@@ -1,5 +1,6 @@
-//! The header line: who we are, how we reach the registrar, and the registration state in
-//! colour (green registered, yellow trying, red refused) with the time to the next refresh.
+//! The header line: who we are, how we reach the registrar (a lock beside TLS), and the
+//! registration state in colour (green registered, yellow trying, red refused) with the time
+//! to the next refresh.
 
 use super::{duration, text, theme};
 use crate::ui::state::{strip_scheme, App};
@@ -25,14 +26,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
         Some(a) if roomy => format!(
             "{}  {} {} → {}",
             strip_scheme(&a.account),
-            a.transport.to_uppercase(),
+            transport_label(&a.transport),
             a.local_sip,
             strip_scheme(&a.registrar)
         ),
         Some(a) => format!(
             "{} · {}",
             strip_scheme(&a.account),
-            a.transport.to_uppercase()
+            transport_label(&a.transport)
         ),
         None => "starting…".to_string(),
     };
@@ -43,6 +44,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     ];
     let line = text::spread(left, right, width);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// `UDP`, `TCP`, or `🔒 TLS`: the lock says the signalling is encrypted.
+fn transport_label(transport: &str) -> String {
+    let name = transport.to_uppercase();
+    if name == "TLS" {
+        format!("🔒 {name}")
+    } else {
+        name
+    }
 }
 
 fn status_style(app: &App) -> ratatui::style::Style {

@@ -68,6 +68,21 @@ fn registration_failed_screen() {
 }
 
 #[test]
+fn registered_over_tls_shows_a_lock() {
+    let s = registered_over_tls();
+    snapshot_both("registered_over_tls", &s);
+    let header = draw(&s, 160, 48).backend().buffer().clone();
+    let top: String = (0..160).map(|x| header[(x, 0)].symbol()).collect();
+    // The lock is two columns wide: its second cell holds a blank of its own.
+    assert!(top.contains("🔒  TLS"), "{top}");
+}
+
+#[test]
+fn tls_certificate_refused_screen() {
+    snapshot_both("tls_certificate_refused", &tls_certificate_refused());
+}
+
+#[test]
 fn retrying_screen_counts_down_to_the_next_try() {
     snapshot_both("retrying", &retrying());
 }

@@ -1,0 +1,210 @@
+//! SIP over TLS against Kamailio's tls module, with a test CA made at test time: sipterm
+//! registers over TLS and takes a call over that flow (sipp calls through Kamailio over UDP),
+//! and a certificate it cannot trust (unknown authority, another host's, expired) ends the run
+//! with exit status 3 and the reason in plain words.
+
+mod support;
+
+use std::time::Duration;
+use support::certs::{ServerCert, TestCa};
+use support::events::{events, is, wait_call_ended, wait_registered};
+use support::{
+    dominant_frequency, free_udp_port_block, free_udp_tcp_port, Kamailio, RtpCapture, ScratchDir,
+    Sipp, Sipterm,
+};
+
+const ALICE: (&str, &str) = ("alice", "wonderland");
+const LONG: Duration = Duration::from_secs(30);
+
+/// A Kamailio for alice that also speaks TLS with `cert`.
+fn kamailio_with(cert: &ServerCert) -> Kamailio {
+    Kamailio::builder()
+        .user(ALICE.0, ALICE.1)
+        .tls(&cert.cert, &cert.key)
+        .start()
+}
+
+/// sipterm as alice at `sips:alice@127.0.0.1:<tls port>`, headless with JSON events.
+fn alice_args(kamailio: &Kamailio, ca_file: Option<&std::path::Path>) -> Vec<String> {
+    let rtp = free_udp_port_block(20);
+    let mut args: Vec<String> = vec![
+        "--sip-uri".into(),
+        format!("sips:{}@127.0.0.1:{}", ALICE.0, kamailio.tls_port()),
+        "--password".into(),
+        ALICE.1.into(),
+        "--port".into(),
+        free_udp_tcp_port().to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--rtp-ports".into(),
+        format!("{rtp}-{}", rtp + 19),
+        "--headless".into(),
+        "--json".into(),
+    ];
+    if let Some(ca) = ca_file {
+        args.extend(["--ca-file".into(), ca.display().to_string()]);
+    }
+    args
+}
+
+fn sip_port(args: &[String]) -> u16 {
+    let at = args.iter().position(|a| a == "--port").unwrap();
+    args[at + 1].parse().unwrap()
+}
+
+/// Established TCP connections on loopback, as (local port, remote port), from /proc.
+fn tcp_connections() -> Vec<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |f: &str| u16::from_str_radix(f.rsplit(':').next()?, 16).ok();
+            (fields.get(3) == Some(&"01")).then_some(())?;
+            Some((port(fields.get(1)?)?, port(fields.get(2)?)?))
+        })
+        .collect()
+}
+
+/// The reason of the `failed` registration event, after sipterm exited with status 3.
+#[track_caller]
+fn refused_for_good(mut sipterm: Sipterm) -> String {
+    let code = sipterm.exit_code(LONG);
+    assert_eq!(code, 3, "{}", sipterm.report());
+    let failed = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "registration") && e["state"] == "failed")
+        .unwrap_or_else(|| panic!("no failed registration\n{}", sipterm.report()));
+    failed["reason"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn registers_over_tls_and_takes_a_call_on_that_flow_with_audio_both_ways() {
+    let dir = ScratchDir::new("tls-good");
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["IP:127.0.0.1", "DNS:localhost"], false);
+    let kamailio = kamailio_with(&cert);
+    let mut args = alice_args(&kamailio, Some(&ca.cert));
+    args.extend(["--audio", "echo", "-v"].map(String::from));
+    let port = sip_port(&args);
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+
+    let started = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "started"))
+        .expect("a started event");
+    assert_eq!(started["transport"], "TLS", "{started}");
+    let contacts = kamailio
+        .wait_for_contacts(ALICE.0, |c| !c.is_empty(), LONG)
+        .unwrap();
+    let ours = format!("sip:alice@127.0.0.1:{port};transport=tls");
+    assert!(
+        contacts.iter().all(|c| c.eq_ignore_ascii_case(&ours)),
+        "usrloc holds a TLS contact at our port {port}: {contacts:?}"
+    );
+    let usrloc = kamailio.kamcmd(&["ul.lookup", "location", ALICE.0]);
+    assert!(
+        usrloc.contains(&format!("tls:127.0.0.1:{}", kamailio.tls_port())),
+        "the binding came in on Kamailio's TLS socket:\n{usrloc}"
+    );
+    assert!(
+        tcp_connections().contains(&(port, kamailio.tls_port())),
+        "no connection from our port {port} to the registrar's TLS port: {:?}",
+        tcp_connections()
+    );
+
+    // sipp calls alice through Kamailio over UDP; Kamailio reaches us over our TLS flow.
+    let media_port = free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let run = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", 3000)
+        .media_port(media_port)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let packets = capture.stop();
+    let ended = wait_call_ended(&mut sipterm);
+    assert_eq!(ended["reason"], "remote_hangup", "{ended}");
+    let received = ended["media"]["packets_received"].as_u64().unwrap_or(0);
+    assert!(received >= 100, "sipterm received {received} packets");
+    let echoed: Vec<_> = packets.iter().filter(|p| p.payload_type == 0).collect();
+    assert!(
+        echoed.len() >= 100,
+        "sipp received {} PCMU packets from sipterm",
+        echoed.len()
+    );
+    let f = dominant_frequency(&support::decode_audio(&packets), 8000);
+    assert!((f - 1000.0).abs() <= 20.0, "echoed tone at {f} Hz");
+
+    // The trace shows the decrypted INVITE as it came over TLS (Kamailio's Via says so).
+    let out = sipterm.stdout();
+    let invite = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| is(e, "log"))
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .find(|m| m.starts_with("SIP received from") && m.contains("INVITE sip:alice@"))
+        .unwrap_or_else(|| panic!("no INVITE in the trace\n{out}"));
+    assert!(
+        invite.contains("Via: SIP/2.0/TLS 127.0.0.1"),
+        "the INVITE did not come over TLS:\n{invite}"
+    );
+    assert!(invite.contains("m=audio"), "no SDP in the trace:\n{invite}");
+
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
+
+#[test]
+fn an_unknown_certificate_authority_is_named_and_exits_3() {
+    let dir = ScratchDir::new("tls-wrong-ca");
+    let ca = TestCa::new(dir.path(), "good");
+    let other = TestCa::new(dir.path(), "other");
+    let cert = ca.issue("registrar", &["IP:127.0.0.1"], false);
+    let kamailio = kamailio_with(&cert);
+
+    // Only the public roots: the test CA is unknown, and --ca-file is the advice.
+    let reason = refused_for_good(Sipterm::spawn(alice_args(&kamailio, None)));
+    assert!(
+        reason.contains("signed by an authority we do not trust")
+            && reason.contains("use --ca-file"),
+        "{reason}"
+    );
+    // Another CA in --ca-file: still unknown.
+    let reason = refused_for_good(Sipterm::spawn(alice_args(&kamailio, Some(&other.cert))));
+    assert!(
+        reason.contains("signed by an authority we do not trust"),
+        "{reason}"
+    );
+    assert!(kamailio.contacts(ALICE.0).is_empty());
+}
+
+#[test]
+fn a_certificate_for_another_host_is_named_and_exits_3() {
+    let dir = ScratchDir::new("tls-wrong-host");
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["DNS:sip.example.com"], false);
+    let kamailio = kamailio_with(&cert);
+    let sipterm = Sipterm::spawn(alice_args(&kamailio, Some(&ca.cert)));
+    let reason = refused_for_good(sipterm);
+    assert!(
+        reason.contains("the registrar's certificate is for sip.example.com, not 127.0.0.1"),
+        "{reason}"
+    );
+    assert!(kamailio.contacts(ALICE.0).is_empty());
+}
+
+#[test]
+fn an_expired_certificate_is_named_and_exits_3() {
+    let dir = ScratchDir::new("tls-expired");
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["IP:127.0.0.1"], true);
+    let kamailio = kamailio_with(&cert);
+    let sipterm = Sipterm::spawn(alice_args(&kamailio, Some(&ca.cert)));
+    let reason = refused_for_good(sipterm);
+    assert!(
+        reason.contains("the registrar's certificate expired on 2020-01-02 00:00 UTC"),
+        "{reason}"
+    );
+}
