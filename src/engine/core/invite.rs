@@ -50,7 +50,16 @@ impl CallTable {
             if let Err(e) = sdp::answer_preferring(offer, &self.policy.codecs, None, &probe) {
                 let status = if e.is_not_acceptable() { 488 } else { 400 };
                 out.warn(format!("call {id} from {who}: {e}; answering {status}"));
-                out.push(Effect::Reject { key, status });
+                // SRTP refusals say why on the wire too: the caller can fix its crypto.
+                out.push(if e.is_srtp() {
+                    Effect::RejectBecause {
+                        key,
+                        status,
+                        why: e.to_string(),
+                    }
+                } else {
+                    Effect::Reject { key, status }
+                });
                 out.emit(Event::IncomingCall {
                     call: id,
                     from,

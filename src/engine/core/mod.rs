@@ -204,6 +204,13 @@ pub enum Effect {
         key: DialogKey,
         status: u16,
     },
+    /// A rejection that says why on the wire (an RFC 3326 Reason header), for refusals the
+    /// caller can act on (SRTP: which crypto we need or refuse).
+    RejectBecause {
+        key: DialogKey,
+        status: u16,
+        why: String,
+    },
     /// Bind an RTP/RTCP pair for the call; answers `RtpBound`.
     BindRtp(CallId),
     /// Send 200 OK with our SDP; answers `Accepted`.

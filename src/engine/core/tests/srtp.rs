@@ -20,10 +20,11 @@ fn srtp_policy(mode: SrtpMode) -> Policy {
     }
 }
 
+/// 488 with the reason in words (for the Reason header).
 fn refused_with_488(out: &[Effect]) -> bool {
-    actions(out).contains(&&Effect::Reject {
-        key: key(1),
-        status: 488,
+    actions(out).iter().any(|e| {
+        matches!(e, Effect::RejectBecause { key: k, status: 488, why }
+            if *k == key(1) && (why.contains("--srtp") || why.contains("a=crypto")))
     })
 }
 
