@@ -159,3 +159,72 @@ async fn srtp_echoes_the_tone_and_drops_tampered_packets_unplayed() {
         );
     }
 }
+
+/// Sends `count` protected 1 kHz packets from `seq` on, 20 ms apart.
+async fn send_protected(
+    remote: &UdpSocket,
+    target: SocketAddr,
+    srtp: &mut SrtpStreams,
+    tx: &mut RtpSender,
+    count: usize,
+) {
+    for n in 0..count {
+        let wire = srtp
+            .protect_rtp(&pcmu_packet(tx, n, 1000.0))
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        remote.send_to(&wire, target).await.unwrap();
+        tx.advance(160);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reinvite_with_new_keys_rekeys_both_directions() {
+    let suite = Suite::AesCm128HmacSha1_80;
+    let remote = peer().await;
+    let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
+    let mut p = params(
+        remote.local_addr().unwrap(),
+        Codec::Pcmu,
+        MediaDirection::SendRecv,
+    );
+    p.srtp = Some(keys(suite, 0x11, 0x22));
+    let handle = start(socket, p.clone(), port_for(AudioMode::Null)).unwrap();
+    let target = handle.local_addr();
+    let mut tx = RtpSender::with_origin(0x5EC0_5EC0, 1000, 80_000);
+
+    let mut old = SrtpStreams::new(&keys(suite, 0x22, 0x11)).unwrap();
+    send_protected(&remote, target, &mut old, &mut tx, 10).await;
+    // The re-INVITE: both sides chose new keys.
+    p.srtp = Some(keys(suite, 0x33, 0x44));
+    handle.update(p);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let mut new = SrtpStreams::new(&keys(suite, 0x44, 0x33)).unwrap();
+    send_protected(&remote, target, &mut new, &mut tx, 10).await;
+    // A straggler under the old key is no longer authentic.
+    send_protected(&remote, target, &mut old, &mut tx, 1).await;
+
+    // What we send now authenticates under our new key only.
+    let mut buf = [0u8; 2048];
+    let mut drained = 0;
+    while let Ok(Ok(_)) = timeout(Duration::from_millis(5), remote.recv_from(&mut buf)).await {
+        drained += 1;
+    }
+    let (len, _) = timeout(Duration::from_secs(1), remote.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut hear_new = SrtpStreams::new(&keys(suite, 0x44, 0x33)).unwrap();
+    assert!(
+        hear_new.unprotect_rtp(&buf[..len]).is_ok(),
+        "after {drained} packets"
+    );
+    let mut hear_old = SrtpStreams::new(&keys(suite, 0x22, 0x11)).unwrap();
+    assert!(hear_old.unprotect_rtp(&buf[..len]).is_err());
+
+    let stats = handle.stop().await.stats;
+    assert_eq!(stats.packets_received, 20, "{stats:?}");
+    assert_eq!(stats.srtp_auth_failures, 1, "{stats:?}");
+}
