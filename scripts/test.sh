@@ -17,3 +17,4 @@ cargo bench --locked --bench bridge_latency
 cargo bench --locked --bench device_latency
 cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot
+cargo bench --locked --bench srtp -- --noplot
