@@ -18,3 +18,4 @@ cargo bench --locked --bench device_latency
 cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot
 cargo bench --locked --bench srtp -- --noplot
+cargo bench --locked --bench tls_setup

@@ -110,7 +110,7 @@ pub struct Cli {
     pub tcp_idle: u32,
 
     /// Every this many seconds, check that the registrar still holds our registration and keep
-    /// its TCP connection alive (RFC 5626 CRLF keep-alives); 0 turns it off.
+    /// its TCP or TLS connection alive (RFC 5626 CRLF keep-alives); 0 turns it off.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub keepalive: u32,
 

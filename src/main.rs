@@ -16,7 +16,8 @@ const EXIT_OK: i32 = 0;
 const EXIT_FAILED: i32 = 1;
 /// Bad command line (clap exits with it itself for unknown flags).
 const EXIT_USAGE: i32 = 2;
-/// Registration refused for good (wrong credentials, account refused).
+/// Registration refused for good (wrong credentials, account refused, a registrar TLS
+/// certificate we cannot trust).
 const EXIT_REGISTRATION_REFUSED: i32 = 3;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;

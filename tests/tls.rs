@@ -24,6 +24,32 @@ fn kamailio_with(cert: &ServerCert) -> Kamailio {
         .start()
 }
 
+/// A valid certificate for 127.0.0.1 from a new test CA (kept in `dir`).
+fn good_certificate(dir: &ScratchDir) -> (TestCa, ServerCert) {
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["IP:127.0.0.1", "DNS:localhost"], false);
+    (ca, cert)
+}
+
+/// A call from sipp through Kamailio reaches alice over her TLS flow and ends normally.
+#[track_caller]
+fn call_gets_through(kamailio: &Kamailio, sipterm: &mut Sipterm) {
+    let run = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", 1000)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(sipterm);
+    assert_eq!(ended["reason"], "remote_hangup", "{ended}");
+}
+
+fn registrations(sipterm: &Sipterm, state: &str) -> Vec<serde_json::Value> {
+    events(sipterm)
+        .into_iter()
+        .filter(|e| is(e, "registration") && e["state"] == state)
+        .collect()
+}
+
 /// sipterm as alice at `sips:alice@127.0.0.1:<tls port>`, headless with JSON events.
 fn alice_args(kamailio: &Kamailio, ca_file: Option<&std::path::Path>) -> Vec<String> {
     let rtp = free_udp_port_block(20);
@@ -40,10 +66,20 @@ fn alice_args(kamailio: &Kamailio, ca_file: Option<&std::path::Path>) -> Vec<Str
         format!("{rtp}-{}", rtp + 19),
         "--headless".into(),
         "--json".into(),
+        // sipp offers plain RTP; over TLS SRTP would be mandatory (tests/srtp.rs covers it).
+        "--srtp".into(),
+        "off".into(),
     ];
     if let Some(ca) = ca_file {
         args.extend(["--ca-file".into(), ca.display().to_string()]);
     }
+    args
+}
+
+/// `args` with `--sip-uri` replaced (to ask for TLS another way than sips:).
+fn with_sip_uri(mut args: Vec<String>, uri: String) -> Vec<String> {
+    let at = args.iter().position(|a| a == "--sip-uri").unwrap();
+    args[at + 1] = uri;
     args
 }
 
@@ -81,12 +117,11 @@ fn refused_for_good(mut sipterm: Sipterm) -> String {
 #[test]
 fn registers_over_tls_and_takes_a_call_on_that_flow_with_audio_both_ways() {
     let dir = ScratchDir::new("tls-good");
-    let ca = TestCa::new(dir.path(), "good");
-    let cert = ca.issue("registrar", &["IP:127.0.0.1", "DNS:localhost"], false);
+    let (ca, cert) = good_certificate(&dir);
     let kamailio = kamailio_with(&cert);
     let mut args = alice_args(&kamailio, Some(&ca.cert));
     // sipp offers plain RTP; over TLS SRTP would be mandatory (tests/srtp.rs covers that).
-    args.extend(["--audio", "echo", "-v", "--srtp", "off"].map(String::from));
+    args.extend(["--audio", "echo", "-v"].map(String::from));
     let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(args);
     wait_registered(&mut sipterm);
@@ -158,6 +193,106 @@ fn registers_over_tls_and_takes_a_call_on_that_flow_with_audio_both_ways() {
 }
 
 #[test]
+fn our_bye_and_unregister_go_over_the_tls_flow() {
+    let dir = ScratchDir::new("tls-bye");
+    let (ca, cert) = good_certificate(&dir);
+    let kamailio = kamailio_with(&cert);
+    // TLS asked for with ;transport=tls this time.
+    let uri = format!("sip:alice@127.0.0.1:{};transport=tls", kamailio.tls_port());
+    let mut args = with_sip_uri(alice_args(&kamailio, Some(&ca.cert)), uri);
+    args.extend(["--audio", "echo", "-v"].map(String::from));
+    let port = sip_port(&args);
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+    let contacts = kamailio
+        .wait_for_contacts(ALICE.0, |c| !c.is_empty(), LONG)
+        .unwrap();
+    let ours = format!("sip:alice@127.0.0.1:{port};transport=tls");
+    assert!(
+        contacts.iter().all(|c| c.eq_ignore_ascii_case(&ours)),
+        "{contacts:?}"
+    );
+    let sipp = Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .spawn();
+    support::events::wait_event(&mut sipterm, "an active call", |e| {
+        is(e, "call_state") && e["state"] == "active"
+    });
+    // Ctrl+C hangs up: the BYE follows the route set to Kamailio's TLS side, over our flow.
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+    let run = sipp.wait();
+    assert!(
+        run.success(),
+        "the caller got no BYE\n{run}\n{}",
+        sipterm.report()
+    );
+    assert!(
+        registrations(&sipterm, "unregistered")
+            .iter()
+            .all(|e| e["reason"].is_null()),
+        "the unregister was not confirmed\n{}",
+        sipterm.report()
+    );
+    assert!(
+        registrations(&sipterm, "unregistered").len() == 1,
+        "{}",
+        sipterm.report()
+    );
+    assert!(kamailio.contacts(ALICE.0).is_empty());
+}
+
+#[test]
+fn keepalives_hold_the_tls_flow_open_and_a_closed_one_is_registered_again() {
+    let dir = ScratchDir::new("tls-flow");
+    let (ca, cert) = good_certificate(&dir);
+    let kamailio = Kamailio::builder()
+        .user(ALICE.0, ALICE.1)
+        .tls(&cert.cert, &cert.key)
+        .tcp_lifetime(3)
+        .start();
+
+    // CRLF pings every second keep Kamailio from closing the idle flow after 3 s. (TLS asked
+    // for with --transport this time.)
+    let uri = format!("sip:alice@127.0.0.1:{}", kamailio.tls_port());
+    let mut args = with_sip_uri(alice_args(&kamailio, Some(&ca.cert)), uri);
+    args.extend(["--transport".into(), "tls".into()]);
+    args.extend(["--audio", "echo", "--keepalive", "1"].map(String::from));
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        registrations(&sipterm, "registering").len(),
+        1,
+        "the TLS flow was lost despite keep-alives\n{}",
+        sipterm.report()
+    );
+    call_gets_through(&kamailio, &mut sipterm);
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+
+    // Without them Kamailio closes it; that is noticed at once, and a new flow is dialled.
+    let mut args = alice_args(&kamailio, Some(&ca.cert));
+    args.extend(["--audio", "echo", "--keepalive", "0"].map(String::from));
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+    let again = support::events::wait_event(&mut sipterm, "the closed TLS flow", |e| {
+        is(e, "registration") && e["state"] == "registering" && e["reason"].is_string()
+    });
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TLS connection to the registrar closed"),
+        "{again}"
+    );
+    support::wait_until(LONG, || registrations(&sipterm, "registered").len() >= 2);
+    call_gets_through(&kamailio, &mut sipterm);
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
+
+#[test]
 fn an_unknown_certificate_authority_is_named_and_exits_3() {
     let dir = ScratchDir::new("tls-wrong-ca");
     let ca = TestCa::new(dir.path(), "good");
@@ -194,6 +329,29 @@ fn a_certificate_for_another_host_is_named_and_exits_3() {
         "{reason}"
     );
     assert!(kamailio.contacts(ALICE.0).is_empty());
+}
+
+#[test]
+fn the_name_checked_is_the_registrar_uris_host() {
+    // A certificate for the name only: good for sips:alice@localhost (sent as SNI and
+    // checked), not for the same registrar reached as 127.0.0.1.
+    let dir = ScratchDir::new("tls-by-name");
+    let ca = TestCa::new(dir.path(), "good");
+    let cert = ca.issue("registrar", &["DNS:localhost"], false);
+    let kamailio = kamailio_with(&cert);
+    let reason = refused_for_good(Sipterm::spawn(alice_args(&kamailio, Some(&ca.cert))));
+    assert!(
+        reason.contains("the registrar's certificate is for localhost, not 127.0.0.1"),
+        "{reason}"
+    );
+    let uri = format!("sips:alice@localhost:{}", kamailio.tls_port());
+    let mut sipterm = Sipterm::spawn(with_sip_uri(alice_args(&kamailio, Some(&ca.cert)), uri));
+    wait_registered(&mut sipterm);
+    kamailio
+        .wait_for_contacts(ALICE.0, |c| !c.is_empty(), LONG)
+        .unwrap();
+    sipterm.interrupt();
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
 }
 
 #[test]

@@ -371,6 +371,9 @@ impl UserAgent {
     pub fn contact_uri(&self) -> String {
         let reachable = self.public().unwrap_or(self.local);
         let mut uri = format!("sip:{}@{}", self.username, host_port(reachable));
+        // Always sip: with ;transport=tls, also for a sips: account (RFC 5630 would have a
+        // sips: Contact): rsipstack rewrites the Contact of the REGISTER that answers a
+        // challenge with a sip: scheme, keeping only the parameters.
         match self.transport {
             Transport::Tcp => uri.push_str(";transport=tcp"),
             Transport::Tls => uri.push_str(";transport=tls"),
@@ -624,6 +627,7 @@ impl UserAgent {
                 return;
             }
         };
+        self.keep_callers_target(&dialog, &tx);
         let key = DialogKey(dialog.id().to_string());
         let (from, display_name) = match tx.original.from_header().and_then(|h| h.typed()) {
             Ok(f) => (f.uri.to_string(), f.display_name.clone()),
@@ -660,6 +664,27 @@ impl UserAgent {
             to,
             offer,
         });
+    }
+
+    /// rsipstack gives the caller's Contact our flow's transport (`;transport=tls`) when the
+    /// INVITE came over TCP or TLS. Through a proxy (a route set) that is wrong: the flow
+    /// reaches only the proxy, and the remote target is the Contact as the caller wrote it
+    /// (RFC 3261 §12.1.1); told `transport=tls` for a UDP phone, Kamailio answers our BYE with
+    /// 477. Without a route set the flow is the way back, and rsipstack's choice stands.
+    fn keep_callers_target(&self, dialog: &InviteDialog, tx: &Transaction) {
+        if !self.transport.is_stream() || tx.original.record_route_headers().is_empty() {
+            return;
+        }
+        let Some(contact) = tx
+            .original
+            .typed_contact_headers()
+            .ok()
+            .and_then(|c| c.into_iter().next())
+        else {
+            return;
+        };
+        rsipstack::dialog::dialog::Dialog::Invite(dialog.clone())
+            .set_remote_target(contact.uri, tx.original.contact_header().ok().cloned());
     }
 
     /// Translates rsipstack's dialog state changes into engine events.

@@ -87,7 +87,7 @@ impl KamailioBuilder {
         self
     }
 
-    /// Close a TCP connection after this many seconds without traffic (default 3605).
+    /// Close a TCP (or TLS) connection after this many seconds without traffic (default 3605).
     pub fn tcp_lifetime(mut self, seconds: u32) -> Self {
         self.tcp_lifetime = seconds.max(1);
         self
@@ -233,9 +233,12 @@ impl Kamailio {
                      modparam(\"tls\", \"private_key\", \"{}\")\n\
                      modparam(\"tls\", \"tls_method\", \"TLSv1.2+\")\n\
                      modparam(\"tls\", \"verify_certificate\", 0)\n\
-                     modparam(\"tls\", \"require_certificate\", 0)\n",
+                     modparam(\"tls\", \"require_certificate\", 0)\n\
+                     modparam(\"tls\", \"connection_timeout\", {})\n",
                     cert.display(),
-                    key.display()
+                    key.display(),
+                    // The tls module keeps its own idle lifetime (600 s) for TLS flows.
+                    settings.tcp_lifetime
                 ),
             ),
             _ => (String::new(), String::new()),
