@@ -91,7 +91,8 @@ fn args(kamailio: &Kamailio, leg: Leg, ca: &Path) -> Vec<String> {
             ]
         }
     };
-    args.extend(["--json", "--audio", "null"].map(String::from));
+    // sipp offers plain RTP: SRTP (mandatory over TLS by default) is off for this bench.
+    args.extend(["--json", "--audio", "null", "--srtp", "off"].map(String::from));
     args
 }
 

@@ -35,4 +35,5 @@ cargo bench --locked --bench bridge_latency
 cargo bench --locked --bench device_latency
 cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot
+cargo bench --locked --bench srtp -- --noplot
 cargo bench --locked --bench tls_setup

@@ -182,6 +182,19 @@ pub struct Cli {
     /// UDP port range for RTP.
     #[arg(long, value_name = "LO-HI", default_value = "10000-20000")]
     pub rtp_ports: String,
+
+    /// SRTP with SDES keys (RFC 4568): off, optional (take it when offered) or mandatory
+    /// (refuse unencrypted calls with 488). Keys travel in SDP, so only over TLS signalling.
+    /// Default: mandatory over TLS, off otherwise.
+    #[arg(long, value_name = "off|optional|mandatory", ignore_case = true)]
+    pub srtp: Option<SrtpArg>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SrtpArg {
+    Off,
+    Optional,
+    Mandatory,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

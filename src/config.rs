@@ -4,7 +4,8 @@
 //! checked, files probed) so that everything downstream can trust them. Each failure is one
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
-use crate::cli::{AudioArg, Cli, RejectArg, TransportArg};
+use crate::cli::{AudioArg, Cli, RejectArg, SrtpArg, TransportArg};
+pub use crate::media::srtp::SrtpMode;
 pub use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::TcpLimits;
 use crate::sip::tls::{Trust, TrustError};
@@ -77,6 +78,8 @@ pub struct Config {
     pub record: Option<PathBuf>,
     pub codecs: Vec<Codec>,
     pub rtp_ports: RangeInclusive<u16>,
+    /// `--srtp`, resolved against the transport (see [`srtp_mode`]).
+    pub srtp: SrtpMode,
     pub bridge: BridgeConfig,
 }
 
@@ -124,6 +127,11 @@ pub enum ConfigError {
     AnswerAfter(f64),
     #[error("--reject and --auto-answer contradict each other; pick one")]
     RejectAndAnswer,
+    #[error(
+        "--srtp {0} needs TLS signalling (--transport tls): SDES keys travel in the SDP, \
+         and over {1} anyone on the path could read them"
+    )]
+    SrtpWithoutTls(&'static str, &'static str),
     #[error("--json needs headless mode (add --headless, or redirect stdout)")]
     JsonWithoutHeadless,
     #[error("'{uri}' asks for transport '{value}', which is not udp, tcp or tls")]
@@ -220,6 +228,7 @@ impl Config {
             return Err(ConfigError::RejectAndAnswer);
         }
         let headless = cli.headless || !stdout_is_terminal;
+        let srtp = srtp_mode(cli.srtp, transport)?;
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
         }
@@ -270,6 +279,7 @@ impl Config {
             record: cli.record.clone(),
             codecs,
             rtp_ports,
+            srtp,
             bridge: BridgeConfig {
                 enabled: cli.bridge,
                 model: cli.model.clone(),
@@ -329,6 +339,32 @@ fn choose_transport(
         (None, Some((i, _))) => Ok(i),
         (None, None) => Ok(Transport::Udp),
     }
+}
+
+/// Whether SIP runs over TLS: the one place that knows which transports are encrypted.
+/// Exhaustive on purpose, so a new transport has to be classified here.
+pub fn signalling_is_tls(transport: Transport) -> bool {
+    match transport {
+        Transport::Udp | Transport::Tcp => false,
+        Transport::Tls => true,
+    }
+}
+
+/// `--srtp` against the transport: absent, it is mandatory over TLS and off otherwise; keys
+/// are never offered (nor accepted) over plain signalling, so asking for them there is an
+/// error rather than a silent downgrade.
+pub fn srtp_mode(arg: Option<SrtpArg>, transport: Transport) -> Result<SrtpMode, ConfigError> {
+    let tls = signalling_is_tls(transport);
+    let mode = match arg {
+        None if tls => SrtpMode::Mandatory,
+        None | Some(SrtpArg::Off) => SrtpMode::Off,
+        Some(SrtpArg::Optional) => SrtpMode::Optional,
+        Some(SrtpArg::Mandatory) => SrtpMode::Mandatory,
+    };
+    if mode != SrtpMode::Off && !tls {
+        return Err(ConfigError::SrtpWithoutTls(mode.name(), transport.as_str()));
+    }
+    Ok(mode)
 }
 
 fn is_dtmf_digit(c: char) -> bool {
@@ -414,6 +450,54 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
             .expect("clap accepts the arguments");
         Config::from_cli(&cli, false)
+    }
+
+    #[test]
+    fn srtp_defaults_off_without_tls_and_refuses_keys_over_plain_signalling() {
+        let c = config(&["--sip-uri", "sip:alice@127.0.0.1"]).unwrap();
+        assert_eq!(c.srtp, SrtpMode::Off);
+        let c = config(&["--sip-uri", "sip:a@127.0.0.1", "--srtp", "OFF"]).unwrap();
+        assert_eq!(c.srtp, SrtpMode::Off);
+        for mode in ["optional", "mandatory"] {
+            for transport in ["udp", "tcp"] {
+                let e = config(&[
+                    "--sip-uri",
+                    "sip:a@127.0.0.1",
+                    "--transport",
+                    transport,
+                    "--srtp",
+                    mode,
+                ])
+                .unwrap_err();
+                let text = e.to_string();
+                assert!(matches!(e, ConfigError::SrtpWithoutTls(..)), "{text}");
+                assert!(
+                    text.starts_with(&format!("--srtp {mode} needs TLS")),
+                    "{text}"
+                );
+                assert!(text.contains(&transport.to_ascii_uppercase()), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn srtp_is_mandatory_over_tls_unless_told_otherwise() {
+        for tls in [
+            &["--sip-uri", "sips:alice@127.0.0.1"][..],
+            &["--sip-uri", "sip:alice@127.0.0.1", "--transport", "tls"],
+        ] {
+            assert_eq!(config(tls).unwrap().srtp, SrtpMode::Mandatory, "{tls:?}");
+            for (flag, mode) in [
+                ("off", SrtpMode::Off),
+                ("optional", SrtpMode::Optional),
+                ("Mandatory", SrtpMode::Mandatory),
+            ] {
+                let args: Vec<&str> = tls.iter().copied().chain(["--srtp", flag]).collect();
+                assert_eq!(config(&args).unwrap().srtp, mode, "{args:?}");
+            }
+        }
+        assert!(signalling_is_tls(Transport::Tls));
+        assert!(!signalling_is_tls(Transport::Udp) && !signalling_is_tls(Transport::Tcp));
     }
 
     #[test]

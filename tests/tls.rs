@@ -66,6 +66,9 @@ fn alice_args(kamailio: &Kamailio, ca_file: Option<&std::path::Path>) -> Vec<Str
         format!("{rtp}-{}", rtp + 19),
         "--headless".into(),
         "--json".into(),
+        // sipp offers plain RTP; over TLS SRTP would be mandatory (tests/srtp.rs covers it).
+        "--srtp".into(),
+        "off".into(),
     ];
     if let Some(ca) = ca_file {
         args.extend(["--ca-file".into(), ca.display().to_string()]);
@@ -117,6 +120,7 @@ fn registers_over_tls_and_takes_a_call_on_that_flow_with_audio_both_ways() {
     let (ca, cert) = good_certificate(&dir);
     let kamailio = kamailio_with(&cert);
     let mut args = alice_args(&kamailio, Some(&ca.cert));
+    // sipp offers plain RTP; over TLS SRTP would be mandatory (tests/srtp.rs covers that).
     args.extend(["--audio", "echo", "-v"].map(String::from));
     let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(args);

@@ -203,6 +203,7 @@ impl<S: SipSide> Engine<S> {
             auto_bridge: config.bridge.enabled,
             bridge_model: config.bridge.model.clone(),
             bridge_voice: config.bridge.voice.clone(),
+            srtp: config.srtp,
         };
         let (media_events, media_rx) = mpsc::unbounded_channel();
         let (bridge_events, bridge_rx) = mpsc::unbounded_channel();

@@ -18,6 +18,9 @@ impl<S: SipSide> Engine<S> {
             Effect::BindTrace { sip_call_id, call } => self.bind_trace(&sip_call_id, call),
             Effect::Ring(key) => self.sip.ring(&key),
             Effect::Reject { key, status } => self.sip.reject(&key, status),
+            Effect::RejectBecause { key, status, why } => {
+                self.sip.reject_because(&key, status, &why)
+            }
             Effect::BindRtp(call) => return self.bind_rtp(call).await,
             Effect::Accept { call, key, sdp } => {
                 let result = self.sip.accept(&key, sdp);

@@ -26,6 +26,11 @@ pub trait SipSide: Send + Sync + 'static {
     /// 180 Ringing.
     fn ring(&self, key: &DialogKey);
     fn reject(&self, key: &DialogKey, status: u16);
+    /// A rejection with the reason in words (RFC 3326 Reason header); by default the bare one.
+    fn reject_because(&self, key: &DialogKey, status: u16, why: &str) {
+        let _ = why;
+        self.reject(key, status);
+    }
     /// 200 OK with our SDP.
     fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String>;
     /// BYE, resolved when it is answered (bounded by the transaction timers).
@@ -114,6 +119,10 @@ impl SipSide for Arc<UaSide> {
 
     fn reject(&self, key: &DialogKey, status: u16) {
         self.ua.reject(key, status);
+    }
+
+    fn reject_because(&self, key: &DialogKey, status: u16, why: &str) {
+        self.ua.reject_because(key, status, why);
     }
 
     fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String> {

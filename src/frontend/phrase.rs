@@ -148,8 +148,10 @@ impl Phraser {
                 call,
                 codec,
                 remote_rtp,
+                srtp,
                 ..
             } => {
+                let secure = srtp.map(|s| format!(" (🔒 SRTP {s})")).unwrap_or_default();
                 let notes = self.calls.entry(*call).or_default();
                 notes.sdp_remote = Some(remote_rtp.clone());
                 match notes.codec.replace(*codec) {
@@ -164,7 +166,7 @@ impl Phraser {
                     None => say(
                         LogLevel::Info,
                         LogKind::Audio,
-                        format!("call {call}: {codec} audio to {remote_rtp}"),
+                        format!("call {call}: {codec} audio to {remote_rtp}{secure}"),
                     ),
                 }
             }
@@ -434,6 +436,7 @@ mod tests {
             codec,
             local_rtp: "192.0.2.10:10002".into(),
             remote_rtp: "198.51.100.7:5004".into(),
+            srtp: None,
         };
         assert_eq!(
             words(&mut p, media(Codec::Pcmu)),
@@ -506,6 +509,7 @@ mod tests {
                 codec: Codec::Pcmu,
                 local_rtp: "192.0.2.10:10002".into(),
                 remote_rtp: "10.0.0.5:4000".into(),
+                srtp: None,
             },
         );
         let latched = |addr: &str| Event::MediaLatched {

@@ -19,6 +19,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod srtp;
 pub mod stun;
 pub mod transcode;
 pub mod wav;

@@ -18,6 +18,8 @@ use crate::vocab::Codec;
 mod negotiate;
 mod parse;
 #[cfg(test)]
+mod srtp_tests;
+#[cfg(test)]
 mod tests;
 
 pub use negotiate::{answer, answer_preferring, negotiate_answer, offer, LocalMedia, Negotiated};
@@ -63,6 +65,9 @@ pub struct MediaSection {
     pub fmtps: Vec<(String, String)>,
     pub ptime_ms: Option<u32>,
     pub direction: Option<MediaDirection>,
+    /// `a=crypto` values as written (SDES, RFC 4568); read when the stream is negotiated, so
+    /// one bad line spoils only itself (see `media::srtp::parse_crypto`).
+    pub crypto: Vec<String>,
 }
 
 impl MediaSection {
@@ -175,6 +180,15 @@ pub enum SdpError {
          (sipterm does not resolve host names in SDP)"
     )]
     UnusableConnection { media: String, address: String },
+    #[error(
+        "the audio stream \"{media}\" is not encrypted (no RTP/SAVP, no usable a=crypto) \
+         and --srtp is mandatory"
+    )]
+    SrtpRequired { media: String },
+    #[error("the audio stream \"{media}\" asks for SRTP (RTP/SAVP) and --srtp is off")]
+    SrtpRefused { media: String },
+    #[error("the audio stream \"{media}\" has no usable a=crypto line ({reasons})")]
+    NoUsableCrypto { media: String, reasons: String },
 }
 
 impl SdpError {
@@ -192,6 +206,19 @@ impl SdpError {
             SdpError::NoCommonCodec { .. }
                 | SdpError::NoAudio { .. }
                 | SdpError::UnusableConnection { .. }
+                | SdpError::SrtpRequired { .. }
+                | SdpError::SrtpRefused { .. }
+                | SdpError::NoUsableCrypto { .. }
+        )
+    }
+
+    /// The offer was refused over SRTP (the Warning and the log say which way).
+    pub fn is_srtp(&self) -> bool {
+        matches!(
+            self,
+            SdpError::SrtpRequired { .. }
+                | SdpError::SrtpRefused { .. }
+                | SdpError::NoUsableCrypto { .. }
         )
     }
 }

@@ -44,6 +44,8 @@ pub enum MediaError {
     },
     #[error(transparent)]
     Codec(#[from] TranscodeError),
+    #[error(transparent)]
+    Srtp(#[from] crate::media::srtp::SrtpError),
 }
 
 /// Binds a UDP socket for RTP on an even port (RFC 3550 §11: RTP even, RTCP the odd one
@@ -109,6 +111,8 @@ struct Counters {
     /// probation, or a timestamp off the timeline with nowhere to go (logged at the end).
     strays: AtomicU64,
     invalid: AtomicU64,
+    /// SRTP or SRTCP that failed authentication: counted in `invalid` too.
+    srtp_auth_failures: AtomicU64,
     foreign: AtomicU64,
     ssrc_changes: AtomicU64,
     lost: AtomicI64,
@@ -129,6 +133,7 @@ impl Counters {
             packets_invalid: self.invalid.load(Ordering::Relaxed),
             packets_foreign: self.foreign.load(Ordering::Relaxed),
             ssrc_changes: self.ssrc_changes.load(Ordering::Relaxed),
+            srtp_auth_failures: self.srtp_auth_failures.load(Ordering::Relaxed),
             quality: Quality {
                 packets_lost: self.lost.load(Ordering::Relaxed),
                 loss_percent: f(&self.loss_percent),

@@ -414,6 +414,15 @@ impl UserAgent {
         }
     }
 
+    /// Rejects with `Reason: SIP;cause=<status>;text="<why>"` (RFC 3326; in responses per
+    /// RFC 8606). rsipstack's reject takes no other header, hence no Warning (RFC 3261 §20.43).
+    pub fn reject_because(&self, key: &DialogKey, status: u16, why: &str) {
+        if let Some(d) = self.dialog(key) {
+            let reason = format!("SIP;cause={status};text=\"{}\"", reason_text(why));
+            let _ = d.reject(Some(StatusCode::from(status)), Some(reason));
+        }
+    }
+
     /// Sends BYE and waits for its answer (bounded by the transaction timers). A BYE from the
     /// other side meanwhile ends the wait: the dialog is over, and ours would only be
     /// retransmitted into silence. A BYE refused with an error status is an error.
@@ -793,6 +802,21 @@ pub fn info_dtmf(content_type: Option<&str>, body: &[u8]) -> Option<char> {
         _ => return None,
     };
     matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D').then_some(digit)
+}
+
+/// Text for a quoted header value: the SDP lines quoted in our reasons come from the peer, so
+/// only printable ASCII stays (no CR/LF to end the header early, no quote to end the string),
+/// and at most `REASON_MAX` characters.
+fn reason_text(why: &str) -> String {
+    const REASON_MAX: usize = 200;
+    why.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .take(REASON_MAX)
+        .collect()
 }
 
 fn content_type_sdp() -> Header {

@@ -88,6 +88,7 @@ pub fn media(id: u64, codec: &str, remote_rtp: &str) -> Event {
         codec: codec.parse().expect("a codec sipterm knows"),
         local_rtp: format!("192.0.2.10:{}", 10000 + id * 2),
         remote_rtp: remote_rtp.into(),
+        srtp: None,
     }
 }
 
@@ -246,6 +247,25 @@ pub fn ringing() -> Script {
     ))
     .ev(call_state(1, CallState::Ringing))
     .at(64.6);
+    s
+}
+
+/// One answered call with SRTP media (AES_CM_128_HMAC_SHA1_80), its levels and quality.
+pub fn srtp_call() -> Script {
+    let mut s = ringing();
+    s.ev(call_state(1, CallState::Answering))
+        .at(64.8)
+        .ev(call_state(1, CallState::Active))
+        .ev(Event::MediaStarted {
+            call: CallId(1),
+            codec: crate::vocab::Codec::Pcmu,
+            local_rtp: "192.0.2.10:10002".into(),
+            remote_rtp: "203.0.113.5:4000".into(),
+            srtp: Some(crate::vocab::SrtpSuite::AesCm128HmacSha1_80),
+        })
+        .ev(levels(1, (-18.0, -9.0), (-24.0, -15.0), None))
+        .ev(quality(1, 0.0, 0, 1.2, 4.3))
+        .at(70.0);
     s
 }
 

@@ -9,9 +9,11 @@
 pub mod clock;
 pub mod codec;
 pub mod quality;
+pub mod srtp;
 
 pub use codec::Codec;
 pub use quality::{MediaStats, Quality};
+pub use srtp::Suite as SrtpSuite;
 
 use serde::Serialize;
 use std::fmt;
@@ -226,6 +228,9 @@ pub enum Event {
         codec: Codec,
         local_rtp: String,
         remote_rtp: String,
+        /// The SRTP suite when the media is encrypted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        srtp: Option<SrtpSuite>,
     },
     /// The remote's RTP really comes from this address (symmetric RTP: we send there from
     /// now on). Behind NAT it differs from the address its SDP gave.

@@ -18,6 +18,10 @@ pub struct Quality {
     pub mos: Option<f64>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Every figure of a call's media: packet counts and receive quality.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct MediaStats {
@@ -30,6 +34,10 @@ pub struct MediaStats {
     /// Times the remote's SSRC changed (not part of the JSON contract).
     #[serde(skip)]
     pub ssrc_changes: u64,
+    /// SRTP/SRTCP packets that failed authentication (also in `packets_invalid`); only in
+    /// the JSON of calls where it happened.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub srtp_auth_failures: u64,
     #[serde(flatten)]
     pub quality: Quality,
 }

@@ -50,6 +50,8 @@ pub struct Call {
     /// Media runs (started by the executor).
     pub media: bool,
     pub codec: Option<Codec>,
+    /// The SRTP suite in use; `None` is plain RTP.
+    pub srtp: Option<crate::vocab::SrtpSuite>,
     /// Our RTP address and the remote's as negotiated, once media runs.
     pub local_rtp: Option<SocketAddr>,
     pub remote_rtp: Option<SocketAddr>,
@@ -93,6 +95,7 @@ impl Call {
             codec: None,
             local_rtp: None,
             remote_rtp: None,
+            srtp: None,
             bridge: Bridge::Off,
             mic_muted: false,
             listen_muted: false,

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::media::sdp::{self, MediaDirection};
+use crate::media::srtp::LocalSrtp;
 use crate::vocab::MediaSummary;
 
 impl CallTable {
@@ -15,13 +16,17 @@ impl CallTable {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let srtp = call
+            .local
+            .as_ref()
+            .map_or_else(|| LocalSrtp::unkeyed(self.policy.srtp), |l| l.srtp.clone());
         if std::mem::take(&mut call.awaiting_ack_answer) {
             let negotiated = ack_sdp
                 .as_deref()
                 .ok_or_else(|| "the ACK carried no SDP answer".to_string())
                 .and_then(|text| sdp::parse(text).map_err(|e| e.to_string()))
                 .and_then(|answer| {
-                    sdp::negotiate_answer(&answer, &codecs).map_err(|e| e.to_string())
+                    sdp::negotiate_answer(&answer, &codecs, &srtp).map_err(|e| e.to_string())
                 });
             match negotiated {
                 Ok(n) => call.pending_media = Some(n),
@@ -119,6 +124,7 @@ impl CallTable {
         call.local = Some(local);
         call.codec = Some(negotiated.codec);
         call.remote_rtp = Some(negotiated.remote);
+        call.srtp = negotiated.srtp.as_ref().map(|k| k.suite);
         let held = matches!(
             negotiated.direction,
             MediaDirection::RecvOnly | MediaDirection::Inactive
@@ -128,6 +134,7 @@ impl CallTable {
             codec: negotiated.codec,
             local_rtp: call.local_rtp.map(|a| a.to_string()).unwrap_or_default(),
             remote_rtp: negotiated.remote.to_string(),
+            srtp: call.srtp,
         });
         if call.media {
             out.push(Effect::UpdateMedia {

@@ -5,6 +5,7 @@
 use super::call::Answering;
 use super::*;
 use crate::media::sdp::{self, LocalMedia};
+use crate::media::srtp::LocalSrtp;
 use crate::vocab::MediaSummary;
 
 impl CallTable {
@@ -44,11 +45,21 @@ impl CallTable {
                 port: 9,
                 session_id: 0,
                 session_version: 0,
+                srtp: LocalSrtp::unkeyed(self.policy.srtp),
             };
             if let Err(e) = sdp::answer_preferring(offer, &self.policy.codecs, None, &probe) {
                 let status = if e.is_not_acceptable() { 488 } else { 400 };
                 out.warn(format!("call {id} from {who}: {e}; answering {status}"));
-                out.push(Effect::Reject { key, status });
+                // SRTP refusals say why on the wire too: the caller can fix its crypto.
+                out.push(if e.is_srtp() {
+                    Effect::RejectBecause {
+                        key,
+                        status,
+                        why: e.to_string(),
+                    }
+                } else {
+                    Effect::Reject { key, status }
+                });
                 out.emit(Event::IncomingCall {
                     call: id,
                     from,
@@ -57,7 +68,11 @@ impl CallTable {
                 });
                 out.emit(Event::CallEnded {
                     call: id,
-                    reason: if status == 488 {
+                    reason: if e.is_srtp() {
+                        EndReason::Failed {
+                            reason: e.to_string(),
+                        }
+                    } else if status == 488 {
                         EndReason::NoCommonCodec
                     } else {
                         EndReason::Failed {
@@ -123,6 +138,7 @@ impl CallTable {
     ) {
         let address = public.map_or(self.policy.sdp_address, |p| p.ip());
         let codecs = self.policy.codecs.clone();
+        let srtp_mode = self.policy.srtp;
         let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
             return;
         };
@@ -145,11 +161,30 @@ impl CallTable {
         };
         // The port the STUN server saw is the one callers can reach (the NAT may renumber).
         let port = public.map_or(port, |p| p.port());
+        // Fresh SDES keys per call, from the OS CSPRNG (RFC 4568 §6.1: each side its own).
+        let srtp = match LocalSrtp::new(srtp_mode) {
+            Ok(srtp) => srtp,
+            Err(e) => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: {e}; answering 500"),
+                );
+                call.answering = Answering::No;
+                call.ending = Some(EndReason::Rejected { status: 500 });
+                out.push(Effect::Reject {
+                    key: call.key.clone(),
+                    status: 500,
+                });
+                return;
+            }
+        };
         let local = LocalMedia {
             addr: address,
             port,
             session_id,
             session_version: 1,
+            srtp,
         };
         let (sdp, negotiated) = match &call.offer {
             Some(offer) => match sdp::answer_preferring(offer, &codecs, None, &local) {

@@ -19,6 +19,7 @@ impl CallTable {
         };
         call.codec = Some(negotiated.codec);
         call.remote_rtp = Some(negotiated.remote);
+        call.srtp = negotiated.srtp.as_ref().map(|k| k.suite);
         out.push(Effect::StartMedia {
             call: id,
             negotiated,
@@ -57,6 +58,7 @@ impl CallTable {
             codec,
             local_rtp: running.local_rtp.to_string(),
             remote_rtp: remote.to_string(),
+            srtp: call.srtp,
         });
         if call.mic_muted {
             // Muted before media ran (a late offer): the new session starts unmuted.

@@ -22,6 +22,7 @@ pub use call::Call;
 use crate::bridge::{BridgeEvent, BridgeStats};
 use crate::media::sdp::Negotiated;
 use crate::media::session::{MediaEvent, MediaReport};
+use crate::media::srtp::SrtpMode;
 use crate::sip::ua::{DialogKey, Termination};
 use crate::vocab::{CallId, CallState, Codec, Command, EndReason, Event, Level, LogKind, LogLevel};
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +53,8 @@ pub struct Policy {
     /// The model and voice, for the log line when a bridge starts.
     pub bridge_model: String,
     pub bridge_voice: String,
+    /// `--srtp`: whether calls are encrypted (checked against the transport at start-up).
+    pub srtp: SrtpMode,
 }
 
 /// The time an input happens at: monotonic for durations, wall-clock for transcript stamps.
@@ -202,6 +205,13 @@ pub enum Effect {
     Reject {
         key: DialogKey,
         status: u16,
+    },
+    /// A rejection that says why on the wire (an RFC 3326 Reason header), for refusals the
+    /// caller can act on (SRTP: which crypto we need or refuse).
+    RejectBecause {
+        key: DialogKey,
+        status: u16,
+        why: String,
     },
     /// Bind an RTP/RTCP pair for the call; answers `RtpBound`.
     BindRtp(CallId),

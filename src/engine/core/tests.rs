@@ -6,6 +6,7 @@ mod bridge;
 mod dialog;
 mod invite;
 mod media;
+mod srtp;
 
 use super::*;
 use crate::media::sdp::MediaDirection;
@@ -40,6 +41,7 @@ pub(super) fn policy() -> Policy {
         auto_bridge: false,
         bridge_model: "gpt-realtime".into(),
         bridge_voice: "alloy".into(),
+        srtp: SrtpMode::Off,
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use super::{codec_names, Connection, MediaDirection, MediaSection, SdpError, SessionDescription};
+use crate::media::srtp::{self, CryptoLine, LocalSrtp, SrtpKeys, SrtpMode, Suite};
 use crate::vocab::codec::Codec;
 
 /// RFC 4733 names DTMF events `telephone-event`; 101 is the customary dynamic payload type.
@@ -24,6 +25,10 @@ const DTMF_DEFAULT_RATE: u32 = 8000;
 /// packets anyway), cbr=0, usedtx=0.
 const OPUS_FMTP: &str = "useinbandfec=1";
 
+const PLAIN: &str = "RTP/AVP";
+/// RFC 3711 §14: SRTP's profile. SDES keys travel in `a=crypto` next to it (RFC 4568).
+const SECURE: &str = "RTP/SAVP";
+
 /// Our side of the media: where we receive RTP, and the numbers for our `o=` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalMedia {
@@ -32,6 +37,8 @@ pub struct LocalMedia {
     pub session_id: u64,
     /// Increment for every new SDP we send in the same dialog (RFC 3264 §8).
     pub session_version: u64,
+    /// `--srtp` and our keys, the same for the whole call.
+    pub srtp: LocalSrtp,
 }
 
 /// The outcome of offer/answer: everything the RTP session needs.
@@ -48,6 +55,8 @@ pub struct Negotiated {
     pub direction: MediaDirection,
     /// The remote's `a=ptime` or 20. We send 20 ms frames regardless, for now.
     pub ptime_ms: u32,
+    /// SRTP keys when the stream is encrypted; `None` is plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Answers an offer (RFC 3264 §6): accepts the first audio stream that carries a codec from
@@ -87,21 +96,42 @@ fn answer_choosing(
     local: &LocalMedia,
     choose: impl Fn(&MediaSection) -> Option<(Codec, u8)>,
 ) -> Result<(String, Negotiated), SdpError> {
-    let chosen = offer
-        .media
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| is_usable_audio(m))
-        .find_map(|(i, m)| choose(m).map(|(c, pt)| (i, c, pt)));
-    let Some((index, codec, payload_type)) = chosen else {
-        return Err(nothing_usable(offer, prefs));
+    // The first audio stream with a codec in common and crypto we can take part in; an SRTP
+    // refusal is reported only when no stream does better.
+    let mut srtp_refusal = None;
+    let mut chosen = None;
+    for (i, m) in offer.media.iter().enumerate() {
+        if !is_rtp_audio(m) {
+            continue;
+        }
+        let Some((codec, pt)) = choose(m) else {
+            continue;
+        };
+        match security(m, &local.srtp) {
+            Ok(crypto) => {
+                chosen = Some((i, codec, pt, crypto));
+                break;
+            }
+            Err(e) => {
+                srtp_refusal.get_or_insert(e);
+            }
+        }
+    }
+    let Some((index, codec, payload_type, crypto)) = chosen else {
+        return Err(srtp_refusal.unwrap_or_else(|| nothing_usable(offer, prefs)));
     };
     let m = &offer.media[index];
     let offered = m
         .direction
         .or(offer.direction)
         .unwrap_or(MediaDirection::SendRecv);
-    let negotiated = finish(offer, m, codec, payload_type, offered.reversed())?;
+    let mut negotiated = finish(offer, m, codec, payload_type, offered.reversed())?;
+    negotiated.srtp = crypto.map(|line| SrtpKeys {
+        suite: line.suite,
+        tag: line.tag,
+        ours: local.srtp.key(line.suite).clone(),
+        theirs: line.key,
+    });
     // Answer telephone-event at the clock the offer gave it (RFC 3264 §6.1: same encoding).
     let dtmf_rate = telephone_event(m, codec).map_or(DTMF_DEFAULT_RATE, |(_, rate)| rate);
 
@@ -121,11 +151,17 @@ fn answer_choosing(
     Ok((sdp, negotiated))
 }
 
-/// Our offer for INVITEs that came without one: every preferred codec plus telephone-event.
+/// Our offer for INVITEs that came without one: every preferred codec plus telephone-event;
+/// with `--srtp mandatory` as RTP/SAVP, with `optional` as RTP/AVP (best effort), keys for
+/// both suites either way.
 pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
     let mut sdp = session_header(local);
     let pts: Vec<(Codec, u8)> = prefs.iter().map(|&c| (c, offer_payload_type(c))).collect();
-    let mut m_line = format!("m=audio {} RTP/AVP", local.port);
+    let proto = match local.srtp.mode {
+        SrtpMode::Mandatory => SECURE,
+        SrtpMode::Optional | SrtpMode::Off => PLAIN,
+    };
+    let mut m_line = format!("m=audio {} {proto}", local.port);
     for (_, pt) in &pts {
         let _ = write!(m_line, " {pt}");
     }
@@ -136,6 +172,11 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
         push_rtpmap(&mut sdp, codec, pt);
     }
     push_dtmf(&mut sdp, OFFER_DTMF_PT, DTMF_DEFAULT_RATE);
+    if local.srtp.mode != SrtpMode::Off {
+        for (suite, tag) in Suite::ALL.into_iter().zip(1..) {
+            push_crypto(&mut sdp, tag, suite, local.srtp.key(suite));
+        }
+    }
     push(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(&mut sdp, format_args!("a=sendrecv"));
     sdp
@@ -143,26 +184,98 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
 
 /// Reads the peer's answer to our `offer`: the codec is the first of the answer's formats that
 /// we offered (the answerer lists them in its preference order, RFC 3264 §6.1).
+/// `srtp` is what the offer carried: the answer's `a=crypto` must accept one of our lines
+/// (same tag, same suite, RFC 4568 §7.1.2).
 pub fn negotiate_answer(
     answer: &SessionDescription,
     prefs: &[Codec],
+    srtp: &LocalSrtp,
 ) -> Result<Negotiated, SdpError> {
     let m = answer
         .media
         .iter()
         .find(|m| m.is_audio())
         .ok_or_else(|| nothing_usable(answer, prefs))?;
-    let chosen = is_usable_audio(m)
+    let chosen = is_rtp_audio(m)
         .then(|| choose_by_their_order(m, prefs, None))
         .flatten();
     let Some((codec, payload_type)) = chosen else {
         return Err(no_common_codec(std::slice::from_ref(m), prefs));
     };
+    let crypto = security(m, srtp)?;
+    if let Some(line) = &crypto {
+        let offered = Suite::ALL
+            .into_iter()
+            .zip(1..)
+            .any(|(s, tag)| s == line.suite && tag == line.tag);
+        if !offered {
+            return Err(SdpError::NoUsableCrypto {
+                media: describe(m),
+                reasons: format!("tag {} {} was not in our offer", line.tag, line.suite),
+            });
+        }
+    }
     let answered = m
         .direction
         .or(answer.direction)
         .unwrap_or(MediaDirection::SendRecv);
-    finish(answer, m, codec, payload_type, answered.reversed())
+    let mut negotiated = finish(answer, m, codec, payload_type, answered.reversed())?;
+    negotiated.srtp = crypto.map(|line| SrtpKeys {
+        suite: line.suite,
+        tag: line.tag,
+        ours: srtp.key(line.suite).clone(),
+        theirs: line.key,
+    });
+    Ok(negotiated)
+}
+
+/// Whether we take part in this stream's crypto, and with which `a=crypto` line: the first
+/// usable one, in the offerer's order (RFC 4568 §7.1.1); unusable lines are skipped and named.
+fn security(m: &MediaSection, srtp: &LocalSrtp) -> Result<Option<CryptoLine>, SdpError> {
+    let secure = m.proto.eq_ignore_ascii_case(SECURE);
+    if srtp.mode == SrtpMode::Off {
+        // Keys only over TLS: with SRTP off (plain signalling), keys offered on RTP/AVP are
+        // ignored, and RTP/SAVP cannot be answered.
+        return if secure {
+            Err(SdpError::SrtpRefused { media: describe(m) })
+        } else {
+            Ok(None)
+        };
+    }
+    let mut reasons = Vec::new();
+    for value in &m.crypto {
+        match srtp::parse_crypto(value) {
+            Ok(line) => return Ok(Some(line)),
+            Err(e) => {
+                tracing::debug!(line = value.as_str(), reason = %e, "SDP: a=crypto skipped");
+                reasons.push(format!(
+                    "{}: {e}",
+                    value.split_whitespace().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    if reasons.is_empty() && !secure && srtp.mode == SrtpMode::Optional {
+        return Ok(None);
+    }
+    if reasons.is_empty() {
+        return Err(if secure {
+            SdpError::NoUsableCrypto {
+                media: describe(m),
+                reasons: "none offered".into(),
+            }
+        } else {
+            SdpError::SrtpRequired { media: describe(m) }
+        });
+    }
+    if !secure && srtp.mode == SrtpMode::Optional {
+        // Best-effort SDES on RTP/AVP: unusable keys leave the stream plain.
+        return Ok(None);
+    }
+    Err(SdpError::NoUsableCrypto {
+        media: describe(m),
+        reasons: reasons.join("; "),
+    })
 }
 
 fn finish(
@@ -200,12 +313,16 @@ fn finish(
         remote: SocketAddr::new(ip, m.port),
         direction,
         ptime_ms: m.ptime_ms.unwrap_or(PTIME_MS),
+        srtp: None,
     })
 }
 
-/// Plain RTP audio with a port: we do no SRTP (SAVP), no AVPF feedback, no ICE/DTLS profiles.
-fn is_usable_audio(m: &MediaSection) -> bool {
-    m.is_audio() && m.port != 0 && m.proto.eq_ignore_ascii_case("RTP/AVP")
+/// RTP audio with a port, plain or SRTP (whether `--srtp` allows it is `security`'s call):
+/// we do no AVPF feedback, no ICE/DTLS profiles.
+fn is_rtp_audio(m: &MediaSection) -> bool {
+    m.is_audio()
+        && m.port != 0
+        && (m.proto.eq_ignore_ascii_case(PLAIN) || m.proto.eq_ignore_ascii_case(SECURE))
 }
 
 fn payload_types(m: &MediaSection) -> impl Iterator<Item = u8> + '_ {
@@ -377,8 +494,18 @@ fn audio_section(
     if let Some(dtmf) = n.dtmf_payload_type {
         push_dtmf(sdp, dtmf, dtmf_rate);
     }
+    if let Some(keys) = &n.srtp {
+        push_crypto(sdp, keys.tag, keys.suite, &keys.ours);
+    }
     push(sdp, format_args!("a=ptime:{PTIME_MS}"));
     push(sdp, format_args!("a={}", n.direction.attribute()));
+}
+
+fn push_crypto(sdp: &mut String, tag: u32, suite: Suite, key: &srtp::MasterKey) {
+    push(
+        sdp,
+        format_args!("a=crypto:{}", srtp::format_crypto(tag, suite, key)),
+    );
 }
 
 /// The rtpmap of a codec, and its fmtp when it has parameters (Opus).

@@ -165,6 +165,7 @@ fn parse_media(value: &str) -> Result<MediaSection, &'static str> {
         fmtps: Vec::new(),
         ptime_ms: None,
         direction: None,
+        crypto: Vec::new(),
     })
 }
 
@@ -203,6 +204,7 @@ fn parse_media_attribute(m: &mut MediaSection, name: &str, arg: &str) -> Result<
                 .ok_or("ptime is not a duration from 1 to 1000 ms")?;
             m.ptime_ms = Some(ms.round() as u32);
         }
+        "crypto" => m.crypto.push(arg.to_string()),
         _ => {}
     }
     Ok(())

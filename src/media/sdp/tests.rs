@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::media::srtp::LocalSrtp;
 use crate::vocab::codec::Codec::{Opus, Pcma, Pcmu};
 
 const G711: &[Codec] = &[Pcmu, Pcma];
@@ -15,6 +16,7 @@ fn local() -> LocalMedia {
         port: 40000,
         session_id: 1234,
         session_version: 1,
+        srtp: LocalSrtp::off(),
     }
 }
 
@@ -236,10 +238,15 @@ fn rejects_other_streams_with_port_zero_in_order() {
 
 #[test]
 fn ignores_audio_we_cannot_transport() {
-    let text = offer_with("0", &[]).replace("RTP/AVP", "RTP/SAVP");
+    // WebRTC's profile (DTLS-SRTP, AVPF): not ours. RTP/SAVP is `--srtp`'s business (see
+    // srtp_tests.rs): with SRTP off it is refused as such.
+    let text = offer_with("0", &[]).replace("RTP/AVP", "UDP/TLS/RTP/SAVPF");
     let err = answer_to(&text, G711).unwrap_err();
     assert!(err.is_no_common_codec(), "{err}");
-    assert!(err.to_string().contains("RTP/SAVP"));
+    assert!(err.to_string().contains("UDP/TLS/RTP/SAVPF"));
+    let text = offer_with("0", &[]).replace("RTP/AVP", "RTP/SAVP");
+    let err = answer_to(&text, G711).unwrap_err();
+    assert!(matches!(err, SdpError::SrtpRefused { .. }), "{err}");
 }
 
 #[test]
@@ -316,7 +323,7 @@ fn reads_their_answer_in_their_order() {
         "8 0 101",
         &["a=rtpmap:101 telephone-event/8000", "a=sendonly"],
     );
-    let n = negotiate_answer(&parse(&text).unwrap(), &[Pcmu, Pcma]).unwrap();
+    let n = negotiate_answer(&parse(&text).unwrap(), &[Pcmu, Pcma], &LocalSrtp::off()).unwrap();
     assert_eq!((n.codec, n.payload_type), (Pcma, 8));
     assert_eq!(n.dtmf_payload_type, Some(101));
     assert_eq!(n.direction, MediaDirection::RecvOnly);
@@ -326,12 +333,14 @@ fn reads_their_answer_in_their_order() {
 #[test]
 fn a_rejected_or_foreign_answer_is_no_common_codec() {
     let rejected = offer_with("0", &[]).replace("5004", "0");
-    let err = negotiate_answer(&parse(&rejected).unwrap(), G711).unwrap_err();
+    let err = negotiate_answer(&parse(&rejected).unwrap(), G711, &LocalSrtp::off()).unwrap_err();
     assert!(err.is_no_common_codec(), "{err}");
     let foreign = offer_with("96", &["a=rtpmap:96 opus/48000/2"]);
-    assert!(negotiate_answer(&parse(&foreign).unwrap(), G711)
-        .unwrap_err()
-        .is_no_common_codec());
+    assert!(
+        negotiate_answer(&parse(&foreign).unwrap(), G711, &LocalSrtp::off())
+            .unwrap_err()
+            .is_no_common_codec()
+    );
 }
 
 #[test]
@@ -342,7 +351,7 @@ fn missing_connection_is_an_error_naming_the_stream() {
     assert!(
         matches!(&err, SdpError::MissingConnection { media } if media == "audio 5004 RTP/AVP 0")
     );
-    assert!(negotiate_answer(&sdp, G711).is_err());
+    assert!(negotiate_answer(&sdp, G711, &LocalSrtp::off()).is_err());
 }
 
 #[test]
@@ -452,7 +461,7 @@ fn a_host_name_in_c_is_refused_with_488_only_where_it_is_needed() {
         msg.contains("\"pbx.example.com\"") && msg.contains("audio 5004 RTP/AVP 0"),
         "{msg}"
     );
-    assert!(negotiate_answer(&sdp, G711)
+    assert!(negotiate_answer(&sdp, G711, &LocalSrtp::off())
         .unwrap_err()
         .is_not_acceptable());
     // The audio's own c= overrides the session's name: nothing needs the name.
@@ -523,7 +532,12 @@ fn telephone_event_at_the_codecs_own_clock_is_preferred() {
 
 #[test]
 fn their_answer_with_opus_and_telephone_event_at_8000_carries_dtmf() {
-    let n = negotiate_answer(&parse(&baresip_offer()).unwrap(), &[Pcmu, Opus]).unwrap();
+    let n = negotiate_answer(
+        &parse(&baresip_offer()).unwrap(),
+        &[Pcmu, Opus],
+        &LocalSrtp::off(),
+    )
+    .unwrap();
     assert_eq!((n.codec, n.dtmf_payload_type), (Opus, Some(101)));
 }
 
@@ -638,7 +652,7 @@ fn random_input_never_panics() {
         if let Ok(sdp) = parse(&text) {
             let _ = answer(&sdp, &[Pcmu, Pcma, Opus], &local());
             let _ = answer_preferring(&sdp, &[Opus, Pcmu], Some(Pcma), &local());
-            let _ = negotiate_answer(&sdp, &[Pcmu, Pcma, Opus]);
+            let _ = negotiate_answer(&sdp, &[Pcmu, Pcma, Opus], &LocalSrtp::off());
         }
     }
 }

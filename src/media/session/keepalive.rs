@@ -67,6 +67,7 @@ mod tests {
             remote: "192.0.2.1:4000".parse().unwrap(),
             direction: MediaDirection::RecvOnly,
             ptime_ms: 20,
+            srtp: None,
         };
         assert_eq!(payload_type(&p), 125);
         p.payload_type = 0;

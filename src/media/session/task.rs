@@ -32,6 +32,7 @@ use crate::media::quality::{estimate_mos, ReceiveStats};
 use crate::media::rtcp;
 use crate::media::rtp::{self, Received, RtpSender};
 use crate::media::sdp::Negotiated;
+use crate::media::srtp::{SrtpError, SrtpStreams, Unprotect};
 use crate::media::transcode::{Decoder, Encoder};
 use crate::media::wav::RecorderHandle;
 use crate::vocab::{Codec, Quality};
@@ -57,6 +58,9 @@ pub(super) struct MediaTask {
     events: Option<MediaEvents>,
     recorder: Option<RecorderHandle>,
     sender: RtpSender,
+    /// SRTP/SRTCP contexts when the call is encrypted: every packet out is protected, every
+    /// packet in must authenticate before anything reads its payload.
+    srtp: Option<SrtpStreams>,
     encoder: Encoder,
     decoder: Decoder,
     jitter: JitterBuffer,
@@ -122,6 +126,7 @@ impl MediaTask {
         counters: Arc<Counters>,
     ) -> Result<MediaTask, MediaError> {
         let codec = params.codec;
+        let srtp = params.srtp.as_ref().map(SrtpStreams::new).transpose()?;
         Ok(MediaTask {
             socket,
             rtcp: options.rtcp,
@@ -131,6 +136,7 @@ impl MediaTask {
             events: options.events,
             recorder: options.recorder,
             sender: RtpSender::new(),
+            srtp,
             encoder: Encoder::new(codec)?,
             decoder: Decoder::new(codec)?,
             jitter: jitter_buffer(codec),
@@ -258,7 +264,25 @@ impl MediaTask {
         if params.codec != self.params.codec {
             self.switch_codec(params.codec);
         }
+        if params.srtp != self.params.srtp {
+            self.rekey(&params);
+        }
         self.params = params;
+    }
+
+    /// A re-INVITE changed the keys (or turned SRTP on or off, which `--srtp` allows only in
+    /// optional mode). The new contexts start afresh; what was queued stays, it was authentic.
+    fn rekey(&mut self, params: &Negotiated) {
+        match params.srtp.as_ref().map(SrtpStreams::new).transpose() {
+            Ok(srtp) => self.srtp = srtp,
+            Err(e) => {
+                // Keep nothing that could send in the clear what was meant to be encrypted.
+                self.srtp = None;
+                self.emit(MediaEvent::Warning(format!(
+                    "{e}; the call's media can no longer be protected"
+                )));
+            }
+        }
     }
 
     /// A re-INVITE changed the codec. The engine only accepts changes that keep the clock rate
@@ -424,11 +448,10 @@ impl MediaTask {
                 return;
             }
         };
-        match self
-            .socket
-            .send_to(&self.bufs.packet[..len], destination)
-            .await
-        {
+        let Some(sent) = self.send_packet(len, destination).await else {
+            return;
+        };
+        match sent {
             Ok(_) => {
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
                 self.octets_sent = self
@@ -459,13 +482,59 @@ impl MediaTask {
                 return;
             }
         };
-        if let Err(e) = self.socket.send_to(&self.bufs.packet[..len], to).await {
+        if let Some(Err(e)) = self.send_packet(len, to).await {
             tracing::debug!(error = %e, %to, "RTP keep-alive not sent");
         }
     }
 
+    /// Sends the RTP packet built in `bufs.packet`, protected when the call is encrypted;
+    /// `None` when nothing may go out.
+    async fn send_packet(&mut self, len: usize, to: SocketAddr) -> Option<std::io::Result<usize>> {
+        match (self.params.srtp.is_some(), self.srtp.as_mut()) {
+            (false, _) => Some(self.socket.send_to(&self.bufs.packet[..len], to).await),
+            (true, Some(srtp)) => match srtp.protect_rtp(&self.bufs.packet[..len]) {
+                Ok(wire) => Some(self.socket.send_to(wire.as_ref(), to).await),
+                Err(e) => {
+                    protect_failed(&e);
+                    None
+                }
+            },
+            // Negotiated SRTP without contexts (a failed rekey): send nothing rather than
+            // plain RTP.
+            (true, None) => None,
+        }
+    }
+
     fn on_datagram(&mut self, len: usize, from: SocketAddr) {
-        let datagram = &self.bufs.datagram[..len.min(self.bufs.datagram.len())];
+        let mut len = len.min(self.bufs.datagram.len());
+        if self.params.srtp.is_some() {
+            // Authenticate before anything looks at the packet: a forgery or a tampered packet
+            // is invalid, never latched onto, decoded or played.
+            let Some(srtp) = self.srtp.as_mut() else {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            match srtp.unprotect_rtp(&self.bufs.datagram[..len]) {
+                Ok(plain) => {
+                    let plain = plain.as_ref();
+                    self.bufs.datagram[..plain.len()].copy_from_slice(plain);
+                    len = plain.len();
+                }
+                Err(Unprotect::Replayed) => {
+                    self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(Unprotect::Rejected(reason)) => {
+                    self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .srtp_auth_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::trace!(%from, %reason, "SRTP packet rejected");
+                    return;
+                }
+            }
+        }
+        let datagram = &self.bufs.datagram[..len];
         let p = &self.params;
         let packet = match rtp::classify(datagram, p.payload_type, p.dtmf_payload_type) {
             Ok(packet) => packet,
@@ -543,6 +612,29 @@ impl MediaTask {
     }
 
     fn on_rtcp(&mut self, datagram: &[u8], from: SocketAddr) {
+        let plain;
+        let datagram = match (self.params.srtp.is_some(), self.srtp.as_mut()) {
+            (false, _) => datagram,
+            (true, Some(srtp)) => match srtp.unprotect_rtcp(datagram) {
+                Ok(p) => {
+                    plain = p;
+                    plain.as_ref()
+                }
+                Err(Unprotect::Replayed) => return,
+                Err(Unprotect::Rejected(reason)) => {
+                    self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .srtp_auth_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::trace!(%from, %reason, "SRTCP packet rejected");
+                    return;
+                }
+            },
+            (true, None) => {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         let Ok(compound) = rtcp::parse(datagram) else {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
             return;
@@ -601,7 +693,15 @@ impl MediaTask {
             return;
         }
         rtcp::build_sdes_cname(out, ssrc, "sipterm");
-        if let Err(e) = socket.send_to(out, destination).await {
+        let sent = match (self.params.srtp.is_some(), self.srtp.as_mut()) {
+            (false, _) => socket.send_to(out, destination).await,
+            (true, Some(srtp)) => match srtp.protect_rtcp(out) {
+                Ok(wire) => socket.send_to(wire.as_ref(), destination).await,
+                Err(e) => return protect_failed(&e),
+            },
+            (true, None) => return,
+        };
+        if let Err(e) = sent {
             tracing::debug!(error = %e, %destination, "RTCP send failed");
         }
     }
@@ -651,6 +751,12 @@ impl std::fmt::Display for Channel {
             Channel::Rtcp => "RTCP",
         })
     }
+}
+
+/// Not expected with valid keys (protecting cannot fail for a packet we built); logged, and
+/// the packet is not sent.
+fn protect_failed(e: &SrtpError) {
+    tracing::warn!(error = %e, "packet not sent");
 }
 
 /// Receives from `socket` once `resume_at` has passed; never, without a socket.

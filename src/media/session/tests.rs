@@ -16,6 +16,7 @@ use crate::media::sdp::MediaDirection;
 use crate::vocab::codec::Codec;
 
 mod hostile;
+mod srtp;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -38,6 +39,7 @@ fn params(remote: SocketAddr, codec: Codec, direction: MediaDirection) -> Negoti
         remote,
         direction,
         ptime_ms: 20,
+        srtp: None,
     }
 }
 

@@ -597,3 +597,13 @@ async fn no_bye_is_sent_once_the_callers_bye_arrived() {
     );
     ua.stop().await.unwrap();
 }
+
+#[test]
+fn reason_text_keeps_a_header_value_whole() {
+    assert_eq!(
+        reason_text("no usable a=crypto line (1: the inline key is not valid base64)"),
+        "no usable a=crypto line (1: the inline key is not valid base64)"
+    );
+    assert_eq!(reason_text("a\r\nX-Evil: 1 \"q\" μ"), "a??X-Evil: 1 'q' ?");
+    assert_eq!(reason_text(&"x".repeat(500)).len(), 200);
+}

@@ -35,6 +35,8 @@ pub struct CallView {
     /// Why it ended, in words for the panel.
     pub end_reason: Option<String>,
     pub codec: Option<Codec>,
+    /// The SRTP suite when the media is encrypted.
+    pub srtp: Option<crate::vocab::SrtpSuite>,
     pub local_rtp: Option<String>,
     pub remote_rtp: Option<String>,
     /// Where the remote's RTP really comes from, once media latched onto it.
@@ -76,6 +78,7 @@ impl CallView {
             ended_at: None,
             end_reason: None,
             codec: None,
+            srtp: None,
             local_rtp: None,
             remote_rtp: None,
             latched_rtp: None,

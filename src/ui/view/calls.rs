@@ -170,6 +170,9 @@ fn media_line(call: &CallView) -> Line<'static> {
         call.codec.map_or("—", |c| c.name()),
         theme::strong(),
     ));
+    if let Some(suite) = call.srtp {
+        spans.push(Span::styled(format!("  🔒 SRTP {suite}"), theme::good()));
+    }
     if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
         // The address media really comes from; the SDP's too when they differ (NAT).
         match call.latched_rtp.as_ref().filter(|latched| *latched != r) {
@@ -290,8 +293,11 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         tail.push(Span::styled(format!(" {reason}"), theme::dim()));
     }
     let codec = call.codec.map(|c| c.name()).unwrap_or_default();
-    let mid = format!("{:>6} {:<5}", duration(call.elapsed(now)), codec);
-    let used: usize = head.iter().chain(&tail).map(|s| s.width()).sum::<usize>() + 12;
+    // Encrypted media shows a lock after the codec (the full panel names the suite).
+    let lock = if call.srtp.is_some() { "🔒" } else { "" };
+    let mid = format!("{:>6} {:<5}{lock}", duration(call.elapsed(now)), codec);
+    let used: usize =
+        head.iter().chain(&tail).map(|s| s.width()).sum::<usize>() + 12 + Span::raw(lock).width();
     let name_room = width.saturating_sub(used);
     let name_style = if call.is_ringing() {
         theme::ringing()

@@ -98,6 +98,22 @@ fn two_live_calls_one_bridged_with_transcript() {
 }
 
 #[test]
+fn srtp_call_shows_the_lock_suite_and_media_addresses() {
+    snapshot_both("srtp_call", &srtp_call());
+    for (w, h) in SIZES {
+        let terminal = draw(&srtp_call(), w, h);
+        let text: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(text.contains("SRTP"), "at {w}×{h}");
+    }
+}
+
+#[test]
 fn help_overlay() {
     let mut s = two_calls();
     let now = s.now;

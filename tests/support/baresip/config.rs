@@ -62,6 +62,8 @@ pub struct BaresipConfig {
     pub env: Vec<(String, String)>,
     /// See [`BaresipConfig::sound_card`].
     pub sound_card: bool,
+    /// The account's `mediaenc` (e.g. `srtp-mand`), with baresip's srtp module loaded.
+    pub media_enc: Option<String>,
 }
 
 impl BaresipConfig {
@@ -77,6 +79,7 @@ impl BaresipConfig {
             extra_config: Vec::new(),
             env: Vec::new(),
             sound_card: false,
+            media_enc: None,
         }
     }
 
@@ -107,6 +110,13 @@ impl BaresipConfig {
             user: user.to_owned(),
             password: password.to_owned(),
         });
+        self
+    }
+
+    /// Encrypts media: `srtp` (SDES on RTP/AVP, best effort), `srtp-mand` (RTP/SAVP, SDES
+    /// required) or `srtp-mandf` (RTP/SAVPF); loads the srtp module.
+    pub fn media_enc(mut self, mode: &str) -> Self {
+        self.media_enc = Some(mode.to_owned());
         self
     }
 
@@ -187,6 +197,9 @@ pub(super) fn write_config_dir(
         // The card plays mono at its own rate, as sipterm's device port does.
         writeln!(text, "auplay_srate {srate}\nauplay_channels {channels}").unwrap();
     }
+    if config.media_enc.is_some() {
+        writeln!(text, "module srtp.so").unwrap();
+    }
     if let Some(path) = recordings {
         writeln!(text, "module sndfile.so\nsnd_path {}", path.display()).unwrap();
     }
@@ -213,6 +226,9 @@ pub(super) fn write_config_dir(
         config.codecs.join(",")
     )
     .unwrap();
+    if let Some(mode) = &config.media_enc {
+        write!(account, ";mediaenc={mode}").unwrap();
+    }
     std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("write accounts");
     std::fs::write(dir.join("contacts"), "").expect("write contacts");
 

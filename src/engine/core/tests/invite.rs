@@ -66,6 +66,7 @@ fn answering_binds_rtp_then_sends_the_answer_then_starts_media() {
         codec: Codec::Pcmu,
         local_rtp: "192.0.2.10:10002".into(),
         remote_rtp: "198.51.100.7:5004".into(),
+        srtp: None,
     }));
     let out = s.on(Input::Confirmed {
         key: key(1),
