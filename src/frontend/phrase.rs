@@ -436,6 +436,7 @@ mod tests {
             codec,
             local_rtp: "192.0.2.10:10002".into(),
             remote_rtp: "198.51.100.7:5004".into(),
+            advertised_rtp: None,
             srtp: None,
         };
         assert_eq!(
@@ -509,6 +510,7 @@ mod tests {
                 codec: Codec::Pcmu,
                 local_rtp: "192.0.2.10:10002".into(),
                 remote_rtp: "10.0.0.5:4000".into(),
+                advertised_rtp: None,
                 srtp: None,
             },
         );

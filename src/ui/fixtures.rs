@@ -88,6 +88,7 @@ pub fn media(id: u64, codec: &str, remote_rtp: &str) -> Event {
         codec: codec.parse().expect("a codec sipterm knows"),
         local_rtp: format!("192.0.2.10:{}", 10000 + id * 2),
         remote_rtp: remote_rtp.into(),
+        advertised_rtp: None,
         srtp: None,
     }
 }
@@ -261,6 +262,7 @@ pub fn srtp_call() -> Script {
             codec: crate::vocab::Codec::Pcmu,
             local_rtp: "192.0.2.10:10002".into(),
             remote_rtp: "203.0.113.5:4000".into(),
+            advertised_rtp: None,
             srtp: Some(crate::vocab::SrtpSuite::AesCm128HmacSha1_80),
         })
         .ev(levels(1, (-18.0, -9.0), (-24.0, -15.0), None))

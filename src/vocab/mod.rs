@@ -228,6 +228,10 @@ pub enum Event {
         codec: Codec,
         local_rtp: String,
         remote_rtp: String,
+        /// The address and port our SDP gave for this media, when not our socket's own
+        /// (behind NAT, from STUN, or `--media-address`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        advertised_rtp: Option<String>,
         /// The SRTP suite when the media is encrypted.
         #[serde(skip_serializing_if = "Option::is_none")]
         srtp: Option<SrtpSuite>,

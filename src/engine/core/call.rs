@@ -74,6 +74,16 @@ pub struct Call {
 }
 
 impl Call {
+    /// Our RTP address as our SDP gave it, when that is not `socket` (behind NAT, from STUN,
+    /// or `--media-address`): the panel shows both.
+    pub fn advertised_rtp(&self, socket: SocketAddr) -> Option<String> {
+        self.local
+            .as_ref()
+            .map(|l| SocketAddr::new(l.addr, l.port))
+            .filter(|sdp| *sdp != socket)
+            .map(|sdp| sdp.to_string())
+    }
+
     pub fn new(
         id: CallId,
         key: DialogKey,

@@ -134,6 +134,7 @@ impl CallTable {
             codec: negotiated.codec,
             local_rtp: call.local_rtp.map(|a| a.to_string()).unwrap_or_default(),
             remote_rtp: negotiated.remote.to_string(),
+            advertised_rtp: call.local_rtp.and_then(|a| call.advertised_rtp(a)),
             srtp: call.srtp,
         });
         if call.media {

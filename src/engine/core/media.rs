@@ -58,6 +58,7 @@ impl CallTable {
             codec,
             local_rtp: running.local_rtp.to_string(),
             remote_rtp: remote.to_string(),
+            advertised_rtp: call.advertised_rtp(running.local_rtp),
             srtp: call.srtp,
         });
         if call.mic_muted {

@@ -66,12 +66,14 @@ impl App {
                 codec,
                 local_rtp,
                 remote_rtp,
+                advertised_rtp,
                 srtp,
             } => {
                 if let Some(c) = self.calls.get_mut(call) {
                     c.codec = Some(*codec);
                     c.srtp = *srtp;
                     c.local_rtp = Some(local_rtp.clone());
+                    c.advertised_rtp = advertised_rtp.clone();
                     c.remote_rtp = Some(remote_rtp.clone());
                     c.answered_at.get_or_insert(now);
                 }

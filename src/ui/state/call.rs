@@ -38,6 +38,8 @@ pub struct CallView {
     /// The SRTP suite when the media is encrypted.
     pub srtp: Option<crate::vocab::SrtpSuite>,
     pub local_rtp: Option<String>,
+    /// What our SDP gave for it, when not the socket's own address (NAT, STUN).
+    pub advertised_rtp: Option<String>,
     pub remote_rtp: Option<String>,
     /// Where the remote's RTP really comes from, once media latched onto it.
     pub latched_rtp: Option<String>,
@@ -80,6 +82,7 @@ impl CallView {
             codec: None,
             srtp: None,
             local_rtp: None,
+            advertised_rtp: None,
             remote_rtp: None,
             latched_rtp: None,
             bridge: false,

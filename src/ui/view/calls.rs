@@ -174,6 +174,11 @@ fn media_line(call: &CallView) -> Line<'static> {
         spans.push(Span::styled(format!("  🔒 SRTP {suite}"), theme::good()));
     }
     if let (Some(l), Some(r)) = (&call.local_rtp, &call.remote_rtp) {
+        // Ours as the peer was told to reach it, when that is not our socket (NAT, STUN).
+        let l = match &call.advertised_rtp {
+            Some(advertised) => format!("{l} (as {advertised})"),
+            None => l.clone(),
+        };
         // The address media really comes from; the SDP's too when they differ (NAT).
         match call.latched_rtp.as_ref().filter(|latched| *latched != r) {
             Some(latched) => {

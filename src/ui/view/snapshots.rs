@@ -8,7 +8,7 @@ use super::render;
 use crate::ui::fixtures::*;
 use crate::ui::keys::Action;
 use crate::ui::state::Overlay;
-use crate::vocab::{Event, RegistrationState};
+use crate::vocab::{CallId, CallState, Event, RegistrationState};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -188,10 +188,20 @@ fn small_and_odd_sizes_do_not_panic() {
 
 /// Behind NAT the wide header shows where the registrar sees us, next to our own address.
 #[test]
-fn behind_nat_the_header_shows_the_public_address() {
+fn behind_nat_the_header_and_the_panel_show_the_public_addresses() {
     let mut s = registered_idle();
     s.ev(Event::PublicAddress {
         public: "203.0.113.1:5070".into(),
+    })
+    .ev(incoming(1, "sip:bob@203.0.113.10", None))
+    .ev(call_state(1, CallState::Active))
+    .ev(Event::MediaStarted {
+        call: CallId(1),
+        codec: crate::vocab::Codec::Pcmu,
+        local_rtp: "198.18.0.2:10002".into(),
+        remote_rtp: "203.0.113.10:6000".into(),
+        advertised_rtp: Some("203.0.113.1:10002".into()),
+        srtp: None,
     });
     let terminal = draw(&s, 160, 48);
     insta::assert_snapshot!("behind_nat_160x48", terminal.backend());

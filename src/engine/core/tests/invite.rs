@@ -66,6 +66,7 @@ fn answering_binds_rtp_then_sends_the_answer_then_starts_media() {
         codec: Codec::Pcmu,
         local_rtp: "192.0.2.10:10002".into(),
         remote_rtp: "198.51.100.7:5004".into(),
+        advertised_rtp: None,
         srtp: None,
     }));
     let out = s.on(Input::Confirmed {
@@ -318,4 +319,36 @@ fn a_stun_mapping_names_address_and_port_in_every_c_and_the_m_line() {
         !sdp.contains("10002") && !sdp.contains("203.0.113.1"),
         "{sdp}"
     );
+}
+
+/// The panel and `media_started` show both our socket and what our SDP told the peer.
+#[test]
+fn media_started_names_the_advertised_address_only_when_it_differs() {
+    let started = |public: Option<&str>| {
+        let mut s = Script::new(policy());
+        s.invite(1, Some(pcmu_offer()));
+        s.on(Input::Command(Command::Answer(CallId(1))));
+        s.on(Input::RtpBound {
+            call: CallId(1),
+            result: Ok((10_002, 7)),
+            public: public.map(|p| p.parse().unwrap()),
+        });
+        s.on(Input::Accepted {
+            call: CallId(1),
+            result: Ok(()),
+        });
+        let out = s.media_started(CallId(1), 10_002);
+        events(&out)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::MediaStarted { advertised_rtp, .. } => Some(advertised_rtp.clone()),
+                _ => None,
+            })
+            .expect("media_started")
+    };
+    assert_eq!(
+        started(Some("198.51.100.9:40123")),
+        Some("198.51.100.9:40123".to_string())
+    );
+    assert_eq!(started(None), None, "our socket is what the SDP said");
 }
