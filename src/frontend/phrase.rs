@@ -5,6 +5,7 @@
 
 use crate::vocab::{
     CallId, CallState, Codec, EndReason, Event, LogKind, LogLevel, RegistrationState, Speaker,
+    TransferBy, TransferStage,
 };
 use std::collections::HashMap;
 
@@ -141,8 +142,119 @@ impl Phraser {
                         LogKind::Call,
                         format!("call {call} put on hold by the remote side"),
                     ),
-                    CallState::Ringing | CallState::Ended => {}
+                    CallState::OnHold => say(
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call} on hold (we hold it: a=sendonly)"),
+                    ),
+                    CallState::Calling
+                    | CallState::Ringing
+                    | CallState::EarlyMedia
+                    | CallState::Ended => {}
                 }
+            }
+            Event::OutgoingCall { call, to, from } => {
+                say(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("calling {to} as {from} (call {call})"),
+                );
+                self.calls.insert(
+                    *call,
+                    CallNotes {
+                        who: to.clone(),
+                        ..CallNotes::default()
+                    },
+                );
+            }
+            Event::CallProgress {
+                call,
+                status,
+                phrase,
+                post_dial_delay_ms,
+                early_media,
+            } => {
+                let media = if *early_media {
+                    ", early media playing"
+                } else {
+                    ""
+                };
+                say(
+                    LogLevel::Info,
+                    LogKind::Call,
+                    format!("call {call}: {status} {phrase} after {post_dial_delay_ms} ms{media}"),
+                );
+            }
+            Event::CallAnswered {
+                call,
+                answer_ms,
+                post_dial_delay_ms,
+            } => {
+                self.calls.entry(*call).or_default().answered = true;
+                let pdd = post_dial_delay_ms
+                    .map(|p| format!(", post-dial delay {p} ms"))
+                    .unwrap_or_default();
+                say(
+                    LogLevel::Info,
+                    LogKind::Success,
+                    format!("call {call} answered {answer_ms} ms after the INVITE{pdd}"),
+                );
+            }
+            Event::Transfer {
+                call,
+                target,
+                by,
+                stage,
+                status,
+                reason,
+            } => {
+                let detail = match (status, reason) {
+                    (Some(s), Some(r)) => format!(" ({s} {r})"),
+                    (Some(s), None) => format!(" ({s})"),
+                    (None, Some(r)) => format!(" ({r})"),
+                    (None, None) => String::new(),
+                };
+                let (level, kind, words) = match (by, stage) {
+                    (TransferBy::Remote, TransferStage::Requested) => (
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call}: transfer requested to {target}"),
+                    ),
+                    (TransferBy::Remote, TransferStage::Reported) => (
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!(
+                            "call {call}: transfer requested to {target}, reported and \
+                             declined (603, --on-refer report)"
+                        ),
+                    ),
+                    (TransferBy::Us, TransferStage::Requested) => (
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call}: asking the other side to call {target} (REFER)"),
+                    ),
+                    (_, TransferStage::Trying) => (
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call}: transfer to {target} in progress{detail}"),
+                    ),
+                    (_, TransferStage::Done) => (
+                        LogLevel::Info,
+                        LogKind::Success,
+                        format!("call {call}: transfer to {target} done{detail}"),
+                    ),
+                    (_, TransferStage::Failed) => (
+                        LogLevel::Warn,
+                        LogKind::Error,
+                        format!("call {call}: transfer to {target} failed{detail}"),
+                    ),
+                    (TransferBy::Us, TransferStage::Reported) => (
+                        LogLevel::Info,
+                        LogKind::Call,
+                        format!("call {call}: transfer to {target} reported{detail}"),
+                    ),
+                };
+                say(level, kind, words);
             }
             Event::MediaStarted {
                 call,
@@ -245,10 +357,11 @@ impl Phraser {
                 reason,
                 duration_ms,
                 media,
+                ..
             } => {
                 let notes = self.calls.remove(call).unwrap_or_default();
                 let who = if notes.who.is_empty() {
-                    "the caller".to_string()
+                    "the other party".to_string()
                 } else {
                     notes.who
                 };
@@ -316,13 +429,22 @@ pub fn end_words(reason: &EndReason) -> String {
             format!("nothing received from the remote side for {secs} s, we hung up")
         }
         EndReason::Failed { reason } => format!("failed: {reason}"),
+        EndReason::NotAnswered {
+            status,
+            phrase,
+            explained,
+        } => format!("not answered: {status} {phrase} ({explained})"),
+        EndReason::RingTimeout { secs } => {
+            format!("nobody answered within {secs} s, we cancelled")
+        }
+        EndReason::Transferred { target } => format!("transferred to {target}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vocab::{MediaStats, MediaSummary, Quality};
+    use crate::vocab::{Direction, MediaStats, MediaSummary, Quality};
 
     fn words(p: &mut Phraser, event: Event) -> Vec<String> {
         p.lines(&event)
@@ -471,6 +593,7 @@ mod tests {
         );
         let ended = Event::CallEnded {
             call: CallId(1),
+            direction: Direction::Incoming,
             reason: EndReason::RemoteHangup,
             duration_ms: 2_500,
             media: MediaSummary {
@@ -542,6 +665,7 @@ mod tests {
             &mut p,
             Event::CallEnded {
                 call: CallId(1),
+                direction: Direction::Incoming,
                 reason: EndReason::Rejected { status: 486 },
                 duration_ms: 0,
                 media: MediaSummary::default(),

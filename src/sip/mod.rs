@@ -3,6 +3,7 @@
 //! module touches rsipstack.
 
 pub mod account;
+pub mod dial;
 pub mod flow;
 pub mod registration;
 pub mod reply;

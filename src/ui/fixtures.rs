@@ -143,6 +143,7 @@ pub fn sip(call: Option<u64>, direction: SipDirection, peer: &str, text: &str) -
 pub fn ended(id: u64, reason: EndReason) -> Event {
     Event::CallEnded {
         call: CallId(id),
+        direction: crate::vocab::Direction::Incoming,
         reason,
         duration_ms: 0,
         media: MediaSummary::default(),

@@ -57,6 +57,21 @@ pub enum Command {
     },
     /// Voice bridge on or off for a call.
     ToggleBridge(CallId),
+    /// Place a call. `target` is a SIP URI, or a number or user the engine completes with
+    /// the account's domain (`dial::resolve`).
+    Dial {
+        target: String,
+    },
+    /// Hold (re-INVITE with `a=sendonly`, and we send nothing) or resume (`a=sendrecv`).
+    Hold {
+        call: CallId,
+        on: bool,
+    },
+    /// Blind transfer: REFER the other party of `call` to `target`, and follow its NOTIFYs.
+    Transfer {
+        call: CallId,
+        target: String,
+    },
     /// End every call, unregister, and stop the engine.
     Quit,
 }
@@ -77,11 +92,18 @@ pub enum RegistrationState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
+    /// Outgoing: our INVITE is out, nothing but 100 Trying has come back.
+    Calling,
+    /// Incoming: it rings here. Outgoing: it rings there (180).
     Ringing,
+    /// Outgoing: 183 with SDP, the remote's audio plays before the answer.
+    EarlyMedia,
     Answering,
     Active,
     /// The remote side put us on hold (sendonly/inactive offer).
     Held,
+    /// We put the remote side on hold (our `a=sendonly` re-INVITE).
+    OnHold,
     Ended,
 }
 
@@ -90,6 +112,32 @@ pub enum CallState {
 pub enum Direction {
     Incoming,
     Outgoing,
+}
+
+/// Who asked for a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferBy {
+    /// Our REFER: we handed the other party to `target`.
+    Us,
+    /// Their REFER: they asked us to call `target`.
+    Remote,
+}
+
+/// How far a transfer got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStage {
+    /// The REFER is out (ours) or came in (theirs).
+    Requested,
+    /// Accepted (202); the new call is being placed.
+    Trying,
+    /// The new call was answered: the transfer is done.
+    Done,
+    /// The REFER was refused, or the new call failed.
+    Failed,
+    /// `--on-refer report`: logged and answered 603.
+    Reported,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -134,6 +182,17 @@ pub enum EndReason {
     RtpTimeout { secs: u32 },
     /// No ACK, transport failure, or another protocol error.
     Failed { reason: String },
+    /// Our call was refused or never answered: the final status, its reason phrase, and
+    /// what that means in plain words (408 when nothing answered at all).
+    NotAnswered {
+        status: u16,
+        phrase: String,
+        explained: String,
+    },
+    /// `--ring-timeout` ran out while it rang, and we sent CANCEL.
+    RingTimeout { secs: u32 },
+    /// Transferred to another party (our REFER succeeded, or theirs was carried out).
+    Transferred { target: String },
 }
 
 /// Per-call media figures reported when a call ends.
@@ -218,9 +277,51 @@ pub enum Event {
         display_name: Option<String>,
         to: String,
     },
+    /// A call we placed (`Command::Dial`, `--call`, or a transfer the other side asked for).
+    OutgoingCall {
+        call: CallId,
+        to: String,
+        from: String,
+    },
     CallState {
         call: CallId,
         state: CallState,
+    },
+    /// A provisional answer to our INVITE (180, 183, ...). `post_dial_delay_ms` is INVITE →
+    /// this answer; the first one is the call's post-dial delay.
+    CallProgress {
+        call: CallId,
+        status: u16,
+        phrase: String,
+        post_dial_delay_ms: u64,
+        /// 183 with SDP: the remote's audio plays before the answer.
+        early_media: bool,
+    },
+    /// Our call was answered: INVITE → 200, and INVITE → first 18x when there was one.
+    CallAnswered {
+        call: CallId,
+        answer_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        post_dial_delay_ms: Option<u64>,
+    },
+    /// Hold, both ways: `ours` is our re-INVITE with `a=sendonly`, `theirs` the remote's.
+    Hold {
+        call: CallId,
+        ours: bool,
+        theirs: bool,
+    },
+    /// A transfer and how it went: the other side asked us (`by: remote`, their REFER) or
+    /// we asked them (`by: us`, our REFER).
+    Transfer {
+        call: CallId,
+        target: String,
+        by: TransferBy,
+        stage: TransferStage,
+        /// The SIP status the latest NOTIFY (or the REFER's answer) carried.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Media negotiated and flowing (after 200 OK / ACK).
     MediaStarted {
@@ -244,6 +345,7 @@ pub enum Event {
     },
     CallEnded {
         call: CallId,
+        direction: Direction,
         reason: EndReason,
         duration_ms: u64,
         media: MediaSummary,

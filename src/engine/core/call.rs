@@ -5,7 +5,7 @@
 use super::super::transcript::TranscriptOrder;
 use crate::media::sdp::{LocalMedia, Negotiated, SessionDescription};
 use crate::sip::ua::DialogKey;
-use crate::vocab::{CallId, CallState, Codec, EndReason};
+use crate::vocab::{CallId, CallState, Codec, Direction, EndReason};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,6 +34,7 @@ pub enum Bridge {
 pub struct Call {
     pub id: CallId,
     pub key: DialogKey,
+    pub direction: Direction,
     /// The caller's URI alone (names recordings).
     pub remote_uri: String,
     pub state: CallState,
@@ -93,6 +94,7 @@ impl Call {
         Call {
             id,
             key,
+            direction: Direction::Incoming,
             remote_uri,
             state: CallState::Ringing,
             offer,

@@ -251,6 +251,7 @@ impl CallTable {
         out.call_state(id, CallState::Ended);
         out.emit(Event::CallEnded {
             call: id,
+            direction: call.direction,
             reason,
             duration_ms,
             media,

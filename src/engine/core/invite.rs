@@ -6,7 +6,7 @@ use super::call::Answering;
 use super::*;
 use crate::media::sdp::{self, LocalMedia};
 use crate::media::srtp::LocalSrtp;
-use crate::vocab::MediaSummary;
+use crate::vocab::{Direction, MediaSummary};
 
 impl CallTable {
     pub(super) fn on_invite(&mut self, invite: Invite, _now: Now, out: &mut Out) {
@@ -68,6 +68,7 @@ impl CallTable {
                 });
                 out.emit(Event::CallEnded {
                     call: id,
+                    direction: Direction::Incoming,
                     reason: if e.is_srtp() {
                         EndReason::Failed {
                             reason: e.to_string(),

@@ -404,6 +404,9 @@ impl CallTable {
             Command::MuteMicrophone { call, muted } => self.mute_microphone(call, muted, out),
             Command::MuteListenIn { call, muted } => self.mute_listen_in(call, muted, out),
             Command::ToggleBridge(call) => self.toggle_bridge(call, now, out),
+            Command::Dial { .. } | Command::Hold { .. } | Command::Transfer { .. } => {
+                out.warn("placing, holding and transferring calls is not built yet")
+            }
             // The executor stops its loop on Quit and then sends `Shutdown`.
             Command::Quit => {}
         }

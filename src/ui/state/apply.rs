@@ -180,6 +180,12 @@ impl App {
                 final_,
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
+            // Outgoing calls, hold and transfer: shown by the panels in a later step.
+            Event::OutgoingCall { .. }
+            | Event::CallProgress { .. }
+            | Event::CallAnswered { .. }
+            | Event::Hold { .. }
+            | Event::Transfer { .. } => {}
         }
     }
 

@@ -208,6 +208,11 @@ pub fn end_reason_text(reason: &EndReason) -> String {
         EndReason::NoCommonCodec => "no common codec (488)".into(),
         EndReason::RtpTimeout { secs } => format!("no RTP for {secs} s"),
         EndReason::Failed { reason } => format!("failed: {reason}"),
+        EndReason::NotAnswered { status, phrase, .. } => {
+            format!("not answered ({status} {phrase})")
+        }
+        EndReason::RingTimeout { secs } => format!("no answer in {secs} s (cancelled)"),
+        EndReason::Transferred { target } => format!("transferred to {target}"),
     }
 }
 

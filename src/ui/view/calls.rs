@@ -330,10 +330,13 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
 
 fn badge(call: &CallView) -> &'static str {
     match call.state {
+        CallState::Calling => "calling",
         CallState::Ringing => "RINGING",
+        CallState::EarlyMedia => "early media",
+        CallState::OnHold => "on hold",
         CallState::Answering => "answering",
         CallState::Active => "active",
-        CallState::Held => "on hold",
+        CallState::Held => "held",
         CallState::Ended => "ended",
     }
 }
@@ -341,6 +344,7 @@ fn badge(call: &CallView) -> &'static str {
 fn badge_style(call: &CallView) -> Style {
     match call.state {
         CallState::Ringing => theme::ringing(),
+        CallState::Calling | CallState::EarlyMedia | CallState::OnHold => theme::warn(),
         CallState::Answering => theme::warn(),
         CallState::Active => theme::good(),
         CallState::Held => theme::warn(),
