@@ -274,6 +274,8 @@ impl<S: SipSide> Engine<S> {
             from: config.account.aor.to_string(),
             ring_timeout: config.ring_timeout,
             on_refer: config.on_refer,
+            hold_once: config.hold_once,
+            transfer_to: config.transfer_to.clone(),
         };
         let one_call = match &config.call {
             Some(uri) => OneCall::Pending(uri.clone()),
