@@ -242,6 +242,19 @@ fn outbound(config: &Config, bind_ip: IpAddr) -> crate::sip::ua::Outbound {
             .password
             .clone()
             .map(|p| (config.account.username.clone(), p)),
+        registrar_flow: (config.register && config.transport.is_stream()).then(|| {
+            let mut registrar = config.account.registrar.clone();
+            if registrar.transport_param().is_none() {
+                registrar.params.push(format!(
+                    "transport={}",
+                    config.transport.as_str().to_ascii_lowercase()
+                ));
+            }
+            registrar
+                .port
+                .get_or_insert(config.transport.default_port());
+            registrar.to_string()
+        }),
     }
 }
 
