@@ -15,6 +15,7 @@
 
 #[cfg(test)]
 mod fixtures;
+pub mod history;
 pub mod keys;
 pub mod pacing;
 pub mod state;
