@@ -457,3 +457,104 @@ pub fn with_trace() -> Script {
         .at(81.0);
     s
 }
+
+pub fn outgoing(id: u64, to: &str) -> Event {
+    Event::OutgoingCall {
+        call: CallId(id),
+        to: to.into(),
+        from: "sip:alice@pbx.example.com".into(),
+    }
+}
+
+pub fn progress(id: u64, status: u16, phrase: &str, pdd_ms: u64, early_media: bool) -> Event {
+    Event::CallProgress {
+        call: CallId(id),
+        status,
+        phrase: phrase.into(),
+        post_dial_delay_ms: pdd_ms,
+        early_media,
+    }
+}
+
+pub fn hold(id: u64, ours: bool, theirs: bool) -> Event {
+    Event::Hold {
+        call: CallId(id),
+        ours,
+        theirs,
+    }
+}
+
+/// We dialled 1001 a second ago: the INVITE is out, only 100 Trying came back.
+pub fn calling() -> Script {
+    let mut s = registered_idle();
+    s.at(61.0)
+        .ev(outgoing(1, "sip:1001@pbx.example.com"))
+        .ev(call_state(1, CallState::Calling))
+        .at(62.4);
+    s
+}
+
+/// 180 Ringing after 320 ms: it rings at the other end.
+pub fn ringing_there() -> Script {
+    let mut s = calling();
+    s.at(61.32)
+        .ev(progress(1, 180, "Ringing", 320, false))
+        .ev(call_state(1, CallState::Ringing))
+        .at(64.0);
+    s
+}
+
+/// 183 with SDP after 410 ms: an announcement plays before the answer.
+pub fn early_media() -> Script {
+    let mut s = calling();
+    s.at(61.41)
+        .ev(progress(1, 183, "Session Progress", 410, true))
+        .ev(call_state(1, CallState::EarlyMedia))
+        .ev(media(1, "PCMA", "203.0.113.5:4000"))
+        .at(62.9)
+        .ev(levels(1, (-22.0, -12.0), (-96.0, -96.0), None))
+        .at(63.0);
+    s
+}
+
+/// Our call to 1001, answered 4.99 s after the INVITE.
+pub fn outgoing_active() -> Script {
+    let mut s = ringing_there();
+    s.at(65.99)
+        .ev(Event::CallAnswered {
+            call: CallId(1),
+            answer_ms: 4990,
+            post_dial_delay_ms: Some(320),
+        })
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .ev(quality(1, 0.0, 0, 2.2, 4.4))
+        .at(80.0)
+        .ev(levels(1, (-30.0, -21.0), (-26.0, -18.0), None))
+        .at(80.2);
+    s
+}
+
+/// We put our call on hold (`o`).
+pub fn on_hold_ours() -> Script {
+    let mut s = outgoing_active();
+    s.ev(hold(1, true, false))
+        .ev(call_state(1, CallState::OnHold))
+        .at(85.0);
+    s
+}
+
+/// The caller of an answered incoming call put us on hold.
+pub fn held_theirs() -> Script {
+    let mut s = ringing();
+    s.ev(call_state(1, CallState::Answering))
+        .at(64.8)
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .ev(quality(1, 0.1, 1, 1.9, 4.38))
+        .at(70.0)
+        .ev(hold(1, false, true))
+        .ev(call_state(1, CallState::Held))
+        .at(75.0);
+    s
+}

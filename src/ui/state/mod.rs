@@ -12,7 +12,9 @@ mod meter;
 #[cfg(test)]
 mod tests;
 
-pub use call::{end_reason_text, strip_scheme, BridgeFigures, CallView, ENDED_LINGER};
+pub use call::{
+    end_reason_text, strip_scheme, BridgeFigures, CallView, Progress, TransferNote, ENDED_LINGER,
+};
 pub use lines::{passes, LogLine, SipEntry, TranscriptLine, WallClock};
 pub use meter::{fraction, Meter, FLOOR_DBFS};
 
