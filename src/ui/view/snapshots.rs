@@ -224,3 +224,60 @@ fn registering_again_says_why_in_the_header() {
         "◌ registering again: the registrar no longer holds our registration",
     );
 }
+
+#[test]
+fn outgoing_call_calling() {
+    snapshot_both("outgoing_calling", &calling());
+}
+
+#[test]
+fn outgoing_call_ringing_there() {
+    snapshot_both("outgoing_ringing", &ringing_there());
+}
+
+#[test]
+fn outgoing_call_early_media_with_meters() {
+    snapshot_both("outgoing_early_media", &early_media());
+}
+
+#[test]
+fn outgoing_call_answered_shows_post_dial_delay_and_answer_time() {
+    snapshot_both("outgoing_active", &outgoing_active());
+}
+
+#[test]
+fn on_hold_by_us() {
+    snapshot_both("on_hold_ours", &on_hold_ours());
+}
+
+#[test]
+fn held_by_the_other_side() {
+    snapshot_both("held_theirs", &held_theirs());
+}
+
+#[test]
+fn a_transfer_shows_its_latest_stage() {
+    let mut s = outgoing_active();
+    s.ev(Event::Transfer {
+        call: CallId(1),
+        target: "sip:1002@pbx.example.com".into(),
+        by: crate::vocab::TransferBy::Us,
+        stage: crate::vocab::TransferStage::Trying,
+        status: Some(100),
+        reason: Some("Trying".into()),
+    });
+    insta::assert_snapshot!("transfer_trying_160x48", draw(&s, 160, 48).backend());
+}
+
+/// Ringing here is reverse yellow; ringing there is a plain yellow word; our hold is cyan,
+/// theirs yellow.
+#[test]
+fn badges_of_our_calls_differ_from_a_call_ringing_here() {
+    let buf = |s: &Script| draw(s, 160, 48).backend().buffer().clone();
+    assert_eq!(
+        colour_of(&buf(&ringing_there()), " ringing "),
+        (Color::Yellow, Color::Reset)
+    );
+    assert_eq!(colour_of(&buf(&on_hold_ours()), " on hold ").0, Color::Cyan);
+    assert_eq!(colour_of(&buf(&held_theirs()), " held ").0, Color::Yellow);
+}
