@@ -2,7 +2,9 @@
 //! snapshot tests draw. Every scene is built the way the real TUI builds it — by applying
 //! events — so the snapshots also prove `apply`.
 
-use crate::ui::state::{App, WallClock};
+use crate::ui::history::History;
+use crate::ui::keys::Action;
+use crate::ui::state::{App, Edit, WallClock};
 use crate::vocab::{
     CallId, CallState, EndReason, Event, Level, LogKind, LogLevel, MediaSummary, Quality,
     RegistrationState, SipDirection, Speaker,
@@ -484,6 +486,24 @@ pub fn hold(id: u64, ours: bool, theirs: bool) -> Event {
     }
 }
 
+/// Types `text` into the open prompt, key by key.
+pub fn type_text(s: &mut Script, text: &str) {
+    let now = s.now;
+    for c in text.chars() {
+        s.app.handle(Action::Edit(Edit::Insert(c)), now);
+    }
+}
+
+/// The dial prompt just opened (`d`), with two numbers in the history.
+pub fn dial_prompt() -> Script {
+    let mut s = registered_idle();
+    s.app.history =
+        History::from_entries(["sip:1001@pbx.example.com", "sip:agent@sip.example.com"]);
+    let now = s.now;
+    s.app.handle(Action::Dial, now);
+    s
+}
+
 /// We dialled 1001 a second ago: the INVITE is out, only 100 Trying came back.
 pub fn calling() -> Script {
     let mut s = registered_idle();
@@ -517,7 +537,7 @@ pub fn early_media() -> Script {
     s
 }
 
-/// Our call to 1001, answered 4.99 s after the INVITE.
+/// Our call to 1001, answered 4.99 s after the INVITE; three digits sent from the keypad.
 pub fn outgoing_active() -> Script {
     let mut s = ringing_there();
     s.at(65.99)
@@ -530,8 +550,12 @@ pub fn outgoing_active() -> Script {
         .ev(media(1, "PCMU", "203.0.113.5:4000"))
         .ev(quality(1, 0.0, 0, 2.2, 4.4))
         .at(80.0)
-        .ev(levels(1, (-30.0, -21.0), (-26.0, -18.0), None))
-        .at(80.2);
+        .ev(levels(1, (-30.0, -21.0), (-26.0, -18.0), None));
+    for digit in ['1', '2', '#'] {
+        let now = s.now;
+        s.app.handle(Action::Keypad(digit), now);
+    }
+    s.at(80.2);
     s
 }
 

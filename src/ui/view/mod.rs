@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(2),
+        Constraint::Length(footer::height(app)),
     ])
     .areas(area);
     header::render(frame, head, app, now, roomy);

@@ -226,6 +226,36 @@ fn registering_again_says_why_in_the_header() {
 }
 
 #[test]
+fn dial_prompt_empty() {
+    snapshot_both("dial_prompt_empty", &dial_prompt());
+}
+
+#[test]
+fn dial_prompt_with_text() {
+    let mut s = dial_prompt();
+    type_text(&mut s, "+1 (555) 010-0199");
+    snapshot_both("dial_prompt_text", &s);
+}
+
+#[test]
+fn dial_prompt_with_the_reason_it_cannot_dial() {
+    let mut s = dial_prompt();
+    type_text(&mut s, "bob smith");
+    let now = s.now;
+    assert_eq!(s.app.handle(Action::Submit, now), None);
+    snapshot_both("dial_prompt_error", &s);
+}
+
+#[test]
+fn dial_prompt_recalls_the_history() {
+    let mut s = dial_prompt();
+    let now = s.now;
+    s.app.handle(Action::Up, now);
+    s.app.handle(Action::Up, now);
+    snapshot_both("dial_history_recall", &s);
+}
+
+#[test]
 fn outgoing_call_calling() {
     snapshot_both("outgoing_calling", &calling());
 }
