@@ -174,7 +174,7 @@ impl App {
         match ringing.as_slice() {
             [] => match selected.filter(|c| c.is_dialling()) {
                 Some(c) => Err(format!(
-                    "call {} is ours and rings at the other end; h cancels it",
+                    "call {} is our own call: nothing to {verb}; h cancels it",
                     c.id
                 )),
                 None => Err(format!("no ringing call to {verb}")),

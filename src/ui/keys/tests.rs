@@ -433,7 +433,7 @@ fn h_cancels_our_call_before_the_answer_and_a_r_do_not_apply_to_it() {
         press(&mut s, ch('a')),
         (
             None,
-            Some("call #1 is ours and rings at the other end; h cancels it".into())
+            Some("call #1 is our own call: nothing to answer; h cancels it".into())
         )
     );
     assert_eq!(press(&mut s, ch('r')).0, None);
