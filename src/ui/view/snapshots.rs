@@ -311,3 +311,18 @@ fn badges_of_our_calls_differ_from_a_call_ringing_here() {
     assert_eq!(colour_of(&buf(&on_hold_ours()), " on hold ").0, Color::Cyan);
     assert_eq!(colour_of(&buf(&held_theirs()), " held ").0, Color::Yellow);
 }
+
+/// Without an account (Started carries an empty one): no registration to wait for, and the
+/// screen says how to call out.
+#[test]
+fn accountless_screen() {
+    let mut s = Script::new();
+    s.ev(Event::Started {
+        account: String::new(),
+        registrar: String::new(),
+        transport: "udp".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    })
+    .at(1.0);
+    snapshot_both("accountless", &s);
+}
