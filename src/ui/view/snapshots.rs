@@ -326,3 +326,44 @@ fn accountless_screen() {
     .at(1.0);
     snapshot_both("accountless", &s);
 }
+
+#[test]
+fn transfer_prompt_names_the_call() {
+    let mut s = outgoing_active();
+    let now = s.now;
+    s.app.handle(Action::Transfer, now);
+    type_text(&mut s, "1002");
+    insta::assert_snapshot!("transfer_prompt_80x24", draw(&s, 80, 24).backend());
+}
+
+/// Every panel's last line sits on its own bottom border: `panel_height` counts what
+/// `live_lines` and friends draw, in every state of our calls.
+#[test]
+fn panels_are_as_tall_as_their_lines() {
+    for s in [
+        calling(),
+        ringing_there(),
+        early_media(),
+        outgoing_active(),
+        on_hold_ours(),
+        held_theirs(),
+    ] {
+        let call = s.app.calls.values().next().expect("a call");
+        let height = super::calls::panel_height(call);
+        let terminal = draw(&s, 160, 48);
+        let buffer = terminal.backend().buffer();
+        // The panel starts on row 1; its bottom border is at row `height`.
+        let corner = buffer[(0, height)].symbol();
+        assert!(
+            corner == "┗" || corner == "╰",
+            "{:?}: {corner:?}",
+            call.state
+        );
+        let last_text: String = (1..40).map(|x| buffer[(x, height - 1)].symbol()).collect();
+        assert!(
+            !last_text.trim().is_empty(),
+            "{:?}: empty last line",
+            call.state
+        );
+    }
+}
