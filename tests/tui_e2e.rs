@@ -9,7 +9,8 @@ use std::time::Duration;
 use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::tmux::{AfterExit, Tmux};
 use support::tui::{
-    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received, tui_command,
+    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received, statuses_sent,
+    tui_command,
 };
 use support::{wait_until, Kamailio, Sipp, SippProcess};
 
@@ -192,24 +193,6 @@ fn dials_from_the_keyboard_holds_hangs_up_and_remembers_the_number() {
     again.send_key("Escape");
     again.send_key("q");
     assert_exited_sane(&again);
-}
-
-/// Status codes sipp sent, from its message trace.
-fn statuses_sent(messages: &str) -> Vec<u16> {
-    let mut statuses = Vec::new();
-    let mut lines = messages.lines();
-    while let Some(line) = lines.next() {
-        if line.contains("message sent") {
-            let first = lines.by_ref().map(str::trim).find(|l| !l.is_empty());
-            if let Some(status) = first
-                .and_then(|l| l.strip_prefix("SIP/2.0 "))
-                .and_then(|l| l.get(..3)?.parse().ok())
-            {
-                statuses.push(status);
-            }
-        }
-    }
-    statuses
 }
 
 #[test]
