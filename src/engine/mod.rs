@@ -329,7 +329,12 @@ impl<S: SipSide> Engine<S> {
             .duration
             .map(|d| tokio::time::Instant::now() + d);
         loop {
-            if matches!(self.one_call, OneCall::Done(_)) {
+            // Headless runs end with the `--call` call; the TUI stays for the next one.
+            let headless = matches!(
+                self.config.front_end,
+                crate::config::FrontEnd::Headless { .. }
+            );
+            if headless && matches!(self.one_call, OneCall::Done(_)) {
                 break;
             }
             tokio::select! {
