@@ -433,7 +433,10 @@ impl<S: SipSide> Engine<S> {
     /// How the run ended: the `--call` call's outcome counts in headless runs, which end
     /// with it; in the TUI the user ends the run.
     fn ended(&self) -> Ended {
-        if !matches!(self.config.front_end, crate::config::FrontEnd::Headless { .. }) {
+        if !matches!(
+            self.config.front_end,
+            crate::config::FrontEnd::Headless { .. }
+        ) {
             return Ended::Normal;
         }
         match self.one_call {
