@@ -586,7 +586,12 @@ impl<S: SipSide> Engine<S> {
 fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
     let codecs = supported_codecs(config);
     log.emit(Event::Started {
-        account: config.account.aor.to_string(),
+        // Empty without an account: the front-ends say so, and complete no numbers.
+        account: if config.has_account {
+            config.account.aor.to_string()
+        } else {
+            String::new()
+        },
         registrar: config.account.registrar.to_string(),
         transport: config.transport.as_str().to_string(),
         local_sip: crate::sip::ua::host_port(ua.local),
