@@ -109,7 +109,7 @@ pub(crate) enum Done {
 pub enum Ended {
     /// Quit, `--duration`, Ctrl+C, or the `--call` call was answered and ended.
     Normal,
-    /// The `--call` call was refused or never answered.
+    /// The `--call` call was refused or never answered, or failed after the answer.
     CallNotAnswered,
 }
 
@@ -419,8 +419,16 @@ impl<S: SipSide> Engine<S> {
             (OneCall::Placed(Some(id), _), Event::CallAnswered { call, .. }) if id == call => {
                 self.one_call = OneCall::Placed(Some(*id), true);
             }
-            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, .. }) if id == call => {
-                self.one_call = OneCall::Done(if *answered {
+            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, reason, .. })
+                if id == call =>
+            {
+                // Answered, then ended by a failure (no RTP, a protocol error): failed too.
+                let failed = matches!(
+                    reason,
+                    crate::vocab::EndReason::RtpTimeout { .. }
+                        | crate::vocab::EndReason::Failed { .. }
+                );
+                self.one_call = OneCall::Done(if *answered && !failed {
                     Ended::Normal
                 } else {
                     Ended::CallNotAnswered
