@@ -38,6 +38,9 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("expected_status", "486"),
     ("expires", "3600"),
     ("sdp_media_ip", "127.0.0.1"),
+    ("early_ms", "1500"),
+    ("x_value", "sipterm"),
+    ("refer_to", "sip:nobody@127.0.0.1"),
 ];
 
 /// The DTMF keys in `dtmf.pcap`, which `uac_dtmf.xml` plays: the harness writes it into the
