@@ -16,8 +16,9 @@ terminal UI, or runs headless for scripts and CI. Calls can be answered, rejecte
 recorded, and bridged to OpenAI's Realtime API."
 )]
 pub struct Cli {
-    /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional).
-    #[arg(long, value_name = "URI", required_unless_present = "list_devices")]
+    /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional). Not needed with
+    /// --call when there is no account: the call then goes straight to its URI.
+    #[arg(long, value_name = "URI", required_unless_present_any = ["list_devices", "call"])]
     pub sip_uri: Option<String>,
 
     /// Registrar to REGISTER with [default: host and port of --sip-uri].
@@ -46,6 +47,47 @@ pub struct Cli {
     /// well as the public ones.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+
+    /// Place a call to this SIP URI (or a number or user at the account's domain): once
+    /// registered, or at once without an account or with --no-register. Headless runs end
+    /// with the call (exit 0 when it was answered, 4 when not).
+    #[arg(long, value_name = "URI")]
+    pub call: Option<String>,
+
+    /// The From address of calls we place [default: --sip-uri, or sip:sipterm@<local IP>].
+    #[arg(long, value_name = "URI")]
+    pub from: Option<String>,
+
+    /// Display name on the From of calls we place.
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+
+    /// Do not register, even with a password (calls still answer digest challenges).
+    #[arg(long)]
+    pub no_register: bool,
+
+    /// Send calls we place through this proxy (a loose Route), e.g. sip:proxy.example.com:5060.
+    #[arg(long, value_name = "URI")]
+    pub outbound_proxy: Option<String>,
+
+    /// An extra header on the INVITEs we send, "Name: value" (repeatable), e.g.
+    /// --header "X-Test-Case: 42".
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// CANCEL a call we placed that is not answered within this many seconds (0 = wait).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub ring_timeout: u32,
+
+    /// What to do when the other side asks us to transfer (REFER): accept (call the target,
+    /// hang up when it answers), reject (603), or report (log the target, answer 603).
+    #[arg(
+        long,
+        value_name = "accept|reject|report",
+        default_value = "accept",
+        ignore_case = true
+    )]
+    pub on_refer: OnReferArg,
 
     /// Local SIP port (0 picks any free port).
     #[arg(long, value_name = "N", default_value_t = 5060)]
@@ -205,6 +247,13 @@ pub enum TransportArg {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnReferArg {
+    Accept,
+    Reject,
+    Report,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RejectArg {
     Busy,
     Decline,
@@ -294,7 +343,20 @@ mod tests {
     }
 
     #[test]
-    fn sip_uri_is_required() {
+    fn sip_uri_is_required_unless_calling() {
         assert!(parse(&[]).is_err());
+        let cli = parse(&["--call", "sip:agent@example.com"]).unwrap();
+        assert_eq!(cli.sip_uri, None);
+        assert_eq!(cli.ring_timeout, 60);
+        assert_eq!(cli.on_refer, OnReferArg::Accept);
+    }
+
+    #[test]
+    fn headers_repeat() {
+        let cli = parse(&[
+            "--call", "sip:a@b", "--header", "X-One: 1", "--header", "X-Two: 2",
+        ])
+        .unwrap();
+        assert_eq!(cli.headers, vec!["X-One: 1", "X-Two: 2"]);
     }
 }

@@ -4,7 +4,7 @@
 //! checked, files probed) so that everything downstream can trust them. Each failure is one
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
-use crate::cli::{AudioArg, Cli, RejectArg, SrtpArg, TransportArg};
+use crate::cli::{AudioArg, Cli, OnReferArg, RejectArg, SrtpArg, TransportArg};
 pub use crate::media::srtp::SrtpMode;
 pub use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::TcpLimits;
@@ -40,9 +40,31 @@ pub struct BridgeConfig {
     pub url: String,
 }
 
+/// `--on-refer`: what a REFER from the other side gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnRefer {
+    Accept,
+    Reject,
+    Report,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub account: Account,
+    /// Register the account (no with `--no-register`, or without `--sip-uri`).
+    pub register: bool,
+    /// There is a real account (`--sip-uri`): dialled numbers take its domain.
+    pub has_account: bool,
+    /// `--call`: the URI to call, resolved.
+    pub call: Option<String>,
+    /// `--from`: the From of calls we place (default: the account, or sip:sipterm@<our IP>).
+    pub from: Option<String>,
+    pub display_name: Option<String>,
+    pub outbound_proxy: Option<String>,
+    /// `--header`: extra INVITE headers, name and value.
+    pub headers: Vec<(String, String)>,
+    pub ring_timeout: Option<Duration>,
+    pub on_refer: OnRefer,
     pub transport: Transport,
     /// Local SIP port; 0 means any free port.
     pub sip_port: u16,
@@ -142,6 +164,18 @@ pub enum ConfigError {
         uri: String,
         implied: &'static str,
     },
+    #[error("--call: {0}")]
+    Call(crate::sip::dial::DialError),
+    #[error("--from: {0}")]
+    From(crate::sip::uri::UriError),
+    #[error("--outbound-proxy: {0}")]
+    OutboundProxy(crate::sip::uri::UriError),
+    #[error(
+        "--header '{0}' must be 'Name: value' with a header name of letters, digits and -          (e.g. \"X-Test-Case: 42\")"
+    )]
+    Header(String),
+    #[error("--header '{0}' would replace a header sipterm writes itself; use an X- header")]
+    ReservedHeader(String),
     #[error("--ca-file '{path}' {why}")]
     CaFile { path: String, why: TrustError },
     #[error(
@@ -153,11 +187,57 @@ pub enum ConfigError {
 impl Config {
     /// `stdout_is_terminal` decides the front-end when `--headless` is not given.
     pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
-        let sip_uri = cli.sip_uri.clone().unwrap_or_default();
+        let from = cli
+            .from
+            .as_deref()
+            .map(|f| SipUri::parse(f).map(|_| f.trim().to_string()))
+            .transpose()
+            .map_err(ConfigError::From)?;
+        let outbound_proxy = cli
+            .outbound_proxy
+            .as_deref()
+            .map(|p| SipUri::parse(p).map(|_| p.trim().to_string()))
+            .transpose()
+            .map_err(ConfigError::OutboundProxy)?;
+        let headers = cli
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_account = cli.sip_uri.is_some();
+        let (sip_uri, call) = match &cli.sip_uri {
+            Some(uri) => {
+                let aor = SipUri::parse(uri).map_err(ConfigError::SipUri)?;
+                let call = cli
+                    .call
+                    .as_deref()
+                    .map(|c| crate::sip::dial::resolve(c, Some(&aor.host_port())))
+                    .transpose()
+                    .map_err(ConfigError::Call)?;
+                (uri.clone(), call)
+            }
+            // No account: the call's URI stands in for the registrar (its host is where
+            // SIP goes and which transport it asks for), and nothing is registered.
+            None => {
+                let call = crate::sip::dial::resolve(cli.call.as_deref().unwrap_or_default(), None)
+                    .map_err(ConfigError::Call)?;
+                let target = SipUri::parse(&call)
+                    .map_err(|e| ConfigError::Call(crate::sip::dial::DialError::Uri(e)))?;
+                let host = SipUri {
+                    user: Some("sipterm".into()),
+                    ..target.clone()
+                };
+                (host.to_string(), Some(call))
+            }
+        };
         let aor = SipUri::parse(&sip_uri).map_err(ConfigError::SipUri)?;
-        let mut registrar = match &cli.registrar_uri {
-            Some(r) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
-            None => aor.registrar(),
+        let mut registrar = match (&cli.registrar_uri, &outbound_proxy, has_account) {
+            (Some(r), _, _) => SipUri::parse(r).map_err(ConfigError::RegistrarUri)?,
+            // Without an account the proxy, when given, is where SIP goes first.
+            (None, Some(p), false) => SipUri::parse(p)
+                .map_err(ConfigError::OutboundProxy)?
+                .registrar(),
+            _ => aor.registrar(),
         };
         let transport = choose_transport(
             cli.transport,
@@ -238,6 +318,20 @@ impl Config {
             FrontEnd::Tui
         };
         Ok(Config {
+            register: has_account && !cli.no_register,
+            has_account,
+            call,
+            from,
+            display_name: cli.display_name.clone(),
+            outbound_proxy,
+            headers,
+            ring_timeout: (cli.ring_timeout > 0)
+                .then(|| Duration::from_secs(cli.ring_timeout.into())),
+            on_refer: match cli.on_refer {
+                OnReferArg::Accept => OnRefer::Accept,
+                OnReferArg::Reject => OnRefer::Reject,
+                OnReferArg::Report => OnRefer::Report,
+            },
             account: Account {
                 aor,
                 registrar,
@@ -290,6 +384,41 @@ impl Config {
             },
         })
     }
+}
+
+/// `--header "Name: value"`: a token name (RFC 3261 §25.1) and any value on one line; the
+/// headers sipterm writes itself are refused rather than sent twice.
+fn parse_header(text: &str) -> Result<(String, String), ConfigError> {
+    const OURS: [&str; 14] = [
+        "via",
+        "from",
+        "to",
+        "call-id",
+        "cseq",
+        "contact",
+        "content-length",
+        "content-type",
+        "max-forwards",
+        "route",
+        "record-route",
+        "authorization",
+        "proxy-authorization",
+        "allow",
+    ];
+    let bad = || ConfigError::Header(text.to_string());
+    let (name, value) = text.split_once(':').ok_or_else(bad)?;
+    let name = name.trim();
+    let value = value.trim();
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || value.chars().any(|c| c == '\r' || c == '\n')
+    {
+        return Err(bad());
+    }
+    if OURS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(ConfigError::ReservedHeader(text.to_string()));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// The transport: `--transport` if given, else what the URIs ask for (`sips:` or

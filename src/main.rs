@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
+use sipterm::engine::Ended;
 use sipterm::frontend::Outcome;
 use sipterm::vocab::Event;
 use std::io::IsTerminal;
@@ -19,6 +20,9 @@ const EXIT_USAGE: i32 = 2;
 /// Registration refused for good (wrong credentials, account refused, a registrar TLS
 /// certificate we cannot trust).
 const EXIT_REGISTRATION_REFUSED: i32 = 3;
+/// `--call`: the call was refused or never answered (the status is in the log and in
+/// `call_ended`).
+const EXIT_CALL_NOT_ANSWERED: i32 = 4;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
 
@@ -96,10 +100,11 @@ async fn run(config: Config) -> i32 {
             eprintln!("sipterm: {e}");
             EXIT_FAILED
         }
-        (Ok(()), Outcome::Normal) => EXIT_OK,
-        (Ok(()), Outcome::RegistrationRefused) => EXIT_REGISTRATION_REFUSED,
-        (Ok(()), Outcome::Interrupted) => EXIT_INTERRUPTED,
-        (Ok(()), Outcome::Failed) => EXIT_FAILED,
+        (Ok(_), Outcome::RegistrationRefused) => EXIT_REGISTRATION_REFUSED,
+        (Ok(_), Outcome::Interrupted) => EXIT_INTERRUPTED,
+        (Ok(_), Outcome::Failed) => EXIT_FAILED,
+        (Ok(Ended::CallNotAnswered), Outcome::Normal) => EXIT_CALL_NOT_ANSWERED,
+        (Ok(Ended::Normal), Outcome::Normal) => EXIT_OK,
     }
 }
 

@@ -104,8 +104,29 @@ pub(crate) enum Done {
     Nothing,
 }
 
+/// How a run ended, for the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Quit, `--duration`, Ctrl+C, or the `--call` call was answered and ended.
+    Normal,
+    /// The `--call` call was refused or never answered.
+    CallNotAnswered,
+}
+
+/// The `--call` call: waiting to be placed, then followed to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum OneCall {
+    None,
+    /// Placed once registered (or at once when nothing registers).
+    Pending(String),
+    /// Dialled; the id once the table has given it, and whether it was answered.
+    Placed(Option<CallId>, bool),
+    Done(Ended),
+}
+
 /// The executor: the call table, and the handles that carry out its effects.
 struct Engine<S: SipSide> {
+    one_call: OneCall,
     config: Config,
     log: Log,
     sip: S,
@@ -130,12 +151,13 @@ pub async fn run(
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
-) -> Result<(), EngineError> {
+) -> Result<Ended, EngineError> {
     let log = Log(events);
     let bind_ip = match config.bind {
         Some(ip) => ip,
         None => route_to(&config.account.registrar.host_port()).await?,
     };
+    let outbound = outbound(&config, bind_ip);
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
     let sip_cancel = CancellationToken::new();
     let ua = UserAgent::start(
@@ -151,33 +173,76 @@ pub async fn run(
     announce_start(&config, &ua, &log);
     let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();
-    let registration = RegistrationTask::spawn(
-        &ua,
-        &config.account,
-        config.transport,
-        config.keepalive,
-        reg_tx,
-    )?;
-    let mut engine = Engine::new(config, log.clone(), UaSide::new(ua.clone()), bind_ip, audio);
+    let registration = if config.register {
+        Some(RegistrationTask::spawn(
+            &ua,
+            &config.account,
+            config.transport,
+            config.keepalive,
+            reg_tx,
+        )?)
+    } else {
+        drop(reg_tx);
+        None
+    };
+    let from = outbound.from.clone();
+    let mut engine = Engine::new(
+        config,
+        log.clone(),
+        UaSide::new(ua.clone(), outbound),
+        bind_ip,
+        audio,
+    );
+    engine.table.set_from(from);
+    if registration.is_none() {
+        engine.place_pending_call().await;
+    }
     engine.serve(&mut commands, &mut sip_rx, &mut reg_rx).await;
     engine.shutdown(&mut sip_rx).await;
     // Registration updates from the unregister are reported as they arrive.
-    let reg_done = registration.stop();
-    tokio::pin!(reg_done);
-    loop {
-        tokio::select! {
-            _ = &mut reg_done => break,
-            Some(update) = reg_rx.recv() => log.emit(account::event(update)),
+    if let Some(registration) = registration {
+        let reg_done = registration.stop();
+        tokio::pin!(reg_done);
+        loop {
+            tokio::select! {
+                _ = &mut reg_done => break,
+                Some(update) = reg_rx.recv() => log.emit(account::event(update)),
+            }
         }
-    }
-    while let Ok(update) = reg_rx.try_recv() {
-        log.emit(account::event(update));
+        while let Ok(update) = reg_rx.try_recv() {
+            log.emit(account::event(update));
+        }
     }
     if let Err(e) = ua.stop().await {
         log.warn(format!("SIP clean-up: {e}"));
     }
+    let ended = engine.ended();
     engine.finish().await;
-    Ok(())
+    Ok(ended)
+}
+
+/// What every call we place carries: From (the account, `--from`, or us by address),
+/// display name, proxy, headers, and the account's credentials for challenges.
+fn outbound(config: &Config, bind_ip: IpAddr) -> crate::sip::ua::Outbound {
+    let from = config.from.clone().unwrap_or_else(|| {
+        if config.has_account {
+            config.account.aor.to_string()
+        } else {
+            let host = crate::sip::ua::host_port(SocketAddr::new(bind_ip, 0));
+            format!("sip:sipterm@{}", host.trim_end_matches(":0"))
+        }
+    });
+    crate::sip::ua::Outbound {
+        from,
+        display_name: config.display_name.clone(),
+        proxy: config.outbound_proxy.clone(),
+        headers: config.headers.clone(),
+        credential: config
+            .account
+            .password
+            .clone()
+            .map(|p| (config.account.username.clone(), p)),
+    }
 }
 
 /// The codecs of `--codecs` the media layer can carry, in the user's order.
@@ -204,10 +269,18 @@ impl<S: SipSide> Engine<S> {
             bridge_model: config.bridge.model.clone(),
             bridge_voice: config.bridge.voice.clone(),
             srtp: config.srtp,
+            domain: config.has_account.then(|| config.account.aor.host_port()),
+            from: config.account.aor.to_string(),
+            ring_timeout: config.ring_timeout,
+        };
+        let one_call = match &config.call {
+            Some(uri) => OneCall::Pending(uri.clone()),
+            None => OneCall::None,
         };
         let (media_events, media_rx) = mpsc::unbounded_channel();
         let (bridge_events, bridge_rx) = mpsc::unbounded_channel();
         Engine {
+            one_call,
             sip,
             bind_ip,
             table: CallTable::new(policy),
@@ -239,13 +312,22 @@ impl<S: SipSide> Engine<S> {
             .duration
             .map(|d| tokio::time::Instant::now() + d);
         loop {
+            if matches!(self.one_call, OneCall::Done(_)) {
+                break;
+            }
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Quit) | None => break,
                     Some(cmd) => self.feed(Input::Command(cmd)).await,
                 },
                 Some(ev) = sip_rx.recv() => self.on_sip(ev).await,
-                Some(update) = reg_rx.recv() => self.on_registration(update),
+                Some(update) = reg_rx.recv() => {
+                    let registered = matches!(update, RegUpdate::Registered { .. });
+                    self.on_registration(update);
+                    if registered {
+                        self.place_pending_call().await;
+                    }
+                }
                 Some((tag, event)) = self.media_rx.recv() => {
                     self.on_media_event(CallId(tag), event).await
                 }
@@ -285,10 +367,53 @@ impl<S: SipSide> Engine<S> {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             for effect in self.table.on(input, Now::system()) {
+                self.watch_one_call(&effect);
                 if let Some(answer) = self.perform(effect).await {
                     queue.push_back(answer);
                 }
             }
+        }
+    }
+
+    /// `--call`: dial it (once), now that we may.
+    async fn place_pending_call(&mut self) {
+        let OneCall::Pending(target) = &self.one_call else {
+            return;
+        };
+        let target = target.clone();
+        self.one_call = OneCall::Placed(None, false);
+        self.feed(Input::Command(Command::Dial { target })).await;
+    }
+
+    /// Follows the `--call` call through the events about it: the run ends with it.
+    fn watch_one_call(&mut self, effect: &self::core::Effect) {
+        let self::core::Effect::Emit(event) = effect else {
+            return;
+        };
+        match (&self.one_call, event) {
+            (OneCall::Placed(None, _), Event::OutgoingCall { call, .. }) => {
+                self.one_call = OneCall::Placed(Some(*call), false);
+            }
+            (OneCall::Placed(Some(id), _), Event::CallAnswered { call, .. }) if id == call => {
+                self.one_call = OneCall::Placed(Some(*id), true);
+            }
+            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, .. }) if id == call => {
+                self.one_call = OneCall::Done(if *answered {
+                    Ended::Normal
+                } else {
+                    Ended::CallNotAnswered
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        match self.one_call {
+            OneCall::Done(ended) => ended,
+            OneCall::Placed(_, true) | OneCall::None => Ended::Normal,
+            // Quit before the call was answered, or before it could be placed.
+            OneCall::Placed(_, false) | OneCall::Pending(_) => Ended::CallNotAnswered,
         }
     }
 
@@ -440,12 +565,18 @@ fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
         LogLevel::Info,
         LogKind::Startup,
         format!(
-            "sipterm {} listening for SIP on {} over {}, registering {} at {}",
+            "sipterm {} listening for SIP on {} over {}, {}",
             env!("CARGO_PKG_VERSION"),
             crate::sip::ua::host_port(ua.local),
             config.transport.as_str(),
-            config.account.aor,
-            config.account.registrar
+            match (config.register, config.has_account) {
+                (true, _) => format!(
+                    "registering {} at {}",
+                    config.account.aor, config.account.registrar
+                ),
+                (false, true) => format!("not registering {} (--no-register)", config.account.aor),
+                (false, false) => "no account (calls go straight to their URI)".to_string(),
+            }
         ),
     );
     let skipped: Vec<&str> = config

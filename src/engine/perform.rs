@@ -37,6 +37,24 @@ impl<S: SipSide> Engine<S> {
                     Done::Nothing
                 });
             }
+            Effect::Invite {
+                call,
+                key,
+                target,
+                sdp,
+            } => {
+                let result = self.sip.place(&key, &target, sdp);
+                return Some(Input::InviteSent { call, result });
+            }
+            Effect::Cancel { call, key } => {
+                let cancel = self.sip.cancel(&key);
+                self.tasks.spawn(async move {
+                    if let Err(e) = cancel.await {
+                        tracing::debug!(%call, error = %e, "CANCEL failed");
+                    }
+                    Done::Nothing
+                });
+            }
             Effect::Bye { call, key } => {
                 let bye = self.sip.bye(&key);
                 self.tasks.spawn(async move {

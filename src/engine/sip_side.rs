@@ -4,7 +4,7 @@
 
 use super::core::{Input, Invite, RequestId};
 use crate::sip::trace::TraceLine;
-use crate::sip::ua::{DialogKey, Responder, SipEvent, UserAgent};
+use crate::sip::ua::{DialogKey, Outbound, Responder, SipEvent, UserAgent};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,10 @@ pub trait SipSide: Send + Sync + 'static {
     fn accept(&self, key: &DialogKey, sdp: String) -> Result<(), String>;
     /// BYE, resolved when it is answered (bounded by the transaction timers).
     fn bye(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>>;
+    /// The INVITE of a call we place, and its Call-ID; its answers come back as events.
+    fn place(&self, key: &DialogKey, target: &str, sdp: String) -> Result<String, String>;
+    /// CANCEL a call we placed, resolved when the CANCEL is answered.
+    fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>>;
     /// The answer to an in-dialog request the SIP side reported earlier.
     fn respond(
         &self,
@@ -47,14 +51,17 @@ pub trait SipSide: Send + Sync + 'static {
 /// rsipstack's user agent, with the in-dialog requests waiting for their answer.
 pub struct UaSide {
     ua: UserAgent,
+    /// What every call we place carries (From, proxy, headers, credentials).
+    outbound: Outbound,
     waiting: Mutex<HashMap<RequestId, Responder>>,
     next_request: std::sync::atomic::AtomicU64,
 }
 
 impl UaSide {
-    pub fn new(ua: UserAgent) -> Arc<UaSide> {
+    pub fn new(ua: UserAgent, outbound: Outbound) -> Arc<UaSide> {
         Arc::new(UaSide {
             ua,
+            outbound,
             waiting: Mutex::default(),
             next_request: Default::default(),
         })
@@ -108,6 +115,9 @@ impl SipSide for Arc<UaSide> {
             },
             SipEvent::Dtmf { key, digit } => Input::SipDtmf { key, digit },
             SipEvent::Terminated { key, why } => Input::Terminated { key, why },
+            SipEvent::Progress { key, progress } => Input::Progress { key, progress },
+            SipEvent::Answered { key, sdp } => Input::Answered { key, sdp },
+            SipEvent::NotAnswered { key, refusal } => Input::NotAnswered { key, refusal },
             SipEvent::Trace(line) => return SipIn::Trace(line),
             SipEvent::Warning(text) => return SipIn::Warning(text),
         })
@@ -133,6 +143,18 @@ impl SipSide for Arc<UaSide> {
         let ua = self.ua.clone();
         let key = key.clone();
         Box::pin(async move { ua.bye(&key).await.map_err(|e| e.to_string()) })
+    }
+
+    fn place(&self, key: &DialogKey, target: &str, sdp: String) -> Result<String, String> {
+        self.ua
+            .place(key, &self.outbound, target, sdp)
+            .map_err(|e| e.to_string())
+    }
+
+    fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {
+        let ua = self.ua.clone();
+        let key = key.clone();
+        Box::pin(async move { ua.cancel(&key).await.map_err(|e| e.to_string()) })
     }
 
     fn respond(

@@ -22,6 +22,8 @@ enum Sent {
     Accept(DialogKey, String),
     Bye(DialogKey),
     Respond(RequestId, u16),
+    Invite(DialogKey, String),
+    Cancel(DialogKey),
 }
 
 #[derive(Clone, Default)]
@@ -70,6 +72,16 @@ impl SipSide for FakeSip {
     ) -> BoxFuture<'static, ()> {
         self.record(Sent::Respond(request, status));
         Box::pin(async {})
+    }
+
+    fn place(&self, key: &DialogKey, target: &str, _sdp: String) -> Result<String, String> {
+        self.record(Sent::Invite(key.clone(), target.to_string()));
+        Ok(format!("call-id-{key:?}"))
+    }
+
+    fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {
+        self.record(Sent::Cancel(key.clone()));
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -92,6 +92,21 @@ pub enum SipEvent {
         key: DialogKey,
         why: Termination,
     },
+    /// A provisional answer to a call we placed.
+    Progress {
+        key: DialogKey,
+        progress: Progress,
+    },
+    /// A call we placed was answered (2xx, ACKed); its SDP answer.
+    Answered {
+        key: DialogKey,
+        sdp: Option<String>,
+    },
+    /// A call we placed ended without a session.
+    NotAnswered {
+        key: DialogKey,
+        refusal: Refusal,
+    },
     Trace(TraceLine),
     /// Something the user should know that is no call's business (a refused TCP connection).
     Warning(String),
@@ -160,6 +175,9 @@ pub enum DialogError {
         #[source]
         source: Box<rsipstack::Error>,
     },
+    /// The INVITE could not be built or sent.
+    #[error("{reason}")]
+    Place { key: DialogKey, reason: String },
     /// The other side answered our BYE with an error status (the dialog is over anyway).
     #[error("the other side refused our BYE with {status}")]
     ByeRefused { key: DialogKey, status: String },
@@ -179,6 +197,9 @@ pub struct UserAgent {
     /// still waiting for its answer then stops (crossing BYEs).
     ended: Arc<Mutex<HashMap<DialogKey, CancellationToken>>>,
     bye_answers: ByeAnswers,
+    /// Confirmed dialog ids of the calls we placed, to the key the engine knows them by.
+    aliases: Arc<Mutex<HashMap<String, DialogKey>>>,
+    events: mpsc::UnboundedSender<SipEvent>,
     /// Local SIP address as others should reach it.
     pub local: SocketAddr,
     pub transport: Transport,
@@ -312,6 +333,8 @@ impl UserAgent {
             order: Arc::default(),
             ended: Arc::default(),
             bye_answers,
+            aliases: Arc::default(),
+            events: events.clone(),
             local,
             transport,
             username: account.username.clone(),
@@ -472,7 +495,29 @@ impl UserAgent {
         rsipstack::dialog::registration::Registration::new(self.endpoint.clone(), credential)
     }
 
+    /// In-dialog requests on `dialog_id` belong to the call the engine knows as `key`.
+    fn alias(&self, dialog_id: &str, key: &DialogKey) {
+        self.aliases
+            .lock()
+            .expect("aliases lock")
+            .insert(dialog_id.to_string(), key.clone());
+    }
+
+    /// The engine's key for an rsipstack dialog id.
+    fn key_of(&self, dialog_id: &str) -> DialogKey {
+        self.aliases
+            .lock()
+            .expect("aliases lock")
+            .get(dialog_id)
+            .cloned()
+            .unwrap_or_else(|| DialogKey(dialog_id.to_string()))
+    }
+
     pub fn forget(&self, key: &DialogKey) {
+        self.aliases
+            .lock()
+            .expect("aliases lock")
+            .retain(|_, k| k != key);
         self.order.lock().expect("order lock").remove(key);
         if let Some(ended) = self.ended.lock().expect("ended lock").remove(key) {
             ended.cancel();
@@ -555,7 +600,7 @@ impl UserAgent {
     /// the CSeq, runs before the next request is looked at: requests reach it in arrival order
     /// instead of the order tasks happen to run in (it drops older ones without an answer).
     async fn in_dialog(&self, mut dialog: rsipstack::dialog::dialog::Dialog, mut tx: Transaction) {
-        let key = DialogKey(dialog.id().to_string());
+        let key = self.key_of(&dialog.id().to_string());
         let method = tx.original.method;
         let cseq = tx
             .original
@@ -709,50 +754,6 @@ impl UserAgent {
                     });
                     let _ = events.send(SipEvent::Confirmed { key, ack_sdp });
                 }
-                DialogState::Updated(id, req, handle) => {
-                    let offer = (!req.body.is_empty())
-                        .then(|| String::from_utf8_lossy(&req.body).into_owned());
-                    let _ = events.send(SipEvent::Reoffer {
-                        key: DialogKey(id.to_string()),
-                        offer,
-                        update: req.method == Method::Update,
-                        responder: Responder(handle),
-                    });
-                }
-                // Replies go through the transaction's queue: queued from their own task, a
-                // full queue holds up that transaction only, not every dialog's news.
-                DialogState::Options(_, _, handle) => {
-                    self.spawn(async move {
-                        let allow = vec![Header::Allow(ALLOW.into())];
-                        let _ = handle.respond(StatusCode::OK, Some(allow), None).await;
-                    });
-                }
-                DialogState::Info(id, req, handle) => {
-                    let content_type = req.headers.iter().find_map(|h| match h {
-                        Header::ContentType(c) => Some(c.value().to_string()),
-                        _ => None,
-                    });
-                    if let Some(digit) = info_dtmf(content_type.as_deref(), &req.body) {
-                        let _ = events.send(SipEvent::Dtmf {
-                            key: DialogKey(id.to_string()),
-                            digit,
-                        });
-                    }
-                    self.spawn(async move {
-                        let _ = handle.reply(StatusCode::OK).await;
-                    });
-                }
-                DialogState::Message(_, _, handle)
-                | DialogState::Notify(_, _, handle)
-                | DialogState::Refer(_, _, handle)
-                | DialogState::Publish(_, _, handle) => {
-                    self.spawn(async move {
-                        let allow = vec![Header::Allow(ALLOW.into())];
-                        let _ = handle
-                            .respond(StatusCode::MethodNotAllowed, Some(allow), None)
-                            .await;
-                    });
-                }
                 DialogState::Terminated(id, reason) => {
                     let key = DialogKey(id.to_string());
                     confirmed.remove(&key.0);
@@ -775,7 +776,78 @@ impl UserAgent {
                 | DialogState::Trying(_)
                 | DialogState::Early(_, _)
                 | DialogState::WaitAck(_, _) => {}
+                other => {
+                    let key = match &other {
+                        DialogState::Updated(id, ..)
+                        | DialogState::Options(id, ..)
+                        | DialogState::Info(id, ..)
+                        | DialogState::Message(id, ..)
+                        | DialogState::Notify(id, ..)
+                        | DialogState::Refer(id, ..)
+                        | DialogState::Publish(id, ..) => DialogKey(id.to_string()),
+                        _ => continue,
+                    };
+                    self.in_dialog_state(other, key, &events);
+                }
             }
+        }
+    }
+
+    /// A request inside an established dialog (either direction's call), reported under
+    /// `key`: re-INVITE and UPDATE go to the engine, INFO digits too, OPTIONS is answered,
+    /// the rest is refused with 405 for now.
+    fn in_dialog_state(
+        &self,
+        state: DialogState,
+        key: DialogKey,
+        events: &mpsc::UnboundedSender<SipEvent>,
+    ) {
+        match state {
+            DialogState::Updated(_, req, handle) => {
+                let offer =
+                    (!req.body.is_empty()).then(|| String::from_utf8_lossy(&req.body).into_owned());
+                let _ = events.send(SipEvent::Reoffer {
+                    key: key.clone(),
+                    offer,
+                    update: req.method == Method::Update,
+                    responder: Responder(handle),
+                });
+            }
+            // Replies go through the transaction's queue: queued from their own task, a
+            // full queue holds up that transaction only, not every dialog's news.
+            DialogState::Options(_, _, handle) => {
+                self.spawn(async move {
+                    let allow = vec![Header::Allow(ALLOW.into())];
+                    let _ = handle.respond(StatusCode::OK, Some(allow), None).await;
+                });
+            }
+            DialogState::Info(_, req, handle) => {
+                let content_type = req.headers.iter().find_map(|h| match h {
+                    Header::ContentType(c) => Some(c.value().to_string()),
+                    _ => None,
+                });
+                if let Some(digit) = info_dtmf(content_type.as_deref(), &req.body) {
+                    let _ = events.send(SipEvent::Dtmf {
+                        key: key.clone(),
+                        digit,
+                    });
+                }
+                self.spawn(async move {
+                    let _ = handle.reply(StatusCode::OK).await;
+                });
+            }
+            DialogState::Message(_, _, handle)
+            | DialogState::Notify(_, _, handle)
+            | DialogState::Refer(_, _, handle)
+            | DialogState::Publish(_, _, handle) => {
+                self.spawn(async move {
+                    let allow = vec![Header::Allow(ALLOW.into())];
+                    let _ = handle
+                        .respond(StatusCode::MethodNotAllowed, Some(allow), None)
+                        .await;
+                });
+            }
+            _ => {}
         }
     }
 }
@@ -831,5 +903,8 @@ pub(crate) fn host_port(addr: SocketAddr) -> String {
 }
 
 mod order;
+mod place;
 #[cfg(test)]
 mod tests;
+
+pub use place::{Outbound, Progress, Refusal};

@@ -72,6 +72,8 @@ pub struct Call {
     pub ending: Option<EndReason>,
     /// The dialog has ended and the executor is stopping the call's media and bridge.
     pub torn_down: bool,
+    /// A call we placed: its target, timings and redirect.
+    pub placed: Option<super::outgoing::Placed>,
 }
 
 impl Call {
@@ -117,12 +119,21 @@ impl Call {
             transcript_order: TranscriptOrder::default(),
             ending: None,
             torn_down: false,
+            placed: None,
         }
     }
 
-    /// Ringing, and nobody has started answering or refusing it.
+    /// An incoming call that rings, and nobody has started answering or refusing it.
     pub fn is_ringing(&self) -> bool {
-        self.state == CallState::Ringing && self.answering == Answering::No && !self.is_ending()
+        self.direction == Direction::Incoming
+            && self.state == CallState::Ringing
+            && self.answering == Answering::No
+            && !self.is_ending()
+    }
+
+    /// A call we placed that has no answer yet (hanging up means CANCEL).
+    pub fn is_unanswered_outgoing(&self) -> bool {
+        self.direction == Direction::Outgoing && self.answered_at.is_none() && !self.is_ending()
     }
 
     /// We are ending it, or its dialog has ended.

@@ -168,6 +168,10 @@ impl CallTable {
         if call.is_ending() {
             return;
         }
+        if call.is_unanswered_outgoing() {
+            self.cancel(id, EndReason::LocalHangup, out);
+            return;
+        }
         if call.state == CallState::Ringing {
             self.reject(id, 486, out);
             return;

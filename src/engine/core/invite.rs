@@ -135,9 +135,14 @@ impl CallTable {
         id: CallId,
         result: Result<(u16, u64), String>,
         public: Option<SocketAddr>,
+        now: Now,
         out: &mut Out,
     ) {
         let address = public.map_or(self.policy.sdp_address, |p| p.ip());
+        let outgoing = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.direction == Direction::Outgoing);
         let codecs = self.policy.codecs.clone();
         let srtp_mode = self.policy.srtp;
         let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {
@@ -145,6 +150,15 @@ impl CallTable {
         };
         let (port, session_id) = match result {
             Ok(bound) => bound,
+            Err(e) if outgoing => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: no RTP port free ({e}); not calling"),
+                );
+                self.fail_before_invite(id, format!("no RTP port free ({e})"), out);
+                return;
+            }
             Err(e) => {
                 out.log(
                     LogLevel::Error,
@@ -162,6 +176,10 @@ impl CallTable {
         };
         // The port the STUN server saw is the one callers can reach (the NAT may renumber).
         let port = public.map_or(port, |p| p.port());
+        if outgoing {
+            self.invite_with_offer(id, port, session_id, address, now, out);
+            return;
+        }
         // Fresh SDES keys per call, from the OS CSPRNG (RFC 4568 §6.1: each side its own).
         let srtp = match LocalSrtp::new(srtp_mode) {
             Ok(srtp) => srtp,

@@ -14,10 +14,12 @@ mod call;
 mod dialog;
 mod invite;
 mod media;
+mod outgoing;
 #[cfg(test)]
 mod tests;
 
 pub use call::Call;
+pub use outgoing::explain;
 
 use crate::bridge::{BridgeEvent, BridgeStats};
 use crate::media::sdp::Negotiated;
@@ -55,6 +57,12 @@ pub struct Policy {
     pub bridge_voice: String,
     /// `--srtp`: whether calls are encrypted (checked against the transport at start-up).
     pub srtp: SrtpMode,
+    /// The account's `host[:port]`, which completes a dialled number (`None`: no account).
+    pub domain: Option<String>,
+    /// Our From URI on calls we place.
+    pub from: String,
+    /// `--ring-timeout`: CANCEL a call we placed that is not answered within this.
+    pub ring_timeout: Option<Duration>,
 }
 
 /// The time an input happens at: monotonic for durations, wall-clock for transcript stamps.
@@ -84,6 +92,8 @@ pub enum Timer {
     Answer(CallId),
     /// `--send-dtmf` is due on a connected call.
     Dtmf(CallId),
+    /// `--ring-timeout` has passed for a call we placed.
+    RingTimeout(CallId),
 }
 
 /// A new INVITE, as the SIP layer saw it.
@@ -129,6 +139,26 @@ pub enum Input {
     SipDtmf {
         key: DialogKey,
         digit: char,
+    },
+    /// A provisional answer to a call we placed.
+    Progress {
+        key: DialogKey,
+        progress: crate::sip::ua::Progress,
+    },
+    /// A call we placed was answered; the 2xx's SDP.
+    Answered {
+        key: DialogKey,
+        sdp: Option<String>,
+    },
+    /// A call we placed got a final refusal, or no answer at all.
+    NotAnswered {
+        key: DialogKey,
+        refusal: crate::sip::ua::Refusal,
+    },
+    /// `Effect::Invite` done: sent with this Call-ID, or not sent.
+    InviteSent {
+        call: CallId,
+        result: Result<String, String>,
     },
     /// The SIP layer ended the dialog.
     Terminated {
@@ -226,6 +256,18 @@ pub enum Effect {
         status: u16,
         sdp: Option<String>,
     },
+    /// Send the INVITE of a call we place, with our offer; answers `InviteSent`.
+    Invite {
+        call: CallId,
+        key: DialogKey,
+        target: String,
+        sdp: String,
+    },
+    /// CANCEL a call we placed that has no final answer; the 487 ends it.
+    Cancel {
+        call: CallId,
+        key: DialogKey,
+    },
     /// Send BYE; answers `ByeDone`.
     Bye {
         call: CallId,
@@ -321,6 +363,11 @@ impl CallTable {
         self.policy.sdp_address = address;
     }
 
+    /// Our From on calls we place, once the SIP side has decided it.
+    pub fn set_from(&mut self, from: String) {
+        self.policy.from = from;
+    }
+
     /// The address our next SDP names unless a STUN lookup says otherwise.
     pub fn sdp_address(&self) -> IpAddr {
         self.policy.sdp_address
@@ -367,11 +414,15 @@ impl CallTable {
                 }
             }
             Input::Terminated { key, why } => self.on_terminated(&key, why, &mut out),
+            Input::Progress { key, progress } => self.on_progress(&key, progress, now, &mut out),
+            Input::Answered { key, sdp } => self.on_answered(&key, sdp, now, &mut out),
+            Input::NotAnswered { key, refusal } => self.on_not_answered(&key, refusal, &mut out),
+            Input::InviteSent { call, result } => self.on_invite_sent(call, result, &mut out),
             Input::RtpBound {
                 call,
                 result,
                 public,
-            } => self.on_rtp_bound(call, result, public, &mut out),
+            } => self.on_rtp_bound(call, result, public, now, &mut out),
             Input::Accepted { call, result } => self.on_accepted(call, result, now, &mut out),
             Input::MediaStarted { call, result } => self.on_media_started(call, result, &mut out),
             Input::BridgeStarted { call, result } => self.on_bridge_started(call, result, &mut out),
@@ -404,8 +455,11 @@ impl CallTable {
             Command::MuteMicrophone { call, muted } => self.mute_microphone(call, muted, out),
             Command::MuteListenIn { call, muted } => self.mute_listen_in(call, muted, out),
             Command::ToggleBridge(call) => self.toggle_bridge(call, now, out),
-            Command::Dial { .. } | Command::Hold { .. } | Command::Transfer { .. } => {
-                out.warn("placing, holding and transferring calls is not built yet")
+            Command::Dial { target } => {
+                self.dial(target, out);
+            }
+            Command::Hold { .. } | Command::Transfer { .. } => {
+                out.warn("holding and transferring calls is not built yet")
             }
             // The executor stops its loop on Quit and then sends `Shutdown`.
             Command::Quit => {}
@@ -427,6 +481,7 @@ impl CallTable {
                     }
                 }
             }
+            Timer::RingTimeout(id) => self.on_ring_timeout(id, out),
         }
     }
 

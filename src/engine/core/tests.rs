@@ -6,6 +6,7 @@ mod bridge;
 mod dialog;
 mod invite;
 mod media;
+mod outgoing;
 mod srtp;
 
 use super::*;
@@ -42,6 +43,9 @@ pub(super) fn policy() -> Policy {
         bridge_model: "gpt-realtime".into(),
         bridge_voice: "alloy".into(),
         srtp: SrtpMode::Off,
+        domain: Some("example.com".into()),
+        from: "sip:alice@example.com".into(),
+        ring_timeout: Some(Duration::from_secs(30)),
     }
 }
 
