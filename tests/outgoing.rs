@@ -244,7 +244,10 @@ fn refused_calls_exit_4_with_status_phrase_and_plain_words() {
         assert_eq!(refused["status"], status, "{ended}");
         assert_eq!(refused["phrase"], phrase, "{ended}");
         let explained = refused["explained"].as_str().unwrap_or_default();
-        assert!(explained.len() > 5, "no plain words for {status}: {ended}");
+        assert!(
+            !explained.is_empty(),
+            "no plain words for {status}: {ended}"
+        );
         assert!(
             all_events(&sipterm, "call_answered").is_empty(),
             "a refused call reported as answered\n{}",
@@ -603,11 +606,6 @@ fn calls_baresip_which_answers_hears_it_both_ways_and_holds() {
             held_at.is_some() && states.iter().rposition(|s| s == "active") > held_at,
             "held, then active again: {states:?}"
         );
-        let hold = all_events(&sipterm, "hold");
-        assert!(
-            hold.iter().any(|h| h["theirs"] == true),
-            "no hold event with theirs: {hold:?}"
-        );
     }
     let ended = the_event(&sipterm, "call_ended");
     assert_eq!(ended["direction"], "outgoing", "{ended}");
@@ -633,4 +631,13 @@ fn calls_baresip_which_answers_hears_it_both_ways_and_holds() {
         15.0,
         "baresip hears sipterm",
     );
+    if held {
+        let hold = all_events(&sipterm, "hold");
+        assert!(
+            hold.iter()
+                .any(|h| h["call"] == call && h["theirs"] == true),
+            "no hold event with theirs: true for baresip's hold: {hold:?}\n{}",
+            sipterm.report()
+        );
+    }
 }
