@@ -771,3 +771,39 @@ fn invite_auth_challenges_the_users_invites_only() {
         .assert_success();
     callee.wait().assert_success();
 }
+
+#[test]
+fn declined_transfer_callee_wants_603_then_bye() {
+    let (caller, callee) = pair(
+        "uac_decline_refer.xml",
+        "uas_refer_declined.xml",
+        &[("call_ms", "300")],
+    );
+    assert!(
+        caller.received_requests().contains(&"REFER".to_string()),
+        "{caller}"
+    );
+    assert_eq!(
+        callee.received_requests(),
+        vec!["INVITE", "ACK", "BYE"],
+        "{callee}"
+    );
+}
+
+#[test]
+fn redirecting_callee_sends_302_with_the_contact_given() {
+    let (caller, _) = pair(
+        "uac_expect_status.xml",
+        "uas_redirect.xml",
+        &[
+            ("expected_status", "302"),
+            ("redirect_to", "sip:carol@127.0.0.1:5999"),
+        ],
+    );
+    assert!(
+        caller
+            .messages
+            .contains("Contact: <sip:carol@127.0.0.1:5999>"),
+        "{caller}"
+    );
+}

@@ -41,6 +41,7 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("early_ms", "1500"),
     ("x_value", "sipterm"),
     ("refer_to", "sip:nobody@127.0.0.1"),
+    ("redirect_to", "sip:nobody@127.0.0.1"),
 ];
 
 /// The DTMF keys in `dtmf.pcap`, which `uac_dtmf.xml` plays: the harness writes it into the
