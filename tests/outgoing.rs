@@ -641,3 +641,122 @@ fn calls_baresip_which_answers_hears_it_both_ways_and_holds() {
         );
     }
 }
+
+#[test]
+fn a_302_is_followed_to_its_contact() {
+    let target = Sipp::uas("uas_answer.xml").spawn();
+    let target_uri = sipp_uri("carol", &target);
+    let redirector = Sipp::uas("uas_redirect.xml")
+        .key("redirect_to", &target_uri)
+        .spawn();
+    let mut sipterm = Sipterm::spawn(direct_call_args(
+        &sipp_uri("svc", &redirector),
+        true,
+        &strings(&["--duration", "3"]),
+    ));
+    assert_exit(&mut sipterm, 0);
+    let redirected = redirector.wait();
+    assert!(redirected.success(), "{redirected}\n{}", sipterm.report());
+    assert_eq!(
+        redirected.received_requests(),
+        vec!["INVITE", "ACK"],
+        "{redirected}"
+    );
+    let reached = target.wait();
+    assert!(reached.success(), "{reached}\n{}", sipterm.report());
+    assert_eq!(
+        reached.received_requests(),
+        vec!["INVITE", "ACK", "BYE"],
+        "{reached}"
+    );
+    assert!(
+        reached
+            .messages
+            .contains(&format!("INVITE {target_uri} SIP/2.0")),
+        "the new INVITE does not go to the 302's Contact:\n{reached}"
+    );
+    let ended = all_events(&sipterm, "call_ended");
+    assert_eq!(ended.len(), 1, "{}", sipterm.report());
+    assert_eq!(ended[0]["reason"], "local_hangup", "{}", ended[0]);
+}
+
+#[test]
+fn on_refer_report_and_reject_answer_603_and_place_no_call() {
+    let refer_to = "sip:carol@127.0.0.1:9";
+    for mode in ["report", "reject"] {
+        let transferor = Sipp::uas("uas_refer_declined.xml")
+            .key("refer_to", refer_to)
+            .key("call_ms", 1000)
+            .spawn();
+        let mut sipterm = Sipterm::spawn(direct_call_args(
+            &sipp_uri("svc", &transferor),
+            true,
+            &strings(&["--on-refer", mode, "--duration", "3"]),
+        ));
+        assert_exit(&mut sipterm, 0);
+        let run = transferor.wait();
+        // The scenario wants 603 for the REFER, no NOTIFY, then our BYE.
+        assert!(
+            run.success(),
+            "--on-refer {mode}: {run}\n{}",
+            sipterm.report()
+        );
+        assert_eq!(
+            all_events(&sipterm, "outgoing_call").len(),
+            1,
+            "--on-refer {mode} placed a call\n{}",
+            sipterm.report()
+        );
+        if mode == "report" {
+            let transfer = all_events(&sipterm, "transfer");
+            assert!(
+                transfer.iter().any(|t| t["stage"] == "reported"
+                    && t["target"] == refer_to
+                    && t["by"] == "remote"),
+                "no reported transfer to {refer_to}: {transfer:?}\n{}",
+                sipterm.report()
+            );
+        }
+    }
+}
+
+#[test]
+fn outbound_proxy_carries_the_call_and_the_display_name_reaches_the_callee() {
+    let kamailio = Kamailio::start(&[BOB]);
+    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, Sipp::uas("uas_answer.xml"));
+    // A domain nobody can resolve: only the outbound proxy gets the INVITE there.
+    let proxy = format!("sip:127.0.0.1:{}", kamailio.port());
+    let mut sipterm = Sipterm::spawn(direct_call_args(
+        "sip:bob@sipterm.invalid",
+        true,
+        &strings(&[
+            "--outbound-proxy",
+            &proxy,
+            "--display-name",
+            "Test Caller",
+            "--duration",
+            "3",
+        ]),
+    ));
+    assert_exit(&mut sipterm, 0);
+    let run = callee.wait();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    assert!(
+        run.messages
+            .contains("\"Test Caller\" <sip:tester@127.0.0.1>")
+            || run.messages.contains("Test Caller <sip:tester@127.0.0.1>"),
+        "the callee saw no display name in From:\n{run}"
+    );
+    let trace = kamailio.sip_trace();
+    let invite = trace
+        .split("INVITE sip:bob@sipterm.invalid SIP/2.0")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the proxy saw no INVITE for sip:bob@sipterm.invalid:\n{trace}"));
+    let headers = invite.split("\r\n\r\n").next().unwrap_or(invite);
+    assert!(
+        headers.contains(&format!("Route: <{proxy};lr>"))
+            || headers.contains(&format!("Route: <{proxy};lr;"))
+            || headers.contains(&format!("Route: <{proxy}")),
+        "no Route to the outbound proxy on the INVITE:\n{headers}"
+    );
+}
