@@ -760,3 +760,40 @@ fn outbound_proxy_carries_the_call_and_the_display_name_reaches_the_callee() {
         "no Route to the outbound proxy on the INVITE:\n{headers}"
     );
 }
+
+/// RFC 3261 Timer B: an INVITE nobody answers is given up after 64 × T1 = 32 s.
+#[test]
+fn an_invite_nobody_answers_ends_as_408_after_timer_b() {
+    // A socket that takes the INVITEs and says nothing (a firewall that drops, not refuses).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent socket");
+    silent
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut sipterm = Sipterm::spawn(direct_call_args(
+        &format!("sip:svc@127.0.0.1:{port}"),
+        true,
+        &[],
+    ));
+    let mut invites = 0;
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(45) && sipterm.wait(Duration::ZERO).is_none() {
+        if let Ok(n) = silent.recv(&mut buf) {
+            invites += usize::from(buf[..n].starts_with(b"INVITE "));
+        }
+    }
+    assert_exit(&mut sipterm, NOT_ANSWERED);
+    let took = started.elapsed();
+    // Timer A doubles from 500 ms: sent at 0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s.
+    assert!(
+        invites >= 6,
+        "{invites} INVITE transmissions reached the silent peer"
+    );
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(40),
+        "gave up after {took:?}"
+    );
+    let ended = the_event(&sipterm, "call_ended");
+    assert_eq!(ended["reason"]["not_answered"]["status"], 408, "{ended}");
+}
