@@ -807,3 +807,23 @@ fn redirecting_callee_sends_302_with_the_contact_given() {
         "{caller}"
     );
 }
+
+#[test]
+fn authenticating_callee_takes_only_the_right_credentials() {
+    for (password, ok) in [("secret", true), ("wrong", false)] {
+        let uas = Sipp::uas("uas_auth_401.xml")
+            .timeout(Duration::from_secs(10))
+            .spawn();
+        let remote = std::net::SocketAddr::from(([127, 0, 0, 1], uas.local_port()));
+        let caller = Sipp::uac("uac_auth.xml", remote)
+            .auth("carol", password)
+            .key("call_ms", 300)
+            .timeout(Duration::from_secs(10))
+            .run();
+        let callee = uas.wait();
+        assert_eq!(callee.success(), ok, "password {password}:\n{callee}");
+        assert_eq!(caller.success(), ok, "password {password}:\n{caller}");
+        let valid = format!("credentials valid: {ok}");
+        assert!(callee.actions.contains(&valid), "{callee}");
+    }
+}

@@ -797,3 +797,51 @@ fn an_invite_nobody_answers_ends_as_408_after_timer_b() {
     let ended = the_event(&sipterm, "call_ended");
     assert_eq!(ended["reason"]["not_answered"]["status"], 408, "{ended}");
 }
+
+/// A callee that challenges the INVITE itself (401, as a trunk does), with --no-register: the
+/// account's credentials answer it; a wrong password ends in the callee's 403.
+#[test]
+fn a_401_on_the_invite_is_answered_with_the_accounts_credentials() {
+    for (password, expected_exit) in [("secret", 0), ("not-the-password", NOT_ANSWERED)] {
+        let callee = Sipp::uas("uas_auth_401.xml")
+            .key("auth_user", "carol")
+            .key("auth_password", "secret")
+            .spawn();
+        let target = sipp_uri("svc", &callee);
+        let account = format!("sip:carol@127.0.0.1:{}", callee.local_port());
+        let mut sipterm = Sipterm::spawn(direct_call_args(
+            &target,
+            true,
+            &strings(&[
+                "--sip-uri",
+                &account,
+                "--password",
+                password,
+                "--no-register",
+                "--duration",
+                "3",
+            ]),
+        ));
+        assert_exit(&mut sipterm, expected_exit);
+        let run = callee.wait();
+        assert!(
+            run.received_requests()
+                .starts_with(&["INVITE".into(), "ACK".into(), "INVITE".into()]),
+            "no second INVITE after the 401:\n{run}\n{}",
+            sipterm.report()
+        );
+        assert!(
+            !run.received_requests().contains(&"REGISTER".to_string()),
+            "--no-register sent a REGISTER:\n{run}"
+        );
+        let ended = the_event(&sipterm, "call_ended");
+        if expected_exit == 0 {
+            assert!(run.success(), "{run}\n{}", sipterm.report());
+            assert!(run.actions.contains("credentials valid: true"), "{run}");
+            assert_eq!(ended["reason"], "local_hangup", "{ended}");
+        } else {
+            assert!(run.actions.contains("credentials valid: false"), "{run}");
+            assert_eq!(ended["reason"]["not_answered"]["status"], 403, "{ended}");
+        }
+    }
+}

@@ -42,6 +42,8 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("x_value", "sipterm"),
     ("refer_to", "sip:nobody@127.0.0.1"),
     ("redirect_to", "sip:nobody@127.0.0.1"),
+    ("auth_user", "carol"),
+    ("auth_password", "secret"),
 ];
 
 /// The DTMF keys in `dtmf.pcap`, which `uac_dtmf.xml` plays: the harness writes it into the
