@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::audio::{assert_tone, write_tone_wav};
+use support::capture::RtpPacket;
+use support::dtmf::dtmf_digits;
 use support::events::{events, is, stamped_events, wait_event};
 use support::sipterm::registered_args;
 use support::wav::read_wav;
@@ -137,9 +139,9 @@ fn recording_of(ended: &Value) -> PathBuf {
         .into()
 }
 
-/// The tone sipp received from sipterm, from a capture on sipp's media port.
+/// The tone sipp received from sipterm, from a capture on sipp's media port; returns the packets.
 #[track_caller]
-fn assert_sipp_heard_our_tone(capture: RtpCapture, what: &str) {
+fn assert_sipp_heard_our_tone(capture: RtpCapture, what: &str) -> Vec<RtpPacket> {
     let packets = capture.stop();
     assert!(
         packets.len() > 50,
@@ -148,6 +150,7 @@ fn assert_sipp_heard_our_tone(capture: RtpCapture, what: &str) {
     );
     let audio = support::decode_audio(&packets);
     assert_tone(&audio, 8000, OUR_TONE, 15.0, what);
+    packets
 }
 
 /// Both channels of sipterm's recording: the callee's tone on the left, ours on the right.
@@ -177,7 +180,7 @@ fn calls_a_sipp_callee_without_registering_and_hears_it_both_ways() {
     let capture = RtpCapture::start(callee.media_port());
     let target = sipp_uri("svc", &callee);
     let mut extra = media.args();
-    extra.extend(strings(&["--duration", "4"]));
+    extra.extend(strings(&["--duration", "4", "--send-dtmf", "159#"]));
     let started = Instant::now();
     let mut sipterm = Sipterm::spawn(direct_call_args(&target, true, &extra));
     assert_exit(&mut sipterm, 0);
@@ -220,7 +223,9 @@ fn calls_a_sipp_callee_without_registering_and_hears_it_both_ways() {
     assert_eq!(ended["direction"], "outgoing", "{ended}");
     assert_eq!(ended["reason"], "local_hangup", "{ended}");
     assert_recording_both_ways(&ended, "direct call");
-    assert_sipp_heard_our_tone(capture, "sipp hears sipterm");
+    let packets = assert_sipp_heard_our_tone(capture, "sipp hears sipterm");
+    // --send-dtmf works on calls we place too: RFC 4733 events with sipp's PT 101.
+    assert_eq!(dtmf_digits(&packets, 101), "159#", "DTMF sipp received");
     eprintln!(
         "📊 direct call: INVITE → 200 {answer_ms} ms, post-dial delay {} ms, run {took:?}",
         progress["post_dial_delay_ms"]
