@@ -204,9 +204,14 @@ pub struct Cli {
     #[arg(long)]
     pub list_devices: bool,
 
-    /// Send these DTMF digits (0-9 * # A-D, RFC 4733) one second after each call is answered.
+    /// Send these DTMF digits (0-9 * # A-D, RFC 4733; `,` pauses 500 ms) after each call is
+    /// answered.
     #[arg(long, value_name = "DIGITS")]
     pub send_dtmf: Option<String>,
+
+    /// With --send-dtmf: wait this many seconds after the answer before the first digit.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub dtmf_delay: f64,
 
     /// A WAV file (any rate, mono or stereo) used as the microphone, looped.
     #[arg(long, value_name = "WAV")]

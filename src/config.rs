@@ -94,8 +94,9 @@ pub struct Config {
     pub audio: AudioChoice,
     pub input_device: Option<String>,
     pub output_device: Option<String>,
-    /// Digits sent one second after each call is answered.
+    /// Digits sent `dtmf_delay` after each call is answered.
     pub send_dtmf: Option<String>,
+    pub dtmf_delay: Duration,
     pub play: Option<PathBuf>,
     pub record: Option<PathBuf>,
     pub codecs: Vec<Codec>,
@@ -133,7 +134,10 @@ pub enum ConfigError {
     MediaAddress(String),
     #[error("--stun '{0}' is not HOST or HOST:PORT (a port from 1 to 65535)")]
     Stun(String),
-    #[error("--send-dtmf '{digits}' has '{bad}', which is not a DTMF digit (0-9 * # A-D)")]
+    #[error(
+        "--send-dtmf '{digits}' has '{bad}', which is not a DTMF digit (0-9 * # A-D) or a \
+         pause (,)"
+    )]
     Dtmf { digits: String, bad: char },
     #[error(
         "--rtp-ports '{0}' must look like LO-HI with 1024 <= LO < HI <= 65535, e.g. 10000-20000"
@@ -145,6 +149,8 @@ pub enum ConfigError {
     Play { path: String, why: String },
     #[error("--record '{path}' cannot be used: {why}")]
     Record { path: String, why: String },
+    #[error("--dtmf-delay '{0}' must be a number of seconds between 0 and 3600")]
+    DtmfDelay(f64),
     #[error("--answer-after '{0}' must be a number of seconds between 0 and 3600")]
     AnswerAfter(f64),
     #[error("--reject and --auto-answer contradict each other; pick one")]
@@ -301,6 +307,9 @@ impl Config {
         if let Some(dir) = &cli.record {
             check_record_dir(dir)?;
         }
+        if !(0.0..=3600.0).contains(&cli.dtmf_delay) {
+            return Err(ConfigError::DtmfDelay(cli.dtmf_delay));
+        }
         if !(0.0..=3600.0).contains(&cli.answer_after) {
             return Err(ConfigError::AnswerAfter(cli.answer_after));
         }
@@ -369,6 +378,7 @@ impl Config {
             input_device: cli.input_device.clone(),
             output_device: cli.output_device.clone(),
             send_dtmf: cli.send_dtmf.clone(),
+            dtmf_delay: Duration::from_secs_f64(cli.dtmf_delay),
             play: cli.play.clone(),
             record: cli.record.clone(),
             codecs,
@@ -496,8 +506,13 @@ pub fn srtp_mode(arg: Option<SrtpArg>, transport: Transport) -> Result<SrtpMode,
     Ok(mode)
 }
 
+/// A digit for `--send-dtmf`, or `,` (a 500 ms pause).
 fn is_dtmf_digit(c: char) -> bool {
-    c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), '*' | '#' | 'A' | 'B' | 'C' | 'D')
+    c.is_ascii_digit()
+        || matches!(
+            c.to_ascii_uppercase(),
+            '*' | '#' | 'A' | 'B' | 'C' | 'D' | ','
+        )
 }
 
 fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {

@@ -264,6 +264,7 @@ impl<S: SipSide> Engine<S> {
             answer_after: config.answer_after,
             auto_reject: config.auto_reject,
             send_dtmf: config.send_dtmf.clone(),
+            dtmf_delay: config.dtmf_delay,
             rtp_timeout: config.rtp_timeout,
             auto_bridge: config.bridge.enabled,
             bridge_model: config.bridge.model.clone(),
@@ -272,6 +273,7 @@ impl<S: SipSide> Engine<S> {
             domain: config.has_account.then(|| config.account.aor.host_port()),
             from: config.account.aor.to_string(),
             ring_timeout: config.ring_timeout,
+            on_refer: config.on_refer,
         };
         let one_call = match &config.call {
             Some(uri) => OneCall::Pending(uri.clone()),

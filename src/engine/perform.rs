@@ -46,6 +46,38 @@ impl<S: SipSide> Engine<S> {
                 let result = self.sip.place(&key, &target, sdp);
                 return Some(Input::InviteSent { call, result });
             }
+            Effect::Reinvite { call, key, sdp } => {
+                let answer = self.sip.reinvite(&key, sdp);
+                self.tasks.spawn(async move {
+                    Done::Table(Input::ReinviteDone {
+                        call,
+                        result: answer.await,
+                    })
+                });
+            }
+            Effect::Refer { call, key, target } => {
+                let refer = self.sip.refer(&key, &target);
+                self.tasks.spawn(async move {
+                    Done::Table(Input::ReferDone {
+                        call,
+                        result: refer.await,
+                    })
+                });
+            }
+            Effect::NotifyTransfer {
+                key,
+                status,
+                phrase,
+                done,
+            } => {
+                let notify = self.sip.notify_transfer(&key, status, &phrase, done);
+                self.tasks.spawn(async move {
+                    if let Err(e) = notify.await {
+                        tracing::debug!(error = %e, "NOTIFY for a transfer failed");
+                    }
+                    Done::Nothing
+                });
+            }
             Effect::Cancel { call, key } => {
                 let cancel = self.sip.cancel(&key);
                 self.tasks.spawn(async move {

@@ -37,6 +37,22 @@ pub trait SipSide: Send + Sync + 'static {
     fn bye(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>>;
     /// The INVITE of a call we place, and its Call-ID; its answers come back as events.
     fn place(&self, key: &DialogKey, target: &str, sdp: String) -> Result<String, String>;
+    /// A re-INVITE with `sdp`, resolved with the answer's status and SDP.
+    fn reinvite(
+        &self,
+        key: &DialogKey,
+        sdp: String,
+    ) -> BoxFuture<'static, Result<(u16, Option<String>), String>>;
+    /// REFER the other side of a call to `target`: the REFER's final status.
+    fn refer(&self, key: &DialogKey, target: &str) -> BoxFuture<'static, Result<u16, String>>;
+    /// NOTIFY the progress of the transfer the other side asked for.
+    fn notify_transfer(
+        &self,
+        key: &DialogKey,
+        status: u16,
+        phrase: &str,
+        done: bool,
+    ) -> BoxFuture<'static, Result<(), String>>;
     /// CANCEL a call we placed, resolved when the CANCEL is answered.
     fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>>;
     /// The answer to an in-dialog request the SIP side reported earlier.
@@ -118,6 +134,26 @@ impl SipSide for Arc<UaSide> {
             SipEvent::Progress { key, progress } => Input::Progress { key, progress },
             SipEvent::Answered { key, sdp } => Input::Answered { key, sdp },
             SipEvent::NotAnswered { key, refusal } => Input::NotAnswered { key, refusal },
+            SipEvent::Refer {
+                key,
+                target,
+                responder,
+            } => Input::Refer {
+                key,
+                target,
+                request: self.hold(responder),
+            },
+            SipEvent::TransferNotify {
+                key,
+                status,
+                phrase,
+                done,
+            } => Input::TransferNotify {
+                key,
+                status,
+                phrase,
+                done,
+            },
             SipEvent::Trace(line) => return SipIn::Trace(line),
             SipEvent::Warning(text) => return SipIn::Warning(text),
         })
@@ -149,6 +185,40 @@ impl SipSide for Arc<UaSide> {
         self.ua
             .place(key, &self.outbound, target, sdp)
             .map_err(|e| e.to_string())
+    }
+
+    fn reinvite(
+        &self,
+        key: &DialogKey,
+        sdp: String,
+    ) -> BoxFuture<'static, Result<(u16, Option<String>), String>> {
+        let ua = self.ua.clone();
+        let key = key.clone();
+        Box::pin(async move { ua.reinvite(&key, sdp).await.map_err(|e| e.to_string()) })
+    }
+
+    fn refer(&self, key: &DialogKey, target: &str) -> BoxFuture<'static, Result<u16, String>> {
+        let ua = self.ua.clone();
+        let key = key.clone();
+        let target = target.to_string();
+        Box::pin(async move { ua.refer(&key, &target).await.map_err(|e| e.to_string()) })
+    }
+
+    fn notify_transfer(
+        &self,
+        key: &DialogKey,
+        status: u16,
+        phrase: &str,
+        done: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let ua = self.ua.clone();
+        let key = key.clone();
+        let phrase = phrase.to_string();
+        Box::pin(async move {
+            ua.notify_transfer(&key, status, &phrase, done)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {

@@ -24,6 +24,9 @@ enum Sent {
     Respond(RequestId, u16),
     Invite(DialogKey, String),
     Cancel(DialogKey),
+    Reinvite(DialogKey),
+    Refer(DialogKey, String),
+    Notify(DialogKey, u16),
 }
 
 #[derive(Clone, Default)]
@@ -77,6 +80,31 @@ impl SipSide for FakeSip {
     fn place(&self, key: &DialogKey, target: &str, _sdp: String) -> Result<String, String> {
         self.record(Sent::Invite(key.clone(), target.to_string()));
         Ok(format!("call-id-{key:?}"))
+    }
+
+    fn reinvite(
+        &self,
+        key: &DialogKey,
+        sdp: String,
+    ) -> BoxFuture<'static, Result<(u16, Option<String>), String>> {
+        self.record(Sent::Reinvite(key.clone()));
+        Box::pin(async move { Ok((200, Some(sdp))) })
+    }
+
+    fn refer(&self, key: &DialogKey, target: &str) -> BoxFuture<'static, Result<u16, String>> {
+        self.record(Sent::Refer(key.clone(), target.to_string()));
+        Box::pin(async { Ok(202) })
+    }
+
+    fn notify_transfer(
+        &self,
+        key: &DialogKey,
+        status: u16,
+        _phrase: &str,
+        _done: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        self.record(Sent::Notify(key.clone(), status));
+        Box::pin(async { Ok(()) })
     }
 
     fn cancel(&self, key: &DialogKey) -> BoxFuture<'static, Result<(), String>> {

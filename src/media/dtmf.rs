@@ -118,6 +118,11 @@ impl DtmfReceiver {
     }
 }
 
+/// What `,` queues: not an event code (those end at 16), a 500 ms pause.
+const PAUSE_CODE: u8 = 0xff;
+/// 500 ms in 20 ms ticks.
+const COMMA_TICKS: u32 = 25;
+
 /// Sends queued digits. The media task calls [`tick`](Self::tick) every 20 ms with the RTP
 /// timestamp audio would carry, and sends the packet it returns instead of audio (with the
 /// telephone-event payload type) or audio when it returns None.
@@ -173,13 +178,20 @@ impl DtmfSender {
         }
     }
 
-    /// Queues digits to send after those already queued. Refuses the whole string, naming the
-    /// first character that is not a DTMF digit.
+    /// Queues digits to send after those already queued; `,` is a 500 ms pause (as phones
+    /// dial it). Refuses the whole string, naming the first character that is neither.
     pub fn queue(&mut self, digits: &str) -> Result<(), char> {
-        if let Some(bad) = digits.chars().find(|&c| digit_code(c).is_none()) {
+        let code = |c: char| {
+            if c == ',' {
+                Some(PAUSE_CODE)
+            } else {
+                digit_code(c)
+            }
+        };
+        if let Some(bad) = digits.chars().find(|&c| code(c).is_none()) {
             return Err(bad);
         }
-        self.queue.extend(digits.chars().filter_map(digit_code));
+        self.queue.extend(digits.chars().filter_map(code));
         Ok(())
     }
 
@@ -199,6 +211,13 @@ impl DtmfSender {
         }
         if self.state == SendState::Idle {
             let code = self.queue.pop_front()?;
+            if code == PAUSE_CODE {
+                // This tick is the pause's first.
+                self.state = SendState::Pause {
+                    ticks_left: COMMA_TICKS - 1,
+                };
+                return None;
+            }
             self.state = SendState::Tone {
                 code,
                 start: rtp_timestamp_now,

@@ -22,7 +22,9 @@ mod srtp_tests;
 #[cfg(test)]
 mod tests;
 
-pub use negotiate::{answer, answer_preferring, negotiate_answer, offer, LocalMedia, Negotiated};
+pub use negotiate::{
+    answer, answer_preferring, negotiate_answer, offer, offer_with, LocalMedia, Negotiated,
+};
 pub use parse::parse;
 
 /// A parsed session description.

@@ -102,6 +102,20 @@ pub enum SipEvent {
         key: DialogKey,
         sdp: Option<String>,
     },
+    /// The other side asks us to call `target` (REFER); answer through `responder`.
+    Refer {
+        key: DialogKey,
+        target: String,
+        responder: Responder,
+    },
+    /// Progress of our REFER: the new call's status, from a NOTIFY's sipfrag.
+    TransferNotify {
+        key: DialogKey,
+        status: u16,
+        phrase: String,
+        /// The subscription ended: this is the outcome.
+        done: bool,
+    },
     /// A call we placed ended without a session.
     NotAnswered {
         key: DialogKey,
@@ -114,7 +128,7 @@ pub enum SipEvent {
 
 /// The methods we handle, for `Allow` in our answers (RFC 3261 §20.5: required in a 405, and
 /// how peers such as pjsua learn that UPDATE and INFO work).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY";
 
 /// Answers one in-dialog request (re-INVITE / UPDATE) on the engine's behalf.
 #[derive(Debug)]
@@ -836,10 +850,9 @@ impl UserAgent {
                     let _ = handle.reply(StatusCode::OK).await;
                 });
             }
-            DialogState::Message(_, _, handle)
-            | DialogState::Notify(_, _, handle)
-            | DialogState::Refer(_, _, handle)
-            | DialogState::Publish(_, _, handle) => {
+            DialogState::Refer(_, req, handle) => self.on_refer(key, &req, handle, events),
+            DialogState::Notify(_, req, handle) => self.on_notify(key, &req, handle, events),
+            DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
                 self.spawn(async move {
                     let allow = vec![Header::Allow(ALLOW.into())];
                     let _ = handle
@@ -906,5 +919,6 @@ mod order;
 mod place;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub use place::{Outbound, Progress, Refusal};

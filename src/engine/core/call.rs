@@ -74,6 +74,16 @@ pub struct Call {
     pub torn_down: bool,
     /// A call we placed: its target, timings and redirect.
     pub placed: Option<super::outgoing::Placed>,
+    /// We put the other side on hold (our `a=sendonly` re-INVITE was answered).
+    pub held_by_us: bool,
+    /// The other side holds us (their `sendonly`/`inactive` offer).
+    pub held_by_them: bool,
+    /// Our hold (`true`) or resume re-INVITE is waiting for its answer.
+    pub hold_pending: Option<bool>,
+    /// A transfer of this call in progress (theirs or ours).
+    pub transfer: Option<super::transfer::Transfer>,
+    /// This call was placed for the other side's transfer of that call.
+    pub transfer_for: Option<CallId>,
 }
 
 impl Call {
@@ -120,6 +130,11 @@ impl Call {
             ending: None,
             torn_down: false,
             placed: None,
+            held_by_us: false,
+            held_by_them: false,
+            hold_pending: None,
+            transfer: None,
+            transfer_for: None,
         }
     }
 

@@ -45,7 +45,7 @@ impl CallTable {
         if self.policy.send_dtmf.is_some() {
             out.push(Effect::Arm {
                 timer: Timer::Dtmf(id),
-                after: DTMF_DELAY,
+                after: self.policy.dtmf_delay,
             });
         }
     }
@@ -143,21 +143,13 @@ impl CallTable {
                 negotiated: negotiated.clone(),
             });
         }
-        let new_state = if held {
-            CallState::Held
-        } else {
-            CallState::Active
-        };
-        let changed = call.state != new_state && call.state != CallState::Answering;
-        if changed {
-            call.state = new_state;
-        }
+        let was_held = std::mem::replace(&mut call.held_by_them, held);
         out.push(respond(200, Some(body)));
         if let Some(started) = started.filter(|_| current != Some(negotiated.codec)) {
             out.emit(started);
         }
-        if changed {
-            out.call_state(id, new_state);
+        if was_held != held {
+            self.hold_changed(id, out);
         }
     }
 

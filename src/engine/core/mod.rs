@@ -12,11 +12,13 @@
 mod bridge;
 mod call;
 mod dialog;
+mod hold;
 mod invite;
 mod media;
 mod outgoing;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub use call::Call;
 pub use outgoing::explain;
@@ -32,9 +34,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-/// When `--send-dtmf` digits go out after a call is connected.
-pub const DTMF_DELAY: Duration = Duration::from_secs(1);
-
 /// The call policies the table applies, resolved once from the configuration.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -48,10 +47,14 @@ pub struct Policy {
     /// Reject every call with this status instead of answering.
     pub auto_reject: Option<u16>,
     pub send_dtmf: Option<String>,
+    /// `--dtmf-delay`: how long after the answer the digits start.
+    pub dtmf_delay: Duration,
     /// `--rtp-timeout`: hang up an active call that receives nothing for this long.
     pub rtp_timeout: Option<Duration>,
     /// `--bridge`: every call with media is bridged.
     pub auto_bridge: bool,
+    /// `--on-refer`: what the other side's REFER gets.
+    pub on_refer: crate::config::OnRefer,
     /// The model and voice, for the log line when a bridge starts.
     pub bridge_model: String,
     pub bridge_voice: String,
@@ -154,6 +157,29 @@ pub enum Input {
     NotAnswered {
         key: DialogKey,
         refusal: crate::sip::ua::Refusal,
+    },
+    /// The other side asks us to call `target` (REFER), answered with `Effect::Respond`.
+    Refer {
+        key: DialogKey,
+        target: String,
+        request: RequestId,
+    },
+    /// A NOTIFY about our REFER: the new call's status.
+    TransferNotify {
+        key: DialogKey,
+        status: u16,
+        phrase: String,
+        done: bool,
+    },
+    /// `Effect::Refer` done: the REFER's final status, or why none came.
+    ReferDone {
+        call: CallId,
+        result: Result<u16, String>,
+    },
+    /// `Effect::Reinvite` done: the answer's status and SDP, or why none came.
+    ReinviteDone {
+        call: CallId,
+        result: Result<(u16, Option<String>), String>,
     },
     /// `Effect::Invite` done: sent with this Call-ID, or not sent.
     InviteSent {
@@ -262,6 +288,25 @@ pub enum Effect {
         key: DialogKey,
         target: String,
         sdp: String,
+    },
+    /// A re-INVITE with our new offer (hold, resume); answers `ReinviteDone`.
+    Reinvite {
+        call: CallId,
+        key: DialogKey,
+        sdp: String,
+    },
+    /// REFER the other side to `target`; answers `ReferDone`.
+    Refer {
+        call: CallId,
+        key: DialogKey,
+        target: String,
+    },
+    /// NOTIFY the other side how the transfer it asked for goes.
+    NotifyTransfer {
+        key: DialogKey,
+        status: u16,
+        phrase: String,
+        done: bool,
     },
     /// CANCEL a call we placed that has no final answer; the 487 ends it.
     Cancel {
@@ -418,6 +463,19 @@ impl CallTable {
             Input::Answered { key, sdp } => self.on_answered(&key, sdp, now, &mut out),
             Input::NotAnswered { key, refusal } => self.on_not_answered(&key, refusal, &mut out),
             Input::InviteSent { call, result } => self.on_invite_sent(call, result, &mut out),
+            Input::ReinviteDone { call, result } => self.on_reinvite_done(call, result, &mut out),
+            Input::Refer {
+                key,
+                target,
+                request,
+            } => self.on_refer(&key, target, request, &mut out),
+            Input::TransferNotify {
+                key,
+                status,
+                phrase,
+                done,
+            } => self.on_transfer_notify(&key, status, phrase, done, &mut out),
+            Input::ReferDone { call, result } => self.on_refer_done(call, result, &mut out),
             Input::RtpBound {
                 call,
                 result,
@@ -458,9 +516,8 @@ impl CallTable {
             Command::Dial { target } => {
                 self.dial(target, out);
             }
-            Command::Hold { .. } | Command::Transfer { .. } => {
-                out.warn("holding and transferring calls is not built yet")
-            }
+            Command::Hold { call, on } => self.hold(call, on, out),
+            Command::Transfer { call, target } => self.transfer(call, target, out),
             // The executor stops its loop on Quit and then sends `Shutdown`.
             Command::Quit => {}
         }

@@ -124,6 +124,7 @@ impl CallTable {
         call.answering = Answering::No;
         call.ending = Some(EndReason::Failed { reason });
         let key = call.key.clone();
+        self.transfer_outcome(id, 500, "Server Internal Error", out);
         self.on_terminated(&key, Termination::Other(String::new()), out);
     }
 
@@ -285,10 +286,11 @@ impl CallTable {
         }
         out.call_state(id, CallState::Active);
         self.start_media(id, out);
+        self.transfer_outcome(id, 200, "OK", out);
         if self.policy.send_dtmf.is_some() {
             out.push(Effect::Arm {
                 timer: Timer::Dtmf(id),
-                after: DTMF_DELAY,
+                after: self.policy.dtmf_delay,
             });
         }
     }
@@ -350,6 +352,7 @@ impl CallTable {
                 explained,
             });
         }
+        self.transfer_outcome(id, refusal.status, &refusal.phrase, out);
         self.on_terminated(key, Termination::Rejected(refusal.status), out);
     }
 

@@ -8,6 +8,7 @@ mod invite;
 mod media;
 mod outgoing;
 mod srtp;
+mod transfer;
 
 use super::*;
 use crate::media::sdp::MediaDirection;
@@ -38,6 +39,7 @@ pub(super) fn policy() -> Policy {
         answer_after: Duration::ZERO,
         auto_reject: None,
         send_dtmf: None,
+        dtmf_delay: Duration::from_secs(1),
         rtp_timeout: Some(Duration::from_secs(60)),
         auto_bridge: false,
         bridge_model: "gpt-realtime".into(),
@@ -46,6 +48,7 @@ pub(super) fn policy() -> Policy {
         domain: Some("example.com".into()),
         from: "sip:alice@example.com".into(),
         ring_timeout: Some(Duration::from_secs(30)),
+        on_refer: crate::config::OnRefer::Accept,
     }
 }
 

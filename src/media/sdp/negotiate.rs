@@ -155,6 +155,12 @@ fn answer_choosing(
 /// with `--srtp mandatory` as RTP/SAVP, with `optional` as RTP/AVP (best effort), keys for
 /// both suites either way.
 pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
+    offer_with(prefs, local, MediaDirection::SendRecv)
+}
+
+/// An offer that asks for `direction`: `sendonly` puts the other side on hold (RFC 3264
+/// §8.4), `sendrecv` resumes.
+pub fn offer_with(prefs: &[Codec], local: &LocalMedia, direction: MediaDirection) -> String {
     let mut sdp = session_header(local);
     let pts: Vec<(Codec, u8)> = prefs.iter().map(|&c| (c, offer_payload_type(c))).collect();
     let proto = match local.srtp.mode {
@@ -178,7 +184,7 @@ pub fn offer(prefs: &[Codec], local: &LocalMedia) -> String {
         }
     }
     push(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
-    push(&mut sdp, format_args!("a=sendrecv"));
+    push(&mut sdp, format_args!("a={}", direction.attribute()));
     sdp
 }
 

@@ -188,6 +188,32 @@ impl UserAgent {
         })
     }
 
+    /// A re-INVITE on `key`'s dialog (either direction's call) with `sdp` as the offer; the
+    /// answer's status and SDP. rsipstack ACKs a 2xx.
+    pub async fn reinvite(
+        &self,
+        key: &DialogKey,
+        sdp: String,
+    ) -> Result<(u16, Option<String>), DialogError> {
+        let dialog = self.dialog_or_gone(key)?;
+        let headers = vec![
+            Header::ContentType("application/sdp".into()),
+            Header::Allow(ALLOW.into()),
+        ];
+        let response = dialog
+            .reinvite(Some(headers), Some(sdp.into_bytes()))
+            .await
+            .map_err(|e| DialogError::Place {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| DialogError::Place {
+                key: key.clone(),
+                reason: "the call is not established yet".into(),
+            })?;
+        Ok((response.status_code.code(), body_text(&response)))
+    }
+
     /// The states of one placed call: its provisional answers, then, once answered, what
     /// happens inside its dialog.
     async fn follow_placed(

@@ -82,7 +82,7 @@ fn dtmf_goes_out_a_second_after_connecting_and_not_after_the_end() {
     });
     assert!(out.contains(&Effect::Arm {
         timer: Timer::Dtmf(CallId(1)),
-        after: DTMF_DELAY
+        after: Duration::from_secs(1)
     }));
     let out = s.on(Input::Timer(Timer::Dtmf(CallId(1))));
     assert!(out.contains(&Effect::SendDtmf {
