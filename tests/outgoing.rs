@@ -564,6 +564,15 @@ fn a_refer_from_the_callee_is_followed_with_notifies_and_bye() {
         "the first call: {first}"
     );
     assert_sipp_heard_our_tone(capture, "the transfer target hears sipterm");
+    // RFC 6665 lets a NOTIFY overtake the 202 in the network (the scenario copes), but the
+    // notifier sends its 202 first (RFC 3515 2.4.4: the NOTIFY follows the acceptance).
+    let firsts = referred.received_first_lines();
+    let accepted = firsts.iter().position(|l| l.starts_with("SIP/2.0 202"));
+    let notified = firsts.iter().position(|l| l.starts_with("NOTIFY "));
+    assert!(
+        accepted.is_some() && accepted < notified,
+        "the REFER's 202 did not come before the first NOTIFY: {firsts:?}"
+    );
 }
 
 #[test]
