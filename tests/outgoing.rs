@@ -859,3 +859,31 @@ fn a_401_on_the_invite_is_answered_with_the_accounts_credentials() {
         }
     }
 }
+
+/// Ctrl+C while it rings: the call is cancelled (sipp sees CANCEL and answers 487), and the run
+/// counts as not answered.
+#[test]
+fn ctrl_c_while_ringing_cancels_and_exits_4() {
+    let callee = Sipp::uas("uas_ring_no_answer.xml").spawn();
+    let mut sipterm = Sipterm::spawn(direct_call_args(&sipp_uri("svc", &callee), true, &[]));
+    wait_event(&mut sipterm, "ringing", |e| {
+        is(e, "call_state") && e["state"] == "ringing"
+    });
+    sipterm.interrupt();
+    assert_exit(&mut sipterm, NOT_ANSWERED);
+    let run = callee.wait();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    assert_eq!(
+        run.received_requests(),
+        vec!["INVITE", "CANCEL", "ACK"],
+        "{run}"
+    );
+    let ended = the_event(&sipterm, "call_ended");
+    assert_eq!(ended["direction"], "outgoing", "{ended}");
+    assert!(
+        all_events(&sipterm, "call_answered").is_empty(),
+        "{}",
+        sipterm.report()
+    );
+    eprintln!("cancelled by Ctrl+C: reason {}", ended["reason"]);
+}
