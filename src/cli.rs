@@ -89,6 +89,24 @@ pub struct Cli {
     )]
     pub on_refer: OnReferArg,
 
+    /// Put every answered call on hold this many seconds after the answer (once), for
+    /// --hold-for seconds, then resume: the headless way to test hold.
+    #[arg(long, value_name = "SECS")]
+    pub hold_after: Option<f64>,
+
+    /// With --hold-after: how long the hold lasts.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub hold_for: f64,
+
+    /// Blind-transfer every answered call to this URI (or number), --transfer-after seconds
+    /// after the answer: the headless way to test transfer.
+    #[arg(long, value_name = "URI")]
+    pub transfer_to: Option<String>,
+
+    /// With --transfer-to: seconds after the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub transfer_after: f64,
+
     /// Local SIP port (0 picks any free port).
     #[arg(long, value_name = "N", default_value_t = 5060)]
     pub port: u16,

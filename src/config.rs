@@ -65,6 +65,10 @@ pub struct Config {
     pub headers: Vec<(String, String)>,
     pub ring_timeout: Option<Duration>,
     pub on_refer: OnRefer,
+    /// `--hold-after`, `--hold-for`.
+    pub hold_once: Option<(Duration, Duration)>,
+    /// `--transfer-to` (resolved), `--transfer-after`.
+    pub transfer_to: Option<(String, Duration)>,
     pub transport: Transport,
     /// Local SIP port; 0 means any free port.
     pub sip_port: u16,
@@ -149,6 +153,10 @@ pub enum ConfigError {
     Play { path: String, why: String },
     #[error("--record '{path}' cannot be used: {why}")]
     Record { path: String, why: String },
+    #[error("{0} '{1}' must be a number of seconds between 0 and 3600")]
+    Seconds(&'static str, f64),
+    #[error("--transfer-to: {0}")]
+    TransferTo(crate::sip::dial::DialError),
     #[error("--dtmf-delay '{0}' must be a number of seconds between 0 and 3600")]
     DtmfDelay(f64),
     #[error("--answer-after '{0}' must be a number of seconds between 0 and 3600")]
@@ -307,6 +315,27 @@ impl Config {
         if let Some(dir) = &cli.record {
             check_record_dir(dir)?;
         }
+        let seconds = |flag: &'static str, v: f64| {
+            (0.0..=3600.0)
+                .contains(&v)
+                .then(|| Duration::from_secs_f64(v))
+                .ok_or(ConfigError::Seconds(flag, v))
+        };
+        let hold_once = match cli.hold_after {
+            Some(after) => Some((
+                seconds("--hold-after", after)?,
+                seconds("--hold-for", cli.hold_for)?,
+            )),
+            None => None,
+        };
+        let domain = has_account.then(|| aor.host_port());
+        let transfer_to = match &cli.transfer_to {
+            Some(t) => Some((
+                crate::sip::dial::resolve(t, domain.as_deref()).map_err(ConfigError::TransferTo)?,
+                seconds("--transfer-after", cli.transfer_after)?,
+            )),
+            None => None,
+        };
         if !(0.0..=3600.0).contains(&cli.dtmf_delay) {
             return Err(ConfigError::DtmfDelay(cli.dtmf_delay));
         }
@@ -328,6 +357,8 @@ impl Config {
         };
         Ok(Config {
             register: has_account && !cli.no_register,
+            hold_once,
+            transfer_to,
             has_account,
             call,
             from,

@@ -367,3 +367,67 @@ fn an_expired_certificate_is_named_and_exits_3() {
         "{reason}"
     );
 }
+
+/// A call we place over TLS goes out on the registrar's flow (we dial no other TLS
+/// connection): Kamailio takes it on its TLS socket and relays it over UDP to a sipp UAS
+/// registered as bob, and the call carries bob's tone back to us.
+#[test]
+fn a_call_we_place_goes_out_on_the_tls_flow() {
+    let dir = ScratchDir::new("tls-out");
+    let (ca, cert) = good_certificate(&dir);
+    let kamailio = Kamailio::builder()
+        .user(ALICE.0, ALICE.1)
+        .user("bob", "builder")
+        .tls(&cert.cert, &cert.key)
+        .start();
+    let uas =
+        support::spawn_registered_uas(&kamailio, "bob", "builder", Sipp::uas("uas_answer.xml"));
+    let mut args = alice_args(&kamailio, Some(&ca.cert));
+    let recordings = ScratchDir::new("tls-out-rec");
+    args.extend(
+        [
+            "--call",
+            "bob",
+            "--duration",
+            "3",
+            "--audio",
+            "null",
+            "-v",
+            "--record",
+        ]
+        .map(String::from),
+    );
+    args.push(recordings.path().display().to_string());
+    let port = sip_port(&args);
+    let mut sipterm = Sipterm::spawn(args);
+    assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+    uas.wait().assert_success();
+    let placed = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "outgoing_call"))
+        .expect("an outgoing call");
+    assert_eq!(
+        placed["to"],
+        format!("sip:bob@127.0.0.1:{}", kamailio.tls_port()).as_str()
+    );
+    assert!(events(&sipterm).iter().any(|e| is(e, "call_answered")));
+    // Our INVITE as Kamailio logged it: from our SIP port, over TLS.
+    let log = kamailio.log();
+    assert!(
+        log.contains(&format!(
+            "INVITE sip:bob@127.0.0.1:{} from 127.0.0.1:{port}/tls",
+            kamailio.tls_port()
+        )),
+        "Kamailio did not take our INVITE on the TLS flow:\n{log}"
+    );
+    // The tone from bob reached us through the call.
+    let ended = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "call_ended"))
+        .expect("call_ended");
+    let wav = ended["media"]["recording"].as_str().expect("a recording");
+    let wav = support::wav::read_wav(std::path::Path::new(wav)).expect("a readable WAV");
+    let remote = wav.channel(0);
+    let f = dominant_frequency(&remote[4000.min(remote.len())..], wav.rate);
+    assert!((f - 1000.0).abs() <= 20.0, "bob's tone at {f} Hz");
+}

@@ -242,6 +242,19 @@ fn outbound(config: &Config, bind_ip: IpAddr) -> crate::sip::ua::Outbound {
             .password
             .clone()
             .map(|p| (config.account.username.clone(), p)),
+        registrar_flow: (config.register && config.transport.is_stream()).then(|| {
+            let mut registrar = config.account.registrar.clone();
+            if registrar.transport_param().is_none() {
+                registrar.params.push(format!(
+                    "transport={}",
+                    config.transport.as_str().to_ascii_lowercase()
+                ));
+            }
+            registrar
+                .port
+                .get_or_insert(config.transport.default_port());
+            registrar.to_string()
+        }),
     }
 }
 
@@ -274,6 +287,8 @@ impl<S: SipSide> Engine<S> {
             from: config.account.aor.to_string(),
             ring_timeout: config.ring_timeout,
             on_refer: config.on_refer,
+            hold_once: config.hold_once,
+            transfer_to: config.transfer_to.clone(),
         };
         let one_call = match &config.call {
             Some(uri) => OneCall::Pending(uri.clone()),

@@ -64,6 +64,17 @@ impl<S: SipSide> Engine<S> {
                     })
                 });
             }
+            Effect::AcceptRefer { request, key } => {
+                let accept = self.sip.respond(request, 202, None);
+                let notify = self.sip.notify_transfer(&key, 100, "Trying", false);
+                self.tasks.spawn(async move {
+                    accept.await;
+                    if let Err(e) = notify.await {
+                        tracing::debug!(error = %e, "NOTIFY for a transfer failed");
+                    }
+                    Done::Nothing
+                });
+            }
             Effect::NotifyTransfer {
                 key,
                 status,

@@ -4,8 +4,8 @@
 //! has no event of its own (warnings, errors, diagnostics), pass through as they are.
 
 use crate::vocab::{
-    CallId, CallState, Codec, EndReason, Event, LogKind, LogLevel, RegistrationState, Speaker,
-    TransferBy, TransferStage,
+    CallId, CallState, Codec, Direction, EndReason, Event, LogKind, LogLevel, RegistrationState,
+    Speaker, TransferBy, TransferStage,
 };
 use std::collections::HashMap;
 
@@ -354,10 +354,10 @@ impl Phraser {
             }
             Event::CallEnded {
                 call,
+                direction,
                 reason,
                 duration_ms,
                 media,
-                ..
             } => {
                 let notes = self.calls.remove(call).unwrap_or_default();
                 let who = if notes.who.is_empty() {
@@ -368,7 +368,10 @@ impl Phraser {
                 say(
                     LogLevel::Info,
                     LogKind::Call,
-                    format!("call {call} with {who} ended: {}", end_words(reason)),
+                    format!(
+                        "call {call} with {who} ended: {}",
+                        end_words(reason, *direction)
+                    ),
                 );
                 if notes.answered {
                     let s = &media.stats;
@@ -418,11 +421,15 @@ fn event_has_reason(event: &Event) -> bool {
 }
 
 /// Why a call ended, as the log says it.
-pub fn end_words(reason: &EndReason) -> String {
+pub fn end_words(reason: &EndReason, direction: Direction) -> String {
+    let them = match direction {
+        Direction::Incoming => "the caller",
+        Direction::Outgoing => "the other side",
+    };
     match reason {
         EndReason::LocalHangup => "we hung up".to_string(),
-        EndReason::RemoteHangup => "the caller hung up".to_string(),
-        EndReason::Cancelled => "the caller cancelled before answer".to_string(),
+        EndReason::RemoteHangup => format!("{them} hung up"),
+        EndReason::Cancelled => format!("{them} cancelled before answer"),
         EndReason::Rejected { status } => format!("rejected with {status}"),
         EndReason::NoCommonCodec => "no common codec".to_string(),
         EndReason::RtpTimeout { secs } => {
@@ -444,7 +451,7 @@ pub fn end_words(reason: &EndReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vocab::{Direction, MediaStats, MediaSummary, Quality};
+    use crate::vocab::{MediaStats, MediaSummary, Quality};
 
     fn words(p: &mut Phraser, event: Event) -> Vec<String> {
         p.lines(&event)
@@ -727,6 +734,55 @@ mod tests {
         assert_eq!(
             p.lines(&log),
             [(LogLevel::Warn, LogKind::Warning, "as it is".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_call_we_place_is_told_from_dialling_to_its_refusal() {
+        let mut p = Phraser::default();
+        let call = CallId(4);
+        assert_eq!(
+            words(
+                &mut p,
+                Event::OutgoingCall {
+                    call,
+                    to: "sip:agent@example.com".into(),
+                    from: "sip:me@example.com".into(),
+                }
+            ),
+            ["calling sip:agent@example.com as sip:me@example.com (call #4)"]
+        );
+        assert_eq!(
+            words(
+                &mut p,
+                Event::CallProgress {
+                    call,
+                    status: 183,
+                    phrase: "Session Progress".into(),
+                    post_dial_delay_ms: 42,
+                    early_media: true,
+                }
+            ),
+            ["call #4: 183 Session Progress after 42 ms, early media playing"]
+        );
+        let ended = Event::CallEnded {
+            call,
+            direction: Direction::Outgoing,
+            reason: EndReason::NotAnswered {
+                status: 486,
+                phrase: "Busy Here".into(),
+                explained: "busy".into(),
+            },
+            duration_ms: 0,
+            media: MediaSummary::default(),
+        };
+        assert_eq!(
+            words(&mut p, ended),
+            ["call #4 with sip:agent@example.com ended: not answered: 486 Busy Here (busy)"]
+        );
+        assert_eq!(
+            end_words(&EndReason::RemoteHangup, Direction::Outgoing),
+            "the other side hung up"
         );
     }
 }

@@ -42,12 +42,7 @@ impl CallTable {
         call.state = CallState::Active;
         out.call_state(id, CallState::Active);
         self.start_media(id, out);
-        if self.policy.send_dtmf.is_some() {
-            out.push(Effect::Arm {
-                timer: Timer::Dtmf(id),
-                after: self.policy.dtmf_delay,
-            });
-        }
+        self.arm_after_answer(id, out);
     }
 
     pub(super) fn on_reoffer(
@@ -189,7 +184,9 @@ impl CallTable {
     }
 
     pub(super) fn on_bye_done(&mut self, id: CallId, result: Result<(), String>, out: &mut Out) {
-        if let Err(e) = result {
+        // A BYE from the other side that crossed ours ended the dialog first: nothing failed.
+        let crossed = self.calls.get(&id).is_none_or(|c| c.torn_down);
+        if let (Err(e), false) = (result, crossed) {
             out.warn(format!("call {id}: BYE failed: {e}"));
         }
     }

@@ -53,6 +53,11 @@ pub struct Policy {
     pub rtp_timeout: Option<Duration>,
     /// `--bridge`: every call with media is bridged.
     pub auto_bridge: bool,
+    /// `--hold-after` and `--hold-for`: hold every answered call once, this long after the
+    /// answer, for this long.
+    pub hold_once: Option<(Duration, Duration)>,
+    /// `--transfer-to` and `--transfer-after`: REFER every answered call to this target.
+    pub transfer_to: Option<(String, Duration)>,
     /// `--on-refer`: what the other side's REFER gets.
     pub on_refer: crate::config::OnRefer,
     /// The model and voice, for the log line when a bridge starts.
@@ -97,6 +102,11 @@ pub enum Timer {
     Dtmf(CallId),
     /// `--ring-timeout` has passed for a call we placed.
     RingTimeout(CallId),
+    /// `--hold-after`: put the call on hold now; `--hold-for` later: resume it.
+    Hold(CallId),
+    Resume(CallId),
+    /// `--transfer-to`: REFER the call now.
+    Transfer(CallId),
 }
 
 /// A new INVITE, as the SIP layer saw it.
@@ -300,6 +310,11 @@ pub enum Effect {
         call: CallId,
         key: DialogKey,
         target: String,
+    },
+    /// Answer their REFER 202, then NOTIFY `100 Trying` (in that order, RFC 3515 §2.4.4).
+    AcceptRefer {
+        request: RequestId,
+        key: DialogKey,
     },
     /// NOTIFY the other side how the transfer it asked for goes.
     NotifyTransfer {
@@ -539,6 +554,52 @@ impl CallTable {
                 }
             }
             Timer::RingTimeout(id) => self.on_ring_timeout(id, out),
+            Timer::Hold(id) => {
+                if self.calls.get(&id).is_some_and(|c| !c.is_ending()) {
+                    self.hold(id, true, out);
+                    if let Some((_, hold_for)) = self.policy.hold_once {
+                        out.push(Effect::Arm {
+                            timer: Timer::Resume(id),
+                            after: hold_for,
+                        });
+                    }
+                }
+            }
+            Timer::Resume(id) => {
+                if self.calls.get(&id).is_some_and(|c| !c.is_ending()) {
+                    self.hold(id, false, out);
+                }
+            }
+            Timer::Transfer(id) => {
+                if let Some((target, _)) = self.policy.transfer_to.clone() {
+                    if self.calls.get(&id).is_some_and(|c| !c.is_ending()) {
+                        self.transfer(id, target, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The timers a call's answer starts: `--send-dtmf`, `--hold-after`, `--transfer-to`.
+    fn arm_after_answer(&self, id: CallId, out: &mut Out) {
+        let p = &self.policy;
+        if p.send_dtmf.is_some() {
+            out.push(Effect::Arm {
+                timer: Timer::Dtmf(id),
+                after: p.dtmf_delay,
+            });
+        }
+        if let Some((after, _)) = p.hold_once {
+            out.push(Effect::Arm {
+                timer: Timer::Hold(id),
+                after,
+            });
+        }
+        if let Some((_, after)) = &p.transfer_to {
+            out.push(Effect::Arm {
+                timer: Timer::Transfer(id),
+                after: *after,
+            });
         }
     }
 

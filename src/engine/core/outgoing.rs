@@ -287,12 +287,7 @@ impl CallTable {
         out.call_state(id, CallState::Active);
         self.start_media(id, out);
         self.transfer_outcome(id, 200, "OK", out);
-        if self.policy.send_dtmf.is_some() {
-            out.push(Effect::Arm {
-                timer: Timer::Dtmf(id),
-                after: self.policy.dtmf_delay,
-            });
-        }
+        self.arm_after_answer(id, out);
     }
 
     pub(super) fn on_not_answered(&mut self, key: &DialogKey, refusal: Refusal, out: &mut Out) {

@@ -49,6 +49,8 @@ pub(super) fn policy() -> Policy {
         from: "sip:alice@example.com".into(),
         ring_timeout: Some(Duration::from_secs(30)),
         on_refer: crate::config::OnRefer::Accept,
+        hold_once: None,
+        transfer_to: None,
     }
 }
 

@@ -106,12 +106,9 @@ impl CallTable {
             out.push(respond(400));
             return;
         }
-        out.push(respond(202));
-        out.push(Effect::NotifyTransfer {
+        out.push(Effect::AcceptRefer {
+            request,
             key: key.clone(),
-            status: 100,
-            phrase: "Trying".into(),
-            done: false,
         });
         let new = self.dial(target.clone(), out);
         if let Some(call) = self.calls.get_mut(&id) {

@@ -28,6 +28,10 @@ pub struct Outbound {
     pub headers: Vec<(String, String)>,
     /// The account's user name and password, for 401 and 407 challenges.
     pub credential: Option<(String, String)>,
+    /// Over TCP or TLS with a registration and no proxy: the registrar's URI (with its
+    /// `;transport=`), whose flow carries our INVITEs. Over TLS it is the only way out: we
+    /// dial no other TLS connection.
+    pub registrar_flow: Option<String>,
 }
 
 /// A provisional answer: 180, 183, ... (not 100).
@@ -90,6 +94,14 @@ impl UserAgent {
                 realm: None,
                 auth_username: None,
             });
+        let destination = match (&outbound.registrar_flow, &outbound.proxy) {
+            (Some(registrar), None) => {
+                let uri = rsipstack::sip::Uri::try_from(registrar.as_str())
+                    .map_err(|e| invalid("the registrar", registrar, e))?;
+                rsipstack::transport::SipAddr::try_from(&uri).ok()
+            }
+            _ => None,
+        };
         let call_id = format!(
             "{:016x}{:016x}@{}",
             rand::random::<u64>(),
@@ -107,6 +119,7 @@ impl UserAgent {
             credential,
             headers: Some(headers),
             route_set,
+            destination,
             ..Default::default()
         };
         let (state_tx, state_rx) = self.dialogs.new_dialog_state_channel();

@@ -124,6 +124,10 @@ impl UserAgent {
         handle: rsipstack::dialog::dialog::TransactionHandle,
         events: &tokio::sync::mpsc::UnboundedSender<SipEvent>,
     ) {
+        // Answered before the engine hears of it: a BYE right behind must not strand it.
+        self.spawn(async move {
+            let _ = handle.reply(StatusCode::OK).await;
+        });
         let is_refer = header_value(request, "Event")
             .or_else(|| header_value(request, "o"))
             .is_some_and(|e| {
@@ -133,21 +137,19 @@ impl UserAgent {
                     .trim()
                     .eq_ignore_ascii_case("refer")
             });
-        if is_refer {
-            if let Some((status, phrase)) = sipfrag_status(&request.body) {
-                let done = header_value(request, "Subscription-State")
-                    .is_some_and(|s| s.to_ascii_lowercase().starts_with("terminated"));
-                let _ = events.send(SipEvent::TransferNotify {
-                    key,
-                    status,
-                    phrase,
-                    done,
-                });
-            }
+        if !is_refer {
+            return;
         }
-        self.spawn(async move {
-            let _ = handle.reply(StatusCode::OK).await;
-        });
+        if let Some((status, phrase)) = sipfrag_status(&request.body) {
+            let done = header_value(request, "Subscription-State")
+                .is_some_and(|s| s.to_ascii_lowercase().starts_with("terminated"));
+            let _ = events.send(SipEvent::TransferNotify {
+                key,
+                status,
+                phrase,
+                done,
+            });
+        }
     }
 }
 
