@@ -9,9 +9,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
-use support::pcap::UdpDatagram;
+use support::pcap::{invite_to_200, CallEnd};
 use support::sipterm::registered_args;
 use support::{wait_until, Kamailio, RtpCapture, Sipp, Sipterm, Transport};
 
@@ -54,7 +53,7 @@ fn main() {
     sipterm.interrupt();
     sipterm.wait(Duration::from_secs(10));
 
-    let mut latencies = answer_latencies(&datagrams, sip_port);
+    let mut latencies = invite_to_200(&datagrams, sip_port, CallEnd::Callee);
     assert!(
         latencies.len() as u32 >= CALLS * 95 / 100,
         "only {} INVITE/200 pairs seen in the capture",
@@ -73,35 +72,4 @@ fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Per Call-ID: first INVITE (no To tag) into `port`, first 200 for CSeq INVITE out of it.
-fn answer_latencies(datagrams: &[UdpDatagram], port: u16) -> Vec<Duration> {
-    let mut invites: HashMap<String, Duration> = HashMap::new();
-    let mut answers: HashMap<String, Duration> = HashMap::new();
-    for d in datagrams {
-        let text = String::from_utf8_lossy(&d.payload);
-        let Some(call_id) = header(&text, "call-id") else {
-            continue;
-        };
-        let is_invite_cseq = header(&text, "cseq").is_some_and(|c| c.ends_with("INVITE"));
-        if d.dst.port() == port && text.starts_with("INVITE ") {
-            invites.entry(call_id).or_insert(d.time);
-        } else if d.src.port() == port && text.starts_with("SIP/2.0 200") && is_invite_cseq {
-            answers.entry(call_id).or_insert(d.time);
-        }
-    }
-    invites
-        .iter()
-        .filter_map(|(id, t_in)| answers.get(id).map(|t_out| t_out.saturating_sub(*t_in)))
-        .collect()
-}
-
-fn header(message: &str, name: &str) -> Option<String> {
-    message.lines().find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
 }

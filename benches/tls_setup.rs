@@ -11,10 +11,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 use support::certs::TestCa;
+use support::pcap::{invite_to_200, CallEnd};
 use support::sipterm::registered_args;
 use support::{
     free_udp_port, free_udp_port_block, free_udp_tcp_port, Kamailio, RtpCapture, Sipp, Sipterm,
@@ -132,34 +132,10 @@ fn call_setup_times(kamailio: &Kamailio) -> Vec<f64> {
         .run();
     assert!(run.success(), "{run}");
     let datagrams = capture.stop_datagrams();
-    let mut invites: HashMap<String, Duration> = HashMap::new();
-    let mut answers: HashMap<String, Duration> = HashMap::new();
-    for d in &datagrams {
-        let text = String::from_utf8_lossy(&d.payload);
-        let Some(call_id) = header(&text, "call-id") else {
-            continue;
-        };
-        let invite_cseq = header(&text, "cseq").is_some_and(|c| c.ends_with("INVITE"));
-        if d.src.port() == caller && text.starts_with("INVITE ") {
-            invites.entry(call_id).or_insert(d.time);
-        } else if d.dst.port() == caller && text.starts_with("SIP/2.0 200") && invite_cseq {
-            answers.entry(call_id).or_insert(d.time);
-        }
-    }
-    invites
-        .iter()
-        .filter_map(|(id, sent)| answers.get(id).map(|got| got.saturating_sub(*sent)))
+    invite_to_200(&datagrams, caller, CallEnd::Caller)
+        .into_iter()
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect()
-}
-
-fn header(message: &str, name: &str) -> Option<String> {
-    message.lines().find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
 }
 
 /// `median 1.23 ms (min 1.01, p90 2.34)`.

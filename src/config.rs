@@ -852,4 +852,101 @@ mod tests {
         ));
         assert!(Config::from_cli(&cli, false).is_ok());
     }
+
+    #[test]
+    fn call_without_an_account_registers_nothing_and_goes_to_the_uri() {
+        let c = config(&["--call", "sip:agent@sip.example.com:5070"]).unwrap();
+        assert!(!c.register && !c.has_account);
+        assert_eq!(c.call.as_deref(), Some("sip:agent@sip.example.com:5070"));
+        assert_eq!(c.account.registrar.host_port(), "sip.example.com:5070");
+        assert_eq!(c.transport, Transport::Udp);
+        // sips: asks for TLS, even with no account.
+        let c = config(&["--call", "sips:agent@sip.example.com"]).unwrap();
+        assert_eq!(c.transport, Transport::Tls);
+        // A number needs an account's domain.
+        let e = config(&["--call", "1001"]).unwrap_err();
+        assert!(e.to_string().starts_with("--call: "), "{e}");
+    }
+
+    #[test]
+    fn call_with_an_account_completes_numbers_and_registers_unless_told_not_to() {
+        let c = config(&["--sip-uri", "sip:alice@pbx.example.com", "--call", "1001"]).unwrap();
+        assert!(c.register && c.has_account);
+        assert_eq!(c.call.as_deref(), Some("sip:1001@pbx.example.com:5060"));
+        let c = config(&[
+            "--sip-uri",
+            "sip:alice@pbx.example.com",
+            "--call",
+            "1001",
+            "--no-register",
+        ])
+        .unwrap();
+        assert!(!c.register);
+    }
+
+    #[test]
+    fn a_bad_call_uri_names_the_flag() {
+        for bad in ["not a uri", "sip:", "sip:agent@", "sip:a@host:99999"] {
+            let e = config(&["--call", bad]).unwrap_err();
+            assert!(e.to_string().starts_with("--call: "), "{bad}: {e}");
+        }
+        let e = config(&["--call", "sip:a@b", "--from", "nope"]).unwrap_err();
+        assert!(e.to_string().starts_with("--from: "), "{e}");
+        let e = config(&["--call", "sip:a@b", "--outbound-proxy", "nope"]).unwrap_err();
+        assert!(e.to_string().starts_with("--outbound-proxy: "), "{e}");
+    }
+
+    #[test]
+    fn headers_are_name_colon_value_and_ours_are_refused() {
+        let c = config(&[
+            "--call",
+            "sip:a@b",
+            "--header",
+            "X-Test-Case: refund-42",
+            "--header",
+            "X-Empty:",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.headers,
+            vec![
+                ("X-Test-Case".to_string(), "refund-42".to_string()),
+                ("X-Empty".to_string(), String::new())
+            ]
+        );
+        for bad in ["no colon", ": value", "X Bad: 1", "X-\u{e9}: 1"] {
+            let e = config(&["--call", "sip:a@b", "--header", bad]).unwrap_err();
+            assert!(matches!(e, ConfigError::Header(_)), "{bad}: {e}");
+        }
+        let e = config(&["--call", "sip:a@b", "--header", "Call-ID: x"]).unwrap_err();
+        assert!(matches!(e, ConfigError::ReservedHeader(_)), "{e}");
+    }
+
+    #[test]
+    fn dtmf_takes_commas_and_the_timers_take_seconds() {
+        let c = config(&[
+            "--sip-uri",
+            "sip:a@b",
+            "--send-dtmf",
+            "12,,#",
+            "--dtmf-delay",
+            "0.5",
+            "--hold-after",
+            "3",
+            "--transfer-to",
+            "2002",
+        ])
+        .unwrap();
+        assert_eq!(c.dtmf_delay, Duration::from_millis(500));
+        assert_eq!(
+            c.hold_once,
+            Some((Duration::from_secs(3), Duration::from_secs(2)))
+        );
+        assert_eq!(
+            c.transfer_to,
+            Some(("sip:2002@b:5060".to_string(), Duration::from_secs(2)))
+        );
+        let e = config(&["--sip-uri", "sip:a@b", "--hold-after", "9999"]).unwrap_err();
+        assert!(e.to_string().starts_with("--hold-after '9999'"), "{e}");
+    }
 }

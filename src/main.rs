@@ -21,7 +21,7 @@ const EXIT_USAGE: i32 = 2;
 /// certificate we cannot trust).
 const EXIT_REGISTRATION_REFUSED: i32 = 3;
 /// `--call`: the call was refused or never answered (the status is in the log and in
-/// `call_ended`).
+/// `call_ended`), or failed after the answer.
 const EXIT_CALL_NOT_ANSWERED: i32 = 4;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::audio::assert_tone;
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::realtime_mock::{Fault, KeyRefusal, MockConfig, RealtimeMock};
-use support::sipterm::registered_args;
+use support::sipterm::{registered_args, sip_port};
 use support::wav::{read_wav, write_wav, Wav};
 use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm, Tone, Transport};
 
@@ -527,7 +527,7 @@ fn opus_call_with_baresip_is_bridged_as_pcm_at_24_khz_both_ways() {
     let mock = RealtimeMock::start(MockConfig::default());
     let args = bridged_args(&kamailio, &mock, mock.api_key(), &[]);
     // baresip calls sipterm directly, at its SIP port.
-    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(args);
     wait_registered(&mut sipterm);
 

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
-use support::sipterm::registered_args;
+use support::ports::tcp_connections;
+use support::sipterm::{registered_args, sip_port};
 use support::{wait_until, Kamailio, Sipp, Sipterm, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
@@ -17,25 +18,6 @@ fn start_alice(kamailio: &Kamailio, transport: Transport, extra: &[&str]) -> Sip
     args.extend(["--json", "--audio", "echo"].map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));
     Sipterm::spawn(args)
-}
-
-fn sip_port(sipterm_args: &[String]) -> u16 {
-    let at = sipterm_args.iter().position(|a| a == "--port").unwrap();
-    sipterm_args[at + 1].parse().unwrap()
-}
-
-/// Established TCP connections on loopback, as (local port, remote port), from /proc.
-fn tcp_connections() -> Vec<(u16, u16)> {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = |f: &str| u16::from_str_radix(f.rsplit(':').next()?, 16).ok();
-            (fields.get(3) == Some(&"01")).then_some(())?;
-            Some((port(fields.get(1)?)?, port(fields.get(2)?)?))
-        })
-        .collect()
 }
 
 /// A call from sipp through Kamailio to alice succeeds, over `transport`.

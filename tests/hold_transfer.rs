@@ -58,6 +58,51 @@ fn our_hold_is_a_sendonly_reinvite_and_resume_a_sendrecv_one() {
     assert_eq!(holds, vec![(true, false), (false, false)]);
 }
 
+/// The callee holds us (re-INVITE with a=sendonly) and resumes: we answer recvonly, then
+/// sendrecv (sipp checks both), report `held` apart from our own hold, and send nothing
+/// while held.
+#[test]
+fn the_callee_holds_and_resumes_the_call_we_placed() {
+    let uas = Sipp::uas("uas_hold_caller.xml")
+        .key("call_ms", 1000)
+        .spawn();
+    let target = format!("sip:svc@127.0.0.1:{}", uas.local_port());
+    let mut caller = Sipterm::spawn([
+        "--headless",
+        "--json",
+        "--call",
+        &target,
+        "--port",
+        "0",
+        "--audio",
+        "null",
+        "--duration",
+        "4",
+    ]);
+    assert_eq!(caller.exit_code(LONG), 0, "{}", caller.report());
+    uas.wait().assert_success();
+    let states = states(&caller);
+    let held = states.iter().position(|s| s == "held");
+    let resumed = states.iter().rposition(|s| s == "active");
+    assert!(
+        matches!((held, resumed), (Some(h), Some(r)) if h < r),
+        "held then active: {states:?}"
+    );
+    let holds: Vec<(bool, bool)> = events(&caller)
+        .iter()
+        .filter(|e| is(e, "hold"))
+        .map(|e| (e["ours"].as_bool().unwrap(), e["theirs"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(holds, vec![(false, true), (false, false)]);
+    // 4 s of call, 1 s of it held: about 150 packets sent, not 200.
+    let ended = events(&caller)
+        .into_iter()
+        .find(|e| is(e, "call_ended"))
+        .expect("call_ended");
+    let sent = ended["media"]["packets_sent"].as_u64().unwrap_or(0);
+    assert!((100..=185).contains(&sent), "sent {sent} packets\n{ended}");
+}
+
 #[test]
 fn sipterm_calls_sipterm_which_is_transferred_to_sipp() {
     let target = Sipp::uas("uas_answer.xml").spawn();

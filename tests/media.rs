@@ -11,7 +11,7 @@ use support::audio::{assert_tone, write_tone_wav};
 use support::dtmf::{dtmf_digits, dtmf_events, dtmf_rtp_stream, DtmfStream};
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::relay::{Impairment, RtpRelay, RELAY_IP};
-use support::sipterm::{registered_args, registered_args_with_rtp_port};
+use support::sipterm::{registered_args, registered_args_with_rtp_port, sip_port};
 use support::wav::read_wav;
 use support::{
     rms_dbfs, Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm, Tone, Transport,
@@ -138,7 +138,7 @@ fn opus_call_with_baresip_carries_tones_both_ways() {
     let wav = a_440_hz_wav(dir.path());
     let record = dir.path().display().to_string();
     let (args, _) = registered_args_with_rtp_port(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
-    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(with_json(
         args,
         &["--audio", "null", "--play", &wav, "--record", &record],
@@ -187,9 +187,9 @@ fn received_digits(sipterm: &Sipterm) -> String {
 }
 
 /// Alice's sipterm with `extra` flags, registered, and the SIP port to call it at directly.
-fn alice_with_port(kamailio: &Kamailio, extra: &[&str]) -> (Sipterm, String) {
+fn alice_with_port(kamailio: &Kamailio, extra: &[&str]) -> (Sipterm, u16) {
     let (args, _) = registered_args_with_rtp_port(kamailio, ALICE.0, ALICE.1, Transport::Udp);
-    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(with_json(args, extra));
     wait_registered(&mut sipterm);
     (sipterm, port)
@@ -197,7 +197,7 @@ fn alice_with_port(kamailio: &Kamailio, extra: &[&str]) -> (Sipterm, String) {
 
 /// baresip ("bob", sending silence) calls alice's sipterm directly; returns sipterm's
 /// media_started event.
-fn bob_calls(baresip: &Baresip, sipterm: &mut Sipterm, port: &str) -> Value {
+fn bob_calls(baresip: &Baresip, sipterm: &mut Sipterm, port: u16) -> Value {
     baresip.dial(&format!("sip:alice@127.0.0.1:{port}"));
     baresip.expect_event("CALL_ESTABLISHED", Duration::from_secs(20));
     wait_event(sipterm, "media_started", |e| is(e, "media_started"))
@@ -213,7 +213,7 @@ fn opus_call_with_baresip_carries_dtmf_both_ways() {
         alice_with_port(&kamailio, &["--audio", "null", "--send-dtmf", "159#"]);
     let baresip = Baresip::start(BaresipConfig::new("bob").codecs(&["opus/48000/2"]));
     let capture = RtpCapture::start_range(baresip.rtp_ports());
-    let started = bob_calls(&baresip, &mut sipterm, &port);
+    let started = bob_calls(&baresip, &mut sipterm, port);
     assert_eq!(started["codec"], "opus");
     baresip.send_dtmf("1234#");
     // sipterm sends its digits a second after the ACK.
@@ -253,7 +253,7 @@ fn a_caller_listing_opus_first_gets_opus_with_the_default_codecs() {
     let kamailio = Kamailio::start(&[ALICE]);
     let (mut sipterm, port) = alice_with_port(&kamailio, &["--audio", "null"]);
     let baresip = Baresip::start(BaresipConfig::new("bob").codecs(&["opus/48000/2", "PCMU"]));
-    let started = bob_calls(&baresip, &mut sipterm, &port);
+    let started = bob_calls(&baresip, &mut sipterm, port);
     assert_eq!(started["codec"], "opus", "{}", baresip.report());
     baresip.hangup();
     wait_call_ended(&mut sipterm);

@@ -17,7 +17,7 @@ use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::linphone::Linphone;
 use support::pjsua::Pjsua;
 use support::process::wait_until;
-use support::sipterm::registered_args;
+use support::sipterm::{registered_args, sip_port};
 use support::soak::{flood, process_figures, FloodPlan};
 use support::wav::{read_wav, Wav};
 use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm, Tone, Transport};
@@ -183,7 +183,7 @@ fn with_json(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
 /// Alice's sipterm with `extra` flags, registered, and the URI to call it at directly.
 fn alice_direct(kamailio: &Kamailio, extra: &[&str]) -> (Sipterm, String) {
     let args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
-    let port = args[args.iter().position(|a| a == "--port").unwrap() + 1].clone();
+    let port = sip_port(&args);
     let mut sipterm = Sipterm::spawn(with_json(args, extra));
     wait_registered(&mut sipterm);
     (sipterm, format!("sip:alice@127.0.0.1:{port}"))

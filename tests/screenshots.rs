@@ -147,6 +147,31 @@ fn screenshots_of_a_real_run() {
     tmux.send_key("h");
     let run = sipp.wait();
     assert!(run.success(), "{run}\n{}", tmux.report());
+
+    // Placing a call: the dial prompt with a URI typed, then early media (the callee's 183
+    // plays its tone for a while before the 200).
+    let callee = Sipp::uas("uas_early_media.xml")
+        .key("early_ms", 8000)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    wait_screen(&tmux, "the first call gone", |s| !shows_word(s, "active"));
+    tmux.send_key("d");
+    wait_screen(&tmux, "the dial prompt", |s| s.contains("dial:"));
+    tmux.send_keys(&format!("sip:agent@127.0.0.1:{}", callee.local_port()));
+    std::thread::sleep(Duration::from_millis(500));
+    save(&tmux, "dialling");
+    tmux.send_key("Enter");
+    wait_screen(&tmux, "early media with a remote level", |s| {
+        s.contains("early media") && remote_level_cells(s) > 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    save(&tmux, "early_media");
+    wait_screen(&tmux, "the call we placed answered", |s| {
+        shows_word(s, "active")
+    });
+    tmux.send_key("h");
+    let run = callee.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
     tmux.send_key("q");
     tmux.wait_for_exit(WAIT)
         .unwrap_or_else(|why| panic!("{why}"))

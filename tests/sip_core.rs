@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
-use support::sipterm::registered_args;
+use support::sipterm::{registered_args, sip_port};
 use support::{dominant_frequency, wait_until, Kamailio, RtpCapture, Sipp, Sipterm, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
@@ -187,8 +187,7 @@ fn rejects_busy_with_486_and_decline_with_603() {
 fn hangs_up_with_bye_when_duration_ends() {
     let kamailio = Kamailio::start(&[ALICE]);
     let mut args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
-    let at = args.iter().position(|a| a == "--port").unwrap();
-    let ours = format!("127.0.0.1:{}", args[at + 1]);
+    let ours = format!("127.0.0.1:{}", sip_port(&args));
     args.extend(["--json", "--audio", "echo", "--duration", "5"].map(String::from));
     let mut sipterm = Sipterm::spawn(args);
     wait_registered(&mut sipterm);
@@ -403,9 +402,7 @@ fn several_calls_at_once_are_tracked_separately() {
 fn malformed_datagrams_do_not_crash_it_and_registration_stays_up() {
     let kamailio = Kamailio::start(&[ALICE]);
     let args = registered_args(&kamailio, ALICE.0, ALICE.1, Transport::Udp);
-    let port: u16 = args[args.iter().position(|a| a == "--port").unwrap() + 1]
-        .parse()
-        .unwrap();
+    let port = sip_port(&args);
     let mut args = args;
     args.extend(["--json".into(), "--audio".into(), "null".into()]);
     let mut sipterm = Sipterm::spawn(args);

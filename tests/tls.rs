@@ -8,6 +8,8 @@ mod support;
 use std::time::Duration;
 use support::certs::{ServerCert, TestCa};
 use support::events::{events, is, wait_call_ended, wait_registered};
+use support::ports::tcp_connections;
+use support::sipterm::sip_port;
 use support::{
     dominant_frequency, free_udp_port_block, free_udp_tcp_port, Kamailio, RtpCapture, ScratchDir,
     Sipp, Sipterm,
@@ -81,25 +83,6 @@ fn with_sip_uri(mut args: Vec<String>, uri: String) -> Vec<String> {
     let at = args.iter().position(|a| a == "--sip-uri").unwrap();
     args[at + 1] = uri;
     args
-}
-
-fn sip_port(args: &[String]) -> u16 {
-    let at = args.iter().position(|a| a == "--port").unwrap();
-    args[at + 1].parse().unwrap()
-}
-
-/// Established TCP connections on loopback, as (local port, remote port), from /proc.
-fn tcp_connections() -> Vec<(u16, u16)> {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = |f: &str| u16::from_str_radix(f.rsplit(':').next()?, 16).ok();
-            (fields.get(3) == Some(&"01")).then_some(())?;
-            Some((port(fields.get(1)?)?, port(fields.get(2)?)?))
-        })
-        .collect()
 }
 
 /// The reason of the `failed` registration event, after sipterm exited with status 3.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use support::realtime_mock::{MockConfig, RealtimeMock};
 use support::tmux::{AfterExit, Tmux};
 use support::tui::{
-    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received, tui_command,
+    ai_level_cells, bridged_tui, remote_level_cells, shows_word, statuses_received, statuses_sent,
+    tui_command,
 };
 use support::{wait_until, Kamailio, Sipp, SippProcess};
 
@@ -133,6 +134,65 @@ fn answers_and_hangs_up_from_the_keyboard_then_quits_sane() {
         "still bound after quit: {:?}",
         kamailio.contacts(ALICE.0)
     );
+}
+
+/// `d`, a URI, Enter: the callee (a sipp UAS) rings and answers, the panel goes active; `o`
+/// holds and `o` resumes (sipp checks the re-INVITEs say sendonly, then sendrecv); `h` hangs
+/// up. After a restart, `d` and ↑ bring the URI back from the dial history.
+#[test]
+fn dials_from_the_keyboard_holds_hangs_up_and_remembers_the_number() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let state = support::ScratchDir::new("tui-dial-state");
+    let state_home = state.path().display().to_string();
+    let env = [("XDG_STATE_HOME", state_home.as_str())];
+    let tmux = Tmux::start((100, 30), &sipterm_command(&kamailio), &env);
+    wait_registered(&tmux);
+    let sipp = Sipp::uas("uas_expect_hold.xml")
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let target = format!("sip:svc@127.0.0.1:{}", sipp.local_port());
+
+    tmux.send_key("d");
+    wait_screen(&tmux, "the dial prompt", |s| s.contains("dial:"));
+    tmux.send_keys(&target);
+    tmux.send_key("Enter");
+    assert!(
+        wait_until(WAIT, || statuses_sent(&sipp.messages()).contains(&180)),
+        "the callee did not ring\n{}\n{}",
+        tmux.report(),
+        sipp.messages()
+    );
+    wait_screen(&tmux, "our call active", |s| {
+        shows_word(s, "active") && s.contains("svc@127.0.0.1")
+    });
+
+    // The panel's first line carries the state (the log below says it in words too).
+    let panel = |s: &str, state: &str| s.lines().any(|l| l.contains("#1") && l.contains(state));
+    tmux.send_key("o");
+    wait_screen(&tmux, "our call on hold", |s| panel(s, "on hold"));
+    tmux.send_key("o");
+    wait_screen(&tmux, "our call resumed", |s| panel(s, "active"));
+    tmux.send_key("h");
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", tmux.report());
+    assert!(run.messages.contains("a=sendonly"), "{run}");
+    tmux.send_key("q");
+    assert_exited_sane(&tmux);
+
+    let history = std::fs::read_to_string(state.join("sipterm/dial_history")).unwrap_or_default();
+    assert_eq!(history.lines().next(), Some(target.as_str()), "{history}");
+    let again = Tmux::start((100, 30), &sipterm_command(&kamailio), &env);
+    wait_registered(&again);
+    again.send_key("d");
+    wait_screen(&again, "the dial prompt", |s| s.contains("dial:"));
+    again.send_key("Up");
+    wait_screen(&again, "the URI recalled from the history", |s| {
+        s.lines()
+            .any(|l| l.contains("dial:") && l.contains(target.as_str()))
+    });
+    again.send_key("Escape");
+    again.send_key("q");
+    assert_exited_sane(&again);
 }
 
 #[test]

@@ -109,7 +109,7 @@ pub(crate) enum Done {
 pub enum Ended {
     /// Quit, `--duration`, Ctrl+C, or the `--call` call was answered and ended.
     Normal,
-    /// The `--call` call was refused or never answered.
+    /// The `--call` call was refused or never answered, or failed after the answer.
     CallNotAnswered,
 }
 
@@ -329,7 +329,12 @@ impl<S: SipSide> Engine<S> {
             .duration
             .map(|d| tokio::time::Instant::now() + d);
         loop {
-            if matches!(self.one_call, OneCall::Done(_)) {
+            // Headless runs end with the `--call` call; the TUI stays for the next one.
+            let headless = matches!(
+                self.config.front_end,
+                crate::config::FrontEnd::Headless { .. }
+            );
+            if headless && matches!(self.one_call, OneCall::Done(_)) {
                 break;
             }
             tokio::select! {
@@ -414,8 +419,16 @@ impl<S: SipSide> Engine<S> {
             (OneCall::Placed(Some(id), _), Event::CallAnswered { call, .. }) if id == call => {
                 self.one_call = OneCall::Placed(Some(*id), true);
             }
-            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, .. }) if id == call => {
-                self.one_call = OneCall::Done(if *answered {
+            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, reason, .. })
+                if id == call =>
+            {
+                // Answered, then ended by a failure (no RTP, a protocol error): failed too.
+                let failed = matches!(
+                    reason,
+                    crate::vocab::EndReason::RtpTimeout { .. }
+                        | crate::vocab::EndReason::Failed { .. }
+                );
+                self.one_call = OneCall::Done(if *answered && !failed {
                     Ended::Normal
                 } else {
                     Ended::CallNotAnswered
@@ -425,7 +438,15 @@ impl<S: SipSide> Engine<S> {
         }
     }
 
+    /// How the run ended: the `--call` call's outcome counts in headless runs, which end
+    /// with it; in the TUI the user ends the run.
     fn ended(&self) -> Ended {
+        if !matches!(
+            self.config.front_end,
+            crate::config::FrontEnd::Headless { .. }
+        ) {
+            return Ended::Normal;
+        }
         match self.one_call {
             OneCall::Done(ended) => ended,
             OneCall::Placed(_, true) | OneCall::None => Ended::Normal,
@@ -573,7 +594,12 @@ impl<S: SipSide> Engine<S> {
 fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
     let codecs = supported_codecs(config);
     log.emit(Event::Started {
-        account: config.account.aor.to_string(),
+        // Empty without an account: the front-ends say so, and complete no numbers.
+        account: if config.has_account {
+            config.account.aor.to_string()
+        } else {
+            String::new()
+        },
         registrar: config.account.registrar.to_string(),
         transport: config.transport.as_str().to_string(),
         local_sip: crate::sip::ua::host_port(ua.local),

@@ -76,6 +76,7 @@ impl<S: SipSide> Engine<S> {
                 });
             }
             Effect::NotifyTransfer {
+                call,
                 key,
                 status,
                 phrase,
@@ -86,7 +87,11 @@ impl<S: SipSide> Engine<S> {
                     if let Err(e) = notify.await {
                         tracing::debug!(error = %e, "NOTIFY for a transfer failed");
                     }
-                    Done::Nothing
+                    if done {
+                        Done::Table(Input::NotifyDone { call })
+                    } else {
+                        Done::Nothing
+                    }
                 });
             }
             Effect::Cancel { call, key } => {

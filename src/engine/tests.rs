@@ -369,3 +369,98 @@ async fn executor_hangs_up_live_calls_at_shutdown_through_the_sip_side() {
         .expect("the executor ends")
         .unwrap();
 }
+
+#[tokio::test]
+async fn executor_places_a_call_and_its_media_flows_once_answered() {
+    let config = config(&["--audio", "null"]);
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let Running {
+        mut events,
+        sip,
+        command_tx,
+        sip_tx,
+        running,
+        ..
+    } = run_executor(config).await;
+    let callee = UdpSocket::bind((loopback, 0)).await.unwrap();
+    let callee_port = callee.local_addr().unwrap().port();
+
+    command_tx
+        .send(Command::Dial {
+            target: "1001".into(),
+        })
+        .unwrap();
+    next_event(
+        &mut events,
+        "outgoing_call",
+        |e| matches!(e, Event::OutgoingCall { to, .. } if to == "sip:1001@127.0.0.1:5060"),
+    )
+    .await;
+    let key = timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(key) = sip.sent().into_iter().find_map(|s| match s {
+                Sent::Invite(key, target) if target == "sip:1001@127.0.0.1:5060" => Some(key),
+                _ => None,
+            }) {
+                return key;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the INVITE went to the SIP side");
+
+    let answer = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {callee_port} RTP/AVP 0\r\n"
+    );
+    sip_tx
+        .send(Input::Answered {
+            key: key.clone(),
+            sdp: Some(answer),
+        })
+        .unwrap();
+    next_event(&mut events, "call_answered", |e| {
+        matches!(e, Event::CallAnswered { .. })
+    })
+    .await;
+    // Our RTP reaches the callee's port: silence from the null device, paced.
+    let mut buf = [0u8; 1500];
+    let (n, _) = timeout(Duration::from_secs(5), callee.recv_from(&mut buf))
+        .await
+        .expect("RTP from us within 5 s")
+        .unwrap();
+    assert!(n >= 12 + 160, "a PCMU packet, {n} bytes");
+    assert_eq!(buf[1] & 0x7f, 0, "payload type PCMU");
+
+    command_tx.send(Command::Hangup(CallId(1))).unwrap();
+    next_event(&mut events, "the BYE", |_| {
+        sip.sent()
+            .iter()
+            .any(|s| matches!(s, Sent::Bye(k) if *k == key))
+    })
+    .await;
+    sip_tx
+        .send(Input::Terminated {
+            key,
+            why: Termination::LocalBye,
+        })
+        .unwrap();
+    let end = next_event(&mut events, "call_ended", |e| {
+        matches!(e, Event::CallEnded { .. })
+    })
+    .await;
+    let Event::CallEnded {
+        direction, reason, ..
+    } = end
+    else {
+        unreachable!()
+    };
+    assert_eq!(direction, crate::vocab::Direction::Outgoing);
+    assert_eq!(reason, EndReason::LocalHangup);
+    command_tx.send(Command::Quit).unwrap();
+    timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the executor stops")
+        .unwrap();
+}

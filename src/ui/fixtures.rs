@@ -2,7 +2,9 @@
 //! snapshot tests draw. Every scene is built the way the real TUI builds it — by applying
 //! events — so the snapshots also prove `apply`.
 
-use crate::ui::state::{App, WallClock};
+use crate::ui::history::History;
+use crate::ui::keys::Action;
+use crate::ui::state::{App, Edit, WallClock};
 use crate::vocab::{
     CallId, CallState, EndReason, Event, Level, LogKind, LogLevel, MediaSummary, Quality,
     RegistrationState, SipDirection, Speaker,
@@ -455,5 +457,128 @@ pub fn with_trace() -> Script {
         ))
         .ev(ended(1, EndReason::RemoteHangup))
         .at(81.0);
+    s
+}
+
+pub fn outgoing(id: u64, to: &str) -> Event {
+    Event::OutgoingCall {
+        call: CallId(id),
+        to: to.into(),
+        from: "sip:alice@pbx.example.com".into(),
+    }
+}
+
+pub fn progress(id: u64, status: u16, phrase: &str, pdd_ms: u64, early_media: bool) -> Event {
+    Event::CallProgress {
+        call: CallId(id),
+        status,
+        phrase: phrase.into(),
+        post_dial_delay_ms: pdd_ms,
+        early_media,
+    }
+}
+
+pub fn hold(id: u64, ours: bool, theirs: bool) -> Event {
+    Event::Hold {
+        call: CallId(id),
+        ours,
+        theirs,
+    }
+}
+
+/// Types `text` into the open prompt, key by key.
+pub fn type_text(s: &mut Script, text: &str) {
+    let now = s.now;
+    for c in text.chars() {
+        s.app.handle(Action::Edit(Edit::Insert(c)), now);
+    }
+}
+
+/// The dial prompt just opened (`d`), with two numbers in the history.
+pub fn dial_prompt() -> Script {
+    let mut s = registered_idle();
+    s.app.history =
+        History::from_entries(["sip:1001@pbx.example.com", "sip:agent@sip.example.com"]);
+    let now = s.now;
+    s.app.handle(Action::Dial, now);
+    s
+}
+
+/// We dialled 1001 a second ago: the INVITE is out, only 100 Trying came back.
+pub fn calling() -> Script {
+    let mut s = registered_idle();
+    s.at(61.0)
+        .ev(outgoing(1, "sip:1001@pbx.example.com"))
+        .ev(call_state(1, CallState::Calling))
+        .at(62.4);
+    s
+}
+
+/// 180 Ringing after 320 ms: it rings at the other end.
+pub fn ringing_there() -> Script {
+    let mut s = calling();
+    s.at(61.32)
+        .ev(progress(1, 180, "Ringing", 320, false))
+        .ev(call_state(1, CallState::Ringing))
+        .at(64.0);
+    s
+}
+
+/// 183 with SDP after 410 ms: an announcement plays before the answer.
+pub fn early_media() -> Script {
+    let mut s = calling();
+    s.at(61.41)
+        .ev(progress(1, 183, "Session Progress", 410, true))
+        .ev(call_state(1, CallState::EarlyMedia))
+        .ev(media(1, "PCMA", "203.0.113.5:4000"))
+        .at(62.9)
+        .ev(levels(1, (-22.0, -12.0), (-96.0, -96.0), None))
+        .at(63.0);
+    s
+}
+
+/// Our call to 1001, answered 4.99 s after the INVITE; three digits sent from the keypad.
+pub fn outgoing_active() -> Script {
+    let mut s = ringing_there();
+    s.at(65.99)
+        .ev(Event::CallAnswered {
+            call: CallId(1),
+            answer_ms: 4990,
+            post_dial_delay_ms: Some(320),
+        })
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .ev(quality(1, 0.0, 0, 2.2, 4.4))
+        .at(80.0)
+        .ev(levels(1, (-30.0, -21.0), (-26.0, -18.0), None));
+    for digit in ['1', '2', '#'] {
+        let now = s.now;
+        s.app.handle(Action::Keypad(digit), now);
+    }
+    s.at(80.2);
+    s
+}
+
+/// We put our call on hold (`o`).
+pub fn on_hold_ours() -> Script {
+    let mut s = outgoing_active();
+    s.ev(hold(1, true, false))
+        .ev(call_state(1, CallState::OnHold))
+        .at(85.0);
+    s
+}
+
+/// The caller of an answered incoming call put us on hold.
+pub fn held_theirs() -> Script {
+    let mut s = ringing();
+    s.ev(call_state(1, CallState::Answering))
+        .at(64.8)
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.5:4000"))
+        .ev(quality(1, 0.1, 1, 1.9, 4.38))
+        .at(70.0)
+        .ev(hold(1, false, true))
+        .ev(call_state(1, CallState::Held))
+        .at(75.0);
     s
 }

@@ -9,7 +9,7 @@
 
 mod handle;
 
-use super::state::{App, Overlay};
+use super::state::{App, Edit, Overlay, PromptKind};
 use crate::vocab::LogLevel;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Instant;
@@ -21,6 +21,18 @@ pub enum Action {
     Hangup,
     ToggleBridge,
     ToggleMute,
+    /// `d`: open the dial prompt.
+    Dial,
+    /// `o`: hold or resume the selected call.
+    ToggleHold,
+    /// `t`: open the transfer prompt for the selected call.
+    Transfer,
+    /// `0`–`9`, `*`, `#`: send the digit as DTMF on the selected call.
+    Keypad(char),
+    /// A key typed into the prompt.
+    Edit(Edit),
+    /// Enter in the prompt: dial, or transfer.
+    Submit,
     SelectNext,
     SelectPrev,
     /// `v`: open or close the SIP trace.
@@ -49,7 +61,11 @@ pub enum Action {
 pub const HELP: &[(&str, &str)] = &[
     ("a", "answer the selected ringing call (or the only one)"),
     ("r", "reject a ringing call (486 Busy Here)"),
-    ("h", "hang up the selected call"),
+    ("h", "hang up (or cancel) the selected call"),
+    ("d", "dial a number, user or sip: URI (↑↓ history)"),
+    ("o", "hold/resume the selected call"),
+    ("t", "transfer the selected call (blind REFER)"),
+    ("0-9 * #", "keypad: send a DTMF digit on the selected call"),
     ("b", "voice bridge on/off for the selected call"),
     ("m", "mute/unmute our microphone on the selected call"),
     ("Tab ↓↑", "select the next / previous call"),
@@ -64,9 +80,11 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
     if key.kind != KeyEventKind::Press {
         return Action::Ignore;
     }
+    let typing = matches!(app.overlay, Overlay::Prompt(_));
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return match key.code {
             KeyCode::Char('c') | KeyCode::Char('C') => Action::ForceQuit,
+            KeyCode::Char('u') if typing => Action::Edit(Edit::Clear),
             _ => Action::Unbound(key_name(key)),
         };
     }
@@ -80,6 +98,20 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
             Action::ToggleHelp
         }
         (Overlay::Help, _) => Action::Unbound(key_name(key)),
+        (Overlay::Prompt(_), code) => match code {
+            KeyCode::Char(c) => Action::Edit(Edit::Insert(c)),
+            KeyCode::Backspace => Action::Edit(Edit::Backspace),
+            KeyCode::Delete => Action::Edit(Edit::Delete),
+            KeyCode::Left => Action::Edit(Edit::Left),
+            KeyCode::Right => Action::Edit(Edit::Right),
+            KeyCode::Home => Action::Edit(Edit::Home),
+            KeyCode::End => Action::Edit(Edit::End),
+            KeyCode::Up => Action::Up,
+            KeyCode::Down => Action::Down,
+            KeyCode::Enter => Action::Submit,
+            KeyCode::Esc => Action::Back,
+            _ => Action::Unbound(key_name(key)),
+        },
         (Overlay::Trace(_), code) => match code {
             KeyCode::Up | KeyCode::Char('k') => Action::Up,
             KeyCode::Down | KeyCode::Char('j') => Action::Down,
@@ -97,6 +129,10 @@ pub fn action_for(app: &App, key: KeyEvent) -> Action {
             KeyCode::Char('h') => Action::Hangup,
             KeyCode::Char('b') => Action::ToggleBridge,
             KeyCode::Char('m') => Action::ToggleMute,
+            KeyCode::Char('d') => Action::Dial,
+            KeyCode::Char('o') => Action::ToggleHold,
+            KeyCode::Char('t') => Action::Transfer,
+            KeyCode::Char(c @ ('0'..='9' | '*' | '#')) => Action::Keypad(c),
             KeyCode::Tab | KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
             KeyCode::BackTab | KeyCode::Up | KeyCode::Char('k') => Action::SelectPrev,
             KeyCode::Char('v') => Action::ToggleTrace,
@@ -155,13 +191,27 @@ pub fn footer_keys(app: &App, now: Instant) -> Vec<(&'static str, &'static str)>
             }
             keys.push(("Esc", "close"));
         }
+        Overlay::Prompt(p) => {
+            keys.push((
+                "Enter",
+                match p.kind {
+                    PromptKind::Dial => "dial",
+                    PromptKind::Transfer(_) => "transfer",
+                },
+            ));
+            if !app.history.is_empty() {
+                keys.push(("↑↓", "history"));
+            }
+            keys.push(("Esc", "cancel"));
+        }
         Overlay::None => {
             if app.ringing_target(now, "answer").is_ok() {
                 keys.push(("a", "answer"));
                 keys.push(("r", "reject"));
             }
-            if app.live_target(now).is_ok() {
-                keys.push(("h", "hang up"));
+            if let Ok(id) = app.live_target(now) {
+                let dialling = app.calls.get(&id).is_some_and(|c| c.is_dialling());
+                keys.push(("h", if dialling { "cancel" } else { "hang up" }));
             }
             if let Ok(id) = app.answered_target(now, "mute") {
                 let call = app.calls.get(&id);
@@ -176,9 +226,16 @@ pub fn footer_keys(app: &App, now: Instant) -> Vec<(&'static str, &'static str)>
                     },
                 ));
                 keys.push(("b", if bridged { "bridge off" } else { "bridge" }));
+                let held = call.is_some_and(|c| c.held_by_us);
+                keys.push(("o", if held { "resume" } else { "hold" }));
+                keys.push(("t", "transfer"));
+                keys.push(("0-9*#", "keypad"));
             }
             if app.visible_calls(now).nth(1).is_some() {
                 keys.push(("Tab", "select"));
+            }
+            if app.dial_allowed().is_ok() {
+                keys.push(("d", "dial"));
             }
             keys.push(("v", "trace"));
             keys.push(("l", "log"));

@@ -3,9 +3,10 @@
 //! Split the way ratatui's templates split an app: `state` (what is shown, changed only by
 //! `App::apply` for engine events), `keys` (key → action → command, also pure), `view`
 //! (drawing, a pure function of the state and `now`), `terminal` (raw mode, alternate screen
-//! and their restoration) and `pacing` (when to draw). `run` below is the only place with I/O:
-//! it feeds engine events and key presses into the state, sends the commands that come out,
-//! rings the bell, and draws when the pacer says so.
+//! and their restoration), `pacing` (when to draw) and `history` (the dial history's file).
+//! `run` below is the only place with I/O: it feeds engine events and key presses into the
+//! state, sends the commands that come out, rings the bell, draws when the pacer says so, and
+//! loads the dial history at start and saves it after each dial.
 //!
 //! Outcome: normal, or, when the registrar refused us for good, `RegistrationRefused`: the TUI
 //! does not quit by itself then (unlike headless), it shows the reason and waits for the user,
@@ -15,6 +16,7 @@
 
 #[cfg(test)]
 mod fixtures;
+pub mod history;
 pub mod keys;
 pub mod pacing;
 pub mod state;
@@ -56,6 +58,15 @@ pub async fn run(
     };
     let started = Instant::now();
     let mut app = App::new(WallClock::system(started));
+    let history_file = history::default_path();
+    match history_file.as_deref().map(history::load) {
+        Some(Ok(loaded)) => app.history = loaded,
+        Some(Err(e)) => warn(&mut app, e.to_string()),
+        None => warn(
+            &mut app,
+            "neither XDG_STATE_HOME nor HOME is set: the dial history is not kept".into(),
+        ),
+    }
     let mut keys = EventStream::new();
     let mut keys_open = true;
     let mut signals = Signals::new();
@@ -93,7 +104,17 @@ pub async fn run(
                     let now = Instant::now();
                     let action = action_for(&app, key);
                     if let Some(command) = app.handle(action, now) {
+                        let dialled = matches!(command, Command::Dial { .. });
                         commands.send(command);
+                        if dialled {
+                            // A hundred short lines, once per dial the user types: written
+                            // here rather than on a blocking-pool thread to keep it simple.
+                            if let Some(path) = &history_file {
+                                if let Err(e) = history::save(path, &app.history) {
+                                    warn(&mut app, e.to_string());
+                                }
+                            }
+                        }
                     }
                     dirty = true;
                 }
@@ -143,6 +164,11 @@ pub async fn run(
         return Outcome::Failed;
     }
     app.outcome()
+}
+
+/// A warning of the TUI's own (the dial history's file), in the log pane.
+fn warn(app: &mut App, message: String) {
+    app.push_log(LogLevel::Warn, LogKind::Warning, message, Instant::now());
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -225,3 +225,51 @@ fn internet_checksum(bytes: &[u8]) -> u16 {
     }
     !(sum as u16)
 }
+
+/// Which end of a call a SIP port is, for [`invite_to_200`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The INVITE leaves this port and its 200 arrives there.
+    Caller,
+    /// The INVITE arrives at this port and its 200 leaves it.
+    Callee,
+}
+
+/// Per call (paired by Call-ID), the time from the first INVITE to the first 200 for it, as
+/// seen at `port`.
+pub fn invite_to_200(datagrams: &[UdpDatagram], port: u16, end: CallEnd) -> Vec<Duration> {
+    use std::collections::HashMap;
+    let mut invites: HashMap<String, Duration> = HashMap::new();
+    let mut answers: HashMap<String, Duration> = HashMap::new();
+    for d in datagrams {
+        let text = String::from_utf8_lossy(&d.payload);
+        let Some(call_id) = sip_header(&text, "call-id") else {
+            continue;
+        };
+        let (out, inbound) = (d.src.port() == port, d.dst.port() == port);
+        let (invite_here, answer_here) = match end {
+            CallEnd::Caller => (out, inbound),
+            CallEnd::Callee => (inbound, out),
+        };
+        let answers_invite = sip_header(&text, "cseq").is_some_and(|c| c.ends_with("INVITE"));
+        if invite_here && text.starts_with("INVITE ") {
+            invites.entry(call_id).or_insert(d.time);
+        } else if answer_here && text.starts_with("SIP/2.0 200") && answers_invite {
+            answers.entry(call_id).or_insert(d.time);
+        }
+    }
+    invites
+        .iter()
+        .filter_map(|(id, sent)| answers.get(id).map(|got| got.saturating_sub(*sent)))
+        .collect()
+}
+
+/// A SIP header's value (the first with that name, case-insensitive).
+pub fn sip_header(message: &str, name: &str) -> Option<String> {
+    message.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}

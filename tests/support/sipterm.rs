@@ -24,6 +24,15 @@ pub fn binary() -> PathBuf {
 /// `--sip-uri sip:<user>@127.0.0.1:<kamailio port> --password <password> --transport <t>
 /// --port <free> --bind 127.0.0.1 --rtp-ports <free block of 20> --headless`. Append what
 /// the test is about (`--audio echo`, `--duration 5`, ...); clap refuses a flag given twice.
+/// The SIP port sipterm's `args` give with `--port`.
+pub fn sip_port(args: &[String]) -> u16 {
+    let at = args
+        .iter()
+        .position(|a| a == "--port")
+        .expect("sipterm's arguments name --port");
+    args[at + 1].parse().expect("--port is a number")
+}
+
 pub fn registered_args(
     kamailio: &Kamailio,
     user: &str,

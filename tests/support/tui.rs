@@ -54,10 +54,20 @@ pub fn shows_word(screen: &str, word: &str) -> bool {
 /// Status codes of the responses in a sipp message trace (`SippProcess::messages()`), in
 /// order, while sipp still runs.
 pub fn statuses_received(messages: &str) -> Vec<u16> {
+    statuses(messages, "message received [")
+}
+
+/// The status codes of the responses sipp sent, in order, from its message trace.
+pub fn statuses_sent(messages: &str) -> Vec<u16> {
+    statuses(messages, "message sent")
+}
+
+/// The status lines of the messages after each trace header that contains `marker`.
+fn statuses(messages: &str, marker: &str) -> Vec<u16> {
     let mut statuses = Vec::new();
     let mut lines = messages.lines();
     while let Some(line) = lines.next() {
-        if line.contains("message received [") {
+        if line.contains(marker) {
             let first = lines.by_ref().map(str::trim).find(|l| !l.is_empty());
             if let Some(status) = first
                 .and_then(|l| l.strip_prefix("SIP/2.0 "))

@@ -84,6 +84,8 @@ pub struct Call {
     pub transfer: Option<super::transfer::Transfer>,
     /// This call was placed for the other side's transfer of that call.
     pub transfer_for: Option<CallId>,
+    /// Their transfer succeeded: the call ends, once the final NOTIFY is answered.
+    pub end_after_notify: Option<EndReason>,
 }
 
 impl Call {
@@ -135,6 +137,7 @@ impl Call {
             hold_pending: None,
             transfer: None,
             transfer_for: None,
+            end_after_notify: None,
         }
     }
 

@@ -159,20 +159,7 @@ impl CallTable {
                 self.fail_before_invite(id, format!("no RTP port free ({e})"), out);
                 return;
             }
-            Err(e) => {
-                out.log(
-                    LogLevel::Error,
-                    LogKind::Error,
-                    format!("call {id}: no RTP port free ({e}); answering 500"),
-                );
-                call.answering = Answering::No;
-                call.ending = Some(EndReason::Rejected { status: 500 });
-                out.push(Effect::Reject {
-                    key: call.key.clone(),
-                    status: 500,
-                });
-                return;
-            }
+            Err(e) => return answer_500(call, format!("no RTP port free ({e})"), out),
         };
         // The port the STUN server saw is the one callers can reach (the NAT may renumber).
         let port = public.map_or(port, |p| p.port());
@@ -183,20 +170,7 @@ impl CallTable {
         // Fresh SDES keys per call, from the OS CSPRNG (RFC 4568 §6.1: each side its own).
         let srtp = match LocalSrtp::new(srtp_mode) {
             Ok(srtp) => srtp,
-            Err(e) => {
-                out.log(
-                    LogLevel::Error,
-                    LogKind::Error,
-                    format!("call {id}: {e}; answering 500"),
-                );
-                call.answering = Answering::No;
-                call.ending = Some(EndReason::Rejected { status: 500 });
-                out.push(Effect::Reject {
-                    key: call.key.clone(),
-                    status: 500,
-                });
-                return;
-            }
+            Err(e) => return answer_500(call, e.to_string(), out),
         };
         let local = LocalMedia {
             addr: address,
@@ -279,4 +253,19 @@ impl CallTable {
             None => out.warn(format!("no call {id}")),
         }
     }
+}
+
+/// A call we cannot answer for a fault of ours (no RTP port, no keys): 500, logged with `why`.
+fn answer_500(call: &mut Call, why: String, out: &mut Out) {
+    out.log(
+        LogLevel::Error,
+        LogKind::Error,
+        format!("call {}: {why}; answering 500", call.id),
+    );
+    call.answering = Answering::No;
+    call.ending = Some(EndReason::Rejected { status: 500 });
+    out.push(Effect::Reject {
+        key: call.key.clone(),
+        status: 500,
+    });
 }

@@ -181,6 +181,10 @@ pub enum Input {
         phrase: String,
         done: bool,
     },
+    /// The final NOTIFY of their transfer was answered, or failed.
+    NotifyDone {
+        call: CallId,
+    },
     /// `Effect::Refer` done: the REFER's final status, or why none came.
     ReferDone {
         call: CallId,
@@ -316,8 +320,10 @@ pub enum Effect {
         request: RequestId,
         key: DialogKey,
     },
-    /// NOTIFY the other side how the transfer it asked for goes.
+    /// NOTIFY the other side how the transfer it asked for goes; with `done`, answers
+    /// `NotifyDone` once the NOTIFY is answered.
     NotifyTransfer {
+        call: CallId,
         key: DialogKey,
         status: u16,
         phrase: String,
@@ -491,6 +497,7 @@ impl CallTable {
                 done,
             } => self.on_transfer_notify(&key, status, phrase, done, &mut out),
             Input::ReferDone { call, result } => self.on_refer_done(call, result, &mut out),
+            Input::NotifyDone { call } => self.on_notify_done(call, &mut out),
             Input::RtpBound {
                 call,
                 result,

@@ -149,16 +149,23 @@ impl CallTable {
             return;
         };
         let key = call.key.clone();
-        let ending = call.is_ending();
-        if !ending {
+        let ok = (200..300).contains(&status);
+        // On success the call ends once the final NOTIFY is answered (`NotifyDone`): a BYE
+        // right behind it could overtake it, and the transferor would not learn the outcome.
+        if ok {
+            call.end_after_notify = Some(EndReason::Transferred {
+                target: target.clone(),
+            });
+        }
+        if !call.is_ending() {
             out.push(Effect::NotifyTransfer {
+                call: old,
                 key,
                 status,
                 phrase: phrase.to_string(),
                 done: true,
             });
         }
-        let ok = (200..300).contains(&status);
         out.emit(transfer_event(
             old,
             &target,
@@ -171,8 +178,16 @@ impl CallTable {
             Some(status),
             Some(phrase.to_string()),
         ));
-        if ok {
-            self.end_call(old, EndReason::Transferred { target }, out);
+    }
+
+    /// The final NOTIFY of their transfer was answered (or failed): a transferred call ends.
+    pub(super) fn on_notify_done(&mut self, id: CallId, out: &mut Out) {
+        if let Some(why) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.end_after_notify.take())
+        {
+            self.end_call(id, why, out);
         }
     }
 

@@ -238,30 +238,26 @@ fn random_payloads_never_panic() {
     assert!(heard > 0);
 }
 
-#[test]
-fn a_comma_is_a_half_second_pause() {
+/// The ticks at which each event starts (its first packet, marked) when `digits` are sent.
+fn event_starts(digits: &str) -> Vec<usize> {
     let mut tx = DtmfSender::new(8000);
-    tx.queue("1,2").unwrap();
-    let packets = drive(&mut tx, 0, 200);
-    let firsts: Vec<usize> = packets
+    tx.queue(digits).unwrap();
+    drive(&mut tx, 0, 200)
         .iter()
         .enumerate()
         .filter(|(_, p)| p.as_ref().is_some_and(|p| p.marker))
         .map(|(i, _)| i)
-        .collect();
-    assert_eq!(firsts.len(), 2, "two digits, the comma sends nothing");
-    let tone_and_gap = firsts[1] - firsts[0];
-    let without_comma = {
-        let mut tx = DtmfSender::new(8000);
-        tx.queue("12").unwrap();
-        let p = drive(&mut tx, 0, 200);
-        let f: Vec<usize> = p
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.as_ref().is_some_and(|p| p.marker))
-            .map(|(i, _)| i)
-            .collect();
-        f[1] - f[0]
-    };
-    assert_eq!(tone_and_gap - without_comma, 25, "25 ticks of 20 ms");
+        .collect()
+}
+
+#[test]
+fn a_comma_is_a_half_second_pause() {
+    let with = event_starts("1,2");
+    let without = event_starts("12");
+    assert_eq!(with.len(), 2, "two digits, the comma sends nothing");
+    assert_eq!(
+        (with[1] - with[0]) - (without[1] - without[0]),
+        25,
+        "25 ticks of 20 ms"
+    );
 }

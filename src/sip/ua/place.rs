@@ -213,17 +213,10 @@ impl UserAgent {
             Header::ContentType("application/sdp".into()),
             Header::Allow(ALLOW.into()),
         ];
-        let response = dialog
-            .reinvite(Some(headers), Some(sdp.into_bytes()))
-            .await
-            .map_err(|e| DialogError::Place {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?
-            .ok_or_else(|| DialogError::Place {
-                key: key.clone(),
-                reason: "the call is not established yet".into(),
-            })?;
+        let response = answer_of(
+            key,
+            dialog.reinvite(Some(headers), Some(sdp.into_bytes())).await,
+        )?;
         Ok((response.status_code.code(), body_text(&response)))
     }
 
@@ -274,6 +267,23 @@ impl UserAgent {
             }
         }
     }
+}
+
+/// The answer to an in-dialog request of ours; rsipstack sends none before the dialog is
+/// confirmed.
+pub(super) fn answer_of(
+    key: &DialogKey,
+    result: rsipstack::Result<Option<Response>>,
+) -> Result<Response, DialogError> {
+    result
+        .map_err(|e| DialogError::Place {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?
+        .ok_or_else(|| DialogError::Place {
+            key: key.clone(),
+            reason: "the call is not established".into(),
+        })
 }
 
 /// The first Contact of a 3xx, when it has one.

@@ -1,6 +1,7 @@
 //! Transfer on the wire (RFC 3515): our REFER and the other side's NOTIFYs about it, their
 //! REFER and our NOTIFYs (`message/sipfrag` with the new call's status line, RFC 3420).
 
+use super::place::answer_of;
 use super::{DialogError, DialogKey, Responder, SipEvent, UserAgent};
 use rsipstack::sip::{Header, Method, Request, StatusCode};
 
@@ -43,17 +44,7 @@ impl UserAgent {
     pub async fn refer(&self, key: &DialogKey, target: &str) -> Result<u16, DialogError> {
         let dialog = self.dialog_or_gone(key)?;
         let refer_to = format!("<{target}>");
-        let response = dialog
-            .refer(refer_to.as_str(), None, None)
-            .await
-            .map_err(|e| DialogError::Place {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?
-            .ok_or_else(|| DialogError::Place {
-                key: key.clone(),
-                reason: "the call is not established".into(),
-            })?;
+        let response = answer_of(key, dialog.refer(refer_to.as_str(), None, None).await)?;
         Ok(response.status_code.code())
     }
 
@@ -78,13 +69,12 @@ impl UserAgent {
             Header::ContentType("message/sipfrag;version=2.0".into()),
         ];
         let body = format!("SIP/2.0 {status} {phrase}\r\n").into_bytes();
-        dialog
-            .request(Method::Notify, Some(headers), Some(body))
-            .await
-            .map_err(|e| DialogError::Place {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?;
+        answer_of(
+            key,
+            dialog
+                .request(Method::Notify, Some(headers), Some(body))
+                .await,
+        )?;
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //! that says why it cannot act.
 
 use super::{filter_words, Action};
-use crate::ui::state::{App, CallView, Overlay, TraceView};
+use crate::sip::dial;
+use crate::ui::state::{App, CallView, Overlay, Prompt, PromptKind, TraceView};
 use crate::vocab::{CallId, Command, LogLevel};
 use std::time::Instant;
 
@@ -38,6 +39,34 @@ impl App {
                     },
                 })
             }),
+            Action::Dial => self.dial_allowed().map(|()| {
+                self.overlay = Overlay::Prompt(Prompt::new(PromptKind::Dial));
+                None
+            }),
+            Action::ToggleHold => self.answered_target(now, "hold").map(|call| {
+                let held = self.calls.get(&call).is_some_and(|c| c.held_by_us);
+                Some(Command::Hold { call, on: !held })
+            }),
+            Action::Transfer => self.answered_target(now, "transfer").map(|call| {
+                self.overlay = Overlay::Prompt(Prompt::new(PromptKind::Transfer(call)));
+                None
+            }),
+            Action::Keypad(digit) => self.answered_target(now, "send DTMF to").map(|call| {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.push_dtmf_sent(digit);
+                }
+                Some(Command::SendDtmf {
+                    call,
+                    digits: digit.to_string(),
+                })
+            }),
+            Action::Edit(edit) => {
+                if let Overlay::Prompt(p) = &mut self.overlay {
+                    p.edit(edit);
+                }
+                Ok(None)
+            }
+            Action::Submit => self.submit(),
             Action::SelectNext => self.select_step(now, 1).map(|()| None),
             Action::SelectPrev => self.select_step(now, -1).map(|()| None),
             Action::ToggleTrace => {
@@ -50,8 +79,8 @@ impl App {
                 };
                 Ok(None)
             }
-            Action::Up => self.trace_move(-1),
-            Action::Down => self.trace_move(1),
+            Action::Up => self.recall(true).unwrap_or_else(|| self.trace_move(-1)),
+            Action::Down => self.recall(false).unwrap_or_else(|| self.trace_move(1)),
             Action::Open => self.trace_open(),
             Action::Back => self.back(),
             Action::ToggleHelp => {
@@ -95,14 +124,61 @@ impl App {
         }
     }
 
+    /// `d` opens the prompt unless we are on our way out.
+    pub fn dial_allowed(&self) -> Result<(), String> {
+        if self.quitting {
+            Err("quitting: no new calls".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Enter in the prompt: what was typed becomes a URI (`dial::resolve`, with the account's
+    /// domain for a bare number) and the command goes out; a reason why not stays in the
+    /// footer with the text kept, and nothing is sent.
+    fn submit(&mut self) -> Result<Option<Command>, String> {
+        let Overlay::Prompt(p) = &self.overlay else {
+            return Ok(None);
+        };
+        let target =
+            dial::resolve(&p.text, self.dial_domain().as_deref()).map_err(|e| e.to_string())?;
+        let kind = p.kind;
+        self.overlay = Overlay::None;
+        match kind {
+            PromptKind::Dial => {
+                self.history.remember(&target);
+                Ok(Some(Command::Dial { target }))
+            }
+            PromptKind::Transfer(call) => match self.calls.get(&call) {
+                Some(c) if c.is_answered() => Ok(Some(Command::Transfer { call, target })),
+                _ => Err(format!("call {call} is no longer up: nothing to transfer")),
+            },
+        }
+    }
+
+    /// ↑↓ in the prompt walk the dial history; `None` when no prompt is open.
+    fn recall(&mut self, older: bool) -> Option<Result<Option<Command>, String>> {
+        match &mut self.overlay {
+            Overlay::Prompt(p) => Some(p.recall(&self.history, older).map(|()| None)),
+            _ => None,
+        }
+    }
+
     /// The call `a`/`r` act on: the selected call if it rings, else the only ringing one.
     pub fn ringing_target(&self, now: Instant, verb: &str) -> Result<CallId, String> {
-        if let Some(c) = self.selected_call(now).filter(|c| c.is_ringing()) {
+        let selected = self.selected_call(now);
+        if let Some(c) = selected.filter(|c| c.is_ringing()) {
             return Ok(c.id);
         }
         let ringing: Vec<CallId> = self.ringing_calls().map(|c| c.id).collect();
         match ringing.as_slice() {
-            [] => Err(format!("no ringing call to {verb}")),
+            [] => match selected.filter(|c| c.is_dialling()) {
+                Some(c) => Err(format!(
+                    "call {} is our own call: nothing to {verb}; h cancels it",
+                    c.id
+                )),
+                None => Err(format!("no ringing call to {verb}")),
+            },
             [one] => Ok(*one),
             many => Err(format!(
                 "{} calls are ringing: select one with Tab, then {verb}",
@@ -129,6 +205,10 @@ impl App {
         match self.selected_call(now) {
             Some(c) if c.is_answered() => Ok(c.id),
             Some(c) if c.is_ringing() => Err(format!("answer call {} before you {verb} it", c.id)),
+            Some(c) if c.is_dialling() => Err(format!(
+                "call {} is not answered yet: wait for the answer to {verb} it",
+                c.id
+            )),
             Some(c) if !c.is_live() => Err(format!("call {} has already ended", c.id)),
             _ => self
                 .single_live(|c| c.is_answered())
@@ -251,6 +331,7 @@ impl App {
             Overlay::Help => format!("{name}: not in the help; Esc closes it"),
             Overlay::ConfirmQuit => format!("{name}: answer y (hang up and quit) or n"),
             Overlay::Trace(_) => format!("{name}: in the trace ↑↓ pick, Enter open, Esc back"),
+            Overlay::Prompt(_) => format!("{name}: type, then Enter; Esc cancels"),
             Overlay::None => format!("{name} does nothing; ? lists the keys"),
         }
     }

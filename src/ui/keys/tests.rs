@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ui::fixtures::*;
-use crate::ui::state::TraceView;
+use crate::ui::state::{PromptKind, TraceView};
 use crate::vocab::{CallId, CallState, Command, EndReason, Event};
 use crossterm::event::{KeyEventState, KeyModifiers};
 
@@ -263,13 +263,277 @@ fn footer_lists_only_keys_that_act() {
             .map(|(k, _)| k)
             .collect()
     };
-    assert_eq!(names(&registered_idle()), ["v", "l", "?", "q"]);
-    assert_eq!(names(&ringing()), ["a", "r", "h", "v", "l", "?", "q"]);
+    assert_eq!(names(&registered_idle()), ["d", "v", "l", "?", "q"]);
+    assert_eq!(names(&ringing()), ["a", "r", "h", "d", "v", "l", "?", "q"]);
     assert_eq!(
         names(&two_calls()),
-        ["h", "m", "b", "Tab", "v", "l", "?", "q"]
+        ["h", "m", "b", "o", "t", "0-9*#", "Tab", "d", "v", "l", "?", "q"]
     );
     let mut s = ringing();
     s.ev(ended(1, EndReason::Cancelled));
-    assert_eq!(names(&s), ["v", "l", "?", "q"]);
+    assert_eq!(names(&s), ["d", "v", "l", "?", "q"]);
+    // Our call before the answer: h cancels it, nothing else applies to it yet.
+    let s = calling();
+    assert_eq!(names(&s), ["h", "d", "v", "l", "?", "q"]);
+    assert_eq!(footer_keys(&s.app, s.now)[0], ("h", "cancel"));
+    assert_eq!(names(&early_media()), ["h", "d", "v", "l", "?", "q"]);
+    let s = on_hold_ours();
+    assert!(footer_keys(&s.app, s.now).contains(&("o", "resume")));
+    assert_eq!(names(&dial_prompt()), ["Enter", "↑↓", "Esc"]);
+    let mut s = registered_idle();
+    press(&mut s, ch('d'));
+    assert_eq!(names(&s), ["Enter", "Esc"], "no history: no ↑↓");
+}
+
+#[test]
+fn d_opens_the_prompt_and_enter_dials_the_resolved_uri() {
+    let mut s = registered_idle();
+    assert_eq!(press(&mut s, ch('d')), (None, None));
+    // While typing, letters that are keys elsewhere are text.
+    for c in "q1001".chars() {
+        assert_eq!(press(&mut s, ch(c)), (None, None));
+    }
+    press(&mut s, key(KeyCode::Home));
+    press(&mut s, key(KeyCode::Delete));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)),
+        (
+            Some(Command::Dial {
+                target: "sip:1001@pbx.example.com".into()
+            }),
+            None
+        )
+    );
+    assert_eq!(s.app.overlay, Overlay::None);
+    assert_eq!(s.app.history.get(0), Some("sip:1001@pbx.example.com"));
+}
+
+#[test]
+fn a_number_takes_the_accounts_port_too() {
+    let mut s = Script::new();
+    s.ev(Event::Started {
+        account: "sip:alice@192.0.2.5:5070".into(),
+        registrar: "sip:192.0.2.5:5070".into(),
+        transport: "udp".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    });
+    assert_eq!(s.app.dial_domain().as_deref(), Some("192.0.2.5:5070"));
+    press(&mut s, ch('d'));
+    for c in "+1 555 0100".chars() {
+        press(&mut s, ch(c));
+    }
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)).0,
+        Some(Command::Dial {
+            target: "sip:+15550100@192.0.2.5:5070".into()
+        })
+    );
+}
+
+#[test]
+fn what_cannot_be_dialled_says_why_sends_nothing_and_keeps_the_text() {
+    let mut s = registered_idle();
+    press(&mut s, ch('d'));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)),
+        (None, Some("nothing to dial".into()))
+    );
+    for c in "bob smith".chars() {
+        press(&mut s, ch(c));
+    }
+    let (command, notice) = press(&mut s, key(KeyCode::Enter));
+    assert_eq!(command, None);
+    let notice = notice.expect("a reason");
+    assert!(notice.starts_with("'bob smith' is neither"), "{notice}");
+    assert!(!notice.contains('\n'));
+    match &s.app.overlay {
+        Overlay::Prompt(p) => assert_eq!(p.text, "bob smith"),
+        other => panic!("prompt closed: {other:?}"),
+    }
+    assert!(s.app.history.is_empty());
+}
+
+#[test]
+fn without_an_account_only_a_full_uri_can_be_dialled() {
+    let mut s = Script::new();
+    s.ev(Event::Started {
+        account: String::new(),
+        registrar: String::new(),
+        transport: "udp".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    });
+    assert_eq!(s.app.dial_domain(), None);
+    press(&mut s, ch('d'));
+    for c in "1001".chars() {
+        press(&mut s, ch(c));
+    }
+    let (command, notice) = press(&mut s, key(KeyCode::Enter));
+    assert_eq!(command, None);
+    assert!(notice.unwrap().contains("no account domain"));
+    press(
+        &mut s,
+        KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+    );
+    for c in "sip:1001@192.0.2.9".chars() {
+        press(&mut s, ch(c));
+    }
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)).0,
+        Some(Command::Dial {
+            target: "sip:1001@192.0.2.9".into()
+        })
+    );
+}
+
+#[test]
+fn esc_cancels_the_prompt_and_ctrl_c_still_quits_from_it() {
+    let mut s = registered_idle();
+    press(&mut s, ch('d'));
+    press(&mut s, ch('1'));
+    assert_eq!(press(&mut s, key(KeyCode::Esc)), (None, None));
+    assert_eq!(s.app.overlay, Overlay::None);
+    press(&mut s, ch('d'));
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(press(&mut s, ctrl_c).0, Some(Command::Quit));
+    assert_eq!(s.app.overlay, Overlay::None);
+    assert_eq!(
+        press(&mut s, ch('d')).1.as_deref(),
+        Some("quitting: no new calls")
+    );
+}
+
+#[test]
+fn up_recalls_the_history_and_enter_redials_it_at_the_top() {
+    let mut s = dial_prompt();
+    press(&mut s, key(KeyCode::Up));
+    press(&mut s, key(KeyCode::Up));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Up)).1.as_deref(),
+        Some("that is the oldest number dialled")
+    );
+    press(&mut s, key(KeyCode::Down));
+    press(&mut s, key(KeyCode::Up));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)).0,
+        Some(Command::Dial {
+            target: "sip:agent@sip.example.com".into()
+        })
+    );
+    assert_eq!(
+        s.app.history.entries(),
+        ["sip:agent@sip.example.com", "sip:1001@pbx.example.com"]
+    );
+}
+
+#[test]
+fn h_cancels_our_call_before_the_answer_and_a_r_do_not_apply_to_it() {
+    let mut s = calling();
+    assert_eq!(press(&mut s, ch('h')).0, Some(Command::Hangup(CallId(1))));
+    assert_eq!(
+        press(&mut s, ch('a')),
+        (
+            None,
+            Some("call #1 is our own call: nothing to answer; h cancels it".into())
+        )
+    );
+    assert_eq!(press(&mut s, ch('r')).0, None);
+    let mut s = early_media();
+    assert_eq!(press(&mut s, ch('h')).0, Some(Command::Hangup(CallId(1))));
+    assert_eq!(
+        press(&mut s, ch('o')).1.as_deref(),
+        Some("call #1 is not answered yet: wait for the answer to hold it")
+    );
+    assert_eq!(press(&mut s, ch('5')).0, None, "no DTMF before the answer");
+}
+
+#[test]
+fn o_holds_and_resumes_the_selected_call() {
+    let mut s = outgoing_active();
+    assert_eq!(
+        press(&mut s, ch('o')).0,
+        Some(Command::Hold {
+            call: CallId(1),
+            on: true
+        })
+    );
+    s.ev(hold(1, true, false));
+    assert_eq!(
+        press(&mut s, ch('o')).0,
+        Some(Command::Hold {
+            call: CallId(1),
+            on: false
+        })
+    );
+    // Held by them only: `o` puts it on hold from our side too.
+    let mut s = held_theirs();
+    assert_eq!(
+        press(&mut s, ch('o')).0,
+        Some(Command::Hold {
+            call: CallId(1),
+            on: true
+        })
+    );
+    assert_eq!(
+        press(&mut s, ch('o')).0,
+        Some(Command::Hold {
+            call: CallId(1),
+            on: true
+        }),
+        "nothing changes until the engine says so"
+    );
+}
+
+#[test]
+fn t_opens_the_transfer_prompt_and_enter_sends_the_refer() {
+    let mut s = two_calls();
+    press(&mut s, key(KeyCode::Tab));
+    assert_eq!(press(&mut s, ch('t')), (None, None));
+    assert!(matches!(
+        &s.app.overlay,
+        Overlay::Prompt(p) if p.kind == PromptKind::Transfer(CallId(2))
+    ));
+    for c in "1002".chars() {
+        press(&mut s, ch(c));
+    }
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)).0,
+        Some(Command::Transfer {
+            call: CallId(2),
+            target: "sip:1002@pbx.example.com".into()
+        })
+    );
+    assert_eq!(s.app.overlay, Overlay::None);
+    assert!(s.app.history.is_empty(), "transfers are not dials");
+    // The call ended while the prompt was open: nothing is sent.
+    press(&mut s, ch('t'));
+    s.ev(ended(2, EndReason::RemoteHangup));
+    press(&mut s, ch('9'));
+    assert_eq!(
+        press(&mut s, key(KeyCode::Enter)),
+        (
+            None,
+            Some("call #2 is no longer up: nothing to transfer".into())
+        )
+    );
+}
+
+#[test]
+fn the_keypad_sends_each_digit_and_the_panel_keeps_them() {
+    let mut s = two_calls();
+    for (c, digits) in [('1', "1"), ('*', "*"), ('#', "#"), ('0', "0")] {
+        assert_eq!(
+            press(&mut s, ch(c)).0,
+            Some(Command::SendDtmf {
+                call: CallId(1),
+                digits: digits.into()
+            })
+        );
+    }
+    assert_eq!(s.app.calls[&CallId(1)].dtmf_sent, "1*#0");
+    assert_eq!(s.app.calls[&CallId(1)].dtmf, "", "received digits apart");
+    let mut s = ringing();
+    assert_eq!(
+        press(&mut s, ch('5')).1.as_deref(),
+        Some("answer call #1 before you send DTMF to it")
+    );
 }

@@ -50,12 +50,20 @@ impl App {
                     self.selected = Some(*call);
                 }
             }
+            Event::OutgoingCall { call, to, from } => {
+                self.calls
+                    .insert(*call, CallView::outgoing(*call, to, from, now));
+                // The call the user just placed is the one `h` should cancel.
+                self.selected = Some(*call);
+            }
             Event::CallState { call, state } => {
                 if let Some(c) = self.calls.get_mut(call) {
-                    if *state == CallState::Ringing && c.state != CallState::Ringing {
+                    let was_ringing = c.is_ringing();
+                    c.set_state(*state, now);
+                    // Only a call that starts ringing here rings the bell.
+                    if c.is_ringing() && !was_ringing {
                         self.bell = true;
                     }
-                    c.set_state(*state, now);
                 }
                 if *state == CallState::Ended {
                     self.after_call_ended(*call);
@@ -75,7 +83,10 @@ impl App {
                     c.local_rtp = Some(local_rtp.clone());
                     c.advertised_rtp = advertised_rtp.clone();
                     c.remote_rtp = Some(remote_rtp.clone());
-                    c.answered_at.get_or_insert(now);
+                    // Early media flows before the answer; the talk clock waits for it.
+                    if !c.is_dialling() {
+                        c.answered_at.get_or_insert(now);
+                    }
                 }
             }
             Event::CallEnded {
@@ -180,12 +191,67 @@ impl App {
                 final_,
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
-            // Outgoing calls, hold and transfer: shown by the panels in a later step.
-            Event::OutgoingCall { .. }
-            | Event::CallProgress { .. }
-            | Event::CallAnswered { .. }
-            | Event::Hold { .. }
-            | Event::Transfer { .. } => {}
+            Event::CallProgress {
+                call,
+                status,
+                phrase,
+                post_dial_delay_ms,
+                early_media,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.progress = Some(Progress {
+                        status: *status,
+                        phrase: phrase.clone(),
+                    });
+                    c.post_dial_delay_ms.get_or_insert(*post_dial_delay_ms);
+                    // The engine says the same with a `call_state`; this keeps the badge
+                    // right whichever of the two arrives first.
+                    if c.is_dialling() {
+                        if *early_media {
+                            c.set_state(CallState::EarlyMedia, now);
+                        } else if c.state == CallState::Calling && *status == 180 {
+                            c.set_state(CallState::Ringing, now);
+                        }
+                    }
+                }
+            }
+            Event::CallAnswered {
+                call,
+                answer_ms,
+                post_dial_delay_ms,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.answer_ms = Some(*answer_ms);
+                    if let Some(pdd) = post_dial_delay_ms {
+                        c.post_dial_delay_ms.get_or_insert(*pdd);
+                    }
+                    c.answered_at.get_or_insert(now);
+                }
+            }
+            Event::Hold { call, ours, theirs } => {
+                if let Some(c) = self.calls.get_mut(call).filter(|c| c.is_live()) {
+                    c.held_by_us = *ours;
+                    c.held_by_them = *theirs;
+                }
+            }
+            Event::Transfer {
+                call,
+                target,
+                by,
+                stage,
+                status,
+                reason,
+            } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.transfer = Some(TransferNote {
+                        target: target.clone(),
+                        by: *by,
+                        stage: *stage,
+                        status: *status,
+                        reason: reason.clone(),
+                    });
+                }
+            }
         }
     }
 

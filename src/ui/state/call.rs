@@ -1,7 +1,10 @@
-//! What the screen knows about one call: who, how far along, its media, meters and quality.
+//! What the screen knows about one call: who, which way, how far along, its media, meters,
+//! quality, hold and transfer.
 
 use super::meter::Meter;
-use crate::vocab::{CallId, CallState, Codec, Direction, EndReason, Level, Quality};
+use crate::vocab::{
+    CallId, CallState, Codec, Direction, EndReason, Level, Quality, TransferBy, TransferStage,
+};
 use std::time::{Duration, Instant};
 
 /// How long an ended call stays on screen (dimmed, with its reason) before it is hidden.
@@ -19,10 +22,27 @@ pub struct BridgeFigures {
     pub mean_latency_ms: Option<u64>,
 }
 
+/// The latest word on a transfer of this call, for the panel's note line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferNote {
+    pub target: String,
+    pub by: TransferBy,
+    pub stage: TransferStage,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+}
+
+/// The latest provisional answer to our INVITE (`180 Ringing`, `183 Session Progress`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub status: u16,
+    pub phrase: String,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallView {
     pub id: CallId,
-    /// The caller's URI as the engine reported it.
+    /// The caller's URI as the engine reported it (ours, for an outgoing call).
     pub from: String,
     pub display_name: Option<String>,
     pub to: String,
@@ -57,7 +77,20 @@ pub struct CallView {
     /// Present only while the engine reports AI audio (the call is bridged).
     pub ai: Option<Meter>,
     pub quality: Option<Quality>,
+    /// DTMF digits received.
     pub dtmf: String,
+    /// DTMF digits we sent from the keypad.
+    pub dtmf_sent: String,
+    /// We hold the call (our `a=sendonly` re-INVITE).
+    pub held_by_us: bool,
+    /// The remote side holds the call.
+    pub held_by_them: bool,
+    /// Outgoing: the latest 18x, and INVITE → first 18x (the post-dial delay).
+    pub progress: Option<Progress>,
+    pub post_dial_delay_ms: Option<u64>,
+    /// Outgoing: INVITE → 200 OK.
+    pub answer_ms: Option<u64>,
+    pub transfer: Option<TransferNote>,
 }
 
 impl CallView {
@@ -95,6 +128,34 @@ impl CallView {
             ai: None,
             quality: None,
             dtmf: String::new(),
+            dtmf_sent: String::new(),
+            held_by_us: false,
+            held_by_them: false,
+            progress: None,
+            post_dial_delay_ms: None,
+            answer_ms: None,
+            transfer: None,
+        }
+    }
+
+    /// A call we placed: `to` is the other party, `from` our identity.
+    pub fn outgoing(id: CallId, to: &str, from: &str, now: Instant) -> CallView {
+        CallView {
+            direction: Direction::Outgoing,
+            state: CallState::Calling,
+            ..CallView::new(id, from, None, to, now)
+        }
+    }
+
+    pub fn is_outgoing(&self) -> bool {
+        self.direction == Direction::Outgoing
+    }
+
+    /// The other party's URI: the caller's, or the one we called.
+    pub fn remote_uri(&self) -> &str {
+        match self.direction {
+            Direction::Incoming => &self.from,
+            Direction::Outgoing => &self.to,
         }
     }
 
@@ -103,15 +164,26 @@ impl CallView {
         self.state != CallState::Ended
     }
 
+    /// It rings here: an incoming call waiting for `a` or `r`. (An outgoing call in the
+    /// `Ringing` state rings at the other end: see `is_dialling`.)
     pub fn is_ringing(&self) -> bool {
-        self.state == CallState::Ringing
+        self.state == CallState::Ringing && self.direction == Direction::Incoming
     }
 
-    /// Answered and not ended: mute and bridge make sense.
+    /// Our call, not answered yet (calling, ringing there, early media): `h` cancels it.
+    pub fn is_dialling(&self) -> bool {
+        self.direction == Direction::Outgoing
+            && matches!(
+                self.state,
+                CallState::Calling | CallState::Ringing | CallState::EarlyMedia
+            )
+    }
+
+    /// Answered and not ended: mute, bridge, hold, transfer and the keypad make sense.
     pub fn is_answered(&self) -> bool {
         matches!(
             self.state,
-            CallState::Answering | CallState::Active | CallState::Held
+            CallState::Answering | CallState::Active | CallState::Held | CallState::OnHold
         )
     }
 
@@ -127,7 +199,7 @@ impl CallView {
     pub fn who(&self) -> &str {
         match &self.display_name {
             Some(name) if !name.trim().is_empty() => name.trim(),
-            _ => strip_scheme(&self.from),
+            _ => strip_scheme(self.remote_uri()),
         }
     }
 
@@ -141,17 +213,32 @@ impl CallView {
     pub fn set_state(&mut self, state: CallState, now: Instant) {
         self.state = state;
         match state {
-            CallState::Active | CallState::Held if self.answered_at.is_none() => {
+            CallState::Active | CallState::Held | CallState::OnHold
+                if self.answered_at.is_none() =>
+            {
                 self.answered_at = Some(now);
             }
             CallState::Ended if self.ended_at.is_none() => self.ended_at = Some(now),
             _ => {}
         }
+        // The state names one side's hold; the `hold` event, when it comes, names both.
+        match state {
+            CallState::Active => (self.held_by_us, self.held_by_them) = (false, false),
+            CallState::OnHold => self.held_by_us = true,
+            CallState::Held => self.held_by_them = true,
+            _ => {}
+        }
     }
 
     pub fn end(&mut self, reason: &EndReason, now: Instant) {
+        let cancelled = self.is_dialling() && *reason == EndReason::LocalHangup;
         self.set_state(CallState::Ended, now);
-        self.end_reason = Some(end_reason_text(reason));
+        // `h` before the answer sends CANCEL, which the engine reports as our hang-up.
+        self.end_reason = Some(if cancelled {
+            "we cancelled before the answer".into()
+        } else {
+            end_reason_text(reason, self.direction)
+        });
         self.bridge = false;
     }
 
@@ -165,11 +252,11 @@ impl CallView {
     }
 
     pub fn push_dtmf(&mut self, digit: char) {
-        self.dtmf.push(digit);
-        let extra = self.dtmf.chars().count().saturating_sub(DTMF_KEPT);
-        if extra > 0 {
-            self.dtmf = self.dtmf.chars().skip(extra).collect();
-        }
+        push_digit(&mut self.dtmf, digit);
+    }
+
+    pub fn push_dtmf_sent(&mut self, digit: char) {
+        push_digit(&mut self.dtmf_sent, digit);
     }
 
     /// True while some meter would still move on screen without new samples.
@@ -178,6 +265,14 @@ impl CallView {
             .into_iter()
             .flatten()
             .any(|m| m.moving(now))
+    }
+}
+
+fn push_digit(digits: &mut String, digit: char) {
+    digits.push(digit);
+    let extra = digits.chars().count().saturating_sub(DTMF_KEPT);
+    if extra > 0 {
+        *digits = digits.chars().skip(extra).collect();
     }
 }
 
@@ -197,10 +292,14 @@ pub fn strip_scheme(uri: &str) -> &str {
         .unwrap_or(uri)
 }
 
-pub fn end_reason_text(reason: &EndReason) -> String {
+/// Why a call ended, in words; who "the caller" is depends on the call's direction.
+pub fn end_reason_text(reason: &EndReason, direction: Direction) -> String {
+    let outgoing = direction == Direction::Outgoing;
     match reason {
         EndReason::LocalHangup => "we hung up".into(),
+        EndReason::RemoteHangup if outgoing => "they hung up".into(),
         EndReason::RemoteHangup => "caller hung up".into(),
+        EndReason::Cancelled if outgoing => "we cancelled before the answer".into(),
         EndReason::Cancelled => "caller gave up before the answer".into(),
         EndReason::Rejected { status: 486 } => "rejected (486 Busy Here)".into(),
         EndReason::Rejected { status: 603 } => "rejected (603 Decline)".into(),
@@ -208,11 +307,21 @@ pub fn end_reason_text(reason: &EndReason) -> String {
         EndReason::NoCommonCodec => "no common codec (488)".into(),
         EndReason::RtpTimeout { secs } => format!("no RTP for {secs} s"),
         EndReason::Failed { reason } => format!("failed: {reason}"),
-        EndReason::NotAnswered { status, phrase, .. } => {
-            format!("not answered ({status} {phrase})")
+        EndReason::NotAnswered {
+            status,
+            phrase,
+            explained,
+        } => {
+            let code = format!("{status} {phrase}");
+            match explained.trim() {
+                "" => format!("not answered ({})", code.trim()),
+                words => format!("{words} ({})", code.trim()),
+            }
         }
-        EndReason::RingTimeout { secs } => format!("no answer in {secs} s (cancelled)"),
-        EndReason::Transferred { target } => format!("transferred to {target}"),
+        EndReason::RingTimeout { secs } => {
+            format!("no answer within {secs} s, so we cancelled")
+        }
+        EndReason::Transferred { target } => format!("transferred to {}", strip_scheme(target)),
     }
 }
 

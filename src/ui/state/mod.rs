@@ -9,14 +9,19 @@ mod apply;
 mod call;
 mod lines;
 mod meter;
+mod prompt;
 #[cfg(test)]
 mod tests;
 
-pub use call::{end_reason_text, strip_scheme, BridgeFigures, CallView, ENDED_LINGER};
+pub use call::{
+    end_reason_text, strip_scheme, BridgeFigures, CallView, Progress, TransferNote, ENDED_LINGER,
+};
 pub use lines::{passes, LogLine, SipEntry, TranscriptLine, WallClock};
 pub use meter::{fraction, Meter, FLOOR_DBFS};
+pub use prompt::{Edit, Prompt, PromptKind};
 
 use crate::frontend::{Outcome, Phraser};
+use crate::ui::history::History;
 use crate::vocab::{CallId, CallState, Event, LogLevel, RegistrationState};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -65,6 +70,8 @@ pub enum Overlay {
     /// "Calls are live: hang up and quit?"
     ConfirmQuit,
     Trace(TraceView),
+    /// The footer's input line (dial, transfer): keys are text until Enter or Esc.
+    Prompt(Prompt),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +108,8 @@ pub struct App {
     pub stopped: bool,
     /// A call started ringing since the loop last looked (it rings the terminal bell).
     bell: bool,
+    /// URIs dialled, newest first (`ui::run` loads and saves it).
+    pub history: History,
 }
 
 impl App {
@@ -124,7 +133,27 @@ impl App {
             leave_now: false,
             stopped: false,
             bell: false,
+            history: History::default(),
         }
+    }
+
+    /// The domain a bare number or user name is dialled at: the account's `host[:port]`.
+    /// `None` without an account (account-less runs start with an empty one).
+    pub fn dial_domain(&self) -> Option<String> {
+        let account = self.account.as_ref()?.account.trim();
+        if account.is_empty() {
+            return None;
+        }
+        let uri = crate::sip::uri::SipUri::parse(account).ok()?;
+        let host = if uri.host.contains(':') && !uri.host.starts_with('[') {
+            format!("[{}]", uri.host)
+        } else {
+            uri.host
+        };
+        Some(match uri.port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
     }
 
     /// Calls on screen at `now`, in id order.

@@ -315,3 +315,158 @@ fn stopped_is_recorded() {
     s.ev(Event::Stopped);
     assert!(s.app.stopped);
 }
+
+#[test]
+fn an_outgoing_call_is_selected_calls_and_never_rings_the_bell() {
+    let mut s = calling();
+    let c = &s.app.calls[&CallId(1)];
+    assert_eq!(
+        (c.direction, c.state),
+        (crate::vocab::Direction::Outgoing, CallState::Calling)
+    );
+    assert_eq!(c.who(), "1001@pbx.example.com");
+    assert!(c.is_dialling() && !c.is_ringing() && !c.is_answered());
+    assert_eq!(s.app.selected, Some(CallId(1)));
+    s.ev(call_state(1, CallState::Ringing));
+    assert!(!s.app.take_bell(), "it rings there, not here");
+    assert_eq!(s.app.ringing_calls().count(), 0);
+}
+
+#[test]
+fn the_first_progress_is_the_post_dial_delay() {
+    let mut s = calling();
+    s.ev(progress(1, 180, "Ringing", 320, false));
+    assert_eq!(s.app.calls[&CallId(1)].state, CallState::Ringing);
+    s.ev(progress(1, 183, "Session Progress", 900, true));
+    let c = &s.app.calls[&CallId(1)];
+    assert_eq!(c.post_dial_delay_ms, Some(320));
+    assert_eq!(c.state, CallState::EarlyMedia);
+    assert_eq!(
+        c.progress,
+        Some(Progress {
+            status: 183,
+            phrase: "Session Progress".into()
+        })
+    );
+}
+
+#[test]
+fn early_media_feeds_the_meters_but_not_the_talk_clock() {
+    let mut s = early_media();
+    let c = &s.app.calls[&CallId(1)];
+    assert!(c.remote.is_some(), "meters during early media");
+    assert_eq!(c.answered_at, None);
+    assert_eq!(
+        c.elapsed(s.t0 + secs(63.0)),
+        secs(2.0),
+        "counts from the dial"
+    );
+    s.at(70.0)
+        .ev(Event::CallAnswered {
+            call: CallId(1),
+            answer_ms: 8990,
+            post_dial_delay_ms: Some(410),
+        })
+        .ev(call_state(1, CallState::Active));
+    let c = &s.app.calls[&CallId(1)];
+    assert_eq!(c.answered_at, Some(s.t0 + secs(70.0)));
+    assert_eq!((c.answer_ms, c.post_dial_delay_ms), (Some(8990), Some(410)));
+}
+
+#[test]
+fn hold_events_set_both_sides_and_resuming_clears_them() {
+    let mut s = outgoing_active();
+    s.ev(hold(1, true, false))
+        .ev(call_state(1, CallState::OnHold));
+    let c = &s.app.calls[&CallId(1)];
+    assert!(c.held_by_us && !c.held_by_them && c.is_answered());
+    s.ev(hold(1, true, true));
+    assert!(s.app.calls[&CallId(1)].held_by_them);
+    s.ev(call_state(1, CallState::Active));
+    let c = &s.app.calls[&CallId(1)];
+    assert!(!c.held_by_us && !c.held_by_them);
+    // The state alone (no hold event) says which side holds.
+    s.ev(call_state(1, CallState::Held));
+    assert!(s.app.calls[&CallId(1)].held_by_them);
+}
+
+#[test]
+fn a_transfer_keeps_its_latest_stage() {
+    let mut s = outgoing_active();
+    let transfer = |stage, status| Event::Transfer {
+        call: CallId(1),
+        target: "sip:1002@pbx.example.com".into(),
+        by: crate::vocab::TransferBy::Us,
+        stage,
+        status,
+        reason: None,
+    };
+    s.ev(transfer(crate::vocab::TransferStage::Requested, None))
+        .ev(transfer(crate::vocab::TransferStage::Done, Some(200)));
+    let t = s.app.calls[&CallId(1)].transfer.clone().unwrap();
+    assert_eq!(
+        (t.stage, t.status),
+        (crate::vocab::TransferStage::Done, Some(200))
+    );
+}
+
+#[test]
+fn our_calls_end_in_words_of_their_own() {
+    let ended_out = |reason: EndReason| Event::CallEnded {
+        call: CallId(1),
+        direction: crate::vocab::Direction::Outgoing,
+        reason,
+        duration_ms: 0,
+        media: Default::default(),
+    };
+    let reason_after = |mut s: Script, reason: EndReason| {
+        s.ev(ended_out(reason));
+        s.app.calls[&CallId(1)].end_reason.clone().unwrap()
+    };
+    assert_eq!(
+        reason_after(
+            calling(),
+            EndReason::NotAnswered {
+                status: 486,
+                phrase: "Busy Here".into(),
+                explained: "the other side is busy".into(),
+            }
+        ),
+        "the other side is busy (486 Busy Here)"
+    );
+    assert_eq!(
+        reason_after(ringing_there(), EndReason::RingTimeout { secs: 30 }),
+        "no answer within 30 s, so we cancelled"
+    );
+    assert_eq!(
+        reason_after(ringing_there(), EndReason::LocalHangup),
+        "we cancelled before the answer"
+    );
+    assert_eq!(
+        reason_after(outgoing_active(), EndReason::LocalHangup),
+        "we hung up"
+    );
+    assert_eq!(
+        reason_after(outgoing_active(), EndReason::RemoteHangup),
+        "they hung up"
+    );
+    assert_eq!(
+        reason_after(
+            outgoing_active(),
+            EndReason::Transferred {
+                target: "sip:1002@pbx.example.com".into()
+            }
+        ),
+        "transferred to 1002@pbx.example.com"
+    );
+}
+
+#[test]
+fn on_hold_and_held_name_the_side_that_holds() {
+    let ours = &on_hold_ours().app.calls[&CallId(1)];
+    assert_eq!(ours.state, CallState::OnHold);
+    assert!(ours.held_by_us && !ours.held_by_them);
+    let theirs = &held_theirs().app.calls[&CallId(1)];
+    assert_eq!(theirs.state, CallState::Held);
+    assert!(theirs.held_by_them && !theirs.held_by_us);
+}

@@ -1,10 +1,12 @@
-//! The calls: one line each when space is short, a panel each when there is room (party,
-//! state, duration, codec and RTP, bridge and mute, three meters on one dB scale, quality).
-//! A ringing call is drawn in reverse yellow with a RINGING badge, in both forms.
+//! The calls: one line each when space is short, a panel each when there is room (party and
+//! direction, state, duration, codec and RTP, bridge and mute, three meters on one dB scale,
+//! quality; for our calls the post-dial delay and the time to answer; a transfer's progress).
+//! A call ringing here is drawn in reverse yellow with a RINGING badge, in both forms; our
+//! call ringing there gets a plain yellow "ringing".
 
 use super::{duration, meter, text, theme};
-use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView};
-use crate::vocab::CallState;
+use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView, TransferNote};
+use crate::vocab::{CallState, TransferBy, TransferStage};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -12,12 +14,33 @@ use ratatui::widgets::{Block, BorderType, Paragraph};
 use ratatui::Frame;
 use std::time::Instant;
 
-/// Lines a panel needs inside its border, by state; a bridge's figures take one more.
+/// What a panel shows inside its border.
+enum Body {
+    /// Rings here: who, and the keys.
+    Ringing,
+    /// Our call before any audio: where to, and how far it got.
+    Dialling,
+    /// Media (early or answered): meters, quality, and the notes below them.
+    Live,
+    Ended,
+}
+
+fn body(call: &CallView) -> Body {
+    match call.state {
+        CallState::Ended => Body::Ended,
+        _ if call.is_ringing() => Body::Ringing,
+        CallState::Calling | CallState::Ringing => Body::Dialling,
+        _ => Body::Live,
+    }
+}
+
+/// Lines a panel needs inside its border, by state; a bridge's figures, our call's timing and
+/// a transfer take one more each.
 pub fn panel_height(call: &CallView) -> u16 {
-    let inner = match call.state {
-        CallState::Ringing => 2,
-        CallState::Ended => 1,
-        _ => 6 + u16::from(call.bridge_figures.is_some()),
+    let inner = match body(call) {
+        Body::Ringing | Body::Dialling => 2,
+        Body::Ended => 1,
+        Body::Live => 6 + u16::from(call.bridge_figures.is_some()) + note_lines(call).len() as u16,
     };
     inner + 2
 }
@@ -42,7 +65,7 @@ fn panel(frame: &mut Frame, area: Rect, call: &CallView, selected: bool, now: In
         Span::raw(if selected { " ▶ " } else { " " }),
         Span::styled(format!("{} ", call.id), theme::strong()),
         Span::styled(format!(" {} ", badge(call)), badge_style(call)),
-        Span::raw(" "),
+        Span::styled(format!(" {} ", direction(call)), theme::label()),
         Span::styled(call.who().to_string(), theme::strong()),
     ];
     if call.display_name.is_some() {
@@ -63,12 +86,125 @@ fn panel(frame: &mut Frame, area: Rect, call: &CallView, selected: bool, now: In
         .title_top(Line::from(format!(" {} ", duration(call.elapsed(now)))).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = match call.state {
-        CallState::Ringing => ringing_lines(call),
-        CallState::Ended => vec![ended_line(call)],
-        _ => live_lines(call, now, inner.width as usize),
+    let lines = match body(call) {
+        Body::Ringing => ringing_lines(call),
+        Body::Dialling => dialling_lines(call),
+        Body::Ended => vec![ended_line(call)],
+        Body::Live => live_lines(call, now, inner.width as usize),
     };
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `→ to` for our calls, `← from` for theirs.
+fn direction(call: &CallView) -> &'static str {
+    if call.is_outgoing() {
+        "→ to"
+    } else {
+        "← from"
+    }
+}
+
+/// Our call before any audio: where it goes, and the latest answer (with the post-dial delay).
+fn dialling_lines(call: &CallView) -> Vec<Line<'static>> {
+    let banner = match call.state {
+        CallState::Ringing => " 🔔 RINGING THERE ",
+        _ => " 📞 CALLING ",
+    };
+    let progress = match (&call.progress, call.post_dial_delay_ms) {
+        (Some(p), Some(pdd)) => format!(" {} {} · post-dial delay {}", p.status, p.phrase, ms(pdd)),
+        (Some(p), None) => format!(" {} {}", p.status, p.phrase),
+        (None, _) => " INVITE sent, no answer yet".to_string(),
+    };
+    vec![
+        Line::from(vec![
+            Span::styled(banner, theme::warn()),
+            Span::raw("  to "),
+            Span::styled(strip_scheme(&call.to).to_string(), theme::strong()),
+            Span::styled(
+                format!("  from {}", strip_scheme(&call.from)),
+                theme::label(),
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled(progress, theme::label()),
+            Span::raw("   press "),
+            Span::styled(" h ", theme::key()),
+            Span::raw(" to cancel"),
+        ]),
+    ]
+}
+
+/// Lines under the meters: our call's timing, and a transfer's latest stage.
+fn note_lines(call: &CallView) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if call.is_outgoing() {
+        lines.push(timing_line(call));
+    }
+    if let Some(t) = &call.transfer {
+        lines.push(transfer_line(t));
+    }
+    lines
+}
+
+/// Post-dial delay (INVITE → first 18x) and time to answer (INVITE → 200), or, during early
+/// media, the answer that brought it.
+fn timing_line(call: &CallView) -> Line<'static> {
+    let mut spans = Vec::new();
+    if call.state == CallState::EarlyMedia {
+        let answer = call
+            .progress
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{} {}: ", p.status, p.phrase));
+        spans.push(Span::styled(
+            format!(" {answer}early media, their audio before the answer"),
+            theme::warn(),
+        ));
+    } else {
+        spans.push(Span::styled(
+            format!(" called {}", strip_scheme(&call.to)),
+            theme::label(),
+        ));
+    }
+    spans.push(Span::styled("   post-dial delay ", theme::label()));
+    spans.push(Span::styled(
+        call.post_dial_delay_ms.map_or_else(|| "—".into(), ms),
+        theme::strong(),
+    ));
+    if let Some(answer) = call.answer_ms {
+        spans.push(Span::styled("   answered after ", theme::label()));
+        spans.push(Span::styled(ms(answer), theme::strong()));
+    }
+    Line::from(spans)
+}
+
+fn ms(ms: u64) -> String {
+    format!("{ms} ms")
+}
+
+fn transfer_line(t: &TransferNote) -> Line<'static> {
+    let target = strip_scheme(&t.target);
+    let what = match t.by {
+        TransferBy::Us => format!(" ⇢ transfer to {target}: "),
+        TransferBy::Remote => format!(" ⇠ they asked us to call {target}: "),
+    };
+    let (stage, style) = match t.stage {
+        TransferStage::Requested => ("requested", theme::warn()),
+        TransferStage::Trying => ("in progress", theme::warn()),
+        TransferStage::Done => ("done", theme::good()),
+        TransferStage::Failed => ("failed", theme::bad()),
+        TransferStage::Reported => ("reported and declined (603)", theme::label()),
+    };
+    let detail = match (t.status, &t.reason) {
+        (Some(s), Some(r)) => format!(" ({s} {r})"),
+        (Some(s), None) => format!(" ({s})"),
+        (None, Some(r)) => format!(" ({r})"),
+        (None, None) => String::new(),
+    };
+    Line::from(vec![
+        Span::styled(what, theme::label()),
+        Span::styled(stage, style),
+        Span::styled(detail, theme::label()),
+    ])
 }
 
 fn ringing_lines(call: &CallView) -> Vec<Line<'static>> {
@@ -133,6 +269,7 @@ fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>>
     if let Some(figures) = &call.bridge_figures {
         lines.push(bridge_line(figures, call.bridge));
     }
+    lines.extend(note_lines(call));
     lines
 }
 
@@ -215,12 +352,19 @@ fn media_line(call: &CallView) -> Line<'static> {
             Span::styled("● on", theme::good())
         });
     }
-    if call.state == CallState::Held {
-        spans.push(Span::styled("   ⏸ on hold (remote)", theme::warn()));
+    if call.held_by_us {
+        spans.push(Span::styled("   ⏸ on hold (o resumes)", theme::warn()));
+    }
+    if call.held_by_them {
+        spans.push(Span::styled("   ⏸ held by the other side", theme::warn()));
     }
     if !call.dtmf.is_empty() {
-        spans.push(Span::styled("   DTMF ", theme::label()));
+        spans.push(Span::styled("   DTMF received ", theme::label()));
         spans.push(Span::styled(call.dtmf.clone(), theme::strong()));
+    }
+    if !call.dtmf_sent.is_empty() {
+        spans.push(Span::styled("   DTMF sent ", theme::label()));
+        spans.push(Span::styled(call.dtmf_sent.clone(), theme::strong()));
     }
     Line::from(spans)
 }
@@ -272,11 +416,11 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
             format!("{marker}{:<3}", call.id.to_string()),
             theme::strong(),
         ),
-        Span::styled(format!("{:^9}", badge(call)), badge_style(call)),
+        Span::styled(format!("{:^9}", short_badge(call)), badge_style(call)),
         Span::raw(" "),
     ];
     let mut tail: Vec<Span<'static>> = Vec::new();
-    if call.is_answered() {
+    if call.is_answered() || call.state == CallState::EarlyMedia {
         for (tag, m) in [("R", &call.remote), ("L", &call.local), ("A", &call.ai)] {
             tail.push(Span::styled(format!(" {tag}"), theme::dim()));
             tail.extend(meter::bar(m.as_ref(), now, 6));
@@ -294,6 +438,8 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         });
     } else if call.is_ringing() {
         tail.push(Span::styled(" a answer · r reject ", theme::ringing()));
+    } else if call.is_dialling() {
+        tail.push(Span::styled(" h cancel ", theme::warn()));
     } else if let Some(reason) = &call.end_reason {
         tail.push(Span::styled(format!(" {reason}"), theme::dim()));
     }
@@ -312,7 +458,9 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         theme::dim()
     };
     let mut spans = head;
-    spans.push(Span::styled(text::fit(call.who(), name_room), name_style));
+    let arrow = if call.is_outgoing() { "→" } else { "←" };
+    let name = format!("{arrow} {}", call.who());
+    spans.push(Span::styled(text::fit(&name, name_room), name_style));
     let mid_style = if call.is_ringing() {
         theme::ringing()
     } else {
@@ -328,9 +476,11 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
     }
 }
 
+/// The state's badge: one word (or two) per state, and a call ringing here in capitals.
 fn badge(call: &CallView) -> &'static str {
     match call.state {
         CallState::Calling => "calling",
+        CallState::Ringing if call.is_outgoing() => "ringing",
         CallState::Ringing => "RINGING",
         CallState::EarlyMedia => "early media",
         CallState::OnHold => "on hold",
@@ -341,12 +491,22 @@ fn badge(call: &CallView) -> &'static str {
     }
 }
 
+/// The badge within the compact line's nine cells.
+fn short_badge(call: &CallView) -> &'static str {
+    match call.state {
+        CallState::EarlyMedia => "early",
+        _ => badge(call),
+    }
+}
+
 fn badge_style(call: &CallView) -> Style {
     match call.state {
-        CallState::Ringing => theme::ringing(),
-        CallState::Calling | CallState::EarlyMedia | CallState::OnHold => theme::warn(),
+        CallState::Ringing if call.is_ringing() => theme::ringing(),
+        CallState::Calling | CallState::Ringing | CallState::EarlyMedia => theme::warn(),
         CallState::Answering => theme::warn(),
         CallState::Active => theme::good(),
+        // Ours in cyan, theirs in yellow: who can resume it differs.
+        CallState::OnHold => theme::held_by_us(),
         CallState::Held => theme::warn(),
         CallState::Ended => theme::dim(),
     }

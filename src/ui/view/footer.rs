@@ -1,9 +1,10 @@
 //! The footer: a status line (the latest notice, or why we are waiting) above the keys that
-//! work right now. Keys that would only earn a notice are not listed.
+//! work right now. Keys that would only earn a notice are not listed. While a prompt is open
+//! (dial, transfer) its input line sits between the two.
 
 use super::{text, theme};
 use crate::ui::keys::footer_keys;
-use crate::ui::state::App;
+use crate::ui::state::{App, Overlay, Prompt};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -11,7 +12,16 @@ use ratatui::Frame;
 use std::time::Instant;
 
 /// Dropped first when the keys do not fit the width, in this order.
-const EXPENDABLE: [&str; 4] = ["l", "Tab", "v", "b"];
+const EXPENDABLE: [&str; 8] = ["l", "Tab", "v", "0-9*#", "t", "o", "d", "b"];
+
+/// Lines the footer takes: the prompt's input line comes on top of the usual two.
+pub fn height(app: &App) -> u16 {
+    if matches!(app.overlay, Overlay::Prompt(_)) {
+        3
+    } else {
+        2
+    }
+}
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let width = area.width as usize;
@@ -34,7 +44,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         spans.push(Span::styled(format!(" {key} "), theme::key()));
         spans.push(Span::styled(format!(" {label} "), theme::label()));
     }
-    frame.render_widget(Paragraph::new(vec![status, Line::from(spans)]), area);
+    let mut lines = vec![status];
+    if let Overlay::Prompt(p) = &app.overlay {
+        lines.push(prompt_line(p, width));
+    }
+    lines.push(Line::from(spans));
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// ` dial: 1001▏`, scrolled so the cursor stays in view when the text is wider than the line.
+fn prompt_line(p: &Prompt, width: usize) -> Line<'static> {
+    let label = format!(" {}: ", p.label());
+    let (before, after) = p.split();
+    let room = width.saturating_sub(text::width(&label) + 1);
+    let before = if text::width(before) > room {
+        // Keep the end next to the cursor: cut from the left.
+        let keep: String = before.chars().rev().collect();
+        let keep = text::truncate(&keep, room);
+        keep.chars().rev().collect()
+    } else {
+        before.to_string()
+    };
+    let after = text::truncate(after, room.saturating_sub(text::width(&before)));
+    Line::from(vec![
+        Span::styled(label, theme::strong()),
+        Span::raw(before),
+        Span::styled("▏", theme::good()),
+        Span::raw(after),
+    ])
 }
 
 fn status_line(app: &App, now: Instant, width: usize) -> Line<'static> {

@@ -23,6 +23,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     let title = " sipterm ";
     let room = width.saturating_sub(text::width(&status) + text::width(title) + 4);
     let account = match &app.account {
+        Some(a) if a.account.trim().is_empty() => format!(
+            "no account  {} {}",
+            transport_label(&a.transport),
+            a.local_sip
+        ),
         Some(a) if roomy => format!(
             "{}  {} {}{} → {}",
             strip_scheme(&a.account),
@@ -72,6 +77,13 @@ fn status_style(app: &App) -> ratatui::style::Style {
 /// `● registered · refresh in 43:59`, `◌ retrying in 0:08: no answer from the registrar`, …
 fn status(app: &App, now: Instant) -> String {
     let Some(reg) = &app.registration else {
+        if app
+            .account
+            .as_ref()
+            .is_some_and(|a| a.account.trim().is_empty())
+        {
+            return "○ no account, nothing to register".into();
+        }
         return "○ not registered yet".into();
     };
     let reason = reg

@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, app: &App, now: Instant) {
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(2),
+        Constraint::Length(footer::height(app)),
     ])
     .areas(area);
     header::render(frame, head, app, now, roomy);
@@ -105,7 +105,13 @@ fn no_calls(frame: &mut Frame, area: Rect, app: &App) {
         .registration
         .as_ref()
         .is_some_and(|r| r.state == crate::vocab::RegistrationState::Registered);
-    let text = if registered {
+    let accountless = app
+        .account
+        .as_ref()
+        .is_some_and(|a| a.account.trim().is_empty());
+    let text = if accountless {
+        " No calls. Running without an account: d dials a sip: URI.".to_string()
+    } else if registered {
         format!(" No calls. Waiting for a call to {to}…")
     } else {
         format!(" No calls. Calls reach {to} once it is registered.")

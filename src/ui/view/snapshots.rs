@@ -224,3 +224,146 @@ fn registering_again_says_why_in_the_header() {
         "◌ registering again: the registrar no longer holds our registration",
     );
 }
+
+#[test]
+fn dial_prompt_empty() {
+    snapshot_both("dial_prompt_empty", &dial_prompt());
+}
+
+#[test]
+fn dial_prompt_with_text() {
+    let mut s = dial_prompt();
+    type_text(&mut s, "+1 (555) 010-0199");
+    snapshot_both("dial_prompt_text", &s);
+}
+
+#[test]
+fn dial_prompt_with_the_reason_it_cannot_dial() {
+    let mut s = dial_prompt();
+    type_text(&mut s, "bob smith");
+    let now = s.now;
+    assert_eq!(s.app.handle(Action::Submit, now), None);
+    snapshot_both("dial_prompt_error", &s);
+}
+
+#[test]
+fn dial_prompt_recalls_the_history() {
+    let mut s = dial_prompt();
+    let now = s.now;
+    s.app.handle(Action::Up, now);
+    s.app.handle(Action::Up, now);
+    snapshot_both("dial_history_recall", &s);
+}
+
+#[test]
+fn outgoing_call_calling() {
+    snapshot_both("outgoing_calling", &calling());
+}
+
+#[test]
+fn outgoing_call_ringing_there() {
+    snapshot_both("outgoing_ringing", &ringing_there());
+}
+
+#[test]
+fn outgoing_call_early_media_with_meters() {
+    snapshot_both("outgoing_early_media", &early_media());
+}
+
+#[test]
+fn outgoing_call_answered_shows_post_dial_delay_and_answer_time() {
+    snapshot_both("outgoing_active", &outgoing_active());
+}
+
+#[test]
+fn on_hold_by_us() {
+    snapshot_both("on_hold_ours", &on_hold_ours());
+}
+
+#[test]
+fn held_by_the_other_side() {
+    snapshot_both("held_theirs", &held_theirs());
+}
+
+#[test]
+fn a_transfer_shows_its_latest_stage() {
+    let mut s = outgoing_active();
+    s.ev(Event::Transfer {
+        call: CallId(1),
+        target: "sip:1002@pbx.example.com".into(),
+        by: crate::vocab::TransferBy::Us,
+        stage: crate::vocab::TransferStage::Trying,
+        status: Some(100),
+        reason: Some("Trying".into()),
+    });
+    insta::assert_snapshot!("transfer_trying_160x48", draw(&s, 160, 48).backend());
+}
+
+/// Ringing here is reverse yellow; ringing there is a plain yellow word; our hold is cyan,
+/// theirs yellow.
+#[test]
+fn badges_of_our_calls_differ_from_a_call_ringing_here() {
+    let buf = |s: &Script| draw(s, 160, 48).backend().buffer().clone();
+    assert_eq!(
+        colour_of(&buf(&ringing_there()), " ringing "),
+        (Color::Yellow, Color::Reset)
+    );
+    assert_eq!(colour_of(&buf(&on_hold_ours()), " on hold ").0, Color::Cyan);
+    assert_eq!(colour_of(&buf(&held_theirs()), " held ").0, Color::Yellow);
+}
+
+/// Without an account (Started carries an empty one): no registration to wait for, and the
+/// screen says how to call out.
+#[test]
+fn accountless_screen() {
+    let mut s = Script::new();
+    s.ev(Event::Started {
+        account: String::new(),
+        registrar: String::new(),
+        transport: "udp".into(),
+        local_sip: "192.0.2.10:5060".into(),
+    })
+    .at(1.0);
+    snapshot_both("accountless", &s);
+}
+
+#[test]
+fn transfer_prompt_names_the_call() {
+    let mut s = outgoing_active();
+    let now = s.now;
+    s.app.handle(Action::Transfer, now);
+    type_text(&mut s, "1002");
+    insta::assert_snapshot!("transfer_prompt_80x24", draw(&s, 80, 24).backend());
+}
+
+/// Every panel's last line sits on its own bottom border: `panel_height` counts what
+/// `live_lines` and friends draw, in every state of our calls.
+#[test]
+fn panels_are_as_tall_as_their_lines() {
+    for s in [
+        calling(),
+        ringing_there(),
+        early_media(),
+        outgoing_active(),
+        on_hold_ours(),
+        held_theirs(),
+    ] {
+        let call = s.app.calls.values().next().expect("a call");
+        let height = super::calls::panel_height(call);
+        let terminal = draw(&s, 160, 48);
+        let buffer = terminal.backend().buffer();
+        // The panel starts on row 1; its bottom border is at row `height`.
+        let corner = buffer[(0, height)].symbol();
+        assert!(
+            corner == "┗" || corner == "╰",
+            "{:?}: {corner:?}",
+            call.state
+        );
+        let last_text: String = (1..40).map(|x| buffer[(x, height - 1)].symbol()).collect();
+        assert!(
+            !last_text.trim().is_empty(),
+            "{:?}: empty last line",
+            call.state
+        );
+    }
+}

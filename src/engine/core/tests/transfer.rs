@@ -143,18 +143,25 @@ fn their_refer_is_accepted_the_target_called_and_the_old_call_ended_on_answer() 
         sdp: Some(pcmu_offer()),
     });
     assert!(out.contains(&Effect::NotifyTransfer {
+        call: old,
         key: key(1),
         status: 200,
         phrase: "OK".into(),
         done: true
     }));
-    assert!(out.contains(&Effect::Bye {
-        call: old,
-        key: key(1)
-    }));
     assert_eq!(
         transfers(&out),
         vec![(TransferBy::Remote, TransferStage::Done, Some(200))]
+    );
+    // The first call ends once that NOTIFY is answered, not before.
+    assert!(!out.iter().any(|e| matches!(e, Effect::Bye { .. })));
+    let out = s.on(Input::NotifyDone { call: old });
+    assert_eq!(
+        actions(&out),
+        vec![&Effect::Bye {
+            call: old,
+            key: key(1)
+        }]
     );
     let out = s.remote_bye(1, None);
     assert_eq!(
@@ -188,6 +195,7 @@ fn a_failed_transfer_target_is_notified_and_the_call_stays() {
         },
     });
     assert!(out.contains(&Effect::NotifyTransfer {
+        call: old,
         key: key(1),
         status: 486,
         phrase: "Busy Here".into(),
