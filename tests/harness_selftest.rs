@@ -168,14 +168,16 @@ fn call_through_proxy_carries_tone_over_tcp() {
     tone_call(Transport::Tcp);
 }
 
-/// Runs `uac` against a registered sipp running `uas`; both must succeed.
+/// Runs `uac` against a registered sipp running `uas` (both given `keys`); both must succeed.
 fn pair(uac: &str, uas: &str, keys: &[(&str, &str)]) -> (support::SippRun, support::SippRun) {
     let kamailio = kamailio();
-    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, Sipp::uas(uas));
+    let mut callee = Sipp::uas(uas);
     let mut caller = Sipp::uac(uac, kamailio.addr()).service("bob");
     for (k, v) in keys {
         caller = caller.key(k, v);
+        callee = callee.key(k, v);
     }
+    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, callee);
     let dirs = vec![
         kamailio.dir().path().to_path_buf(),
         callee.dir().to_path_buf(),
@@ -618,4 +620,210 @@ fn peers_are_stopped_when_a_test_panics() {
     assert!(outcome.is_err());
     assert_eq!(dirs.len(), 3);
     assert_gone(&dirs);
+}
+
+// The callees sipterm's own calls meet (tests/outgoing.rs), each against a sipp caller first.
+
+#[test]
+fn early_media_callee_sends_183_with_sdp_and_rtp_before_200() {
+    let kamailio = kamailio();
+    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, Sipp::uas("uas_early_media.xml"));
+    let media_port = free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let caller = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service("bob")
+        .key("call_ms", 1000)
+        .media_port(media_port)
+        .run();
+    caller.assert_success();
+    callee.wait().assert_success();
+    let packets = capture.stop();
+    let statuses = caller.received_statuses();
+    let early = statuses.iter().position(|s| *s == 183);
+    let answer = statuses.iter().position(|s| *s == 200);
+    assert!(early.is_some() && early < answer, "{statuses:?}\n{caller}");
+    assert!(
+        caller.messages.contains("183 Session Progress") && caller.messages.contains("m=audio"),
+        "{caller}"
+    );
+    // 1.5 s before the answer and 1 s after it: well over 100 packets of tone.
+    assert!(
+        packets.len() > 100,
+        "{} RTP packets reached the caller",
+        packets.len()
+    );
+    let f = dominant_frequency(&decode_audio(&packets), 8000);
+    assert!((f - 1000.0).abs() < 20.0, "{f} Hz");
+}
+
+#[test]
+fn reject_status_callee_answers_each_listed_code() {
+    // Not 503 here: a proxy turns a 503 from downstream into 500 (RFC 3261 16.7, step 6).
+    for status in ["404", "480", "603"] {
+        let (caller, _) = pair(
+            "uac_expect_status.xml",
+            "uas_reject_status.xml",
+            &[("expected_status", status)],
+        );
+        let got = caller.received_statuses();
+        assert_eq!(
+            got.last().map(u16::to_string).as_deref(),
+            Some(status),
+            "{caller}"
+        );
+    }
+}
+
+#[test]
+fn header_checking_callee_wants_its_x_header() {
+    pair(
+        "uac_x_header.xml",
+        "uas_answer_check_headers.xml",
+        &[("x_value", "case-42"), ("call_ms", "500")],
+    );
+    let uas = Sipp::uas("uas_answer_check_headers.xml")
+        .key("x_value", "case-42")
+        .timeout(Duration::from_secs(5))
+        .spawn();
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], uas.local_port()));
+    let caller = Sipp::uac("uac_tone.xml", remote)
+        .timeout(Duration::from_secs(5))
+        .run();
+    let callee = uas.wait();
+    assert!(
+        !callee.success(),
+        "no X-Test-Case, yet the callee passed:\n{callee}"
+    );
+    assert!(caller.received_statuses().contains(&400), "{caller}");
+}
+
+#[test]
+fn forking_callee_answers_twice_and_wants_the_second_branch_hung_up() {
+    let uas = Sipp::uas("uas_fork_two_200.xml").spawn();
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], uas.local_port()));
+    let caller = Sipp::uac("uac_fork.xml", remote).key("call_ms", 500).run();
+    caller.assert_success();
+    let callee = uas.wait();
+    callee.assert_success();
+    assert_eq!(
+        callee.received_requests(),
+        vec!["INVITE", "ACK", "ACK", "BYE", "BYE"],
+        "{callee}"
+    );
+    assert!(
+        callee.actions.contains("BYE for branch B") && callee.actions.contains("BYE for branch A"),
+        "{callee}"
+    );
+}
+
+#[test]
+fn transferring_callee_sends_refer_and_checks_both_notifies() {
+    let (caller, callee) = pair(
+        "uac_refer_target.xml",
+        "uas_refer.xml",
+        &[("call_ms", "500"), ("refer_to", "sip:carol@127.0.0.1:5999")],
+    );
+    assert!(
+        caller
+            .messages
+            .contains("Refer-To: <sip:carol@127.0.0.1:5999>"),
+        "{caller}"
+    );
+    assert_eq!(
+        callee.received_requests(),
+        vec!["INVITE", "ACK", "NOTIFY", "NOTIFY", "BYE"],
+        "{callee}"
+    );
+    assert!(callee.actions.contains("SIP/2.0 100 Trying"), "{callee}");
+}
+
+#[test]
+fn invite_auth_challenges_the_users_invites_only() {
+    let kamailio = Kamailio::builder()
+        .user(BOB.0, BOB.1)
+        .user("sipp", "not-sent")
+        .invite_auth()
+        .start();
+    // The callee is a user too, but only INVITEs from users are challenged.
+    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, Sipp::uas("uas_answer.xml"));
+    // uac_expect_status sends From: sipp, a user here, without credentials.
+    Sipp::uac("uac_expect_status.xml", kamailio.addr())
+        .service("bob")
+        .key("expected_status", 407)
+        .run()
+        .assert_success();
+    let trace = kamailio.sip_trace();
+    assert!(
+        trace.contains("407 Proxy Authentication Required"),
+        "{trace}"
+    );
+    assert!(trace.contains("Proxy-Authenticate: Digest"), "{trace}");
+    // A caller that is no user goes through unchallenged (uac_x_header: From sipp too, so
+    // call from a Kamailio without that user).
+    drop(callee);
+    drop(kamailio);
+    let kamailio = Kamailio::builder().user(BOB.0, BOB.1).invite_auth().start();
+    let callee = spawn_registered_uas(&kamailio, BOB.0, BOB.1, Sipp::uas("uas_answer.xml"));
+    Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service("bob")
+        .key("call_ms", 500)
+        .run()
+        .assert_success();
+    callee.wait().assert_success();
+}
+
+#[test]
+fn declined_transfer_callee_wants_603_then_bye() {
+    let (caller, callee) = pair(
+        "uac_decline_refer.xml",
+        "uas_refer_declined.xml",
+        &[("call_ms", "300")],
+    );
+    assert!(
+        caller.received_requests().contains(&"REFER".to_string()),
+        "{caller}"
+    );
+    assert_eq!(
+        callee.received_requests(),
+        vec!["INVITE", "ACK", "BYE"],
+        "{callee}"
+    );
+}
+
+#[test]
+fn redirecting_callee_sends_302_with_the_contact_given() {
+    let (caller, _) = pair(
+        "uac_expect_status.xml",
+        "uas_redirect.xml",
+        &[
+            ("expected_status", "302"),
+            ("redirect_to", "sip:carol@127.0.0.1:5999"),
+        ],
+    );
+    assert!(
+        caller
+            .messages
+            .contains("Contact: <sip:carol@127.0.0.1:5999>"),
+        "{caller}"
+    );
+}
+
+#[test]
+fn authenticating_callee_takes_only_the_right_credentials() {
+    for (password, ok) in [("secret", true), ("wrong", false)] {
+        let uas = Sipp::uas("uas_auth_401.xml")
+            .timeout(Duration::from_secs(10))
+            .spawn();
+        let remote = std::net::SocketAddr::from(([127, 0, 0, 1], uas.local_port()));
+        let caller = Sipp::uac("uac_auth.xml", remote)
+            .auth("carol", password)
+            .key("call_ms", 300)
+            .timeout(Duration::from_secs(10))
+            .run();
+        let callee = uas.wait();
+        assert_eq!(callee.success(), ok, "password {password}:\n{callee}");
+        assert_eq!(caller.success(), ok, "password {password}:\n{caller}");
+        let valid = format!("credentials valid: {ok}");
+        assert!(callee.actions.contains(&valid), "{callee}");
+    }
 }

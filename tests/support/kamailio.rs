@@ -5,6 +5,11 @@
 //! Domain `127.0.0.1`; digest realm [`REALM`]. Users and passwords are given to `start` and
 //! compiled into the generated config (see `kamailio.cfg.in` beside this file). The location
 //! table is read through kamcmd on a ctl socket in the scratch dir.
+//!
+//! A sipp UAS becomes reachable as a user through the proxy with
+//! `sipp::spawn_registered_uas(&kamailio, user, password, Sipp::uas(..))`, which registers its
+//! port as that user's contact; [`KamailioBuilder::invite_auth`] makes the users' own INVITEs
+//! authenticate (407).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -32,6 +37,7 @@ pub struct KamailioBuilder {
     debug: i32,
     port: Option<u16>,
     proxy_auth: bool,
+    invite_auth: bool,
     tcp_lifetime: u32,
     /// Run inside this network namespace, listening on this address (see `netlab`).
     netns: Option<(String, String)>,
@@ -43,6 +49,15 @@ impl KamailioBuilder {
     /// Challenge REGISTER as a proxy does (407 Proxy-Authenticate) instead of 401.
     pub fn proxy_auth(mut self) -> Self {
         self.proxy_auth = true;
+        self
+    }
+
+    /// Make INVITEs from the users authenticate too: an INVITE whose From user is one of
+    /// `user(..)`'s gets a 407 (Proxy-Authenticate, realm [`REALM`]) unless it carries
+    /// Proxy-Authorization with that user's password. Callers that are not users (sipp, with
+    /// `From: sipp`) still go through unchallenged.
+    pub fn invite_auth(mut self) -> Self {
+        self.invite_auth = true;
         self
     }
 
@@ -128,6 +143,7 @@ impl Kamailio {
             debug: 2,
             port: None,
             proxy_auth: false,
+            invite_auth: false,
             tcp_lifetime: 3605,
             netns: None,
             tls: None,
@@ -220,6 +236,14 @@ impl Kamailio {
                     "pv_proxy_authenticate"
                 } else {
                     "pv_www_authenticate"
+                },
+            )
+            .replace(
+                "@INVITE_AUTH@",
+                if settings.invite_auth {
+                    "\troute(INVITEAUTH);"
+                } else {
+                    ""
                 },
             )
             .replace("@USERS@\n", &users);

@@ -38,6 +38,12 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("expected_status", "486"),
     ("expires", "3600"),
     ("sdp_media_ip", "127.0.0.1"),
+    ("early_ms", "1500"),
+    ("x_value", "sipterm"),
+    ("refer_to", "sip:nobody@127.0.0.1"),
+    ("redirect_to", "sip:nobody@127.0.0.1"),
+    ("auth_user", "carol"),
+    ("auth_password", "secret"),
 ];
 
 /// The DTMF keys in `dtmf.pcap`, which `uac_dtmf.xml` plays: the harness writes it into the

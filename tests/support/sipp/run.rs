@@ -57,10 +57,10 @@ impl SippRun {
             .collect()
     }
 
-    /// First lines of received messages. sipp traces each as a line starting with
-    /// "----------------------------------------------- <time>" then
-    /// "UDP message received [n] bytes :" followed by the message.
-    fn received_first_lines(&self) -> Vec<String> {
+    /// First lines of received messages, requests and responses in the order they came. sipp
+    /// traces each as a line starting with "----------------------------------------------- <time>"
+    /// then "UDP message received [n] bytes :" followed by the message.
+    pub fn received_first_lines(&self) -> Vec<String> {
         let mut firsts = Vec::new();
         let mut lines = self.messages.lines();
         while let Some(line) = lines.next() {
