@@ -428,6 +428,11 @@ impl<S: SipSide> Engine<S> {
                     crate::vocab::EndReason::RtpTimeout { .. }
                         | crate::vocab::EndReason::Failed { .. }
                 );
+                // The other side transferred us: the run follows the call to the target.
+                if let Some(next) = self.table.placed_for_transfer_of(*call) {
+                    self.one_call = OneCall::Placed(Some(next), self.table.is_answered(next));
+                    return;
+                }
                 self.one_call = OneCall::Done(if *answered && !failed {
                     Ended::Normal
                 } else {

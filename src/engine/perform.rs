@@ -69,6 +69,10 @@ impl<S: SipSide> Engine<S> {
                 let notify = self.sip.notify_transfer(&key, 100, "Trying", false);
                 self.tasks.spawn(async move {
                     accept.await;
+                    // The 202 is queued to its transaction's task, which sends it a moment
+                    // later; the NOTIFY goes out from here. RFC 3515 §2.4.4 lets the NOTIFY
+                    // arrive first, but many peers read it better after the 202.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     if let Err(e) = notify.await {
                         tracing::debug!(error = %e, "NOTIFY for a transfer failed");
                     }

@@ -24,7 +24,7 @@ pub enum UriError {
         "'{0}' is not a SIP URI: it must start with 'sip:' or 'sips:' (for example sip:alice@example.com)"
     )]
     Scheme(String),
-    #[error("'{0}' has no host after the '@'")]
+    #[error("'{0}' has no host (for example sip:alice@example.com)")]
     NoHost(String),
     #[error("'{uri}' has an invalid host '{host}'")]
     BadHost { uri: String, host: String },

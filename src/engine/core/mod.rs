@@ -457,6 +457,18 @@ impl CallTable {
         self.calls.is_empty()
     }
 
+    /// The live call placed because the other side of `id` asked us to (their REFER).
+    pub fn placed_for_transfer_of(&self, id: CallId) -> Option<CallId> {
+        self.calls
+            .values()
+            .find(|c| c.transfer_for == Some(id) && !c.is_ending())
+            .map(|c| c.id)
+    }
+
+    pub fn is_answered(&self, id: CallId) -> bool {
+        self.calls.get(&id).is_some_and(|c| c.answered_at.is_some())
+    }
+
     pub fn get(&self, id: CallId) -> Option<&Call> {
         self.calls.get(&id)
     }

@@ -368,10 +368,18 @@ impl CallTable {
             LogKind::Call,
             format!("cancelling call {id}"),
         );
+        let key = call.key.clone();
+        // Nothing has answered yet, not even 100: a CANCEL may not go out before a
+        // provisional answer (RFC 3261 §9.1), so the SIP side holds it until one comes (or
+        // the INVITE times out); the call ends here now instead of after Timer B.
+        let unheard = call.state == CallState::Calling;
         out.push(Effect::Cancel {
             call: id,
-            key: call.key.clone(),
+            key: key.clone(),
         });
+        if unheard {
+            self.on_terminated(&key, Termination::Other(String::new()), out);
+        }
     }
 
     pub(super) fn on_ring_timeout(&mut self, id: CallId, out: &mut Out) {

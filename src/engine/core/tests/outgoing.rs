@@ -352,3 +352,31 @@ fn shutdown_cancels_calls_we_placed() {
         key: placed(1, 0)
     }));
 }
+
+#[test]
+fn a_cancel_before_any_answer_ends_the_call_at_once() {
+    // Not even 100 Trying: the CANCEL waits in the SIP side for a provisional answer (RFC
+    // 3261 §9.1), but the call ends now rather than after Timer B.
+    let mut s = Script::new(policy());
+    let (id, _) = s.dial("sip:agent@example.net");
+    let out = s.on(Input::Timer(Timer::RingTimeout(id)));
+    assert_eq!(
+        actions(&out),
+        vec![
+            &Effect::Cancel {
+                call: id,
+                key: placed(1, 0)
+            },
+            &Effect::Teardown(id)
+        ]
+    );
+    let out = s.on(Input::Finished {
+        call: id,
+        bridge: None,
+        media: None,
+    });
+    assert_eq!(ended(&out).unwrap().0, &EndReason::RingTimeout { secs: 30 });
+    // The INVITE's late outcome finds no call.
+    let out = s.refused(placed(1, 0), 408, "Request Timeout");
+    assert!(out.is_empty(), "{out:?}");
+}
