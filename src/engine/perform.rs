@@ -64,7 +64,7 @@ impl<S: SipSide> Engine<S> {
                     })
                 });
             }
-            Effect::AcceptRefer { request, key } => {
+            Effect::AcceptRefer { call, request, key } => {
                 let accept = self.sip.respond(request, 202, None);
                 let notify = self.sip.notify_transfer(&key, 100, "Trying", false);
                 self.tasks.spawn(async move {
@@ -76,7 +76,7 @@ impl<S: SipSide> Engine<S> {
                     if let Err(e) = notify.await {
                         tracing::debug!(error = %e, "NOTIFY for a transfer failed");
                     }
-                    Done::Nothing
+                    Done::Table(Input::ReferAccepted { call })
                 });
             }
             Effect::NotifyTransfer {

@@ -181,6 +181,10 @@ pub enum Input {
         phrase: String,
         done: bool,
     },
+    /// `Effect::AcceptRefer` done: the 202 and the first NOTIFY are out.
+    ReferAccepted {
+        call: CallId,
+    },
     /// The final NOTIFY of their transfer was answered, or failed.
     NotifyDone {
         call: CallId,
@@ -315,8 +319,10 @@ pub enum Effect {
         key: DialogKey,
         target: String,
     },
-    /// Answer their REFER 202, then NOTIFY `100 Trying` (in that order, RFC 3515 §2.4.4).
+    /// Answer their REFER 202, then NOTIFY `100 Trying` (in that order, RFC 3515 §2.4.4);
+    /// answers `ReferAccepted`.
     AcceptRefer {
+        call: CallId,
         request: RequestId,
         key: DialogKey,
     },
@@ -510,6 +516,7 @@ impl CallTable {
             } => self.on_transfer_notify(&key, status, phrase, done, &mut out),
             Input::ReferDone { call, result } => self.on_refer_done(call, result, &mut out),
             Input::NotifyDone { call } => self.on_notify_done(call, &mut out),
+            Input::ReferAccepted { call } => self.on_refer_accepted(call, &mut out),
             Input::RtpBound {
                 call,
                 result,

@@ -106,10 +106,24 @@ impl CallTable {
             out.push(respond(400));
             return;
         }
+        // 202, then NOTIFY 100, then the new call (`ReferAccepted`): its outcome's NOTIFY
+        // can then never overtake the 100.
         out.push(Effect::AcceptRefer {
+            call: id,
             request,
             key: key.clone(),
         });
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.transfer = Some(Transfer::Theirs { target, call: None });
+        }
+    }
+
+    /// Their REFER is accepted and the first NOTIFY sent: call the target.
+    pub(super) fn on_refer_accepted(&mut self, id: CallId, out: &mut Out) {
+        let target = match self.calls.get(&id).map(|c| (&c.transfer, c.is_ending())) {
+            Some((Some(Transfer::Theirs { target, call: None }), false)) => target.clone(),
+            _ => return,
+        };
         let new = self.dial(target.clone(), out);
         if let Some(call) = self.calls.get_mut(&id) {
             call.transfer = Some(Transfer::Theirs {

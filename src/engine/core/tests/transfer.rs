@@ -115,12 +115,19 @@ fn their_refer_is_accepted_the_target_called_and_the_old_call_ended_on_answer() 
         request: RequestId(9),
     });
     assert_eq!(
-        actions(&out)[0],
-        &Effect::AcceptRefer {
+        actions(&out),
+        vec![&Effect::AcceptRefer {
+            call: old,
             request: RequestId(9),
             key: key(1)
-        }
+        }]
     );
+    assert_eq!(
+        transfers(&out),
+        vec![(TransferBy::Remote, TransferStage::Requested, None)]
+    );
+    // The target is called once the 202 and the NOTIFY 100 are out.
+    let out = s.on(Input::ReferAccepted { call: old });
     let new = CallId(2);
     assert!(
         out.contains(&Effect::BindRtp(new)),
@@ -128,10 +135,7 @@ fn their_refer_is_accepted_the_target_called_and_the_old_call_ended_on_answer() 
     );
     assert_eq!(
         transfers(&out),
-        vec![
-            (TransferBy::Remote, TransferStage::Requested, None),
-            (TransferBy::Remote, TransferStage::Trying, Some(100))
-        ]
+        vec![(TransferBy::Remote, TransferStage::Trying, Some(100))]
     );
     s.on(Input::RtpBound {
         call: new,
@@ -181,6 +185,7 @@ fn a_failed_transfer_target_is_notified_and_the_call_stays() {
         target: "sip:human@198.51.100.4".into(),
         request: RequestId(9),
     });
+    s.on(Input::ReferAccepted { call: old });
     s.on(Input::RtpBound {
         call: CallId(2),
         result: Ok((10_040, 7)),
