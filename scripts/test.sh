@@ -37,3 +37,6 @@ cargo bench --locked --bench codecs -- --noplot
 cargo bench --locked --bench jitter -- --noplot
 cargo bench --locked --bench srtp -- --noplot
 cargo bench --locked --bench tls_setup
+# Calls sipterm places: post-dial delay and INVITE → 200 for 10 calls to a sipp callee (the
+# debug binary the tests built; `bash scripts/outgoing_bench.sh` runs 100 on a release build).
+SIPTERM_BIN=target/debug/sipterm bash scripts/outgoing_bench.sh 10

@@ -10,6 +10,31 @@ use support::{free_udp_port, Sipp, Sipterm};
 
 const LONG: Duration = Duration::from_secs(30);
 
+/// sipterm placing one call to `target`, headless with JSON events, and `extra` flags.
+fn call(target: &str, extra: &[&str]) -> Sipterm {
+    let mut args = vec![
+        "--headless",
+        "--json",
+        "--call",
+        target,
+        "--port",
+        "0",
+        "--audio",
+        "null",
+    ];
+    args.extend_from_slice(extra);
+    Sipterm::spawn(args)
+}
+
+/// The `hold` events: (ours, theirs).
+fn holds(sipterm: &Sipterm) -> Vec<(bool, bool)> {
+    events(sipterm)
+        .iter()
+        .filter(|e| is(e, "hold"))
+        .map(|e| (e["ours"].as_bool().unwrap(), e["theirs"].as_bool().unwrap()))
+        .collect()
+}
+
 fn states(sipterm: &Sipterm) -> Vec<String> {
     events(sipterm)
         .iter()
@@ -22,22 +47,10 @@ fn states(sipterm: &Sipterm) -> Vec<String> {
 fn our_hold_is_a_sendonly_reinvite_and_resume_a_sendrecv_one() {
     let uas = Sipp::uas("uas_expect_hold.xml").spawn();
     let target = format!("sip:svc@127.0.0.1:{}", uas.local_port());
-    let mut caller = Sipterm::spawn([
-        "--headless",
-        "--json",
-        "--call",
+    let mut caller = call(
         &target,
-        "--port",
-        "0",
-        "--audio",
-        "null",
-        "--hold-after",
-        "1",
-        "--hold-for",
-        "1",
-        "--duration",
-        "4",
-    ]);
+        &["--hold-after", "1", "--hold-for", "1", "--duration", "4"],
+    );
     assert_eq!(caller.exit_code(LONG), 0, "{}", caller.report());
     // sipp checked both re-INVITEs' directions (check_it) and answered the BYE.
     let run = uas.wait();
@@ -50,12 +63,7 @@ fn our_hold_is_a_sendonly_reinvite_and_resume_a_sendrecv_one() {
         matches!((held, resumed), (Some(h), Some(r)) if h < r),
         "on_hold then active: {states:?}"
     );
-    let holds: Vec<(bool, bool)> = events(&caller)
-        .iter()
-        .filter(|e| is(e, "hold"))
-        .map(|e| (e["ours"].as_bool().unwrap(), e["theirs"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(holds, vec![(true, false), (false, false)]);
+    assert_eq!(holds(&caller), vec![(true, false), (false, false)]);
 }
 
 /// The callee holds us (re-INVITE with a=sendonly) and resumes: we answer recvonly, then
@@ -67,18 +75,7 @@ fn the_callee_holds_and_resumes_the_call_we_placed() {
         .key("call_ms", 1000)
         .spawn();
     let target = format!("sip:svc@127.0.0.1:{}", uas.local_port());
-    let mut caller = Sipterm::spawn([
-        "--headless",
-        "--json",
-        "--call",
-        &target,
-        "--port",
-        "0",
-        "--audio",
-        "null",
-        "--duration",
-        "4",
-    ]);
+    let mut caller = call(&target, &["--duration", "4"]);
     assert_eq!(caller.exit_code(LONG), 0, "{}", caller.report());
     uas.wait().assert_success();
     let states = states(&caller);
@@ -88,12 +85,7 @@ fn the_callee_holds_and_resumes_the_call_we_placed() {
         matches!((held, resumed), (Some(h), Some(r)) if h < r),
         "held then active: {states:?}"
     );
-    let holds: Vec<(bool, bool)> = events(&caller)
-        .iter()
-        .filter(|e| is(e, "hold"))
-        .map(|e| (e["ours"].as_bool().unwrap(), e["theirs"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(holds, vec![(false, true), (false, false)]);
+    assert_eq!(holds(&caller), vec![(false, true), (false, false)]);
     // 4 s of call, 1 s of it held: about 150 packets sent, not 200.
     let ended = events(&caller)
         .into_iter()
@@ -127,22 +119,17 @@ fn sipterm_calls_sipterm_which_is_transferred_to_sipp() {
     callee
         .wait_for_stdout("listening for SIP", LONG)
         .unwrap_or_else(|e| panic!("{e}\n{}", callee.report()));
-    let mut caller = Sipterm::spawn([
-        "--headless",
-        "--json",
-        "--call",
+    let mut caller = call(
         &callee_uri,
-        "--port",
-        "0",
-        "--audio",
-        "null",
-        "--transfer-to",
-        &target_uri,
-        "--transfer-after",
-        "1",
-        "--duration",
-        "6",
-    ]);
+        &[
+            "--transfer-to",
+            &target_uri,
+            "--transfer-after",
+            "1",
+            "--duration",
+            "6",
+        ],
+    );
     // The caller's call ends with the transfer, and so does its run: answered, so exit 0.
     assert_eq!(caller.exit_code(LONG), 0, "{}", caller.report());
     let caller_events = events(&caller);

@@ -115,6 +115,14 @@ fn states(sipterm: &Sipterm, call: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Waits for a sipp peer and checks its scenario passed, with sipterm's side in the message.
+#[track_caller]
+fn succeeded(peer: support::SippProcess, sipterm: &Sipterm) -> support::SippRun {
+    let run = peer.wait();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    run
+}
+
 /// Waits for sipterm to exit and checks the status; no panic on stderr either way.
 #[track_caller]
 fn assert_exit(sipterm: &mut Sipterm, expected: i32) {
@@ -185,8 +193,7 @@ fn calls_a_sipp_callee_without_registering_and_hears_it_both_ways() {
     let mut sipterm = Sipterm::spawn(direct_call_args(&target, true, &extra));
     assert_exit(&mut sipterm, 0);
     let took = started.elapsed();
-    let run = callee.wait();
-    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let run = succeeded(callee, &sipterm);
     assert_eq!(
         run.received_requests(),
         vec!["INVITE", "ACK", "BYE"],
@@ -240,8 +247,7 @@ fn refused_calls_exit_4_with_status_phrase_and_plain_words() {
             .spawn();
         let mut sipterm = Sipterm::spawn(direct_call_args(&sipp_uri("svc", &callee), true, &[]));
         assert_exit(&mut sipterm, NOT_ANSWERED);
-        let run = callee.wait();
-        assert!(run.success(), "{run}\n{}", sipterm.report());
+        let run = succeeded(callee, &sipterm);
         assert_eq!(run.received_requests(), vec!["INVITE", "ACK"], "{run}");
         let ended = the_event(&sipterm, "call_ended");
         assert_eq!(ended["direction"], "outgoing", "{ended}");
@@ -286,8 +292,7 @@ fn ring_timeout_sends_cancel_and_exits_4() {
     ));
     assert_exit(&mut sipterm, NOT_ANSWERED);
     let took = started.elapsed();
-    let run = callee.wait();
-    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let run = succeeded(callee, &sipterm);
     assert_eq!(
         run.received_requests(),
         vec!["INVITE", "CANCEL", "ACK"],
@@ -319,8 +324,7 @@ fn early_media_is_heard_and_recorded_before_the_answer() {
     let mut sipterm =
         Sipterm::spawn_stamped(direct_call_args(&sipp_uri("svc", &callee), true, &extra));
     assert_exit(&mut sipterm, 0);
-    let run = callee.wait();
-    assert!(run.success(), "{run}\n{}", sipterm.report());
+    succeeded(callee, &sipterm);
 
     let stamped = stamped_events(&sipterm);
     let call = the_event(&sipterm, "outgoing_call")["call"].clone();
@@ -530,8 +534,7 @@ fn a_refer_from_the_callee_is_followed_with_notifies_and_bye() {
         ["INVITE", "ACK", "NOTIFY", "NOTIFY", "BYE"],
         "{referred}"
     );
-    let reached = target.wait();
-    assert!(reached.success(), "{reached}\n{}", sipterm.report());
+    let reached = succeeded(target, &sipterm);
     assert_eq!(
         reached.received_requests(),
         vec!["INVITE", "ACK", "BYE"],
@@ -682,15 +685,13 @@ fn a_302_is_followed_to_its_contact() {
         &strings(&["--duration", "3"]),
     ));
     assert_exit(&mut sipterm, 0);
-    let redirected = redirector.wait();
-    assert!(redirected.success(), "{redirected}\n{}", sipterm.report());
+    let redirected = succeeded(redirector, &sipterm);
     assert_eq!(
         redirected.received_requests(),
         vec!["INVITE", "ACK"],
         "{redirected}"
     );
-    let reached = target.wait();
-    assert!(reached.success(), "{reached}\n{}", sipterm.report());
+    let reached = succeeded(target, &sipterm);
     assert_eq!(
         reached.received_requests(),
         vec!["INVITE", "ACK", "BYE"],
@@ -766,8 +767,7 @@ fn outbound_proxy_carries_the_call_and_the_display_name_reaches_the_callee() {
         ]),
     ));
     assert_exit(&mut sipterm, 0);
-    let run = callee.wait();
-    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let run = succeeded(callee, &sipterm);
     assert!(
         run.messages
             .contains("\"Test Caller\" <sip:tester@127.0.0.1>")
@@ -884,8 +884,7 @@ fn ctrl_c_while_ringing_cancels_and_exits_4() {
     });
     sipterm.interrupt();
     assert_exit(&mut sipterm, NOT_ANSWERED);
-    let run = callee.wait();
-    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let run = succeeded(callee, &sipterm);
     assert_eq!(
         run.received_requests(),
         vec!["INVITE", "CANCEL", "ACK"],
