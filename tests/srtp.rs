@@ -358,3 +358,92 @@ fn bad_crypto_lines_from_sipp_get_488_and_sipterm_carries_on() {
         sipterm.report()
     );
 }
+
+/// A call we place is encrypted too: sipterm (alice over TLS) calls bob, a baresip with
+/// `srtp-mand` registered at Kamailio over UDP. Our offer is RTP/SAVP with our keys; baresip's
+/// answer keys the other way; both tones cross, and no plain PCMU is on the wire.
+#[test]
+fn a_call_we_place_over_tls_is_srtp_both_ways() {
+    let dir = ScratchDir::new("srtp-out-ca");
+    let ca = TestCa::new(dir.path(), "srtp-out");
+    let cert = ca.issue("registrar", &["IP:127.0.0.1", "DNS:localhost"], false);
+    let kamailio = Kamailio::builder()
+        .user(ALICE.0, ALICE.1)
+        .user("bob", "builder")
+        .tls(&cert.cert, &cert.key)
+        .start();
+    let r = Registrar {
+        kamailio,
+        ca,
+        _dir: dir,
+    };
+    let baresip = Baresip::start(
+        BaresipConfig::new("bob")
+            .codecs(&["PCMU"])
+            .tone(Tone::Sine(PEER_TONE as u32))
+            .record(true)
+            .media_enc("srtp-mand")
+            .registrar(r.kamailio.addr(), "bob", "builder"),
+    );
+    baresip
+        .wait_registered(WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", baresip.report()));
+
+    let media = ScratchDir::new("srtp-out");
+    let play = media.join("tone440.wav");
+    write_tone_wav(&play, OUR_TONE, 60.0, 8000);
+    let record = media.join("recordings");
+    std::fs::create_dir_all(&record).unwrap();
+    let to_them = RtpCapture::start_range(baresip.rtp_ports());
+    let (mut sipterm, _) = alice(
+        &r,
+        &[
+            "--call",
+            "bob",
+            "--duration",
+            "4",
+            "--audio",
+            "null",
+            "--play",
+            play.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+            "--codecs",
+            "pcmu",
+        ],
+    );
+    assert_eq!(sipterm.exit_code(WAIT), 0, "{}", sipterm.report());
+    let to_them = to_them.stop_datagrams();
+    let started = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "media_started"))
+        .expect("media_started");
+    assert_eq!(started["srtp"], "AES_CM_128_HMAC_SHA1_80", "{started}");
+    let ended = events(&sipterm)
+        .into_iter()
+        .find(|e| is(e, "call_ended"))
+        .expect("call_ended");
+    assert_eq!(ended["direction"], "outgoing", "{ended}");
+    let ours = read_wav(Path::new(ended["media"]["recording"].as_str().unwrap())).unwrap();
+    assert_tone(
+        middle(&ours.channel(0), ours.rate),
+        ours.rate,
+        PEER_TONE,
+        15.0,
+        "sipterm hears baresip through SRTP",
+    );
+    let theirs = baresip.received_audio().unwrap();
+    assert_tone(
+        middle(&theirs.channel(0), theirs.rate),
+        theirs.rate,
+        OUR_TONE,
+        15.0,
+        "baresip hears sipterm through SRTP",
+    );
+    let share = wire_tone_share(&to_them, OUR_TONE);
+    assert!(
+        rtp_only(&to_them).len() >= 100 && share < 0.02,
+        "SRTP to baresip: {} packets, tone share {share:.4}",
+        rtp_only(&to_them).len()
+    );
+}
