@@ -84,6 +84,9 @@ pub struct Call {
     pub transfer: Option<super::transfer::Transfer>,
     /// This call was placed for the other side's transfer of that call.
     pub transfer_for: Option<CallId>,
+    /// When the talking stopped: our BYE or theirs (the call's duration ends here, not when
+    /// the BYE is answered).
+    pub hung_up_at: Option<Instant>,
     /// Their transfer succeeded: the call ends, once the final NOTIFY is answered.
     pub end_after_notify: Option<EndReason>,
 }
@@ -138,6 +141,7 @@ impl Call {
             transfer: None,
             transfer_for: None,
             end_after_notify: None,
+            hung_up_at: None,
         }
     }
 

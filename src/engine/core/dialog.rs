@@ -172,6 +172,7 @@ impl CallTable {
             return;
         };
         call.ending = Some(why);
+        call.hung_up_at = self.now;
         out.log(
             LogLevel::Info,
             LogKind::Call,
@@ -214,6 +215,7 @@ impl CallTable {
         });
         call.ending = Some(reason);
         call.torn_down = true;
+        call.hung_up_at = call.hung_up_at.or(self.now);
         out.push(Effect::Teardown(id));
     }
 
@@ -234,9 +236,10 @@ impl CallTable {
         let media = media
             .map(|report| summarize_media(id, report, out))
             .unwrap_or_default();
+        let end = call.hung_up_at.unwrap_or(now.at);
         let duration_ms = call
             .answered_at
-            .map(|t| now.at.saturating_duration_since(t).as_millis() as u64)
+            .map(|t| end.saturating_duration_since(t).as_millis() as u64)
             .unwrap_or(0);
         let reason = call.ending.unwrap_or(EndReason::Failed {
             reason: "ended without a reason".into(),

@@ -393,6 +393,8 @@ pub enum Effect {
 #[derive(Debug)]
 pub struct CallTable {
     policy: Policy,
+    /// When the input being handled happened (set by `on`).
+    now: Option<Instant>,
     calls: BTreeMap<CallId, Call>,
     by_key: HashMap<DialogKey, CallId>,
     next_id: u64,
@@ -448,6 +450,7 @@ impl CallTable {
     pub fn new(policy: Policy) -> CallTable {
         CallTable {
             policy,
+            now: None,
             calls: BTreeMap::new(),
             by_key: HashMap::new(),
             next_id: 1,
@@ -481,6 +484,7 @@ impl CallTable {
 
     /// The effects of one input, in the order they must happen.
     pub fn on(&mut self, input: Input, now: Now) -> Vec<Effect> {
+        self.now = Some(now.at);
         let mut out = Out::default();
         match input {
             Input::Command(command) => self.on_command(command, now, &mut out),

@@ -319,3 +319,23 @@ fn a_dtmf_digit_in_a_sip_info_is_reported_like_an_rfc_4733_one() {
         })
         .is_empty());
 }
+
+#[test]
+fn the_duration_ends_at_the_hang_up_not_at_the_byes_answer() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    s.advance(Duration::from_secs(2));
+    s.on(Input::Command(Command::Hangup(id)));
+    // The other side takes 3 s to answer our BYE.
+    s.advance(Duration::from_secs(3));
+    s.on(Input::Terminated {
+        key: key(1),
+        why: Termination::LocalBye,
+    });
+    let out = s.on(Input::Finished {
+        call: id,
+        bridge: None,
+        media: None,
+    });
+    assert_eq!(ended(&out).unwrap().1, 2000);
+}
