@@ -185,7 +185,6 @@ pub async fn run(
         drop(reg_tx);
         None
     };
-    let from = outbound.from.clone();
     let mut engine = Engine::new(
         config,
         log.clone(),
@@ -193,7 +192,6 @@ pub async fn run(
         bind_ip,
         audio,
     );
-    engine.table.set_from(from);
     if registration.is_none() {
         engine.place_pending_call().await;
     }
@@ -224,16 +222,8 @@ pub async fn run(
 /// What every call we place carries: From (the account, `--from`, or us by address),
 /// display name, proxy, headers, and the account's credentials for challenges.
 fn outbound(config: &Config, bind_ip: IpAddr) -> crate::sip::ua::Outbound {
-    let from = config.from.clone().unwrap_or_else(|| {
-        if config.has_account {
-            config.account.aor.to_string()
-        } else {
-            let host = crate::sip::ua::host_port(SocketAddr::new(bind_ip, 0));
-            format!("sip:sipterm@{}", host.trim_end_matches(":0"))
-        }
-    });
     crate::sip::ua::Outbound {
-        from,
+        from: from_uri(config, bind_ip),
         display_name: config.display_name.clone(),
         proxy: config.outbound_proxy.clone(),
         headers: config.headers.clone(),
@@ -242,20 +232,21 @@ fn outbound(config: &Config, bind_ip: IpAddr) -> crate::sip::ua::Outbound {
             .password
             .clone()
             .map(|p| (config.account.username.clone(), p)),
-        registrar_flow: (config.register && config.transport.is_stream()).then(|| {
-            let mut registrar = config.account.registrar.clone();
-            if registrar.transport_param().is_none() {
-                registrar.params.push(format!(
-                    "transport={}",
-                    config.transport.as_str().to_ascii_lowercase()
-                ));
-            }
-            registrar
-                .port
-                .get_or_insert(config.transport.default_port());
-            registrar.to_string()
-        }),
+        registrar_flow: (config.register && config.transport.is_stream())
+            .then(|| config.account.registrar_over(config.transport).to_string()),
     }
+}
+
+/// The From of the calls we place: `--from`, else the account, else us by address.
+fn from_uri(config: &Config, bind_ip: IpAddr) -> String {
+    config.from.clone().unwrap_or_else(|| {
+        if config.has_account {
+            config.account.aor.to_string()
+        } else {
+            let host = crate::sip::ua::host_port(SocketAddr::new(bind_ip, 0));
+            format!("sip:sipterm@{}", host.trim_end_matches(":0"))
+        }
+    })
 }
 
 /// The codecs of `--codecs` the media layer can carry, in the user's order.
@@ -284,7 +275,7 @@ impl<S: SipSide> Engine<S> {
             bridge_voice: config.bridge.voice.clone(),
             srtp: config.srtp,
             domain: config.has_account.then(|| config.account.aor.host_port()),
-            from: config.account.aor.to_string(),
+            from: from_uri(&config, bind_ip),
             ring_timeout: config.ring_timeout,
             on_refer: config.on_refer,
             hold_once: config.hold_once,
@@ -328,12 +319,12 @@ impl<S: SipSide> Engine<S> {
             .config
             .duration
             .map(|d| tokio::time::Instant::now() + d);
+        // Headless runs end with the `--call` call; the TUI stays for the next one.
+        let headless = matches!(
+            self.config.front_end,
+            crate::config::FrontEnd::Headless { .. }
+        );
         loop {
-            // Headless runs end with the `--call` call; the TUI stays for the next one.
-            let headless = matches!(
-                self.config.front_end,
-                crate::config::FrontEnd::Headless { .. }
-            );
             if headless && matches!(self.one_call, OneCall::Done(_)) {
                 break;
             }

@@ -46,6 +46,25 @@ pub struct Account {
     pub trust: Trust,
 }
 
+impl Account {
+    /// The registrar's URI as requests over `transport` name it: a stream transport in its
+    /// `;transport=` and the port spelt out, since rsipstack finds our TCP or TLS flow by the
+    /// registrar's address, port included.
+    pub fn registrar_over(&self, transport: Transport) -> SipUri {
+        let mut registrar = self.registrar.clone();
+        if transport.is_stream() {
+            if registrar.transport_param().is_none() {
+                registrar.params.push(format!(
+                    "transport={}",
+                    transport.as_str().to_ascii_lowercase()
+                ));
+            }
+            registrar.port.get_or_insert(transport.default_port());
+        }
+        registrar
+    }
+}
+
 // The password never reaches logs, panics or `{:?}`.
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

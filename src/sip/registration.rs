@@ -99,18 +99,7 @@ impl RegistrationTask {
         keepalive: Option<Duration>,
         updates: mpsc::UnboundedSender<RegUpdate>,
     ) -> Result<RegistrationTask, RegistrationError> {
-        let mut registrar = account.registrar.clone();
-        if transport.is_stream() && registrar.transport_param().is_none() {
-            registrar.params.push(format!(
-                "transport={}",
-                transport.as_str().to_ascii_lowercase()
-            ));
-        }
-        // rsipstack finds our flow by the registrar's address, port included.
-        if transport.is_stream() && registrar.port.is_none() {
-            registrar.port = Some(transport.default_port());
-        }
-        let uri = registrar.to_string();
+        let uri = account.registrar_over(transport).to_string();
         let server = rsipstack::sip::Uri::try_from(uri.as_str())
             .map_err(|source| RegistrationError::Registrar { uri, source })?;
         let aor_user = account

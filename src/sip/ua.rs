@@ -367,8 +367,8 @@ impl UserAgent {
             }
         });
         let (state_tx, state_rx) = ua.dialogs.new_dialog_state_channel();
-        ua.spawn(ua.clone().dispatch(incoming, state_tx, events.clone()));
-        ua.spawn(ua.clone().follow_dialogs(state_rx, events));
+        ua.spawn(ua.clone().dispatch(incoming, state_tx));
+        ua.spawn(ua.clone().follow_dialogs(state_rx));
         Ok(ua)
     }
 
@@ -577,7 +577,6 @@ impl UserAgent {
         self,
         mut incoming: rsipstack::transaction::TransactionReceiver,
         state_tx: rsipstack::dialog::dialog::DialogStateSender,
-        events: mpsc::UnboundedSender<SipEvent>,
     ) {
         while let Some(mut tx) = incoming.recv().await {
             let has_to_tag = tx
@@ -588,7 +587,7 @@ impl UserAgent {
                 .is_some();
             let method = tx.original.method;
             if method == Method::Invite && !has_to_tag {
-                self.new_call(tx, state_tx.clone(), &events);
+                self.new_call(tx, state_tx.clone());
                 continue;
             }
             if let Some(dialog) = self.dialogs.match_dialog(&tx) {
@@ -670,8 +669,8 @@ impl UserAgent {
         &self,
         mut tx: Transaction,
         state_tx: rsipstack::dialog::dialog::DialogStateSender,
-        events: &mpsc::UnboundedSender<SipEvent>,
     ) {
+        let events = &self.events;
         let contact = rsipstack::sip::Uri::try_from(self.contact_uri().as_str()).ok();
         let dialog = match self
             .dialogs
@@ -747,11 +746,8 @@ impl UserAgent {
     }
 
     /// Translates rsipstack's dialog state changes into engine events.
-    async fn follow_dialogs(
-        self,
-        mut states: rsipstack::dialog::dialog::DialogStateReceiver,
-        events: mpsc::UnboundedSender<SipEvent>,
-    ) {
+    async fn follow_dialogs(self, mut states: rsipstack::dialog::dialog::DialogStateReceiver) {
+        let events = self.events.clone();
         // Confirmed repeats after every mid-dialog transaction; only the first one is news.
         let mut confirmed: HashSet<String> = HashSet::new();
         while let Some(state) = states.recv().await {
@@ -801,7 +797,7 @@ impl UserAgent {
                         | DialogState::Publish(id, ..) => DialogKey(id.to_string()),
                         _ => continue,
                     };
-                    self.in_dialog_state(other, key, &events);
+                    self.in_dialog_state(other, key);
                 }
             }
         }
@@ -810,12 +806,8 @@ impl UserAgent {
     /// A request inside an established dialog (either direction's call), reported under
     /// `key`: re-INVITE and UPDATE go to the engine, INFO digits too, OPTIONS is answered,
     /// the rest is refused with 405 for now.
-    fn in_dialog_state(
-        &self,
-        state: DialogState,
-        key: DialogKey,
-        events: &mpsc::UnboundedSender<SipEvent>,
-    ) {
+    fn in_dialog_state(&self, state: DialogState, key: DialogKey) {
+        let events = &self.events;
         match state {
             DialogState::Updated(_, req, handle) => {
                 let offer =
@@ -850,8 +842,8 @@ impl UserAgent {
                     let _ = handle.reply(StatusCode::OK).await;
                 });
             }
-            DialogState::Refer(_, req, handle) => self.on_refer(key, &req, handle, events),
-            DialogState::Notify(_, req, handle) => self.on_notify(key, &req, handle, events),
+            DialogState::Refer(_, req, handle) => self.on_refer(key, &req, handle),
+            DialogState::Notify(_, req, handle) => self.on_notify(key, &req, handle),
             DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
                 self.spawn(async move {
                     let allow = vec![Header::Allow(ALLOW.into())];

@@ -34,7 +34,6 @@ pub enum Bridge {
 pub struct Call {
     pub id: CallId,
     pub key: DialogKey,
-    pub direction: Direction,
     /// The caller's URI alone (names recordings).
     pub remote_uri: String,
     pub state: CallState,
@@ -92,6 +91,31 @@ pub struct Call {
 }
 
 impl Call {
+    /// The other side's SDP answer to our offer, read against what we offered: our codecs,
+    /// and the keys of our offer (none when we have not offered yet).
+    pub fn read_answer(
+        &self,
+        text: &str,
+        codecs: &[Codec],
+        srtp: crate::media::srtp::SrtpMode,
+    ) -> Result<Negotiated, String> {
+        let keys = self.local.as_ref().map_or_else(
+            || crate::media::srtp::LocalSrtp::unkeyed(srtp),
+            |l| l.srtp.clone(),
+        );
+        let answer = crate::media::sdp::parse(text).map_err(|e| e.to_string())?;
+        crate::media::sdp::negotiate_answer(&answer, codecs, &keys).map_err(|e| e.to_string())
+    }
+
+    /// Incoming or placed by us.
+    pub fn direction(&self) -> Direction {
+        if self.placed.is_some() {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        }
+    }
+
     /// Our RTP address as our SDP gave it, when that is not `socket` (behind NAT, from STUN,
     /// or `--media-address`): the panel shows both.
     pub fn advertised_rtp(&self, socket: SocketAddr) -> Option<String> {
@@ -111,7 +135,6 @@ impl Call {
         Call {
             id,
             key,
-            direction: Direction::Incoming,
             remote_uri,
             state: CallState::Ringing,
             offer,
@@ -147,7 +170,7 @@ impl Call {
 
     /// An incoming call that rings, and nobody has started answering or refusing it.
     pub fn is_ringing(&self) -> bool {
-        self.direction == Direction::Incoming
+        self.direction() == Direction::Incoming
             && self.state == CallState::Ringing
             && self.answering == Answering::No
             && !self.is_ending()
@@ -155,7 +178,7 @@ impl Call {
 
     /// A call we placed that has no answer yet (hanging up means CANCEL).
     pub fn is_unanswered_outgoing(&self) -> bool {
-        self.direction == Direction::Outgoing && self.answered_at.is_none() && !self.is_ending()
+        self.direction() == Direction::Outgoing && self.answered_at.is_none() && !self.is_ending()
     }
 
     /// We are ending it, or its dialog has ended.

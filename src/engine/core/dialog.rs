@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::media::sdp::{self, MediaDirection};
-use crate::media::srtp::LocalSrtp;
 use crate::vocab::MediaSummary;
 
 impl CallTable {
@@ -16,18 +15,11 @@ impl CallTable {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let srtp = call
-            .local
-            .as_ref()
-            .map_or_else(|| LocalSrtp::unkeyed(self.policy.srtp), |l| l.srtp.clone());
         if std::mem::take(&mut call.awaiting_ack_answer) {
             let negotiated = ack_sdp
                 .as_deref()
                 .ok_or_else(|| "the ACK carried no SDP answer".to_string())
-                .and_then(|text| sdp::parse(text).map_err(|e| e.to_string()))
-                .and_then(|answer| {
-                    sdp::negotiate_answer(&answer, &codecs, &srtp).map_err(|e| e.to_string())
-                });
+                .and_then(|text| call.read_answer(text, &codecs, self.policy.srtp));
             match negotiated {
                 Ok(n) => call.pending_media = Some(n),
                 Err(reason) => {
@@ -241,13 +233,14 @@ impl CallTable {
             .answered_at
             .map(|t| end.saturating_duration_since(t).as_millis() as u64)
             .unwrap_or(0);
+        let direction = call.direction();
         let reason = call.ending.unwrap_or(EndReason::Failed {
             reason: "ended without a reason".into(),
         });
         out.call_state(id, CallState::Ended);
         out.emit(Event::CallEnded {
             call: id,
-            direction: call.direction,
+            direction,
             reason,
             duration_ms,
             media,

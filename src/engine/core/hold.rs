@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::media::sdp::{self, MediaDirection};
-use crate::media::srtp::LocalSrtp;
 
 impl CallTable {
     pub(super) fn hold(&mut self, id: CallId, on: bool, out: &mut Out) {
@@ -90,14 +89,7 @@ impl CallTable {
                 return;
             }
         };
-        let srtp = call
-            .local
-            .as_ref()
-            .map_or_else(|| LocalSrtp::unkeyed(srtp_mode), |l| l.srtp.clone());
-        let negotiated = match sdp::parse(&answer)
-            .map_err(|e| e.to_string())
-            .and_then(|a| sdp::negotiate_answer(&a, &codecs, &srtp).map_err(|e| e.to_string()))
-        {
+        let negotiated = match call.read_answer(&answer, &codecs, srtp_mode) {
             Ok(n) => n,
             Err(e) => {
                 out.warn(format!(

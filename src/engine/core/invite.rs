@@ -142,7 +142,7 @@ impl CallTable {
         let outgoing = self
             .calls
             .get(&id)
-            .is_some_and(|c| c.direction == Direction::Outgoing);
+            .is_some_and(|c| c.direction() == Direction::Outgoing);
         let codecs = self.policy.codecs.clone();
         let srtp_mode = self.policy.srtp;
         let Some(call) = self.calls.get_mut(&id).filter(|c| !c.is_ending()) else {

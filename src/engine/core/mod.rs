@@ -437,11 +437,6 @@ impl CallTable {
         self.policy.sdp_address = address;
     }
 
-    /// Our From on calls we place, once the SIP side has decided it.
-    pub fn set_from(&mut self, from: String) {
-        self.policy.from = from;
-    }
-
     /// The address our next SDP names unless a STUN lookup says otherwise.
     pub fn sdp_address(&self) -> IpAddr {
         self.policy.sdp_address

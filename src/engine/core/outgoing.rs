@@ -8,7 +8,6 @@ use crate::media::sdp::{self, LocalMedia};
 use crate::media::srtp::LocalSrtp;
 use crate::sip::dial;
 use crate::sip::ua::{Progress, Refusal};
-use crate::vocab::Direction;
 
 /// What the table remembers of a call it placed.
 #[derive(Clone, Debug, Default)]
@@ -19,10 +18,8 @@ pub struct Placed {
     pub invited_at: Option<Instant>,
     /// INVITE → first provisional answer: the post-dial delay.
     pub post_dial_delay_ms: Option<u64>,
-    /// A 3xx was followed already: the next one is final.
-    pub redirected: bool,
-    /// The dialog keys this call has had (one per INVITE), so late news of an earlier
-    /// INVITE still finds the call.
+    /// How many INVITEs came before this one: 1 after the redirect we followed (then the
+    /// next 3xx is final). Each INVITE has its own dialog key.
     pub attempt: u32,
 }
 
@@ -43,7 +40,6 @@ impl CallTable {
         self.next_id += 1;
         let key = placed_key(id, 0);
         let mut call = Call::new(id, key.clone(), uri.clone(), None);
-        call.direction = Direction::Outgoing;
         call.state = CallState::Calling;
         call.answering = Answering::Binding;
         call.placed = Some(Placed {
@@ -177,14 +173,7 @@ impl CallTable {
         // §13.2.1); its audio plays before the call is answered.
         let mut early = false;
         if let Some(text) = progress.sdp.as_deref().filter(|_| !call.media) {
-            let srtp = call
-                .local
-                .as_ref()
-                .map_or_else(|| LocalSrtp::unkeyed(self.policy.srtp), |l| l.srtp.clone());
-            match sdp::parse(text)
-                .map_err(|e| e.to_string())
-                .and_then(|a| sdp::negotiate_answer(&a, &codecs, &srtp).map_err(|e| e.to_string()))
-            {
+            match call.read_answer(text, &codecs, self.policy.srtp) {
                 Ok(negotiated) => {
                     call.pending_media = Some(negotiated);
                     early = true;
@@ -237,15 +226,8 @@ impl CallTable {
             self.on_terminated(key, Termination::LocalBye, out);
             return;
         }
-        let srtp = call
-            .local
-            .as_ref()
-            .map_or_else(|| LocalSrtp::unkeyed(self.policy.srtp), |l| l.srtp.clone());
         let negotiated = match sdp_text.as_deref() {
-            Some(text) => sdp::parse(text)
-                .map_err(|e| e.to_string())
-                .and_then(|a| sdp::negotiate_answer(&a, &codecs, &srtp).map_err(|e| e.to_string()))
-                .map(Some),
+            Some(text) => call.read_answer(text, &codecs, self.policy.srtp).map(Some),
             // The answer was in the 183 already (RFC 3261 §13.2.1: only one answer).
             None if call.media || call.pending_media.is_some() => Ok(None),
             None => Err("the 200 OK carried no SDP answer".to_string()),
@@ -300,8 +282,7 @@ impl CallTable {
         // A 3xx is followed once, unless we are ending the call anyway.
         if let (Some(contact), false) = (&refusal.redirect, call.is_ending()) {
             let placed = call.placed.get_or_insert_with(Placed::default);
-            if !placed.redirected {
-                placed.redirected = true;
+            if placed.attempt == 0 {
                 placed.attempt += 1;
                 placed.target = contact.clone();
                 let new_key = placed_key(id, placed.attempt);

@@ -263,7 +263,7 @@ impl UserAgent {
                 | DialogState::Trying(_)
                 | DialogState::Confirmed(_, _)
                 | DialogState::WaitAck(_, _) => {}
-                other => self.in_dialog_state(other, key.clone(), &events),
+                other => self.in_dialog_state(other, key.clone()),
             }
         }
     }

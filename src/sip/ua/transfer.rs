@@ -84,7 +84,6 @@ impl UserAgent {
         key: DialogKey,
         request: &Request,
         handle: rsipstack::dialog::dialog::TransactionHandle,
-        events: &tokio::sync::mpsc::UnboundedSender<SipEvent>,
     ) {
         match header_value(request, "Refer-To")
             .or_else(|| header_value(request, "r"))
@@ -92,7 +91,7 @@ impl UserAgent {
             .and_then(refer_target)
         {
             Some(target) => {
-                let _ = events.send(SipEvent::Refer {
+                let _ = self.events.send(SipEvent::Refer {
                     key,
                     target,
                     responder: Responder(handle),
@@ -112,7 +111,6 @@ impl UserAgent {
         key: DialogKey,
         request: &Request,
         handle: rsipstack::dialog::dialog::TransactionHandle,
-        events: &tokio::sync::mpsc::UnboundedSender<SipEvent>,
     ) {
         // Answered before the engine hears of it: a BYE right behind must not strand it.
         self.spawn(async move {
@@ -133,7 +131,7 @@ impl UserAgent {
         if let Some((status, phrase)) = sipfrag_status(&request.body) {
             let done = header_value(request, "Subscription-State")
                 .is_some_and(|s| s.to_ascii_lowercase().starts_with("terminated"));
-            let _ = events.send(SipEvent::TransferNotify {
+            let _ = self.events.send(SipEvent::TransferNotify {
                 key,
                 status,
                 phrase,
