@@ -13,8 +13,6 @@ use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Response, StatusCodeKind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// What every call we place carries, from the configuration.
 #[derive(Clone, Debug, Default)]
@@ -134,10 +132,13 @@ impl UserAgent {
             .lock()
             .expect("calls lock")
             .insert(key.clone(), dialog.clone());
-        let answered = Arc::new(AtomicBool::new(false));
+        // The INVITE's outcome reaches the engine through the call's follower, after every
+        // provisional answer it has queued: a 180 and a 200 that come together are reported
+        // in that order, not in the order two tasks happen to run.
+        let (outcome_tx, outcome_rx) = tokio::sync::oneshot::channel();
         self.spawn(
             self.clone()
-                .follow_placed(key.clone(), state_rx, answered.clone()),
+                .follow_placed(key.clone(), state_rx, outcome_rx),
         );
         let ua = self.clone();
         let key = key.clone();
@@ -148,7 +149,6 @@ impl UserAgent {
                 {
                     // In-dialog requests find the dialog under its confirmed id.
                     ua.alias(&id.to_string(), &key);
-                    answered.store(true, Ordering::SeqCst);
                     SipEvent::Answered {
                         sdp: body_text(&response),
                         key: key.clone(),
@@ -186,7 +186,7 @@ impl UserAgent {
             if matches!(event, SipEvent::NotAnswered { .. }) {
                 ua.forget(&key);
             }
-            let _ = ua.events.send(event);
+            let _ = outcome_tx.send(event);
         });
         Ok(call_id)
     }
@@ -226,10 +226,38 @@ impl UserAgent {
         self,
         key: DialogKey,
         mut states: rsipstack::dialog::dialog::DialogStateReceiver,
-        answered: Arc<AtomicBool>,
+        mut outcome: tokio::sync::oneshot::Receiver<SipEvent>,
     ) {
         let events = self.events.clone();
-        while let Some(state) = states.recv().await {
+        let mut answered = false;
+        let mut decided = false;
+        loop {
+            let state = tokio::select! {
+                // States first: what is queued happened before the outcome.
+                biased;
+                state = states.recv() => match state {
+                    Some(state) => state,
+                    // The dialog is gone; its outcome may still be on its way.
+                    None => {
+                        if !decided {
+                            if let Ok(event) = outcome.await {
+                                let _ = events.send(event);
+                            }
+                        }
+                        break;
+                    }
+                },
+                event = &mut outcome, if !decided => {
+                    decided = true;
+                    let Ok(event) = event else { break };
+                    answered = matches!(event, SipEvent::Answered { .. });
+                    let _ = events.send(event);
+                    if answered {
+                        continue;
+                    }
+                    break;
+                }
+            };
             match state {
                 DialogState::Early(_, response) => {
                     let _ = events.send(SipEvent::Progress {
@@ -243,7 +271,7 @@ impl UserAgent {
                 }
                 DialogState::Terminated(_, reason) => {
                     // Before the answer, the INVITE's own outcome says how it ended.
-                    if !answered.load(Ordering::SeqCst) {
+                    if !answered {
                         continue;
                     }
                     let why = match reason {
