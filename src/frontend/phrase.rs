@@ -358,6 +358,7 @@ impl Phraser {
                 reason,
                 duration_ms,
                 media,
+                ..
             } => {
                 let notes = self.calls.remove(call).unwrap_or_default();
                 let who = if notes.who.is_empty() {
@@ -604,6 +605,7 @@ mod tests {
             reason: EndReason::RemoteHangup,
             duration_ms: 2_500,
             media: MediaSummary {
+                turn_taking: None,
                 stats: MediaStats {
                     packets_sent: 250,
                     packets_received: 120,
@@ -618,6 +620,7 @@ mod tests {
                 },
                 recording: None,
             },
+            verdict: None,
         };
         assert_eq!(
             words(&mut p, ended),
@@ -676,6 +679,7 @@ mod tests {
                 reason: EndReason::Rejected { status: 486 },
                 duration_ms: 0,
                 media: MediaSummary::default(),
+                verdict: None,
             },
         );
         assert_eq!(
@@ -775,6 +779,7 @@ mod tests {
             },
             duration_ms: 0,
             media: MediaSummary::default(),
+            verdict: None,
         };
         assert_eq!(
             words(&mut p, ended),

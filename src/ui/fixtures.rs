@@ -149,6 +149,7 @@ pub fn ended(id: u64, reason: EndReason) -> Event {
         reason,
         duration_ms: 0,
         media: MediaSummary::default(),
+        verdict: None,
     }
 }
 

@@ -10,10 +10,12 @@ pub mod clock;
 pub mod codec;
 pub mod quality;
 pub mod srtp;
+pub mod turns;
 
 pub use codec::Codec;
 pub use quality::{MediaStats, Quality};
 pub use srtp::Suite as SrtpSuite;
+pub use turns::{Outcome, Side, TurnTaking, Verdict};
 
 use serde::Serialize;
 use std::fmt;
@@ -71,6 +73,12 @@ pub enum Command {
     Transfer {
         call: CallId,
         target: String,
+    },
+    /// Send a WAV file (any rate, mono or stereo) once in place of the call's own audio;
+    /// `Event::Played` follows when it has all gone out.
+    Play {
+        call: CallId,
+        file: std::path::PathBuf,
     },
     /// End every call, unregister, and stop the engine.
     Quit,
@@ -203,6 +211,9 @@ pub struct MediaSummary {
     /// Stereo WAV of the call (left: remote, right: sent), when recording.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<String>,
+    /// Greeting delay, reply gaps, barge-ins: see [`TurnTaking`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_taking: Option<TurnTaking>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -349,6 +360,35 @@ pub enum Event {
         reason: EndReason,
         duration_ms: u64,
         media: MediaSummary,
+        /// The AI caller's verdict on its goal, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verdict: Option<Verdict>,
+    },
+    /// A speech segment of one side began (`speaking`) or ended, `at_ms` after the answer
+    /// (exact to one 20 ms frame; reported once the voice detector has decided).
+    Voice {
+        call: CallId,
+        side: Side,
+        speaking: bool,
+        at_ms: u64,
+    },
+    /// A call's turn-taking figures, after each reply of the remote and each barge-in.
+    TurnTaking {
+        call: CallId,
+        #[serde(flatten)]
+        figures: TurnTaking,
+    },
+    /// The AI caller decided (through its end-call tool), or the call ended undecided.
+    Verdict {
+        call: CallId,
+        #[serde(flatten)]
+        verdict: Verdict,
+    },
+    /// A file a scenario played (`play`) has been sent in full.
+    Played {
+        call: CallId,
+        file: String,
+        ms: u64,
     },
     /// Audio levels, about 20 times a second per call: what we hear and what we send.
     Levels {

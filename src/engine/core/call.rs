@@ -88,6 +88,8 @@ pub struct Call {
     pub hung_up_at: Option<Instant>,
     /// Their transfer succeeded: the call ends, once the final NOTIFY is answered.
     pub end_after_notify: Option<EndReason>,
+    /// The AI caller's verdict on its goal (set once; reported in `call_ended`).
+    pub verdict: Option<crate::vocab::Verdict>,
 }
 
 impl Call {
@@ -164,6 +166,7 @@ impl Call {
             transfer: None,
             transfer_for: None,
             end_after_notify: None,
+            verdict: None,
             hung_up_at: None,
         }
     }

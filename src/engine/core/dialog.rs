@@ -244,6 +244,7 @@ impl CallTable {
             reason,
             duration_ms,
             media,
+            verdict: call.verdict.clone(),
         });
     }
 }
@@ -276,5 +277,6 @@ fn summarize_media(id: CallId, report: MediaReport, out: &mut Out) -> MediaSumma
     MediaSummary {
         stats: report.stats,
         recording,
+        turn_taking: None,
     }
 }

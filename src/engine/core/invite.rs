@@ -82,6 +82,7 @@ impl CallTable {
                     },
                     duration_ms: 0,
                     media: MediaSummary::default(),
+                    verdict: None,
                 });
                 return;
             }

@@ -558,6 +558,8 @@ impl CallTable {
             }
             Command::Hold { call, on } => self.hold(call, on, out),
             Command::Transfer { call, target } => self.transfer(call, target, out),
+            // Carried out by the issue-13 media work (helper); placeholder until merged.
+            Command::Play { .. } => {}
             // The executor stops its loop on Quit and then sends `Shutdown`.
             Command::Quit => {}
         }

@@ -191,6 +191,11 @@ impl App {
                 final_,
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
+            // Shown by the panel work of issue 13 (helpers); log lines come from `words`.
+            Event::Voice { .. }
+            | Event::TurnTaking { .. }
+            | Event::Verdict { .. }
+            | Event::Played { .. } => {}
             Event::CallProgress {
                 call,
                 status,

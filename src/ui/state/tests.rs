@@ -418,6 +418,7 @@ fn our_calls_end_in_words_of_their_own() {
         reason,
         duration_ms: 0,
         media: Default::default(),
+        verdict: None,
     };
     let reason_after = |mut s: Script, reason: EndReason| {
         s.ev(ended_out(reason));
