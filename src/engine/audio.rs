@@ -131,7 +131,7 @@ impl Audio {
         log: &Log,
     ) -> Option<(RecorderHandle, PathBuf)> {
         let dir = self.record.as_ref()?;
-        let path = dir.join(recording_name(remote_uri, std::time::SystemTime::now()));
+        let path = unused_path(dir.join(recording_name(remote_uri, std::time::SystemTime::now())));
         match Recorder::start(&path, rate) {
             Ok(handle) => {
                 log.info_audio(format!("call {id}: recording to {}", path.display()));
@@ -142,5 +142,41 @@ impl Audio {
                 None
             }
         }
+    }
+}
+
+/// `path`, or `name-2.wav`, `name-3.wav`, ... when it is taken: calls to the same party that
+/// start within the same second (a suite's, or a transfer's) must not overwrite each other's
+/// recording. Recorders are created one at a time by the engine, so checking is enough.
+fn unused_path(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}.wav")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
+}
+
+#[cfg(test)]
+mod unused_path_tests {
+    use super::unused_path;
+
+    #[test]
+    fn a_taken_recording_name_gets_a_number() {
+        let dir = std::env::temp_dir().join(format!("sipterm-unused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("20261204-120000-agent.wav");
+        assert_eq!(unused_path(first.clone()), first);
+        std::fs::write(&first, b"x").unwrap();
+        let second = unused_path(first.clone());
+        assert_eq!(second, dir.join("20261204-120000-agent-2.wav"));
+        std::fs::write(&second, b"x").unwrap();
+        assert_eq!(unused_path(first), dir.join("20261204-120000-agent-3.wav"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
