@@ -108,6 +108,8 @@ pub struct Config {
     /// `--srtp`, resolved against the transport (see [`srtp_mode`]).
     pub srtp: SrtpMode,
     pub bridge: BridgeConfig,
+    /// `--persona`/`--goal`: the model is the caller of the calls we place.
+    pub caller: Option<crate::engine::core::CallerPolicy>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -196,6 +198,23 @@ pub enum ConfigError {
         "--ca-file is for TLS, but the transport is {0} (add --transport tls or use a sips: URI)"
     )]
     CaFileWithoutTls(&'static str),
+    #[error("{0} is for the AI caller: it needs --call (the call the model places)")]
+    CallerWithoutCall(&'static str),
+    #[error("{0} is for the AI caller: it needs --bridge (the model speaks through the bridge)")]
+    CallerWithoutBridge(&'static str),
+    #[error("{0} limits the AI caller: give --goal or --persona too")]
+    LimitWithoutCaller(&'static str),
+    #[error("{0} must not be empty")]
+    EmptyCallerText(&'static str),
+    #[error("--max-turns must be at least 1")]
+    MaxTurnsZero,
+    #[error("--max-duration '{0}' must be a number of seconds between 1 and 3600")]
+    MaxDuration(u64),
+    #[error(
+        "the AI caller (--persona/--goal) needs an OpenAI API key: give --api-key or set \
+         OPENAI_API_KEY; nothing was dialled"
+    )]
+    CallerWithoutKey,
 }
 
 impl Config {
@@ -350,6 +369,15 @@ impl Config {
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
         }
+        let caller = caller_policy(cli)?;
+        let instructions = match &caller {
+            Some(_) => Some(crate::bridge::caller::instructions(
+                cli.persona.as_deref(),
+                cli.goal.as_deref(),
+                cli.instructions.as_deref(),
+            )),
+            None => cli.instructions.clone(),
+        };
         let front_end = if headless {
             FrontEnd::Headless { json: cli.json }
         } else {
@@ -419,12 +447,60 @@ impl Config {
                 enabled: cli.bridge,
                 model: cli.model.clone(),
                 voice: cli.voice.as_str().to_string(),
-                instructions: cli.instructions.clone(),
+                instructions,
                 api_key: cli.api_key.clone(),
                 url: cli.realtime_url.clone(),
             },
+            caller,
         })
     }
+}
+
+/// `--persona`, `--goal`, `--max-turns`, `--max-duration`: the AI caller, checked against
+/// `--call`, `--bridge` and the API key (missing, it is said now rather than after dialling).
+fn caller_policy(cli: &Cli) -> Result<Option<crate::engine::core::CallerPolicy>, ConfigError> {
+    let texts = [("--persona", &cli.persona), ("--goal", &cli.goal)];
+    let limits = [
+        ("--max-turns", cli.max_turns.is_some()),
+        ("--max-duration", cli.max_duration.is_some()),
+    ];
+    let given = texts
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(flag, _)| *flag)
+        .chain(limits.iter().filter(|(_, on)| *on).map(|(flag, _)| *flag))
+        .next();
+    let Some(first) = given else {
+        return Ok(None);
+    };
+    if cli.call.is_none() {
+        return Err(ConfigError::CallerWithoutCall(first));
+    }
+    if !cli.bridge {
+        return Err(ConfigError::CallerWithoutBridge(first));
+    }
+    for (flag, text) in texts {
+        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::EmptyCallerText(flag));
+        }
+    }
+    if cli.persona.is_none() && cli.goal.is_none() {
+        return Err(ConfigError::LimitWithoutCaller(first));
+    }
+    if cli.max_turns == Some(0) {
+        return Err(ConfigError::MaxTurnsZero);
+    }
+    if let Some(secs) = cli.max_duration.filter(|s| !(1..=3600).contains(s)) {
+        return Err(ConfigError::MaxDuration(secs));
+    }
+    if cli.api_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+        return Err(ConfigError::CallerWithoutKey);
+    }
+    Ok(Some(crate::engine::core::CallerPolicy {
+        goal: cli.goal.as_deref().map(|g| g.trim().to_owned()),
+        max_turns: cli.max_turns,
+        max_duration: cli.max_duration.map(Duration::from_secs),
+    }))
 }
 
 /// `--header "Name: value"`: a token name (RFC 3261 §25.1) and any value on one line; the
