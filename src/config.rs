@@ -703,6 +703,112 @@ mod tests {
         Config::from_cli(&cli, false)
     }
 
+    /// The AI caller's flags, with the API key given (`Some`) or absent whatever the
+    /// environment holds (`None`).
+    fn caller_config(args: &[&str], key: Option<&str>) -> Result<Config, ConfigError> {
+        let mut cli = Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
+            .expect("clap accepts the arguments");
+        cli.api_key = key.map(str::to_owned);
+        Config::from_cli(&cli, false)
+    }
+
+    #[test]
+    fn the_ai_caller_builds_its_instructions_and_limits() {
+        let c = caller_config(
+            &[
+                "--call",
+                "sip:agent@127.0.0.1",
+                "--bridge",
+                "--persona",
+                "Dana",
+                "--goal",
+                "book a table",
+                "--instructions",
+                "Speak French.",
+                "--max-turns",
+                "4",
+                "--max-duration",
+                "90",
+            ],
+            Some("sk-x"),
+        )
+        .unwrap();
+        let caller = c.caller.expect("the AI caller");
+        assert_eq!(caller.goal.as_deref(), Some("book a table"));
+        assert_eq!(caller.max_turns, Some(4));
+        assert_eq!(caller.max_duration, Some(Duration::from_secs(90)));
+        let text = c.bridge.instructions.expect("instructions");
+        assert!(text.starts_with("You are the caller"), "{text}");
+        assert!(
+            text.contains("Dana") && text.contains("book a table"),
+            "{text}"
+        );
+        assert!(text.ends_with("Speak French."), "{text}");
+        let plain = caller_config(&["--call", "sip:a@127.0.0.1", "--bridge"], None).unwrap();
+        assert!(plain.caller.is_none());
+    }
+
+    #[test]
+    fn the_ai_caller_refuses_bad_combinations_in_one_sentence() {
+        let call = ["--call", "sip:agent@127.0.0.1"];
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--sip-uri", "sip:a@127.0.0.1", "--bridge", "--goal", "g"],
+                "--goal is for the AI caller: it needs --call",
+            ),
+            (
+                &[call[0], call[1], "--persona", "p"],
+                "--persona is for the AI caller: it needs --bridge",
+            ),
+            (
+                &[call[0], call[1], "--bridge", "--max-turns", "3"],
+                "--max-turns limits the AI caller: give --goal or --persona too",
+            ),
+            (
+                &[
+                    call[0],
+                    call[1],
+                    "--bridge",
+                    "--goal",
+                    "g",
+                    "--max-turns",
+                    "0",
+                ],
+                "--max-turns must be at least 1",
+            ),
+            (
+                &[
+                    call[0],
+                    call[1],
+                    "--bridge",
+                    "--goal",
+                    "g",
+                    "--max-duration",
+                    "0",
+                ],
+                "--max-duration '0' must be",
+            ),
+            (
+                &[call[0], call[1], "--bridge", "--goal", " "],
+                "--goal must not be empty",
+            ),
+        ];
+        for (args, says) in cases {
+            let e = caller_config(args, Some("sk-x")).unwrap_err().to_string();
+            assert!(e.starts_with(says), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_ai_caller_without_an_api_key_is_refused_before_dialling() {
+        let args = ["--call", "sip:agent@127.0.0.1", "--bridge", "--goal", "g"];
+        for key in [None, Some("  ")] {
+            let e = caller_config(&args, key).unwrap_err().to_string();
+            assert!(e.contains("needs an OpenAI API key"), "{e}");
+            assert!(e.contains("nothing was dialled"), "{e}");
+        }
+    }
+
     #[test]
     fn srtp_defaults_off_without_tls_and_refuses_keys_over_plain_signalling() {
         let c = config(&["--sip-uri", "sip:alice@127.0.0.1"]).unwrap();

@@ -135,7 +135,10 @@ mod tests {
         for (bad, says) in [
             ("{", "not valid JSON"),
             (r#"{"reason":"x"}"#, "`passed` is missing"),
-            (r#"{"passed":"yes","reason":"x"}"#, "`passed` must be a boolean"),
+            (
+                r#"{"passed":"yes","reason":"x"}"#,
+                "`passed` must be a boolean",
+            ),
             (r#"{"passed":true}"#, "`reason` is missing"),
             (r#"{"passed":true,"reason":7}"#, "`reason` must be a string"),
             (r#"{"passed":true,"reason":"  "}"#, "must not be empty"),

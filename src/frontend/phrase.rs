@@ -697,7 +697,10 @@ mod tests {
                 "call #2 verdict: passed — booked".to_string()
             )]
         );
-        assert_eq!(p.lines(&verdict(Outcome::Failed, "no"))[0].1, LogKind::Error);
+        assert_eq!(
+            p.lines(&verdict(Outcome::Failed, "no"))[0].1,
+            LogKind::Error
+        );
         assert_eq!(
             p.lines(&verdict(Outcome::Undecided, "reached --max-turns 3"))[0],
             (
@@ -793,6 +796,7 @@ mod tests {
                     call,
                     to: "sip:agent@example.com".into(),
                     from: "sip:me@example.com".into(),
+                    goal: None,
                 }
             ),
             ["calling sip:agent@example.com as sip:me@example.com (call #4)"]

@@ -466,6 +466,7 @@ pub fn outgoing(id: u64, to: &str) -> Event {
         call: CallId(id),
         to: to.into(),
         from: "sip:alice@pbx.example.com".into(),
+        goal: None,
     }
 }
 

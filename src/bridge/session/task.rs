@@ -353,7 +353,9 @@ impl SessionTask {
                     "Verdict recorded; the call is being ended.".to_owned()
                 }
                 Err(e) => {
-                    self.warn(format!("the model called {END_CALL} with bad arguments: {e}"));
+                    self.warn(format!(
+                        "the model called {END_CALL} with bad arguments: {e}"
+                    ));
                     turn.respond_after = Some(call.response_id);
                     format!(
                         "Error: {e}. Call {END_CALL} again with {{\"passed\": true or false, \
@@ -372,7 +374,11 @@ impl SessionTask {
             call_id: call.call_id,
             output,
         };
-        conn::send(socket, ClientEvent::ConversationItemCreate { item }.to_json()).await
+        conn::send(
+            socket,
+            ClientEvent::ConversationItemCreate { item }.to_json(),
+        )
+        .await
     }
 
     /// The caller talks over the model: drop what was not heard, tell the server where the
