@@ -217,6 +217,22 @@ fn the_model_ends_the_call_passed_after_three_turns_and_the_run_exits_0() {
         text.lines().count() >= 3,
         "the conversation, then the verdict:\n{text}"
     );
+    // The goodbye played out before the BYE: the recording's sent side (right) holds all
+    // three replies of 400 ms, 20 ms frames louder than -35 dBFS.
+    let wav = support::wav::read_wav(&PathBuf::from(
+        ended["media"]["recording"].as_str().unwrap(),
+    ))
+    .expect("the call's recording");
+    let sent = wav.channel(1);
+    let voiced_ms = sent
+        .chunks(160)
+        .filter(|frame| support::rms_dbfs(frame) > -35.0)
+        .count()
+        * 20;
+    assert!(
+        (1_100..=1_300).contains(&voiced_ms),
+        "{voiced_ms} ms of the model's audio went out, not 3 x 400 ms"
+    );
     // The agent saw the caller hang up.
     let agent_end = the_event(&agent.process, "call_ended");
     assert_eq!(agent_end["reason"], "remote_hangup", "{agent_end}");
