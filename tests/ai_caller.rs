@@ -34,6 +34,11 @@ struct Agent {
 
 impl Agent {
     fn start() -> Agent {
+        Agent::start_with(&[])
+    }
+
+    /// The agent with `extra` flags (`--duration` makes it hang up).
+    fn start_with(extra: &[&str]) -> Agent {
         let mock = RealtimeMock::start(MockConfig {
             greet_after: Some(Duration::from_millis(300)),
             response_latency: Duration::from_millis(700),
@@ -42,7 +47,9 @@ impl Agent {
         let port = free_udp_port();
         let uri = format!("sip:agent@127.0.0.1:{port}");
         let rtp = free_udp_port_block(4);
-        let mut process = Sipterm::spawn([
+        let (port_text, rtp_text, url) =
+            (port.to_string(), format!("{rtp}-{}", rtp + 3), mock.url());
+        let mut args = vec![
             "--headless",
             "--json",
             "--sip-uri",
@@ -51,18 +58,20 @@ impl Agent {
             "--bind",
             "127.0.0.1",
             "--port",
-            &port.to_string(),
+            &port_text,
             "--rtp-ports",
-            &format!("{rtp}-{}", rtp + 3),
+            &rtp_text,
             "--audio",
             "null",
             "--auto-answer",
             "--bridge",
             "--realtime-url",
-            &mock.url(),
+            &url,
             "--api-key",
             mock.api_key(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let mut process = Sipterm::spawn(args);
         process
             .wait_for_stdout("listening for SIP", LONG)
             .unwrap_or_else(|e| panic!("{e}\n{}", process.report()));
@@ -279,6 +288,22 @@ fn a_model_that_never_decides_ends_at_max_turns_undecided_with_exit_6() {
             .ends_with("verdict: undecided — reached --max-turns 3"),
         "{}",
         transcript(&record)
+    );
+}
+
+#[test]
+fn the_agent_hanging_up_first_leaves_the_goal_undecided_with_exit_6() {
+    let agent = Agent::start_with(&["--duration", "4"]);
+    let mock = caller_mock(None);
+    let record = ScratchDir::new("ai-caller-agent-hung-up");
+    let mut caller = ai_caller(&agent.uri, &mock, &record, &[]);
+    assert_eq!(caller.exit_code(LONG), 6, "{}", caller.report());
+    let ended = the_event(&caller, "call_ended");
+    assert_eq!(ended["reason"], "remote_hangup", "{ended}");
+    assert_eq!(ended["verdict"]["outcome"], "undecided", "{ended}");
+    assert_eq!(
+        ended["verdict"]["reason"],
+        "the agent hung up before the goal was decided"
     );
 }
 

@@ -137,3 +137,40 @@ async fn bad_arguments_are_explained_to_the_model_which_is_asked_again() {
     assert_eq!(recv(&mut ws, false).await, ClientEvent::ResponseCreate);
     handle.stop().await;
 }
+
+#[tokio::test]
+async fn the_idle_probe_waits_for_a_reply_to_finish_arriving_and_to_be_played() {
+    let (listener, url) = listener().await;
+    let (handle, mut port, mut rx) = begin(caller_config(&url));
+    let probe = handle.idle_probe();
+    assert!(probe.is_idle(), "nothing to play before the session");
+    let (mut ws, ..) = accept(&listener).await;
+    handshake(&mut ws).await;
+    ready(&mut rx).await;
+    send(
+        &mut ws,
+        json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}),
+    )
+    .await;
+    send(&mut ws, delta("resp_1", "item_1", &[0x20; 320])).await;
+    first_audio(&mut port).await;
+    let mut frame = vec![0i16; 160];
+    port.source(&mut frame);
+    // Both frames went out, but the reply has not said it is done: more may come.
+    assert!(!probe.is_idle());
+    send(
+        &mut ws,
+        json!({"type":"response.output_audio.done","response_id":"resp_1","item_id":"item_1"}),
+    )
+    .await;
+    let mut idle = false;
+    for _ in 0..200 {
+        if probe.is_idle() {
+            idle = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(idle, "all played and the reply done");
+    handle.stop().await;
+}
