@@ -50,7 +50,8 @@ pub struct Cli {
 
     /// Place a call to this SIP URI (or a number or user at the account's domain): once
     /// registered, or at once without an account or with --no-register. Headless runs end
-    /// with the call (exit 0 when it was answered, 4 when not).
+    /// with the call (exit 0 when it was answered, 4 when not; with --goal 0 passed,
+    /// 5 failed, 6 undecided).
     #[arg(long, value_name = "URI")]
     pub call: Option<String>,
 
@@ -130,6 +131,23 @@ pub struct Cli {
     /// System instructions for the Realtime model.
     #[arg(long, value_name = "TEXT")]
     pub instructions: Option<String>,
+
+    /// With --call and --bridge, the model is the caller: who it is and how it speaks.
+    #[arg(long, value_name = "TEXT")]
+    pub persona: Option<String>,
+
+    /// With --call and --bridge, what the model (the caller) must get done. It ends the call
+    /// with a verdict (passed or failed, and why) through its end_call tool.
+    #[arg(long, value_name = "TEXT")]
+    pub goal: Option<String>,
+
+    /// The AI caller hangs up after the model's Nth reply has played (verdict undecided).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+
+    /// The AI caller hangs up this many seconds after the answer (verdict undecided).
+    #[arg(long, value_name = "SECS")]
+    pub max_duration: Option<u64>,
 
     /// OpenAI API key (needed only when a bridge starts).
     #[arg(

@@ -108,6 +108,8 @@ pub struct Config {
     /// `--srtp`, resolved against the transport (see [`srtp_mode`]).
     pub srtp: SrtpMode,
     pub bridge: BridgeConfig,
+    /// `--persona`/`--goal`: the model is the caller of the calls we place.
+    pub caller: Option<crate::engine::core::CallerPolicy>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -196,6 +198,23 @@ pub enum ConfigError {
         "--ca-file is for TLS, but the transport is {0} (add --transport tls or use a sips: URI)"
     )]
     CaFileWithoutTls(&'static str),
+    #[error("{0} is for the AI caller: it needs --call (the call the model places)")]
+    CallerWithoutCall(&'static str),
+    #[error("{0} is for the AI caller: it needs --bridge (the model speaks through the bridge)")]
+    CallerWithoutBridge(&'static str),
+    #[error("{0} limits the AI caller: give --goal or --persona too")]
+    LimitWithoutCaller(&'static str),
+    #[error("{0} must not be empty")]
+    EmptyCallerText(&'static str),
+    #[error("--max-turns must be at least 1")]
+    MaxTurnsZero,
+    #[error("--max-duration '{0}' must be a number of seconds between 1 and 3600")]
+    MaxDuration(u64),
+    #[error(
+        "the AI caller (--persona/--goal) needs an OpenAI API key: give --api-key or set \
+         OPENAI_API_KEY; nothing was dialled"
+    )]
+    CallerWithoutKey,
 }
 
 impl Config {
@@ -350,6 +369,15 @@ impl Config {
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
         }
+        let caller = caller_policy(cli)?;
+        let instructions = match &caller {
+            Some(_) => Some(crate::bridge::caller::instructions(
+                cli.persona.as_deref(),
+                cli.goal.as_deref(),
+                cli.instructions.as_deref(),
+            )),
+            None => cli.instructions.clone(),
+        };
         let front_end = if headless {
             FrontEnd::Headless { json: cli.json }
         } else {
@@ -419,12 +447,60 @@ impl Config {
                 enabled: cli.bridge,
                 model: cli.model.clone(),
                 voice: cli.voice.as_str().to_string(),
-                instructions: cli.instructions.clone(),
+                instructions,
                 api_key: cli.api_key.clone(),
                 url: cli.realtime_url.clone(),
             },
+            caller,
         })
     }
+}
+
+/// `--persona`, `--goal`, `--max-turns`, `--max-duration`: the AI caller, checked against
+/// `--call`, `--bridge` and the API key (missing, it is said now rather than after dialling).
+fn caller_policy(cli: &Cli) -> Result<Option<crate::engine::core::CallerPolicy>, ConfigError> {
+    let texts = [("--persona", &cli.persona), ("--goal", &cli.goal)];
+    let limits = [
+        ("--max-turns", cli.max_turns.is_some()),
+        ("--max-duration", cli.max_duration.is_some()),
+    ];
+    let given = texts
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(flag, _)| *flag)
+        .chain(limits.iter().filter(|(_, on)| *on).map(|(flag, _)| *flag))
+        .next();
+    let Some(first) = given else {
+        return Ok(None);
+    };
+    if cli.call.is_none() {
+        return Err(ConfigError::CallerWithoutCall(first));
+    }
+    if !cli.bridge {
+        return Err(ConfigError::CallerWithoutBridge(first));
+    }
+    for (flag, text) in texts {
+        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::EmptyCallerText(flag));
+        }
+    }
+    if cli.persona.is_none() && cli.goal.is_none() {
+        return Err(ConfigError::LimitWithoutCaller(first));
+    }
+    if cli.max_turns == Some(0) {
+        return Err(ConfigError::MaxTurnsZero);
+    }
+    if let Some(secs) = cli.max_duration.filter(|s| !(1..=3600).contains(s)) {
+        return Err(ConfigError::MaxDuration(secs));
+    }
+    if cli.api_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+        return Err(ConfigError::CallerWithoutKey);
+    }
+    Ok(Some(crate::engine::core::CallerPolicy {
+        goal: cli.goal.as_deref().map(|g| g.trim().to_owned()),
+        max_turns: cli.max_turns,
+        max_duration: cli.max_duration.map(Duration::from_secs),
+    }))
 }
 
 /// `--header "Name: value"`: a token name (RFC 3261 §25.1) and any value on one line; the
@@ -625,6 +701,112 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
             .expect("clap accepts the arguments");
         Config::from_cli(&cli, false)
+    }
+
+    /// The AI caller's flags, with the API key given (`Some`) or absent whatever the
+    /// environment holds (`None`).
+    fn caller_config(args: &[&str], key: Option<&str>) -> Result<Config, ConfigError> {
+        let mut cli = Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
+            .expect("clap accepts the arguments");
+        cli.api_key = key.map(str::to_owned);
+        Config::from_cli(&cli, false)
+    }
+
+    #[test]
+    fn the_ai_caller_builds_its_instructions_and_limits() {
+        let c = caller_config(
+            &[
+                "--call",
+                "sip:agent@127.0.0.1",
+                "--bridge",
+                "--persona",
+                "Dana",
+                "--goal",
+                "book a table",
+                "--instructions",
+                "Speak French.",
+                "--max-turns",
+                "4",
+                "--max-duration",
+                "90",
+            ],
+            Some("sk-x"),
+        )
+        .unwrap();
+        let caller = c.caller.expect("the AI caller");
+        assert_eq!(caller.goal.as_deref(), Some("book a table"));
+        assert_eq!(caller.max_turns, Some(4));
+        assert_eq!(caller.max_duration, Some(Duration::from_secs(90)));
+        let text = c.bridge.instructions.expect("instructions");
+        assert!(text.starts_with("You are the caller"), "{text}");
+        assert!(
+            text.contains("Dana") && text.contains("book a table"),
+            "{text}"
+        );
+        assert!(text.ends_with("Speak French."), "{text}");
+        let plain = caller_config(&["--call", "sip:a@127.0.0.1", "--bridge"], None).unwrap();
+        assert!(plain.caller.is_none());
+    }
+
+    #[test]
+    fn the_ai_caller_refuses_bad_combinations_in_one_sentence() {
+        let call = ["--call", "sip:agent@127.0.0.1"];
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--sip-uri", "sip:a@127.0.0.1", "--bridge", "--goal", "g"],
+                "--goal is for the AI caller: it needs --call",
+            ),
+            (
+                &[call[0], call[1], "--persona", "p"],
+                "--persona is for the AI caller: it needs --bridge",
+            ),
+            (
+                &[call[0], call[1], "--bridge", "--max-turns", "3"],
+                "--max-turns limits the AI caller: give --goal or --persona too",
+            ),
+            (
+                &[
+                    call[0],
+                    call[1],
+                    "--bridge",
+                    "--goal",
+                    "g",
+                    "--max-turns",
+                    "0",
+                ],
+                "--max-turns must be at least 1",
+            ),
+            (
+                &[
+                    call[0],
+                    call[1],
+                    "--bridge",
+                    "--goal",
+                    "g",
+                    "--max-duration",
+                    "0",
+                ],
+                "--max-duration '0' must be",
+            ),
+            (
+                &[call[0], call[1], "--bridge", "--goal", " "],
+                "--goal must not be empty",
+            ),
+        ];
+        for (args, says) in cases {
+            let e = caller_config(args, Some("sk-x")).unwrap_err().to_string();
+            assert!(e.starts_with(says), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_ai_caller_without_an_api_key_is_refused_before_dialling() {
+        let args = ["--call", "sip:agent@127.0.0.1", "--bridge", "--goal", "g"];
+        for key in [None, Some("  ")] {
+            let e = caller_config(&args, key).unwrap_err().to_string();
+            assert!(e.contains("needs an OpenAI API key"), "{e}");
+            assert!(e.contains("nothing was dialled"), "{e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
 use sipterm::engine::Ended;
 use sipterm::frontend::Outcome;
-use sipterm::vocab::Event;
+use sipterm::vocab::{Event, Outcome as Verdict};
 use std::io::IsTerminal;
 use tokio::sync::{broadcast, mpsc};
 
@@ -23,6 +23,12 @@ const EXIT_REGISTRATION_REFUSED: i32 = 3;
 /// `--call`: the call was refused or never answered (the status is in the log and in
 /// `call_ended`), or failed after the answer.
 const EXIT_CALL_NOT_ANSWERED: i32 = 4;
+/// `--call` with `--goal`: the AI caller's verdict was "failed" (the model ended the call
+/// saying the goal was not met).
+const EXIT_GOAL_FAILED: i32 = 5;
+/// `--call` with `--goal`: no verdict — `--max-turns` or `--max-duration` was reached, or the
+/// agent hung up first.
+const EXIT_GOAL_UNDECIDED: i32 = 6;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
 
@@ -105,6 +111,11 @@ async fn run(config: Config) -> i32 {
         (Ok(_), Outcome::Failed) => EXIT_FAILED,
         (Ok(Ended::CallNotAnswered), Outcome::Normal) => EXIT_CALL_NOT_ANSWERED,
         (Ok(Ended::Normal), Outcome::Normal) => EXIT_OK,
+        (Ok(Ended::Verdict(verdict)), Outcome::Normal) => match verdict {
+            Verdict::Passed => EXIT_OK,
+            Verdict::Failed => EXIT_GOAL_FAILED,
+            Verdict::Undecided => EXIT_GOAL_UNDECIDED,
+        },
     }
 }
 

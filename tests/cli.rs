@@ -53,6 +53,45 @@ fn bad_values_exit_2_with_a_plain_sentence() {
 }
 
 #[test]
+fn the_ai_callers_flags_are_refused_in_bad_combinations() {
+    let call = ["--call", "sip:agent@127.0.0.1:5999"];
+    assert_refused(
+        &["--sip-uri", "sip:a@b", "--bridge", "--goal", "g"],
+        "--goal is for the AI caller: it needs --call",
+    );
+    assert_refused(
+        &[call[0], call[1], "--persona", "p"],
+        "--persona is for the AI caller: it needs --bridge",
+    );
+    let with_key = [
+        call[0],
+        call[1],
+        "--bridge",
+        "--api-key",
+        "sk-x",
+        "--goal",
+        "g",
+    ];
+    assert_refused(
+        &[&with_key[..], &["--max-turns", "0"]].concat(),
+        "--max-turns must be at least 1",
+    );
+    assert_refused(
+        &[&with_key[..], &["--max-duration", "0"]].concat(),
+        "--max-duration '0' must be a number of seconds between 1 and 3600",
+    );
+    assert_refused(
+        &[call[0], call[1], "--bridge", "--goal", "g"],
+        "the AI caller (--persona/--goal) needs an OpenAI API key",
+    );
+    let (_, stdout, _) = run(&["--help"]);
+    for flag in ["--persona", "--goal", "--max-turns", "--max-duration"] {
+        assert!(stdout.contains(flag), "--help lacks {flag}");
+    }
+    assert!(stdout.contains("5 failed, 6 undecided"), "{stdout}");
+}
+
+#[test]
 fn help_documents_every_contract_flag() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 
 use support::audio::{assert_tone, decode_alaw, decode_ulaw};
 use support::realtime_mock::{
-    AudioFormat, Fault, KeyRefusal, MockConfig, Outcome, RawClient, ReadEnd, RealtimeMock,
+    AudioFormat, EndCall, Fault, KeyRefusal, MockConfig, Outcome, RawClient, ReadEnd, RealtimeMock,
     CLIENT_WAIT,
 };
 
@@ -745,4 +745,171 @@ fn a_hung_server_stops_reading_so_the_clients_writes_back_up_within_tens_of_kilo
 
     mock.stop();
     assert_eq!(client.next_or_end(WAIT), Err(ReadEnd::Reset));
+}
+
+fn end_call_tool() -> Value {
+    json!({"type": "function", "name": "end_call", "description": "End the call.",
+           "parameters": {"type": "object", "properties": {"passed": {"type": "boolean"},
+           "reason": {"type": "string"}}, "required": ["passed", "reason"]}})
+}
+
+fn end_call_mock() -> RealtimeMock {
+    RealtimeMock::start(MockConfig {
+        pace: None,
+        tone_ms: 200,
+        end_call: Some(EndCall {
+            after_turns: 2,
+            passed: true,
+            reason: "Booked.".to_owned(),
+        }),
+        ..MockConfig::default()
+    })
+}
+
+#[test]
+fn end_call_comes_after_the_audio_of_the_chosen_response_when_the_tool_is_declared() {
+    let mock = end_call_mock();
+    let (mut client, _) = RawClient::open(&mock);
+    client.send(
+        json!({"type": "session.update", "session": {"type": "realtime",
+        "tools": [end_call_tool()], "tool_choice": "auto"}}),
+    );
+    let updated = client.until("session.updated").pop().unwrap();
+    assert_eq!(updated["session"]["tools"][0]["name"], "end_call");
+
+    client.send(json!({"type": "response.create"}));
+    let first = client.until("response.done");
+    assert!(of_type(&first, "response.function_call_arguments.done").is_empty());
+
+    client.send(json!({"type": "response.create"}));
+    let second = client.until("response.done");
+    let kinds = types(&second);
+    let last_audio = kinds
+        .iter()
+        .rposition(|k| *k == "response.output_audio.delta")
+        .unwrap();
+    let args_done = kinds
+        .iter()
+        .position(|k| *k == "response.function_call_arguments.done")
+        .expect("the function call");
+    assert!(last_audio < args_done, "{kinds:?}");
+    let done = of_type(&second, "response.function_call_arguments.done")[0];
+    let arguments: Value = serde_json::from_str(done["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments, json!({"passed": true, "reason": "Booked."}));
+    let deltas: String = of_type(&second, "response.function_call_arguments.delta")
+        .iter()
+        .map(|d| d["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, done["arguments"].as_str().unwrap());
+    let added = of_type(&second, "response.output_item.added");
+    assert_eq!(added[1]["item"]["type"], "function_call");
+    assert_eq!(added[1]["item"]["name"], "end_call");
+    let item = &of_type(&second, "response.output_item.done")[1]["item"];
+    assert_eq!(item["call_id"], done["call_id"]);
+    let output = &second.last().unwrap()["response"]["output"];
+    assert_eq!(output[1]["type"], "function_call");
+
+    let call_id = done["call_id"].as_str().unwrap();
+    client.send(json!({"type": "conversation.item.create", "item": {
+        "type": "function_call_output", "call_id": call_id, "output": "ok"}}));
+    let added = client.until("conversation.item.done").pop().unwrap();
+    assert_eq!(added["item"]["type"], "function_call_output");
+    assert!(mock.errors_sent().is_empty(), "{:?}", mock.errors_sent());
+}
+
+#[test]
+fn without_the_tool_declared_no_function_is_called() {
+    let mock = end_call_mock();
+    let (mut client, _) = RawClient::open(&mock);
+    for _ in 0..3 {
+        client.send(json!({"type": "response.create"}));
+        let events = client.until("response.done");
+        assert!(of_type(&events, "response.output_item.added").len() == 1);
+    }
+}
+
+#[test]
+fn tools_tool_choice_and_function_outputs_are_validated_like_the_service() {
+    let mock = RealtimeMock::start(MockConfig::default());
+    let (mut client, _) = RawClient::open(&mock);
+    let mut bad_tool = end_call_tool();
+    bad_tool["strict"] = json!(true);
+    for (session, param) in [
+        (
+            json!({"type": "realtime", "tools": [bad_tool]}),
+            "session.tools[0].strict",
+        ),
+        (
+            json!({"type": "realtime", "tools": [{"type": "retrieval"}]}),
+            "session.tools[0].type",
+        ),
+        (
+            json!({"type": "realtime", "tool_choice": "sometimes"}),
+            "session.tool_choice",
+        ),
+        (
+            json!({"type": "realtime", "tool_choice": {"type": "function"}}),
+            "session.tool_choice.name",
+        ),
+    ] {
+        client.send(json!({"type": "session.update", "session": session}));
+        assert_eq!(client.error()["param"], param, "{session}");
+    }
+    for (item, param) in [
+        (
+            json!({"type": "function_call_output", "output": "ok"}),
+            "item.call_id",
+        ),
+        (
+            json!({"type": "function_call_output", "call_id": "c"}),
+            "item.output",
+        ),
+        (
+            json!({"type": "function_call_output", "call_id": "c", "output": "ok", "role": "user"}),
+            "item.role",
+        ),
+        (
+            json!({"type": "message", "role": "user", "output": "ok"}),
+            "item.output",
+        ),
+    ] {
+        client.send(json!({"type": "conversation.item.create", "item": item}));
+        assert_eq!(client.error()["param"], param, "{item}");
+    }
+    client.send(
+        json!({"type": "session.update", "session": {"type": "realtime",
+        "tools": [end_call_tool()], "tool_choice": "required"}}),
+    );
+    client.until("session.updated");
+}
+
+#[test]
+fn a_greeting_agent_speaks_first_after_its_session_is_configured() {
+    let mock = RealtimeMock::start(MockConfig {
+        pace: None,
+        tone_ms: 200,
+        greet_after: Some(Duration::from_millis(300)),
+        ..MockConfig::default()
+    });
+    let (mut client, _) = RawClient::open(&mock);
+    client.send(json!({"type": "session.update", "session": {"type": "realtime"}}));
+    client.until("session.updated");
+    let updated_at = Instant::now();
+    let events = client.until("response.created");
+    let waited = updated_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1000),
+        "greeted after {waited:?}"
+    );
+    assert_eq!(types(&events), ["response.created"]);
+    client.until("response.done");
+    // Only once: a second session.update does not greet again.
+    client.send(json!({"type": "session.update", "session": {"type": "realtime"}}));
+    client.until("session.updated");
+    let next = client.next_or_end(Duration::from_millis(600));
+    assert!(
+        next.as_ref()
+            .map_or(true, |e| e["type"] != "response.created"),
+        "{next:?}"
+    );
 }

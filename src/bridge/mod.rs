@@ -5,10 +5,11 @@
 //! the [`BridgePort`] that the call's media task uses as its `AudioPort`.
 
 pub mod audio;
+pub mod caller;
 pub mod protocol;
 pub mod session;
 
 pub use session::{
     start, ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, BridgeHandle, BridgePort,
-    BridgeStats, Retry, Vad, DEFAULT_MODEL, UNTRANSCRIBED,
+    BridgeStats, IdleProbe, Retry, Vad, DEFAULT_MODEL, UNTRANSCRIBED,
 };

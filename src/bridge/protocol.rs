@@ -16,8 +16,8 @@ mod server;
 mod tests;
 
 pub use client::{
-    AudioFormat, AudioInput, AudioOutput, ClientEvent, Modality, Session, SessionAudio,
-    SessionType, Transcription, TurnDetection,
+    AudioFormat, AudioInput, AudioOutput, ClientEvent, Modality, NewItem, Session, SessionAudio,
+    SessionType, Tool, Transcription, TurnDetection,
 };
 pub use server::{
     ApiError, ContentPart, Item, RateLimit, ResponseInfo, ResponseStatus, ServerEvent, SessionInfo,

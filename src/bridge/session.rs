@@ -130,6 +130,8 @@ pub struct BridgeConfig {
     pub transcription_model: Option<String>,
     pub vad: Vad,
     pub retry: Retry,
+    /// The AI caller has a goal: declare the `end_call` function (`tool_choice: auto`).
+    pub end_call_tool: bool,
 }
 
 impl Default for BridgeConfig {
@@ -144,6 +146,7 @@ impl Default for BridgeConfig {
             transcription_model: Some("gpt-4o-transcribe".into()),
             vad: Vad::default(),
             retry: Retry::default(),
+            end_call_tool: false,
         }
     }
 }
@@ -182,6 +185,10 @@ impl BridgeConfig {
                         voice: Some(self.voice.clone()),
                     }),
                 }),
+                tools: self
+                    .end_call_tool
+                    .then(|| vec![super::caller::end_call_tool()]),
+                tool_choice: self.end_call_tool.then(|| "auto".to_owned()),
             },
         }
     }
@@ -220,6 +227,9 @@ pub enum BridgeEvent {
         delay: Duration,
         reason: String,
     },
+    /// The model called `end_call`: the AI caller's verdict on its goal. Its goodbye may
+    /// still be queued for playing (see [`BridgeHandle::is_idle`]).
+    EndCall { passed: bool, reason: String },
     /// Worth a log line, but the bridge goes on (a recoverable server error, an odd reply).
     Warning(String),
     /// The bridge has ended for good; no events follow. The call itself may go on.
@@ -286,6 +296,18 @@ impl BridgeStats {
     }
 }
 
+/// Whether a bridge has model audio left to play: nothing queued, and no reply that is still
+/// arriving.
+#[derive(Clone, Debug)]
+pub struct IdleProbe(Arc<port::Shared>);
+
+impl IdleProbe {
+    pub fn is_idle(&self) -> bool {
+        let inner = self.0.lock();
+        inner.queue.queued_ms() == 0 && !inner.queue.expecting_more()
+    }
+}
+
 /// Starts a bridge for one call on the current tokio runtime. Fails at once, before any
 /// connection, when the key is missing or the URL unusable; connection trouble afterwards
 /// arrives as events. Give the port to the call's media task (alone, or in a `MixPort`).
@@ -333,6 +355,11 @@ impl BridgeHandle {
     /// Level of the AI audio sent since the last call (for `Levels.ai`, about 20 times a second).
     pub fn take_ai_level(&self) -> Level {
         self.shared.take_level()
+    }
+
+    /// A probe that tells, from any task, whether the model's audio has all been played.
+    pub fn idle_probe(&self) -> IdleProbe {
+        IdleProbe(Arc::clone(&self.shared))
     }
 
     /// True while a configured session is exchanging audio.

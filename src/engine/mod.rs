@@ -111,6 +111,8 @@ pub enum Ended {
     Normal,
     /// The `--call` call was refused or never answered, or failed after the answer.
     CallNotAnswered,
+    /// The `--call` call of the AI caller ended with this verdict on its goal.
+    Verdict(crate::vocab::Outcome),
 }
 
 /// The `--call` call: waiting to be placed, then followed to its end.
@@ -280,6 +282,7 @@ impl<S: SipSide> Engine<S> {
             on_refer: config.on_refer,
             hold_once: config.hold_once,
             transfer_to: config.transfer_to.clone(),
+            caller: config.caller.clone(),
         };
         let one_call = match &config.call {
             Some(uri) => OneCall::Pending(uri.clone()),
@@ -410,9 +413,15 @@ impl<S: SipSide> Engine<S> {
             (OneCall::Placed(Some(id), _), Event::CallAnswered { call, .. }) if id == call => {
                 self.one_call = OneCall::Placed(Some(*id), true);
             }
-            (OneCall::Placed(Some(id), answered), Event::CallEnded { call, reason, .. })
-                if id == call =>
-            {
+            (
+                OneCall::Placed(Some(id), answered),
+                Event::CallEnded {
+                    call,
+                    reason,
+                    verdict,
+                    ..
+                },
+            ) if id == call => {
                 // Answered, then ended by a failure (no RTP, a protocol error): failed too.
                 let failed = matches!(
                     reason,
@@ -422,6 +431,10 @@ impl<S: SipSide> Engine<S> {
                 // The other side transferred us: the run follows the call to the target.
                 if let Some(next) = self.table.placed_for_transfer_of(*call) {
                     self.one_call = OneCall::Placed(Some(next), self.table.is_answered(next));
+                    return;
+                }
+                if let (true, Some(verdict)) = (*answered, verdict) {
+                    self.one_call = OneCall::Done(Ended::Verdict(verdict.outcome));
                     return;
                 }
                 self.one_call = OneCall::Done(if *answered && !failed {

@@ -11,10 +11,36 @@ use crate::media::session::{self, MediaEvents, MediaOptions};
 use crate::vocab::{CallId, Codec};
 use std::sync::atomic::Ordering;
 
+/// How often a goodbye's playing is checked, and how long the last packet is given to reach
+/// the other side before the BYE follows it.
+const PLAYED_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+const PLAYED_TAIL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Returns once the bridge has no model audio left to play, or after `within`.
+async fn played_out(probe: Option<bridge::IdleProbe>, within: std::time::Duration) {
+    let Some(probe) = probe else {
+        return;
+    };
+    let waiting = async {
+        while !probe.is_idle() {
+            tokio::time::sleep(PLAYED_POLL).await;
+        }
+        tokio::time::sleep(PLAYED_TAIL).await;
+    };
+    let _ = tokio::time::timeout(within, waiting).await;
+}
+
 impl<S: SipSide> Engine<S> {
     pub(super) async fn perform(&mut self, effect: Effect) -> Option<Input> {
         match effect {
             Effect::Emit(event) => self.log.emit(event),
+            Effect::HangupWhenPlayed { call, within } => {
+                let probe = self.resources.bridge_idle_probe(call);
+                self.tasks.spawn(async move {
+                    played_out(probe, within).await;
+                    Done::Table(Input::PlayedOut { call })
+                });
+            }
             Effect::BindTrace { sip_call_id, call } => self.bind_trace(&sip_call_id, call),
             Effect::Ring(key) => self.sip.ring(&key),
             Effect::Reject { key, status } => self.sip.reject(&key, status),
@@ -269,6 +295,11 @@ impl<S: SipSide> Engine<S> {
             instructions: b.instructions.clone(),
             api_key: b.api_key.clone().and_then(ApiKey::new),
             codec,
+            end_call_tool: self
+                .config
+                .caller
+                .as_ref()
+                .is_some_and(|c| c.goal.is_some()),
             ..Default::default()
         };
         let events = BridgeEvents {

@@ -47,6 +47,14 @@ impl Resources {
         Some(bridge.take_ai_level())
     }
 
+    /// Whether the call's bridge has model audio left to play (`None`: no bridge).
+    pub fn bridge_idle_probe(&self, call: CallId) -> Option<crate::bridge::IdleProbe> {
+        self.get(call)?
+            .bridge
+            .as_ref()
+            .map(BridgeHandle::idle_probe)
+    }
+
     pub fn bridge_stats(&self, call: CallId) -> Option<BridgeStats> {
         Some(self.get(call)?.bridge.as_ref()?.stats())
     }

@@ -4,8 +4,8 @@
 //! has no event of its own (warnings, errors, diagnostics), pass through as they are.
 
 use crate::vocab::{
-    CallId, CallState, Codec, Direction, EndReason, Event, LogKind, LogLevel, RegistrationState,
-    Speaker, TransferBy, TransferStage,
+    CallId, CallState, Codec, Direction, EndReason, Event, LogKind, LogLevel, Outcome,
+    RegistrationState, Speaker, TransferBy, TransferStage,
 };
 use std::collections::HashMap;
 
@@ -153,7 +153,7 @@ impl Phraser {
                     | CallState::Ended => {}
                 }
             }
-            Event::OutgoingCall { call, to, from } => {
+            Event::OutgoingCall { call, to, from, .. } => {
                 say(
                     LogLevel::Info,
                     LogKind::Call,
@@ -403,6 +403,18 @@ impl Phraser {
                         ),
                     );
                 }
+            }
+            Event::Verdict { call, verdict } => {
+                let (level, kind, word) = match verdict.outcome {
+                    Outcome::Passed => (LogLevel::Info, LogKind::Success, "passed"),
+                    Outcome::Failed => (LogLevel::Error, LogKind::Error, "failed"),
+                    Outcome::Undecided => (LogLevel::Warn, LogKind::Warning, "undecided"),
+                };
+                say(
+                    level,
+                    kind,
+                    format!("call {call} verdict: {word} — {}", verdict.reason),
+                );
             }
             _ => {}
         }
@@ -668,6 +680,38 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_are_told_with_their_emoji_kind_and_reason() {
+        let mut p = Phraser::default();
+        let verdict = |outcome, reason: &str| Event::Verdict {
+            call: CallId(2),
+            verdict: crate::vocab::Verdict {
+                outcome,
+                reason: reason.into(),
+            },
+        };
+        assert_eq!(
+            p.lines(&verdict(Outcome::Passed, "booked")),
+            [(
+                LogLevel::Info,
+                LogKind::Success,
+                "call #2 verdict: passed — booked".to_string()
+            )]
+        );
+        assert_eq!(
+            p.lines(&verdict(Outcome::Failed, "no"))[0].1,
+            LogKind::Error
+        );
+        assert_eq!(
+            p.lines(&verdict(Outcome::Undecided, "reached --max-turns 3"))[0],
+            (
+                LogLevel::Warn,
+                LogKind::Warning,
+                "call #2 verdict: undecided — reached --max-turns 3".to_string()
+            )
+        );
+    }
+
+    #[test]
     fn a_call_never_answered_ends_without_figures() {
         let mut p = Phraser::default();
         incoming(&mut p);
@@ -752,6 +796,7 @@ mod tests {
                     call,
                     to: "sip:agent@example.com".into(),
                     from: "sip:me@example.com".into(),
+                    goal: None,
                 }
             ),
             ["calling sip:agent@example.com as sip:me@example.com (call #4)"]

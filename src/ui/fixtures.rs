@@ -466,6 +466,7 @@ pub fn outgoing(id: u64, to: &str) -> Event {
         call: CallId(id),
         to: to.into(),
         from: "sip:alice@pbx.example.com".into(),
+        goal: None,
     }
 }
 
@@ -581,5 +582,97 @@ pub fn held_theirs() -> Script {
         .ev(hold(1, false, true))
         .ev(call_state(1, CallState::Held))
         .at(75.0);
+    s
+}
+
+/// The AI caller's call to a voice agent, answered and bridged, two turns in: the panel shows
+/// the goal (longer than the panel, so it is cut).
+pub fn ai_caller_active() -> Script {
+    let mut s = registered_idle();
+    s.at(61.0)
+        .ev(Event::OutgoingCall {
+            call: CallId(1),
+            to: "sip:agent@voice.example.com".into(),
+            from: "sip:alice@pbx.example.com".into(),
+            goal: Some(
+                "Book a table for two at 8 pm tonight, by the window if they have one, and \
+                 get the booking confirmed with a name, a reference number and the \
+                 restaurant's cancellation policy for groups"
+                    .into(),
+            ),
+        })
+        .ev(call_state(1, CallState::Calling))
+        .at(61.4)
+        .ev(Event::CallAnswered {
+            call: CallId(1),
+            answer_ms: 400,
+            post_dial_delay_ms: None,
+        })
+        .ev(call_state(1, CallState::Active))
+        .ev(media(1, "PCMU", "203.0.113.9:4000"))
+        .ev(Event::Bridge {
+            call: CallId(1),
+            on: true,
+            reason: None,
+        })
+        .at(63.0)
+        .ev(said(
+            1,
+            Speaker::Caller,
+            "Bella Vista, how can I help you?",
+            Some("i1"),
+            true,
+        ))
+        .ev(said(
+            1,
+            Speaker::Ai,
+            "Hi, I'd like a table for two at eight tonight.",
+            Some("r1"),
+            true,
+        ))
+        .ev(Event::BridgeStats {
+            call: CallId(1),
+            turns: 2,
+            barge_ins: 0,
+            reconnects: 0,
+            last_latency_ms: Some(710),
+            mean_latency_ms: Some(705),
+        })
+        .at(70.0)
+        .ev(levels(
+            1,
+            (-24.0, -15.0),
+            (-96.0, -96.0),
+            Some((-20.0, -11.0)),
+        ))
+        .at(70.1);
+    s
+}
+
+/// The same call ended by the model's `end_call`: the panel keeps the verdict.
+pub fn ai_caller_ended() -> Script {
+    let mut s = ai_caller_active();
+    s.at(74.0)
+        .ev(Event::Verdict {
+            call: CallId(1),
+            verdict: crate::vocab::Verdict {
+                outcome: crate::vocab::Outcome::Passed,
+                reason: "Table for two at 8 pm booked under Sam, reference BV-2291.".into(),
+            },
+        })
+        .at(75.0)
+        .ev(call_state(1, CallState::Ended))
+        .ev(Event::CallEnded {
+            call: CallId(1),
+            direction: crate::vocab::Direction::Outgoing,
+            reason: EndReason::LocalHangup,
+            duration_ms: 13_600,
+            media: MediaSummary::default(),
+            verdict: Some(crate::vocab::Verdict {
+                outcome: crate::vocab::Outcome::Passed,
+                reason: "Table for two at 8 pm booked under Sam, reference BV-2291.".into(),
+            }),
+        })
+        .at(75.5);
     s
 }

@@ -293,6 +293,9 @@ pub enum Event {
         call: CallId,
         to: String,
         from: String,
+        /// The AI caller's goal (`--goal`), shown in the call panel.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        goal: Option<String>,
     },
     CallState {
         call: CallId,

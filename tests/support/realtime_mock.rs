@@ -74,6 +74,15 @@ pub enum Fault {
     Hang,
 }
 
+/// The mock as the AI caller's model: it ends the call through the `end_call` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndCall {
+    /// On this response (1 = the first), after its audio.
+    pub after_turns: usize,
+    pub passed: bool,
+    pub reason: String,
+}
+
 /// What the mock accepts, says and plays. `Default` gives the values documented per field.
 #[derive(Debug, Clone)]
 pub struct MockConfig {
@@ -114,6 +123,11 @@ pub struct MockConfig {
     /// Voiced time before `speech_started` (100 ms). Speech stops after the session's
     /// `silence_duration_ms` (200 ms by default) of unvoiced frames.
     pub vad_start_ms: u32,
+    /// Call `end_call` (only when the session declared it) on the given response (none).
+    pub end_call: Option<EndCall>,
+    /// Start a response by itself this long after the first `session.updated`: a voice
+    /// agent that greets first (none).
+    pub greet_after: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -142,6 +156,8 @@ impl Default for MockConfig {
             transcription_delay: Duration::from_millis(250),
             vad_threshold_dbfs: -35.0,
             vad_start_ms: 100,
+            end_call: None,
+            greet_after: None,
         }
     }
 }

@@ -30,6 +30,29 @@ pub enum ClientEvent {
         content_index: u32,
         audio_end_ms: u32,
     },
+    /// Adds an item to the conversation; the bridge only ever adds the answer to a function
+    /// call the model made.
+    #[serde(rename = "conversation.item.create")]
+    ConversationItemCreate { item: NewItem },
+}
+
+/// An item the client adds. GA requires `call_id` and `output` (free text) on a
+/// `function_call_output`, and nothing else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NewItem {
+    FunctionCallOutput { call_id: String, output: String },
+}
+
+/// A tool the model may call (GA `RealtimeFunctionTool`): `parameters` is a JSON Schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Tool {
+    Function {
+        name: String,
+        description: String,
+        parameters: serde_json::Value,
+    },
 }
 
 /// GA session configuration (the nested shape; `type` is required in GA).
@@ -46,6 +69,11 @@ pub struct Session {
     pub output_modalities: Option<Vec<Modality>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<SessionAudio>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// `auto`, `none` or `required` (GA also takes an object naming one function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

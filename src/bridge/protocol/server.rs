@@ -122,6 +122,34 @@ pub enum ServerEvent {
     },
     #[serde(rename = "response.done")]
     ResponseDone { response: ResponseInfo },
+    /// An output item begins; for a `function_call` item it names the function.
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded {
+        #[serde(default)]
+        response_id: String,
+        item: Item,
+    },
+    /// An output item is complete; a `function_call` item carries `call_id`, `name` and the
+    /// whole `arguments`.
+    #[serde(rename = "response.output_item.done")]
+    OutputItemDone {
+        #[serde(default)]
+        response_id: String,
+        item: Item,
+    },
+    /// The model's arguments for a function call, complete (a JSON text). GA does not put
+    /// the function's name here: it comes with the item (`response.output_item.added`).
+    #[serde(rename = "response.function_call_arguments.done")]
+    FunctionCallArgumentsDone {
+        #[serde(default)]
+        response_id: String,
+        #[serde(default)]
+        item_id: String,
+        call_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        arguments: String,
+    },
     #[serde(rename = "rate_limits.updated")]
     RateLimitsUpdated {
         #[serde(default)]
@@ -190,6 +218,13 @@ pub struct Item {
     pub status: Option<String>,
     #[serde(default)]
     pub content: Vec<ContentPart>,
+    /// `function_call` items: which call, which function, and its arguments (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 /// One content part. GA names assistant parts `output_audio`/`output_text`, one live capture

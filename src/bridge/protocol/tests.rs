@@ -34,6 +34,8 @@ fn pcmu_session() -> Session {
                 voice: Some("alloy".into()),
             }),
         }),
+        tools: None,
+        tool_choice: None,
     }
 }
 
@@ -350,4 +352,59 @@ fn malformed_input_is_an_error_not_a_panic() {
         "{err}"
     );
     assert!(decode_audio("not base64!").is_err());
+}
+
+#[test]
+fn a_function_tool_and_its_output_have_the_ga_shapes() {
+    let mut session = pcmu_session();
+    session.tools = Some(vec![Tool::Function {
+        name: "end_call".into(),
+        description: "End the call.".into(),
+        parameters: json!({"type":"object","properties":{},"required":[]}),
+    }]);
+    session.tool_choice = Some("auto".into());
+    let value = as_value(&ClientEvent::SessionUpdate { session });
+    assert_eq!(
+        value["session"]["tools"],
+        json!([{"type":"function","name":"end_call","description":"End the call.",
+                "parameters":{"type":"object","properties":{},"required":[]}}])
+    );
+    assert_eq!(value["session"]["tool_choice"], "auto");
+    let output = ClientEvent::ConversationItemCreate {
+        item: NewItem::FunctionCallOutput {
+            call_id: "call_1".into(),
+            output: "ok".into(),
+        },
+    };
+    assert_eq!(
+        as_value(&output),
+        json!({"type":"conversation.item.create",
+               "item":{"type":"function_call_output","call_id":"call_1","output":"ok"}})
+    );
+}
+
+#[test]
+fn function_call_events_parse_with_and_without_a_name() {
+    let done = r#"{"type":"response.function_call_arguments.done","event_id":"e1","response_id":"r1",
+        "item_id":"fc_1","output_index":1,"call_id":"call_1","arguments":"{\"passed\":true}"}"#;
+    assert_eq!(
+        ServerEvent::parse(done).unwrap(),
+        ServerEvent::FunctionCallArgumentsDone {
+            response_id: "r1".into(),
+            item_id: "fc_1".into(),
+            call_id: "call_1".into(),
+            name: None,
+            arguments: r#"{"passed":true}"#.into(),
+        }
+    );
+    let item_done = r#"{"type":"response.output_item.done","event_id":"e2","response_id":"r1",
+        "output_index":1,"item":{"id":"fc_1","object":"realtime.item","type":"function_call",
+        "status":"completed","name":"end_call","call_id":"call_1","arguments":"{}"}}"#;
+    let ServerEvent::OutputItemDone { item, .. } = ServerEvent::parse(item_done).unwrap() else {
+        panic!("output_item.done");
+    };
+    assert_eq!(item.kind, "function_call");
+    assert_eq!(item.name.as_deref(), Some("end_call"));
+    assert_eq!(item.call_id.as_deref(), Some("call_1"));
+    assert_eq!(item.arguments.as_deref(), Some("{}"));
 }

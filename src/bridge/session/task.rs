@@ -1,5 +1,6 @@
 //! The session task: connect, configure, stream, and start over when the connection is lost.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,10 @@ use super::conn::{self, Ended, Socket};
 use super::port::Shared;
 use super::{ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, UNTRANSCRIBED};
 use crate::bridge::audio::WireFormat;
-use crate::bridge::protocol::{ApiError, ClientEvent, ResponseStatus, ServerEvent, SessionInfo};
+use crate::bridge::caller::{parse_end_call, END_CALL};
+use crate::bridge::protocol::{
+    ApiError, ClientEvent, NewItem, ResponseStatus, ServerEvent, SessionInfo,
+};
 use crate::vocab::Speaker;
 
 /// How long a polite close may take when the owner stops the bridge.
@@ -24,6 +28,14 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A shorter one counts as a failed try, so a server that accepts and drops every session is
 /// not reconnected to forever.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
+
+/// A function call the model made, from whichever event told us first.
+struct FunctionCall {
+    response_id: String,
+    call_id: String,
+    name: Option<String>,
+    arguments: String,
+}
 
 pub(super) struct SessionTask {
     config: BridgeConfig,
@@ -46,6 +58,15 @@ struct Turn {
     active_response: Option<String>,
     /// The last `error` event: it explains the close that follows it.
     last_error: Option<ApiError>,
+    /// Function names by item id, from `response.output_item.added` (GA's
+    /// `function_call_arguments.done` does not repeat the name).
+    functions: HashMap<String, String>,
+    /// Function calls answered, by `call_id`: the arguments' `.done` and the item's
+    /// `output_item.done` both carry a call, and it is answered once.
+    answered: HashSet<String>,
+    /// A reply to ask for once this response is done: the model must try its function
+    /// call again (a `response.create` while it is active would be refused).
+    respond_after: Option<String>,
 }
 
 impl SessionTask {
@@ -257,9 +278,43 @@ impl SessionTask {
                 self.warn(format!("caller transcription failed: {}", error.message));
                 self.transcript(Speaker::Caller, UNTRANSCRIBED.to_owned(), item_id, true);
             }
+            ServerEvent::OutputItemAdded { item, .. } if item.kind == "function_call" => {
+                if let Some(name) = item.name {
+                    turn.functions.insert(item.id, name);
+                }
+            }
+            ServerEvent::FunctionCallArgumentsDone {
+                response_id,
+                item_id,
+                call_id,
+                name,
+                arguments,
+            } => {
+                let name = name.or_else(|| turn.functions.get(&item_id).cloned());
+                let call = FunctionCall {
+                    response_id,
+                    call_id,
+                    name,
+                    arguments,
+                };
+                self.function_call(socket, turn, call).await?;
+            }
+            ServerEvent::OutputItemDone { response_id, item } if item.kind == "function_call" => {
+                let call = FunctionCall {
+                    response_id,
+                    call_id: item.call_id.unwrap_or_default(),
+                    name: item.name.or_else(|| turn.functions.get(&item.id).cloned()),
+                    arguments: item.arguments.unwrap_or_default(),
+                };
+                self.function_call(socket, turn, call).await?;
+            }
             ServerEvent::ResponseDone { response } => {
                 if turn.active_response.as_deref() == Some(response.id.as_str()) {
                     turn.active_response = None;
+                }
+                if turn.respond_after.as_deref() == Some(response.id.as_str()) {
+                    turn.respond_after = None;
+                    conn::send(socket, ClientEvent::ResponseCreate.to_json()).await?;
                 }
                 if response.status == ResponseStatus::Failed {
                     let why = response
@@ -276,6 +331,54 @@ impl SessionTask {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Answers a function call the model made: `end_call` with good arguments becomes the
+    /// verdict; anything else gets an output saying what was wrong, and a new reply is asked
+    /// for so the model can try again.
+    async fn function_call(
+        &mut self,
+        socket: &mut Socket,
+        turn: &mut Turn,
+        call: FunctionCall,
+    ) -> Result<(), Ended> {
+        if call.call_id.is_empty() || !turn.answered.insert(call.call_id.clone()) {
+            return Ok(());
+        }
+        let output = match call.name.as_deref() {
+            Some(END_CALL) => match parse_end_call(&call.arguments) {
+                Ok((passed, reason)) => {
+                    tracing::info!(passed, %reason, "the model ended the call");
+                    self.events.send(BridgeEvent::EndCall { passed, reason });
+                    "Verdict recorded; the call is being ended.".to_owned()
+                }
+                Err(e) => {
+                    self.warn(format!(
+                        "the model called {END_CALL} with bad arguments: {e}"
+                    ));
+                    turn.respond_after = Some(call.response_id);
+                    format!(
+                        "Error: {e}. Call {END_CALL} again with {{\"passed\": true or false, \
+                         \"reason\": \"one sentence\"}}."
+                    )
+                }
+            },
+            other => {
+                let name = other.unwrap_or("(no name)");
+                self.warn(format!("the model called an unknown function '{name}'"));
+                turn.respond_after = Some(call.response_id);
+                format!("Error: there is no function '{name}'; the only one is {END_CALL}.")
+            }
+        };
+        let item = NewItem::FunctionCallOutput {
+            call_id: call.call_id,
+            output,
+        };
+        conn::send(
+            socket,
+            ClientEvent::ConversationItemCreate { item }.to_json(),
+        )
+        .await
     }
 
     /// The caller talks over the model: drop what was not heard, tell the server where the

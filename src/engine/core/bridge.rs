@@ -175,7 +175,9 @@ impl CallTable {
                     LogKind::Stats,
                     format!("call {id}: AI answered {latency_ms} ms after the caller stopped"),
                 );
+                self.count_turn(id, out);
             }
+            BridgeEvent::EndCall { passed, reason } => self.on_end_call(id, passed, reason, out),
             BridgeEvent::Reconnecting {
                 attempt,
                 delay,

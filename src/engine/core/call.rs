@@ -90,6 +90,12 @@ pub struct Call {
     pub end_after_notify: Option<EndReason>,
     /// The AI caller's verdict on its goal (set once; reported in `call_ended`).
     pub verdict: Option<crate::vocab::Verdict>,
+    /// The AI caller: the model's replies so far (for `--max-turns`).
+    pub ai_turns: u32,
+    /// The AI caller reached a limit; the reason, for an undecided verdict.
+    pub limit: Option<String>,
+    /// The AI caller hangs up once the model's audio has played.
+    pub awaiting_goodbye: bool,
 }
 
 impl Call {
@@ -167,6 +173,9 @@ impl Call {
             transfer_for: None,
             end_after_notify: None,
             verdict: None,
+            ai_turns: 0,
+            limit: None,
+            awaiting_goodbye: false,
             hung_up_at: None,
         }
     }

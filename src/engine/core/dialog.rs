@@ -190,8 +190,10 @@ impl CallTable {
         let Some(id) = self.by_key.remove(key) else {
             return;
         };
-        // Before the call is torn down: transcript lines held for a caller turn.
+        // Before the call is torn down: transcript lines held for a caller turn, then the
+        // AI caller's verdict.
         self.flush_transcript(id, out);
+        self.settle_verdict(id, &why, out);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

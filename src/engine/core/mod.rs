@@ -11,6 +11,7 @@
 
 mod bridge;
 mod call;
+mod caller;
 mod dialog;
 mod hold;
 mod invite;
@@ -21,6 +22,7 @@ mod tests;
 mod transfer;
 
 pub use call::Call;
+pub use caller::{outcome_word, CallerPolicy, GOODBYE_LIMIT};
 pub use outgoing::explain;
 
 use crate::bridge::{BridgeEvent, BridgeStats};
@@ -71,6 +73,8 @@ pub struct Policy {
     pub from: String,
     /// `--ring-timeout`: CANCEL a call we placed that is not answered within this.
     pub ring_timeout: Option<Duration>,
+    /// The AI caller (`--persona`/`--goal` with `--bridge`): the model places our calls.
+    pub caller: Option<CallerPolicy>,
 }
 
 /// The time an input happens at: monotonic for durations, wall-clock for transcript stamps.
@@ -107,6 +111,8 @@ pub enum Timer {
     Resume(CallId),
     /// `--transfer-to`: REFER the call now.
     Transfer(CallId),
+    /// `--max-duration` of the AI caller has passed since the answer.
+    MaxDuration(CallId),
 }
 
 /// A new INVITE, as the SIP layer saw it.
@@ -235,6 +241,10 @@ pub enum Input {
     BridgeStopped {
         call: CallId,
         stats: BridgeStats,
+    },
+    /// `Effect::HangupWhenPlayed` done: the model's audio has played, or the limit passed.
+    PlayedOut {
+        call: CallId,
     },
     /// `Effect::Bye` done.
     ByeDone {
@@ -373,6 +383,12 @@ pub enum Effect {
         call: CallId,
         codec: Codec,
         listen_muted: bool,
+    },
+    /// Wait (at most `within`) until the bridge's queued model audio has played; answers
+    /// `PlayedOut`.
+    HangupWhenPlayed {
+        call: CallId,
+        within: Duration,
     },
     /// End the call's bridge, keeping the call; answers `BridgeStopped`.
     StopBridge(CallId),
@@ -526,6 +542,7 @@ impl CallTable {
             Input::BridgeStarted { call, result } => self.on_bridge_started(call, result, &mut out),
             Input::BridgeStopped { call, stats } => bridge::stats_events(call, &stats, &mut out),
             Input::ByeDone { call, result } => self.on_bye_done(call, result, &mut out),
+            Input::PlayedOut { call } => self.on_played_out(call, &mut out),
             Input::Finished {
                 call,
                 bridge,
@@ -581,6 +598,7 @@ impl CallTable {
                 }
             }
             Timer::RingTimeout(id) => self.on_ring_timeout(id, out),
+            Timer::MaxDuration(id) => self.on_max_duration(id, out),
             Timer::Hold(id) => {
                 if self.calls.get(&id).is_some_and(|c| !c.is_ending()) {
                     self.hold(id, true, out);
@@ -628,6 +646,7 @@ impl CallTable {
                 after: *after,
             });
         }
+        self.arm_caller(id, out);
     }
 
     /// Ends every call: BYE to connected ones, 480 to ringing ones.

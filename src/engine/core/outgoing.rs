@@ -52,6 +52,7 @@ impl CallTable {
             call: id,
             to: uri,
             from: self.policy.from.clone(),
+            goal: self.goal_of(id),
         });
         out.call_state(id, CallState::Calling);
         out.push(Effect::BindRtp(id));

@@ -3,6 +3,7 @@
 //! answering effects with the inputs a real one would send.
 
 mod bridge;
+mod caller;
 mod dialog;
 mod invite;
 mod media;
@@ -51,6 +52,7 @@ pub(super) fn policy() -> Policy {
         on_refer: crate::config::OnRefer::Accept,
         hold_once: None,
         transfer_to: None,
+        caller: None,
     }
 }
 

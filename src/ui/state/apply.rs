@@ -50,9 +50,15 @@ impl App {
                     self.selected = Some(*call);
                 }
             }
-            Event::OutgoingCall { call, to, from } => {
-                self.calls
-                    .insert(*call, CallView::outgoing(*call, to, from, now));
+            Event::OutgoingCall {
+                call,
+                to,
+                from,
+                goal,
+            } => {
+                let mut view = CallView::outgoing(*call, to, from, now);
+                view.goal = goal.clone();
+                self.calls.insert(*call, view);
                 // The call the user just placed is the one `h` should cancel.
                 self.selected = Some(*call);
             }
@@ -192,10 +198,12 @@ impl App {
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
             // Shown by the panel work of issue 13 (helpers); log lines come from `words`.
-            Event::Voice { .. }
-            | Event::TurnTaking { .. }
-            | Event::Verdict { .. }
-            | Event::Played { .. } => {}
+            Event::Verdict { call, verdict } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.verdict = Some(verdict.clone());
+                }
+            }
+            Event::Voice { .. } | Event::TurnTaking { .. } | Event::Played { .. } => {}
             Event::CallProgress {
                 call,
                 status,

@@ -91,6 +91,9 @@ pub struct CallView {
     /// Outgoing: INVITE → 200 OK.
     pub answer_ms: Option<u64>,
     pub transfer: Option<TransferNote>,
+    /// The AI caller's goal, and at the end its verdict.
+    pub goal: Option<String>,
+    pub verdict: Option<crate::vocab::Verdict>,
 }
 
 impl CallView {
@@ -135,6 +138,8 @@ impl CallView {
             post_dial_delay_ms: None,
             answer_ms: None,
             transfer: None,
+            goal: None,
+            verdict: None,
         }
     }
 

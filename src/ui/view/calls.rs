@@ -1,12 +1,13 @@
 //! The calls: one line each when space is short, a panel each when there is room (party and
 //! direction, state, duration, codec and RTP, bridge and mute, three meters on one dB scale,
 //! quality; for our calls the post-dial delay and the time to answer; a transfer's progress).
+//! The AI caller's calls show their goal, and their verdict once it is given.
 //! A call ringing here is drawn in reverse yellow with a RINGING badge, in both forms; our
 //! call ringing there gets a plain yellow "ringing".
 
 use super::{duration, meter, text, theme};
 use crate::ui::state::{strip_scheme, App, BridgeFigures, CallView, TransferNote};
-use crate::vocab::{CallState, TransferBy, TransferStage};
+use crate::vocab::{CallState, Outcome, TransferBy, TransferStage, Verdict};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -39,8 +40,10 @@ fn body(call: &CallView) -> Body {
 pub fn panel_height(call: &CallView) -> u16 {
     let inner = match body(call) {
         Body::Ringing | Body::Dialling => 2,
-        Body::Ended => 1,
-        Body::Live => 6 + u16::from(call.bridge_figures.is_some()) + note_lines(call).len() as u16,
+        Body::Ended => 1 + u16::from(call.verdict.is_some()),
+        Body::Live => {
+            6 + u16::from(call.bridge_figures.is_some()) + note_lines(call, 0).len() as u16
+        }
     };
     inner + 2
 }
@@ -89,7 +92,13 @@ fn panel(frame: &mut Frame, area: Rect, call: &CallView, selected: bool, now: In
     let lines = match body(call) {
         Body::Ringing => ringing_lines(call),
         Body::Dialling => dialling_lines(call),
-        Body::Ended => vec![ended_line(call)],
+        Body::Ended => {
+            let verdict = call.verdict.as_ref();
+            let width = inner.width as usize;
+            std::iter::once(ended_line(call))
+                .chain(verdict.map(|v| verdict_line(v, width)))
+                .collect()
+        }
         Body::Live => live_lines(call, now, inner.width as usize),
     };
     frame.render_widget(Paragraph::new(lines), inner);
@@ -134,8 +143,9 @@ fn dialling_lines(call: &CallView) -> Vec<Line<'static>> {
     ]
 }
 
-/// Lines under the meters: our call's timing, and a transfer's latest stage.
-fn note_lines(call: &CallView) -> Vec<Line<'static>> {
+/// Lines under the meters: our call's timing, a transfer's latest stage, and the AI
+/// caller's goal (the verdict instead, once given), each cut to `width`.
+fn note_lines(call: &CallView, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if call.is_outgoing() {
         lines.push(timing_line(call));
@@ -143,7 +153,38 @@ fn note_lines(call: &CallView) -> Vec<Line<'static>> {
     if let Some(t) = &call.transfer {
         lines.push(transfer_line(t));
     }
+    match (&call.verdict, &call.goal) {
+        (Some(verdict), _) => lines.push(verdict_line(verdict, width)),
+        (None, Some(goal)) => lines.push(goal_line(goal, width)),
+        (None, None) => {}
+    }
     lines
+}
+
+/// ` goal  <the goal>` on one line, cut with `…`.
+fn goal_line(goal: &str, width: usize) -> Line<'static> {
+    const LABEL: &str = " goal  ";
+    let room = width.saturating_sub(text::width(LABEL) + 1);
+    Line::from(vec![
+        Span::styled(LABEL, theme::label()),
+        Span::styled(text::truncate(goal, room), theme::strong()),
+    ])
+}
+
+/// ` ✔ passed — <reason>` (✘ failed, ? undecided), coloured by outcome, cut with `…`.
+fn verdict_line(verdict: &Verdict, width: usize) -> Line<'static> {
+    let (mark, word, style) = match verdict.outcome {
+        Outcome::Passed => ("✔", "passed", theme::good()),
+        Outcome::Failed => ("✘", "failed", theme::bad()),
+        Outcome::Undecided => ("?", "undecided", theme::warn()),
+    };
+    let head = format!(" verdict {mark} {word}");
+    let room = width.saturating_sub(text::width(&head) + 4);
+    Line::from(vec![
+        Span::styled(head, style),
+        Span::styled(" — ", theme::label()),
+        Span::styled(text::truncate(&verdict.reason, room), theme::strong()),
+    ])
 }
 
 /// Post-dial delay (INVITE → first 18x) and time to answer (INVITE → 200), or, during early
@@ -269,7 +310,7 @@ fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>>
     if let Some(figures) = &call.bridge_figures {
         lines.push(bridge_line(figures, call.bridge));
     }
-    lines.extend(note_lines(call));
+    lines.extend(note_lines(call, width));
     lines
 }
 
@@ -440,6 +481,14 @@ fn compact_line(call: &CallView, selected: bool, now: Instant, width: usize) -> 
         tail.push(Span::styled(" a answer · r reject ", theme::ringing()));
     } else if call.is_dialling() {
         tail.push(Span::styled(" h cancel ", theme::warn()));
+    } else if let Some(verdict) = &call.verdict {
+        // An AI caller's call is judged by its verdict more than by who hung up.
+        let (word, style) = match verdict.outcome {
+            Outcome::Passed => ("✔ passed", theme::good()),
+            Outcome::Failed => ("✘ failed", theme::bad()),
+            Outcome::Undecided => ("? undecided", theme::warn()),
+        };
+        tail.push(Span::styled(format!(" {word}"), style));
     } else if let Some(reason) = &call.end_reason {
         tail.push(Span::styled(format!(" {reason}"), theme::dim()));
     }

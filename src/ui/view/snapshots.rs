@@ -256,6 +256,35 @@ fn dial_prompt_recalls_the_history() {
 }
 
 #[test]
+fn ai_caller_call_shows_its_goal_cut_to_one_line() {
+    let s = ai_caller_active();
+    snapshot_both("ai_caller_active", &s);
+    let screen = format!("{}", draw(&s, 160, 48).backend());
+    let goal_lines = screen.lines().filter(|l| l.contains(" goal  ")).count();
+    assert_eq!(goal_lines, 1, "{screen}");
+    assert!(screen.contains("Book a table for two"), "{screen}");
+    assert!(screen.contains('…'), "a long goal is cut: {screen}");
+}
+
+#[test]
+fn ai_caller_call_keeps_its_verdict_when_ended() {
+    let s = ai_caller_ended();
+    snapshot_both("ai_caller_ended", &s);
+    let terminal = draw(&s, 160, 48);
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("verdict ✔ passed — Table for two"),
+        "{screen}"
+    );
+    assert_eq!(
+        colour_of(terminal.backend().buffer(), "verdict ✔").0,
+        Color::Green
+    );
+    let compact = format!("{}", draw(&s, 80, 24).backend());
+    assert!(compact.contains("✔ passed"), "{compact}");
+}
+
+#[test]
 fn outgoing_call_calling() {
     snapshot_both("outgoing_calling", &calling());
 }

@@ -88,6 +88,16 @@ const AUDIO_OUTPUT: Shape = Shape::Object(&[
     opt("speed", Shape::Num(0.25, 1.5)),
 ]);
 
+/// GA `RealtimeFunctionTool`: every field optional in the type, none beyond these accepted.
+const TOOL: Shape = Shape::Tagged(&[(
+    "function",
+    &[
+        opt("name", Shape::Str),
+        opt("description", Shape::Str),
+        opt("parameters", Shape::Any),
+    ],
+)]);
+
 const MODALITIES: Shape = Shape::Array(&Shape::Enum(&["text", "audio"]));
 
 /// `session` of `session.update` (`type: "realtime"` is required; `temperature` is gone).
@@ -110,7 +120,7 @@ const SESSION: Shape = Shape::Tagged(&[(
         opt("max_output_tokens", Shape::IntOrInf(1, 4096)),
         opt("prompt", Shape::Nullable(&Shape::Any)),
         opt("tool_choice", Shape::Any),
-        opt("tools", Shape::Array(&Shape::Any)),
+        opt("tools", Shape::Array(&TOOL)),
         opt("tracing", Shape::Nullable(&Shape::Any)),
         opt("truncation", Shape::Any),
     ],
@@ -236,7 +246,49 @@ pub fn validate(event: &Value) -> Result<(), ApiError> {
         super::schema::check(id, &Shape::Str, "event_id")?;
     }
     check_fields(event, fields_of(kind), &["type", "event_id"], "")?;
-    check_modalities(event)
+    check_modalities(event)?;
+    check_tool_choice(&event["session"]["tool_choice"], "session.tool_choice")?;
+    check_tool_choice(&event["response"]["tool_choice"], "response.tool_choice")?;
+    if kind == "conversation.item.create" {
+        check_item(&event["item"])?;
+    }
+    Ok(())
+}
+
+/// `"none"`, `"auto"`, `"required"`, or `{"type":"function","name":…}` (GA
+/// `RealtimeToolChoiceConfig`; the MCP form is not modelled).
+fn check_tool_choice(value: &Value, path: &str) -> Result<(), ApiError> {
+    const FUNCTION: Shape = Shape::Tagged(&[("function", &[req("name", Shape::Str)])]);
+    match value {
+        Value::Null => Ok(()),
+        Value::String(_) => {
+            super::schema::check(value, &Shape::Enum(&["none", "auto", "required"]), path)
+        }
+        _ => super::schema::check(value, &FUNCTION, path),
+    }
+}
+
+/// The fields each item type needs and allows (GA `ConversationItem` variants): a
+/// `function_call_output` carries `call_id` and `output` and no message fields.
+fn check_item(item: &Value) -> Result<(), ApiError> {
+    let (needs, refuses): (&[&str], &[&str]) = match item["type"].as_str() {
+        Some("function_call_output") => (
+            &["call_id", "output"],
+            &["role", "content", "name", "arguments"],
+        ),
+        Some("function_call") => (
+            &["call_id", "name", "arguments"],
+            &["role", "content", "output"],
+        ),
+        _ => (&[], &["call_id", "name", "arguments", "output"]),
+    };
+    if let Some(name) = refuses.iter().find(|n| item.get(**n).is_some()) {
+        return Err(super::schema::unknown(&format!("item.{name}")));
+    }
+    if let Some(name) = needs.iter().find(|n| item.get(**n).is_none()) {
+        return Err(super::schema::missing(&format!("item.{name}")));
+    }
+    Ok(())
 }
 
 /// GA allows `["audio"]` (audio with its transcript) or `["text"]`, never both.

@@ -61,6 +61,10 @@ pub struct Session {
     out: Vec<Value>,
     /// Set by `session.close`: the connection loop closes with this code.
     pub close: Option<u16>,
+    /// Responses started so far (for `MockConfig::end_call`).
+    responses: usize,
+    /// The greeting (`MockConfig::greet_after`) is scheduled.
+    greeted: bool,
 }
 
 impl Session {
@@ -96,6 +100,8 @@ impl Session {
             seq: 0,
             out: Vec::new(),
             close: None,
+            responses: 0,
+            greeted: false,
         };
         let created = json!({"type": "session.created", "session": s.session});
         s.out.push(created);
@@ -223,6 +229,10 @@ impl Session {
                 self.eff = eff;
                 self.out
                     .push(json!({"type": "session.updated", "session": self.session}));
+                if let (Some(after), false) = (self.config.greet_after, self.greeted) {
+                    self.greeted = true;
+                    self.at(now + after, None, None, Action::StartResponse);
+                }
             }
             "input_audio_buffer.append" | "session.input_audio_buffer.append" => {
                 self.append(event["audio"].as_str().unwrap_or_default(), now)?

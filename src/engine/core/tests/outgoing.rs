@@ -6,18 +6,18 @@ use crate::sip::ua::{Progress, Refusal};
 use crate::vocab::Direction;
 
 /// The key of call `id`'s first INVITE (the table names the dialogs of calls it places).
-fn placed(id: u64, attempt: u32) -> DialogKey {
+pub(super) fn placed(id: u64, attempt: u32) -> DialogKey {
     DialogKey::new(format!("placed-{id}-{attempt}"))
 }
 
 /// A PCMU answer from 198.51.100.7:5004.
-fn answer() -> String {
+pub(super) fn answer() -> String {
     pcmu_offer()
 }
 
 impl Script {
     /// Dials `target` and plays the executor up to the INVITE: returns the INVITE's effects.
-    fn dial(&mut self, target: &str) -> (CallId, Vec<Effect>) {
+    pub(super) fn dial(&mut self, target: &str) -> (CallId, Vec<Effect>) {
         let out = self.on(Input::Command(Command::Dial {
             target: target.into(),
         }));
@@ -77,6 +77,7 @@ fn dialling_binds_rtp_then_invites_with_our_offer_and_arms_the_ring_timeout() {
             call: CallId(1),
             to: "sip:1001@example.com".into(),
             from: "sip:alice@example.com".into(),
+            goal: None,
         }
     );
     assert_eq!(states(&out), vec![CallState::Calling]);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::super::record::Truncate;
-use super::super::response::{rate_limits, Effect, Spec, RATE_LIMITS_DELAY};
+use super::super::response::{rate_limits, Effect, Spec, Step, RATE_LIMITS_DELAY};
 use super::super::schema::ApiError;
 use super::{Action, Active, Item, Session};
 
@@ -28,7 +28,20 @@ impl Session {
             json: item,
             audio_ms,
         });
-        for step in spec.steps(&self.config) {
+        self.responses += 1;
+        let mut steps = spec.steps(&self.config);
+        if let Some(end) = self.config.end_call.clone() {
+            if end.after_turns == self.responses && self.declares_end_call() {
+                let call = self.end_call_item(&end);
+                self.items.push(Item {
+                    id: call["id"].as_str().unwrap_or_default().to_owned(),
+                    json: call.clone(),
+                    audio_ms: None,
+                });
+                with_function_call(&mut steps, &spec, &call);
+            }
+        }
+        for step in steps {
             self.at(
                 now + step.offset,
                 Some(spec.id.clone()),
@@ -40,6 +53,21 @@ impl Session {
             spec,
             text: String::new(),
         });
+    }
+
+    /// The session's tools name `end_call`.
+    fn declares_end_call(&self) -> bool {
+        self.session["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == "end_call"))
+    }
+
+    /// The completed `function_call` item of an `end_call`.
+    fn end_call_item(&self, end: &super::super::EndCall) -> Value {
+        let arguments = json!({"passed": end.passed, "reason": end.reason}).to_string();
+        json!({"id": self.id("item"), "object": "realtime.item", "type": "function_call",
+               "status": "completed", "name": "end_call", "call_id": self.id("call"),
+               "arguments": arguments})
     }
 
     /// Cancels the active response: its remaining deltas are dropped, the closing events
@@ -119,4 +147,64 @@ impl Session {
         });
         outcome
     }
+}
+
+/// Adds a function call as the response's second output item, after its audio and before
+/// `response.done` (whose `output` lists it too), as GA streams one: `output_item.added`,
+/// `conversation.item.added`, the arguments' deltas and `.done`, `output_item.done`,
+/// `conversation.item.done`.
+fn with_function_call(steps: &mut Vec<Step>, spec: &Spec, call: &Value) {
+    let Some(done) = steps
+        .iter()
+        .position(|s| s.event["type"] == "response.done")
+    else {
+        return;
+    };
+    let offset = steps[done].offset;
+    let arguments = call["arguments"].as_str().unwrap_or_default().to_owned();
+    let (first, rest) = arguments.split_at(arguments.len() / 2);
+    let mut started = call.clone();
+    started["status"] = json!("in_progress");
+    started["arguments"] = json!("");
+    let ids = json!({"response_id": spec.id, "item_id": call["id"], "output_index": 1,
+                     "call_id": call["call_id"]});
+    let with_ids = |kind: &str, extra: Value| {
+        let mut event = ids.clone();
+        event["type"] = json!(kind);
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            event.extend(extra.clone());
+        }
+        event
+    };
+    let events = [
+        json!({"type": "response.output_item.added", "response_id": spec.id,
+               "output_index": 1, "item": started}),
+        json!({"type": "conversation.item.added", "previous_item_id": spec.item_id,
+               "item": started}),
+        with_ids(
+            "response.function_call_arguments.delta",
+            json!({"delta": first}),
+        ),
+        with_ids(
+            "response.function_call_arguments.delta",
+            json!({"delta": rest}),
+        ),
+        with_ids(
+            "response.function_call_arguments.done",
+            json!({"arguments": arguments}),
+        ),
+        json!({"type": "response.output_item.done", "response_id": spec.id,
+               "output_index": 1, "item": call}),
+        json!({"type": "conversation.item.done", "previous_item_id": spec.item_id,
+               "item": call}),
+    ];
+    if let Some(output) = steps[done].event["response"]["output"].as_array_mut() {
+        output.push(call.clone());
+    }
+    let inserted = events.into_iter().map(|event| Step {
+        offset,
+        event,
+        effect: Effect::None,
+    });
+    steps.splice(done..done, inserted);
 }
