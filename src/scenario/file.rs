@@ -10,6 +10,7 @@ use regex::Regex;
 use toml::de::{DeString, DeTable, DeValue};
 use toml::Spanned;
 
+use super::error::{Problem, ScenarioError};
 use super::{Action, CallSpec, Expect, Scenario, Step, SuiteSpec};
 use crate::vocab::Outcome;
 
@@ -28,7 +29,7 @@ const CALL_KEYS: &[&str] = &[
     "max_duration_s",
 ];
 const SUITE_KEYS: &[&str] = &["repeat", "concurrency"];
-const STEP_KEYS: &[&str] = &[
+pub(super) const STEP_KEYS: &[&str] = &[
     "play",
     "wait_for_voice",
     "wait_for_silence",
@@ -47,87 +48,6 @@ const EXPECT_KEYS: &[&str] = &[
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// The longest wait, pause or call a scenario may ask for: anything longer is a typo.
 const HOUR_MS: u64 = 3_600_000;
-
-/// A scenario the driver must not run, with where and why.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("cannot read {file}: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file} line {line}: {problem}")]
-    At {
-        file: String,
-        line: usize,
-        /// Boxed: errors travel through `?` many times and should stay one pointer wide.
-        problem: Box<Problem>,
-    },
-}
-
-impl ScenarioError {
-    /// The 1-based line at fault, when there is one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            ScenarioError::Read { .. } => None,
-            ScenarioError::At { line, .. } => Some(*line),
-        }
-    }
-
-    pub fn problem(&self) -> Option<&Problem> {
-        match self {
-            ScenarioError::Read { .. } => None,
-            ScenarioError::At { problem, .. } => Some(problem.as_ref()),
-        }
-    }
-}
-
-/// What is wrong at that line.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
-    #[error("not valid TOML: {0}")]
-    Syntax(String),
-    #[error("unknown step '{key}' (expected one of: {})", STEP_KEYS.join(", "))]
-    UnknownStep { key: String },
-    #[error("unknown key '{key}' in {table} (expected one of: {expected})")]
-    UnknownKey {
-        key: String,
-        table: String,
-        expected: String,
-    },
-    #[error("a step holds one action, but this one has both '{first}' and '{second}'")]
-    TwoActions { first: String, second: String },
-    #[error("empty step (expected one of: {})", STEP_KEYS.join(", "))]
-    EmptyStep,
-    #[error("'{key}' must be {expected}")]
-    WrongType { key: String, expected: String },
-    #[error("'{key}' = {value} is out of range ({min} to {max})")]
-    OutOfRange {
-        key: String,
-        value: String,
-        min: String,
-        max: String,
-    },
-    #[error("'{key}' is not a valid regex: {reason}")]
-    BadRegex { key: String, reason: String },
-    #[error("'{key}' file {path} does not exist")]
-    MissingFile { key: String, path: String },
-    #[error("'{digits}' is not DTMF: '{bad}' is not one of 0-9 * # A-D")]
-    BadDtmf { digits: String, bad: char },
-    #[error("'{key}' is set twice (once as {first})")]
-    Duplicate { key: String, first: String },
-    #[error("'{key}' needs bridge = true in [call]: {why}")]
-    NeedsBridge { key: String, why: String },
-    #[error("bridge = true makes the model the caller, so [call] needs a persona and a goal (missing: {missing})")]
-    BridgeWithoutPersonaOrGoal { missing: String },
-    #[error("'{key}' cannot be used with bridge = true: the model speaks for us")]
-    NotWithBridge { key: String },
-    #[error("this step never runs: hang_up on line {hang_up_line} ends the call")]
-    AfterHangUp { hang_up_line: usize },
-    #[error("nothing to do: add [[step]] tables (for example wait_for_voice), or bridge = true with a persona and goal")]
-    NothingToDo,
-}
 
 /// Read and check a scenario file; WAVs it names are resolved against its folder.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -222,7 +142,7 @@ impl Reader<'_> {
                         let aliases: Vec<String> =
                             EXPECT_KEYS.iter().map(|k| format!("expect_{k}")).collect();
                         expected.extend(aliases.iter().map(String::as_str));
-                        return Err(self.unknown(key, "the top level", &expected));
+                        return Err(self.unknown(key, "", &expected));
                     }
                 },
             }
@@ -600,8 +520,7 @@ impl Reader<'_> {
                 Problem::OutOfRange {
                     key: key.get_ref().to_string(),
                     value: i.to_string(),
-                    min: format!("{min}{unit}"),
-                    max: format!("{max}{unit}"),
+                    range: format!("{min} to {max}{unit}"),
                 },
             )),
         }
@@ -627,8 +546,7 @@ impl Reader<'_> {
                 Problem::OutOfRange {
                     key: key.get_ref().to_string(),
                     value: text,
-                    min: "above 0 s".to_string(),
-                    max: format!("{max_s} s"),
+                    range: format!("more than 0, at most {max_s} s"),
                 },
             )),
         }
@@ -664,8 +582,7 @@ impl Reader<'_> {
                 Problem::OutOfRange {
                     key: "dtmf".into(),
                     value: format!("{} digits", digits.len()),
-                    min: "1".into(),
-                    max: "64 digits".into(),
+                    range: "at most 64 digits".into(),
                 },
             ));
         }
@@ -682,12 +599,18 @@ impl Reader<'_> {
         )
     }
 
+    /// `table` is where the key was found ("[call]"), or "" for the top level.
     fn unknown(&self, key: &Key, table: &str, expected: &[&str]) -> ScenarioError {
+        let place = if table.is_empty() {
+            "at the top level".to_string()
+        } else {
+            format!("in {table}")
+        };
         self.err(
             key.span(),
             Problem::UnknownKey {
                 key: key.get_ref().to_string(),
-                table: table.to_string(),
+                table: place,
                 expected: expected.join(", "),
             },
         )

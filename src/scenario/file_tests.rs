@@ -180,7 +180,7 @@ fn unknown_keys_in_each_table() {
             format!("{HEAD}[[steps]]\npause_ms = 1\n"),
             3,
             "steps",
-            "the top level",
+            "at the top level",
         ),
         (
             "call",
@@ -188,35 +188,35 @@ fn unknown_keys_in_each_table() {
                 .to_string(),
             3,
             "target_uri",
-            "[call]",
+            "in [call]",
         ),
         (
             "suite",
             format!("{HEAD}[suite]\nrepeats = 3\n[[step]]\npause_ms = 1\n"),
             4,
             "repeats",
-            "[suite]",
+            "in [suite]",
         ),
         (
             "expect",
             format!("{HEAD}[[step]]\npause_ms = 1\n[expect]\ngreeting_ms = 3\n"),
             6,
             "greeting_ms",
-            "[expect]",
+            "in [expect]",
         ),
         (
             "voice",
             format!("{HEAD}[[step]]\nwait_for_voice = {{ timeout = 5 }}\n"),
             4,
             "timeout",
-            "wait_for_voice",
+            "in wait_for_voice",
         ),
         (
             "silence",
             format!("{HEAD}[[step]]\nwait_for_silence = {{ ms = 5, max_s = 1 }}\n"),
             4,
             "max_s",
-            "wait_for_silence",
+            "in wait_for_silence",
         ),
     ];
     for (test, src, want_line, want_key, want_table) in cases {
@@ -387,7 +387,7 @@ fn negative_or_absurd_numbers_are_refused() {
         &format!("{HEAD}[[step]]\npause_ms = -500\n"),
     );
     assert!(
-        text.ends_with("line 4: 'pause_ms' = -500 is out of range (0 ms to 3600000 ms)"),
+        text.ends_with("line 4: 'pause_ms' = -500 is out of range (0 to 3600000 ms)"),
         "{text}"
     );
 }

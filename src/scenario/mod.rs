@@ -49,14 +49,16 @@
 //! a missing WAV, a number out of range, persona or goal without the bridge are refused with
 //! the file and line ([`ScenarioError`]).
 
+mod error;
 pub mod expect;
 pub mod file;
 pub mod runner;
 
 use std::path::PathBuf;
 
+pub use error::{Problem, ScenarioError};
 pub use expect::{CallOutcome, Expect};
-pub use file::{load, parse, Problem, ScenarioError};
+pub use file::{load, parse};
 pub use runner::{RunAction, RunInput, Runner};
 
 /// The WAV a barge-in step plays when it names none: the repository's greeting. The driver may
