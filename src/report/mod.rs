@@ -7,6 +7,7 @@ mod summary;
 
 use serde::Serialize;
 
+use crate::scenario::{CallOutcome, Expect};
 use crate::vocab::{EndReason, Outcome, TurnTaking, Verdict};
 
 pub use junit::junit_xml;
@@ -37,6 +38,38 @@ pub struct CallRecord {
     pub transcript: Option<String>,
 }
 
+impl CallRecord {
+    /// A finished call judged against the scenario's expectations; the driver fills in
+    /// `recording` and `transcript` when it wrote them.
+    pub fn judged(
+        index: usize,
+        call_id: u64,
+        duration_ms: u64,
+        expect: &Expect,
+        call: &CallOutcome,
+    ) -> CallRecord {
+        let (outcome, failures) = expect.judge(call);
+        CallRecord {
+            index,
+            call_id,
+            passed: outcome == Outcome::Passed,
+            outcome,
+            failures,
+            verdict: call.verdict.clone(),
+            duration_ms,
+            end_reason: call.end_reason.clone(),
+            turn_taking: call.turn_taking.clone(),
+            recording: None,
+            transcript: None,
+        }
+    }
+}
+
+/// The run's exit status is 0 only when this holds: at least one call, and every call passed.
+pub fn all_passed(records: &[CallRecord]) -> bool {
+    !records.is_empty() && records.iter().all(|r| r.passed)
+}
+
 /// Nearest-rank percentile (the smallest value with at least `p`% of values at or below it), as
 /// for a call's own gap figures; `None` for no values.
 pub fn percentile(values: &[u64], p: u32) -> Option<u64> {
@@ -53,6 +86,38 @@ pub fn percentile(values: &[u64], p: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_judged_call_carries_its_failures_and_figures() {
+        let expect = Expect {
+            greeting_within_ms: Some(1000),
+            ..Expect::default()
+        };
+        let call = CallOutcome {
+            answered: true,
+            end_reason: Some(EndReason::RemoteHangup),
+            turn_taking: Some(TurnTaking {
+                greeting_ms: Some(1500),
+                ..TurnTaking::default()
+            }),
+            ..CallOutcome::default()
+        };
+        let r = CallRecord::judged(3, 7, 4200, &expect, &call);
+        assert_eq!((r.index, r.call_id, r.duration_ms), (3, 7, 4200));
+        assert!(!r.passed);
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(
+            r.failures,
+            vec!["greeting after 1500 ms is not within 1000 ms"]
+        );
+        assert_eq!(r.end_reason, Some(EndReason::RemoteHangup));
+        assert!(!all_passed(std::slice::from_ref(&r)));
+        let ok = CallRecord::judged(1, 1, 10, &Expect::default(), &call);
+        assert!(ok.passed);
+        assert!(all_passed(std::slice::from_ref(&ok)));
+        assert!(!all_passed(&[ok, r]));
+        assert!(!all_passed(&[]), "an empty run did not pass");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

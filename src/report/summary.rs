@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{percentile, CallRecord};
+use super::{all_passed, percentile, CallRecord};
 use crate::vocab::Outcome;
 
 /// Across calls: the greeting delays of the calls (one each), every reply gap and every stop
@@ -34,7 +34,7 @@ pub fn summary_json(
         "scenario": scenario_name,
         "started_at": started_at,
         "duration_ms": total_ms,
-        "all_passed": !records.is_empty() && records.iter().all(|r| r.passed),
+        "all_passed": all_passed(records),
         "counts": {
             "calls": records.len(),
             "passed": count(Outcome::Passed),

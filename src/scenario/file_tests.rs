@@ -534,3 +534,14 @@ fn an_unreadable_file_says_which() {
         .to_string()
         .starts_with("cannot read /nonexistent/sipterm/scenario.toml: "));
 }
+
+#[test]
+fn integers_may_use_underscores_and_hex() {
+    let src = format!("{HEAD}[[step]]\npause_ms = 1_000\n[[step]]\npause_ms = 0x10\n");
+    let s = parse_in("digits", &src).expect("valid");
+    let actions: Vec<Action> = s.steps.into_iter().map(|s| s.action).collect();
+    assert_eq!(
+        actions,
+        vec![Action::Pause { ms: 1000 }, Action::Pause { ms: 16 }]
+    );
+}

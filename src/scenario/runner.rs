@@ -135,6 +135,18 @@ impl Runner {
         self.state == State::Done
     }
 
+    /// The step in progress (1-based), the number of steps, and the step, for a progress
+    /// line; `None` before the answer and once done.
+    pub fn current(&self) -> Option<(usize, usize, &Step)> {
+        match self.state {
+            State::Waiting | State::Done => None,
+            _ => self
+                .steps
+                .get(self.current)
+                .map(|s| (self.current + 1, self.steps.len(), s)),
+        }
+    }
+
     /// When the driver must send the next `Tick`, if the current step has a deadline.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         match self.state {
@@ -418,14 +430,20 @@ mod tests {
             Action::Play(wav("b.wav")),
         ]));
         assert_eq!(r.on(tick(100)), vec![], "nothing before the answer");
+        assert_eq!(r.current(), None);
         assert_eq!(
             r.on(RunInput::Answered),
             vec![RunAction::Play(wav("a.wav"))]
         );
         assert_eq!(r.next_deadline_ms(), None);
+        assert_eq!(
+            r.current().map(|(i, n, s)| (i, n, s.line)),
+            Some((1, 2, 10))
+        );
         assert_eq!(r.on(RunInput::Played), vec![RunAction::Play(wav("b.wav"))]);
         assert_eq!(r.on(RunInput::Played), vec![RunAction::Finished]);
         assert!(r.done());
+        assert_eq!(r.current(), None);
         assert_eq!(r.on(RunInput::Played), vec![]);
         assert_eq!(r.on(RunInput::Ended), vec![]);
     }
