@@ -8,6 +8,8 @@ pub mod engine;
 pub mod frontend;
 pub mod headless;
 pub mod media;
+pub mod report;
+pub mod scenario;
 pub mod sip;
 pub mod ui;
 pub mod vocab;
