@@ -18,7 +18,7 @@ recorded, and bridged to OpenAI's Realtime API."
 pub struct Cli {
     /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional). Not needed with
     /// --call when there is no account: the call then goes straight to its URI.
-    #[arg(long, value_name = "URI", required_unless_present_any = ["list_devices", "call"])]
+    #[arg(long, value_name = "URI", required_unless_present_any = ["list_devices", "call", "scenario"])]
     pub sip_uri: Option<String>,
 
     /// Registrar to REGISTER with [default: host and port of --sip-uri].
@@ -253,6 +253,24 @@ pub struct Cli {
     #[arg(long, value_name = "WAV")]
     pub play: Option<PathBuf>,
 
+    /// Run the calls a scenario file describes (steps, assertions, target); the same as
+    /// `sipterm test FILE`. Its [call] table fills the flags not given here.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+
+    /// With a scenario: place this many calls in all [default: the scenario's, or 1].
+    #[arg(long, value_name = "N", requires = "scenario", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: Option<u32>,
+
+    /// With a scenario: keep this many calls going at once [default: the scenario's, or 1].
+    #[arg(long, value_name = "K", requires = "scenario", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub concurrency: Option<u32>,
+
+    /// With a scenario: write the report here (per call a stereo WAV and a transcript;
+    /// summary.json; junit.xml). The folder is created if needed.
+    #[arg(long, value_name = "DIR", requires = "scenario")]
+    pub report: Option<PathBuf>,
+
     /// Write one stereo WAV per call (left: remote, right: sent) into this directory.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
@@ -399,5 +417,52 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.headers, vec!["X-One: 1", "X-Two: 2"]);
+    }
+}
+
+/// `sipterm test FILE [flags]` is `sipterm --scenario FILE [flags]`: the subcommand reads
+/// well in CI scripts, while every other flag stays a plain flag. Anything else is left alone.
+pub fn expand_test_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if args.get(1).map(|a| a == "test") != Some(true) {
+        return args;
+    }
+    let mut out = vec![args[0].clone()];
+    match args.get(2) {
+        // `sipterm test --help`: the whole help, which explains --scenario.
+        Some(a) if a == "--help" || a == "-h" => {}
+        // The file comes right after `test` (a flag there leaves clap to say it is missing).
+        _ => out.push("--scenario".into()),
+    }
+    out.extend(args.into_iter().skip(2));
+    out
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::expand_test_subcommand;
+    use std::ffi::OsString;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        expand_test_subcommand(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn test_file_becomes_the_scenario_flag_and_other_flags_stay() {
+        assert_eq!(
+            expand(&["sipterm", "test", "s.toml", "--repeat", "20"]),
+            ["sipterm", "--scenario", "s.toml", "--repeat", "20"]
+        );
+        assert_eq!(expand(&["sipterm", "test"]), ["sipterm", "--scenario"]);
+        assert_eq!(
+            expand(&["sipterm", "test", "--help"]),
+            ["sipterm", "--help"]
+        );
+        assert_eq!(
+            expand(&["sipterm", "--call", "test"]),
+            ["sipterm", "--call", "test"]
+        );
     }
 }

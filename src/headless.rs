@@ -6,9 +6,11 @@ use crate::vocab::{clock, Command, Event, RegistrationState};
 use std::io::Write;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Prints events until the engine says `Stopped`, and says how the run ended.
+/// Prints events until the engine says `Stopped`, and says how the run ended. `quiet` (a
+/// suite, which prints a line per call) keeps only start-up lines, warnings and errors.
 pub async fn run(
     json: bool,
+    quiet: bool,
     mut events: broadcast::Receiver<Event>,
     commands: mpsc::UnboundedSender<Command>,
 ) -> Outcome {
@@ -49,7 +51,10 @@ pub async fn run(
             outcome = Outcome::RegistrationRefused;
             let _ = commands.send(Command::Quit);
         }
-        let lines = render(&event, &mut phraser, json);
+        let mut lines = render(&event, &mut phraser, json);
+        if quiet && !json {
+            lines.retain(|line| worth_a_line_in_a_suite(line));
+        }
         if !lines.is_empty() {
             let mut out = stdout.lock();
             // A closed stdout (e.g. `| head`) must not kill the clean-up.
@@ -89,6 +94,15 @@ fn render(event: &Event, phraser: &mut Phraser, json: bool) -> Vec<String> {
         }));
     }
     out
+}
+
+/// In a suite's quiet output: start-up, warnings and errors (by their emoji, which the
+/// rendered line carries after its time stamp).
+fn worth_a_line_in_a_suite(line: &str) -> bool {
+    use crate::vocab::LogKind;
+    [LogKind::Startup, LogKind::Warning, LogKind::Error]
+        .iter()
+        .any(|kind| line.contains(&format!(" {} ", emoji(*kind))))
 }
 
 async fn wait_for_signal() {

@@ -11,5 +11,6 @@ pub mod media;
 pub mod report;
 pub mod scenario;
 pub mod sip;
+pub mod suite;
 pub mod ui;
 pub mod vocab;

@@ -7,6 +7,8 @@ use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
 use sipterm::engine::Ended;
 use sipterm::frontend::Outcome;
+use sipterm::scenario::Scenario;
+use sipterm::suite::SuiteOptions;
 use sipterm::vocab::{Event, Outcome as Verdict};
 use std::io::IsTerminal;
 use tokio::sync::{broadcast, mpsc};
@@ -24,16 +26,18 @@ const EXIT_REGISTRATION_REFUSED: i32 = 3;
 /// `call_ended`), or failed after the answer.
 const EXIT_CALL_NOT_ANSWERED: i32 = 4;
 /// `--call` with `--goal`: the AI caller's verdict was "failed" (the model ended the call
-/// saying the goal was not met).
+/// saying the goal was not met). In a suite: any call failed (its verdict, an expectation or
+/// a step).
 const EXIT_GOAL_FAILED: i32 = 5;
 /// `--call` with `--goal`: no verdict — `--max-turns` or `--max-duration` was reached, or the
-/// agent hung up first.
+/// agent hung up first. In a suite: nothing failed, but some call was undecided.
 const EXIT_GOAL_UNDECIDED: i32 = 6;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let args = sipterm::cli::expand_test_subcommand(std::env::args_os().collect());
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         // clap prints help/version (exit 0) or the usage error (exit 2) itself.
         Err(e) => e.exit(),
@@ -42,13 +46,34 @@ fn main() {
         print!("{}", sipterm::media::device::list_devices_text());
         std::process::exit(0);
     }
-    let config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
+    // A scenario is read (and refused, naming the line) before anything else happens; its
+    // [call] table fills the flags the command line left out.
+    let scenario = match cli.scenario.clone() {
+        Some(path) => match sipterm::suite::prepare(&path, &mut cli) {
+            Ok(scenario) => Some(scenario),
+            Err(e) => {
+                eprintln!("sipterm: {e}");
+                std::process::exit(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let mut config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sipterm: {e}");
             std::process::exit(EXIT_USAGE);
         }
     };
+    let suite = scenario.map(|scenario| {
+        let opts = sipterm::suite::options(
+            &scenario,
+            &cli,
+            &mut config,
+            std::io::stderr().is_terminal(),
+        );
+        (scenario, opts)
+    });
     // A stderr subscriber would write over the full-screen UI.
     if !matches!(config.front_end, FrontEnd::Tui) {
         init_tracing();
@@ -64,19 +89,33 @@ fn main() {
             std::process::exit(EXIT_FAILED);
         }
     };
-    let status = runtime.block_on(run(config));
+    let status = runtime.block_on(run(config, suite));
     // Media and SIP tasks may still hold sockets; do not wait for them beyond this point.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(status);
 }
 
-async fn run(config: Config) -> i32 {
+async fn run(config: Config, suite: Option<(Scenario, SuiteOptions)>) -> i32 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = broadcast::channel::<Event>(4096);
+    // A suite's calls are placed and judged beside the front-end, which then prints only
+    // what needs a person's eye (the suite prints a line per call).
+    let suite = suite.map(|(scenario, opts)| {
+        tokio::spawn(sipterm::suite::run(
+            scenario,
+            opts,
+            event_tx.subscribe(),
+            cmd_tx.clone(),
+        ))
+    });
+    let quiet = suite.is_some();
     let front = match config.front_end {
-        FrontEnd::Headless { json } => {
-            tokio::spawn(sipterm::headless::run(json, event_rx, cmd_tx.clone()))
-        }
+        FrontEnd::Headless { json } => tokio::spawn(sipterm::headless::run(
+            json,
+            quiet,
+            event_rx,
+            cmd_tx.clone(),
+        )),
         FrontEnd::Tui => tokio::spawn(sipterm::ui::run(event_rx, cmd_tx.clone())),
     };
     let mut engine = tokio::spawn(sipterm::engine::run(config, cmd_rx, event_tx.clone()));
@@ -101,6 +140,17 @@ async fn run(config: Config) -> i32 {
         )),
     };
     let outcome = outcome.unwrap_or(Outcome::Failed);
+    let suite = match suite {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    if let (Ok(_), Outcome::Normal, Some(result)) = (&engine_result, &outcome, &suite) {
+        return match result.exit_outcome() {
+            Verdict::Passed => EXIT_OK,
+            Verdict::Failed => EXIT_GOAL_FAILED,
+            Verdict::Undecided => EXIT_GOAL_UNDECIDED,
+        };
+    }
     match (engine_result, outcome) {
         (Err(e), _) => {
             eprintln!("sipterm: {e}");
