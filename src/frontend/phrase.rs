@@ -402,8 +402,39 @@ impl Phraser {
                             s.packets_foreign,
                         ),
                     );
+                    if let Some(words) = media.turn_taking.as_ref().and_then(super::turn_words) {
+                        say(
+                            LogLevel::Info,
+                            LogKind::Stats,
+                            format!("call {call}: turns: {words}"),
+                        );
+                    }
                 }
             }
+            // Live figures: the JSON events carry them; a person reads the call's 📊 line.
+            Event::Voice {
+                call,
+                side,
+                speaking,
+                at_ms,
+            } => say(
+                LogLevel::Debug,
+                LogKind::Audio,
+                format!(
+                    "call {call}: {} {} speaking at {:.2} s",
+                    match side {
+                        crate::vocab::Side::Remote => "remote",
+                        crate::vocab::Side::Local => "we",
+                    },
+                    if *speaking { "started" } else { "stopped" },
+                    *at_ms as f64 / 1000.0
+                ),
+            ),
+            Event::Played { call, file, ms } if *ms > 0 => say(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("call {call}: played {file} ({:.1} s)", *ms as f64 / 1000.0),
+            ),
             _ => {}
         }
         out
