@@ -32,24 +32,21 @@ pub fn turn_words(t: &TurnTaking) -> Option<String> {
         parts.push(format!("greeting {} s", secs(g)));
     }
     if let (Some(p50), Some(p90)) = (t.gap_p50_ms, t.gap_p90_ms) {
-        parts.push(format!(
-            "gap p50 {} / p90 {} s ({})",
-            secs(p50),
-            secs(p90),
-            t.gaps_ms.len()
-        ));
+        parts.push(format!("gap p50 {} / p90 {} s", secs(p50), secs(p90)));
     }
     if t.barge_ins > 0 {
-        let stop = match t.stop_max_ms {
-            Some(max) => format!(" (stop max {} s", secs(max)),
-            None => String::new(),
+        let stop = match (t.stop_latencies_ms.as_slice(), t.stop_p50_ms, t.stop_max_ms) {
+            ([only], _, _) => format!(" (stop {} s)", secs(*only)),
+            (_, Some(p50), Some(max)) => format!(" (stop p50 {} / max {} s)", secs(p50), secs(max)),
+            _ => String::new(),
         };
-        let slow = match (stop.is_empty(), t.not_stopped_within_1s) {
-            (true, _) => String::new(),
-            (false, 0) => ")".to_string(),
-            (false, n) => format!(", {n} over 1 s)"),
-        };
-        parts.push(format!("barge-ins {}{stop}{slow}", t.barge_ins));
+        parts.push(format!("barge-ins {}{stop}", t.barge_ins));
+        if t.not_stopped_within_1s > 0 {
+            parts.push(format!(
+                "not stopped within 1 s {}",
+                t.not_stopped_within_1s
+            ));
+        }
     }
     if t.double_talk > 0 {
         parts.push(format!(
@@ -101,8 +98,8 @@ mod tests {
         };
         assert_eq!(
             turn_words(&t).unwrap(),
-            "greeting 0.74 s · gap p50 0.72 / p90 0.76 s (2) · barge-ins 2 (stop max 1.50 s, \
-             1 over 1 s) · double talk 2 (0.90 s) · silences > 5 s 1"
+            "greeting 0.74 s · gap p50 0.72 / p90 0.76 s · barge-ins 2 (stop p50 0.40 / max \
+             1.50 s) · not stopped within 1 s 1 · double talk 2 (0.90 s) · silences > 5 s 1"
         );
     }
 }

@@ -636,7 +636,10 @@ mod tests {
             reason: EndReason::RemoteHangup,
             duration_ms: 2_500,
             media: MediaSummary {
-                turn_taking: None,
+                turn_taking: Some(crate::vocab::TurnTaking {
+                    greeting_ms: Some(740),
+                    ..Default::default()
+                }),
                 stats: MediaStats {
                     packets_sent: 250,
                     packets_received: 120,
@@ -658,9 +661,20 @@ mod tests {
             [
                 "call #1 with Bob <sip:bob@example.org> ended: the caller hung up",
                 "call #1: 2.5 s, RTP sent 250 / received 120 packets, lost 2 (0.8 %), jitter \
-                 3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources"
+                 3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources",
+                "call #1: turns: greeting 0.74 s"
             ]
         );
+        // Voice changes are details: the figures above say what matters.
+        let voice = Event::Voice {
+            call: CallId(1),
+            side: crate::vocab::Side::Remote,
+            speaking: true,
+            at_ms: 740,
+        };
+        let (level, _, text) = p.lines(&voice).remove(0);
+        assert_eq!(level, LogLevel::Debug);
+        assert_eq!(text, "call #1: remote started speaking at 0.74 s");
     }
 
     #[test]

@@ -100,6 +100,9 @@ impl App {
                     if media.stats.packets_received > 0 {
                         c.quality = Some(media.stats.quality);
                     }
+                    if media.turn_taking.is_some() {
+                        c.turn_taking = media.turn_taking.clone();
+                    }
                 }
                 self.after_call_ended(*call);
             }
@@ -191,11 +194,13 @@ impl App {
                 final_,
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
-            // Shown by the panel work of issue 13 (helpers); log lines come from `words`.
-            Event::Voice { .. }
-            | Event::TurnTaking { .. }
-            | Event::Verdict { .. }
-            | Event::Played { .. } => {}
+            Event::TurnTaking { call, figures } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.turn_taking = Some(figures.clone());
+                }
+            }
+            // Voice changes feed the figures above; Played and Verdict lines come from `words`.
+            Event::Voice { .. } | Event::Verdict { .. } | Event::Played { .. } => {}
             Event::CallProgress {
                 call,
                 status,

@@ -91,6 +91,8 @@ pub struct CallView {
     /// Outgoing: INVITE → 200 OK.
     pub answer_ms: Option<u64>,
     pub transfer: Option<TransferNote>,
+    /// Turn-taking on the wire so far (greeting, reply gaps, barge-ins).
+    pub turn_taking: Option<crate::vocab::TurnTaking>,
 }
 
 impl CallView {
@@ -135,6 +137,7 @@ impl CallView {
             post_dial_delay_ms: None,
             answer_ms: None,
             transfer: None,
+            turn_taking: None,
         }
     }
 

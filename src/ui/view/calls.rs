@@ -40,7 +40,11 @@ pub fn panel_height(call: &CallView) -> u16 {
     let inner = match body(call) {
         Body::Ringing | Body::Dialling => 2,
         Body::Ended => 1,
-        Body::Live => 6 + u16::from(call.bridge_figures.is_some()) + note_lines(call).len() as u16,
+        Body::Live => {
+            6 + u16::from(call.bridge_figures.is_some())
+                + u16::from(turns_line(call).is_some())
+                + note_lines(call).len() as u16
+        }
     };
     inner + 2
 }
@@ -269,8 +273,21 @@ fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>>
     if let Some(figures) = &call.bridge_figures {
         lines.push(bridge_line(figures, call.bridge));
     }
+    lines.extend(turns_line(call));
     lines.extend(note_lines(call));
     lines
+}
+
+/// Turn-taking on the wire, once anything was measured.
+fn turns_line(call: &CallView) -> Option<Line<'static>> {
+    let words = call
+        .turn_taking
+        .as_ref()
+        .and_then(crate::frontend::turn_words)?;
+    Some(Line::from(vec![
+        Span::styled(" turns ", theme::label()),
+        Span::raw(words),
+    ]))
 }
 
 /// The voice bridge's turn latency and counts (dimmed once the bridge is off).
