@@ -402,7 +402,7 @@ impl Phraser {
                             s.packets_foreign,
                         ),
                     );
-                    if let Some(words) = media.turn_taking.as_ref().and_then(super::turn_words) {
+                    if let Some(words) = media.turn_taking.as_deref().and_then(super::turn_words) {
                         say(
                             LogLevel::Info,
                             LogKind::Stats,
@@ -636,10 +636,10 @@ mod tests {
             reason: EndReason::RemoteHangup,
             duration_ms: 2_500,
             media: MediaSummary {
-                turn_taking: Some(crate::vocab::TurnTaking {
+                turn_taking: Some(Box::new(crate::vocab::TurnTaking {
                     greeting_ms: Some(740),
                     ..Default::default()
-                }),
+                })),
                 stats: MediaStats {
                     packets_sent: 250,
                     packets_received: 120,

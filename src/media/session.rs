@@ -258,14 +258,14 @@ pub struct MediaReport {
     pub stats: MediaStats,
     pub recording: Option<Result<RecordingSummary, String>>,
     /// Turn-taking over the whole session (`None` only when the task did not end normally).
-    pub turn_taking: Option<crate::vocab::TurnTaking>,
+    pub turn_taking: Option<Box<crate::vocab::TurnTaking>>,
 }
 
 /// What the media task hands back when it ends.
 #[derive(Debug, Default)]
 struct Finished {
     recorder: Option<RecorderHandle>,
-    turn_taking: Option<crate::vocab::TurnTaking>,
+    turn_taking: Option<Box<crate::vocab::TurnTaking>>,
 }
 
 /// The engine's grip on a call's media task. Dropping it also ends the task.

@@ -243,7 +243,7 @@ impl MediaTask {
         let turn_taking = self.voice.finish(|e| emit_to(events, e));
         Finished {
             recorder: self.recorder.take(),
-            turn_taking: Some(turn_taking),
+            turn_taking: Some(Box::new(turn_taking)),
         }
     }
 

@@ -101,7 +101,7 @@ impl App {
                         c.quality = Some(media.stats.quality);
                     }
                     if media.turn_taking.is_some() {
-                        c.turn_taking = media.turn_taking.clone();
+                        c.turn_taking = media.turn_taking.as_deref().cloned();
                     }
                 }
                 self.after_call_ended(*call);

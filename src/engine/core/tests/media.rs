@@ -421,8 +421,8 @@ fn voice_and_turn_taking_reports_become_events_and_the_summary_keeps_the_figures
         })]
     );
     let mut media = report(10);
-    media.turn_taking = Some(figures.clone());
+    media.turn_taking = Some(Box::new(figures.clone()));
     let out = s.remote_bye(1, Some(media));
     let (_, _, summary) = ended(&out).expect("call_ended");
-    assert_eq!(summary.turn_taking, Some(figures));
+    assert_eq!(summary.turn_taking.as_deref(), Some(&figures));
 }
