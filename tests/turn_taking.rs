@@ -10,7 +10,7 @@ use serde_json::Value;
 use support::audio::linear_to_ulaw;
 use support::events::{events, is};
 use support::wav::{write_wav, Wav};
-use support::{free_udp_port_block, ScratchDir, Sipp, Sipterm};
+use support::{free_udp_port_block, rms_dbfs, RtpCapture, RtpPacket, ScratchDir, Sipp, Sipterm};
 
 /// The agent's speech (sipp), in ms from the answer: a greeting, three replies, then two long
 /// turns we talk over.
@@ -52,6 +52,35 @@ fn pattern(spans: &[(u64, u64)], hz: f64, total_ms: u64) -> Vec<i16> {
     pcm
 }
 
+/// Speech segments as the wire carried them (from a capture): `[first voiced packet's time,
+/// last voiced packet's time + 20 ms)`, in ms since `origin`; one voiced packet after an
+/// unvoiced one starts a segment (the streams are clean tones, so no hangover is needed).
+fn wire_segments(packets: &[RtpPacket], origin: std::time::Duration) -> Vec<(i64, i64)> {
+    let mut audio: Vec<&RtpPacket> = packets
+        .iter()
+        .filter(|p| p.payload_type == 0 && p.payload.len() == 160)
+        .collect();
+    audio.sort_by_key(|p| p.time);
+    let ms = |t: std::time::Duration| (t.as_micros() as i64 - origin.as_micros() as i64) / 1000;
+    let mut segments = Vec::new();
+    let mut open: Option<(i64, i64)> = None;
+    for p in audio {
+        let pcm = support::audio::decode_ulaw(&p.payload);
+        let voiced = rms_dbfs(&pcm) >= -45.0;
+        open = match (open, voiced) {
+            (None, true) => Some((ms(p.time), ms(p.time) + 20)),
+            (Some((s, _)), true) => Some((s, ms(p.time) + 20)),
+            (Some(seg), false) => {
+                segments.push(seg);
+                None
+            }
+            (None, false) => None,
+        };
+    }
+    segments.extend(open);
+    segments
+}
+
 fn figure(t: &Value, name: &str) -> i64 {
     t[name]
         .as_i64()
@@ -90,6 +119,10 @@ fn greeting_reply_gaps_and_stop_latencies_match_the_known_pattern() {
         .file("turns.ulaw", remote)
         .spawn();
     let rtp = free_udp_port_block(20);
+    // What each side sent, as the wire carried it: to sipterm (the agent's turns) and to
+    // sipp (ours, whose first packet leaves at the media's frame 0).
+    let to_us = RtpCapture::start_range(rtp..=rtp + 19);
+    let to_agent = RtpCapture::start(callee.media_port());
     let target = format!("sip:agent@127.0.0.1:{}", callee.local_port());
     let args: Vec<String> = [
         "--headless",
@@ -170,5 +203,57 @@ fn greeting_reply_gaps_and_stop_latencies_match_the_known_pattern() {
         (LOCAL[3].1 - LOCAL[3].0) + (LOCAL[4].1 - LOCAL[4].0),
     );
     assert_eq!(figure(t, "long_silences"), 1, "{t}");
-    eprintln!("turn-taking errors:\n  {}", errors.join("\n  "));
+    eprintln!(
+        "turn-taking errors against the known pattern:\n  {}",
+        errors.join("\n  ")
+    );
+
+    // Against the wire: the same figures from the capture's packet times, with our first
+    // packet as the origin. sipterm must agree to one frame.
+    let ours = to_agent.stop();
+    let origin = ours
+        .iter()
+        .filter(|p| p.payload_type == 0)
+        .map(|p| p.time)
+        .min()
+        .expect("sipterm's RTP reached sipp");
+    let local = wire_segments(&ours, origin);
+    let remote = wire_segments(&to_us.stop(), origin);
+    assert_eq!(
+        local.len(),
+        LOCAL.len(),
+        "our speech on the wire: {local:?}"
+    );
+    assert_eq!(
+        remote.len(),
+        REMOTE.len(),
+        "the agent's on the wire: {remote:?}"
+    );
+    let wire = [
+        ("greeting", figure(t, "greeting_ms"), remote[0].0),
+        ("gap 1", gaps[0], remote[1].0 - local[0].1),
+        ("gap 2", gaps[1], remote[2].0 - local[1].1),
+        ("gap 3", gaps[2], remote[3].0 - local[2].1),
+        ("stop latency 1", stops[0], remote[4].1 - local[3].0),
+        ("stop latency 2", stops[1], remote[5].1 - local[4].0),
+    ];
+    let mut lines = Vec::new();
+    for (what, got, on_wire) in wire {
+        lines.push(format!(
+            "{what}: wire {on_wire} ms, sipterm {got} ms, error {:+} ms",
+            got - on_wire
+        ));
+    }
+    eprintln!(
+        "turn-taking errors against the capture:\n  {}",
+        lines.join("\n  ")
+    );
+    eprintln!("wire segments: ours {local:?}, the agent's {remote:?}");
+    for (what, got, on_wire) in wire {
+        assert!(
+            (got - on_wire).abs() <= 20,
+            "{what}: the wire says {on_wire} ms, sipterm {got} ms\n{}",
+            lines.join("\n")
+        );
+    }
 }
