@@ -7,7 +7,7 @@ use super::core::{Effect, Input, MediaRunning};
 use super::sip_side::SipSide;
 use super::{Done, Engine};
 use crate::bridge::{self, ApiKey, BridgeEvents};
-use crate::media::session::{self, MediaEvents, MediaOptions};
+use crate::media::session::{self, MediaEvent, MediaEvents, MediaOptions};
 use crate::vocab::{CallId, Codec};
 use std::sync::atomic::Ordering;
 
@@ -171,6 +171,12 @@ impl<S: SipSide> Engine<S> {
                     media.send_dtmf(&digits);
                 }
             }
+            Effect::Play { call, file, rate } => self.play(call, file, rate),
+            Effect::MediaAnswered(call) => {
+                if let Some(media) = self.resources.media(call) {
+                    media.mark_answered();
+                }
+            }
             Effect::StartBridge {
                 call,
                 codec,
@@ -277,6 +283,34 @@ impl<S: SipSide> Engine<S> {
             local_rtp,
             transcript,
         })
+    }
+
+    /// Loads and resamples a clip on the blocking pool, then hands it to the call's media;
+    /// a file that cannot be used comes back as the media's `PlayFailed`.
+    fn play(&mut self, call: CallId, file: std::path::PathBuf, rate: u32) {
+        let Some(player) = self.resources.media(call).map(|m| m.player()) else {
+            return;
+        };
+        let events = self.media_events.clone();
+        self.tasks.spawn(async move {
+            let name = file.display().to_string();
+            let loaded = tokio::task::spawn_blocking(move || {
+                crate::media::wav::load(&file).and_then(|clip| clip.at_rate(rate))
+            })
+            .await;
+            match loaded {
+                Ok(Ok(samples)) => player.play(name, samples),
+                Ok(Err(e)) => {
+                    let event = MediaEvent::PlayFailed {
+                        file: name,
+                        error: e.to_string(),
+                    };
+                    let _ = events.send((call.0, event));
+                }
+                Err(e) => tracing::warn!(%call, error = %e, "loading a clip failed"),
+            }
+            Done::Nothing
+        });
     }
 
     /// Connects an answered call to the Realtime API: the AI speaks for us, and the call's

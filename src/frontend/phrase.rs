@@ -402,6 +402,13 @@ impl Phraser {
                             s.packets_foreign,
                         ),
                     );
+                    if let Some(words) = media.turn_taking.as_deref().and_then(super::turn_words) {
+                        say(
+                            LogLevel::Info,
+                            LogKind::Stats,
+                            format!("call {call}: turns: {words}"),
+                        );
+                    }
                 }
             }
             Event::Verdict { call, verdict } => {
@@ -416,6 +423,30 @@ impl Phraser {
                     format!("call {call} verdict: {word} — {}", verdict.reason),
                 );
             }
+            // Live figures: the JSON events carry them; a person reads the call's 📊 line.
+            Event::Voice {
+                call,
+                side,
+                speaking,
+                at_ms,
+            } => say(
+                LogLevel::Debug,
+                LogKind::Audio,
+                format!(
+                    "call {call}: {} {} speaking at {:.2} s",
+                    match side {
+                        crate::vocab::Side::Remote => "remote",
+                        crate::vocab::Side::Local => "we",
+                    },
+                    if *speaking { "started" } else { "stopped" },
+                    *at_ms as f64 / 1000.0
+                ),
+            ),
+            Event::Played { call, file, ms } if *ms > 0 => say(
+                LogLevel::Info,
+                LogKind::Audio,
+                format!("call {call}: played {file} ({:.1} s)", *ms as f64 / 1000.0),
+            ),
             _ => {}
         }
         out
@@ -617,7 +648,10 @@ mod tests {
             reason: EndReason::RemoteHangup,
             duration_ms: 2_500,
             media: MediaSummary {
-                turn_taking: None,
+                turn_taking: Some(Box::new(crate::vocab::TurnTaking {
+                    greeting_ms: Some(740),
+                    ..Default::default()
+                })),
                 stats: MediaStats {
                     packets_sent: 250,
                     packets_received: 120,
@@ -639,9 +673,20 @@ mod tests {
             [
                 "call #1 with Bob <sip:bob@example.org> ended: the caller hung up",
                 "call #1: 2.5 s, RTP sent 250 / received 120 packets, lost 2 (0.8 %), jitter \
-                 3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources"
+                 3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources",
+                "call #1: turns: greeting 0.74 s"
             ]
         );
+        // Voice changes are details: the figures above say what matters.
+        let voice = Event::Voice {
+            call: CallId(1),
+            side: crate::vocab::Side::Remote,
+            speaking: true,
+            at_ms: 740,
+        };
+        let (level, _, text) = p.lines(&voice).remove(0);
+        assert_eq!(level, LogLevel::Debug);
+        assert_eq!(text, "call #1: remote started speaking at 0.74 s");
     }
 
     #[test]

@@ -404,6 +404,12 @@ impl JitterBuffer {
         self.stats.resets += 1;
     }
 
+    /// How long ago the frame played last could have arrived at the earliest: what turns a
+    /// playout time back into an arrival time.
+    pub fn playout_delay_ms(&self) -> f64 {
+        self.stats.playout_delay_ms
+    }
+
     pub fn stats(&self) -> JitterStats {
         let frame_ms = self.frame_us as f64 / 1000.0;
         let depth = if self.ring.held() > 0 {

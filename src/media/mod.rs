@@ -22,6 +22,8 @@ pub mod session;
 pub mod srtp;
 pub mod stun;
 pub mod transcode;
+pub mod turns;
+pub mod vad;
 pub mod wav;
 
 pub use audio::{port_for, AudioMode, AudioPort};

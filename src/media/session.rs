@@ -29,6 +29,7 @@ mod source;
 mod task;
 #[cfg(test)]
 mod tests;
+mod voice;
 
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
 
@@ -170,6 +171,25 @@ pub enum MediaEvent {
     /// Media now flows to/from this address (symmetric RTP).
     Latched(SocketAddr),
     Warning(String),
+    /// A speech segment of one side began or ended, `at_ms` after the answer (its true
+    /// boundary, on the wire; see `voice.rs`).
+    Voice {
+        side: crate::vocab::Side,
+        speaking: bool,
+        at_ms: u64,
+    },
+    /// The turn-taking figures changed (a reply, a barge-in, a stop, a long silence).
+    TurnTaking(crate::vocab::TurnTaking),
+    /// A clip sent with [`MediaHandle::play`] has gone out in full (`ms` of audio).
+    Played {
+        file: String,
+        ms: u64,
+    },
+    /// A clip to play could not be loaded (reported by the engine, which loads it).
+    PlayFailed {
+        file: String,
+        error: String,
+    },
 }
 
 /// Where a session's events go, tagged so one channel can serve every call.
@@ -208,6 +228,13 @@ enum Control {
     },
     /// The bridge ends: the listen-in becomes the call's port again.
     Unbridge,
+    /// The call (which had early media) was answered: turn-taking counts from here.
+    Answered,
+    /// Send these samples (at the codec rate) once, in place of the port's source.
+    Play {
+        file: String,
+        samples: Vec<i16>,
+    },
 }
 
 impl std::fmt::Debug for Control {
@@ -219,6 +246,8 @@ impl std::fmt::Debug for Control {
             Control::SetListener(_) => write!(f, "SetListener(..)"),
             Control::Bridge { .. } => write!(f, "Bridge(..)"),
             Control::Unbridge => write!(f, "Unbridge"),
+            Control::Answered => write!(f, "Answered"),
+            Control::Play { file, samples } => write!(f, "Play({file:?}, {})", samples.len()),
         }
     }
 }
@@ -228,6 +257,15 @@ impl std::fmt::Debug for Control {
 pub struct MediaReport {
     pub stats: MediaStats,
     pub recording: Option<Result<RecordingSummary, String>>,
+    /// Turn-taking over the whole session (`None` only when the task did not end normally).
+    pub turn_taking: Option<Box<crate::vocab::TurnTaking>>,
+}
+
+/// What the media task hands back when it ends.
+#[derive(Debug, Default)]
+struct Finished {
+    recorder: Option<RecorderHandle>,
+    turn_taking: Option<Box<crate::vocab::TurnTaking>>,
 }
 
 /// The engine's grip on a call's media task. Dropping it also ends the task.
@@ -237,7 +275,7 @@ pub struct MediaHandle {
     params: watch::Sender<Negotiated>,
     control: mpsc::UnboundedSender<Control>,
     counters: Arc<Counters>,
-    task: JoinHandle<Option<RecorderHandle>>,
+    task: JoinHandle<Finished>,
     stop_on_drop: DropGuard,
 }
 
@@ -328,6 +366,23 @@ impl MediaHandle {
         let _ = self.control.send(Control::SetListener(port));
     }
 
+    /// The call, which had early media, is answered now: the greeting delay and the silences
+    /// count from here rather than from the media's start.
+    pub fn mark_answered(&self) {
+        let _ = self.control.send(Control::Answered);
+    }
+
+    /// Sends `samples` (20 ms frames at the codec's rate) once, in place of the port's own
+    /// audio; [`MediaEvent::Played`] follows, naming `file`, when all has gone out.
+    pub fn play(&self, file: String, samples: Vec<i16>) {
+        let _ = self.control.send(Control::Play { file, samples });
+    }
+
+    /// A sender for [`MediaHandle::play`] that a loading task can keep.
+    pub fn player(&self) -> Player {
+        Player(self.control.clone())
+    }
+
     /// Mutes what we send (silence instead of the microphone); the remote is still heard.
     pub fn set_muted(&self, muted: bool) {
         let _ = self.control.send(Control::Mute(muted));
@@ -346,11 +401,14 @@ impl MediaHandle {
             ..
         } = self;
         drop(stop_on_drop);
-        let recorder = match task.await {
-            Ok(recorder) => recorder,
+        let Finished {
+            recorder,
+            turn_taking,
+        } = match task.await {
+            Ok(finished) => finished,
             Err(e) => {
                 tracing::warn!(error = %e, "media task ended abnormally");
-                None
+                Finished::default()
             }
         };
         // Finishing flushes a file: keep it off the runtime's worker threads.
@@ -363,6 +421,17 @@ impl MediaHandle {
         MediaReport {
             stats: counters.snapshot(),
             recording,
+            turn_taking,
         }
+    }
+}
+
+/// Plays clips into a running session (see [`MediaHandle::player`]).
+#[derive(Clone, Debug)]
+pub struct Player(mpsc::UnboundedSender<Control>);
+
+impl Player {
+    pub fn play(&self, file: String, samples: Vec<i16>) {
+        let _ = self.0.send(Control::Play { file, samples });
     }
 }

@@ -80,6 +80,13 @@ impl Clip {
     }
 }
 
+impl Clip {
+    /// The clip resampled to `codec_rate` as 16-bit samples (for playing it once).
+    pub fn at_rate(&self, codec_rate: u32) -> Result<Vec<i16>, WavError> {
+        PlayPort::new(self, codec_rate).map(PlayPort::into_samples)
+    }
+}
+
 /// Loads a WAV of any rate and channel count (mixed down to mono): 8 to 32-bit integer PCM or
 /// 32-bit float.
 pub fn load(path: impl AsRef<Path>) -> Result<Clip, WavError> {
@@ -193,6 +200,11 @@ impl PlayPort {
             samples,
             position: 0,
         })
+    }
+
+    /// The clip at the codec rate, for playing once.
+    pub fn into_samples(self) -> Vec<i16> {
+        self.samples
     }
 
     /// Length of one loop at the codec rate.

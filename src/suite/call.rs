@@ -225,7 +225,7 @@ impl SuiteCall {
             return self.abandon("the call ended without its summary", Duration::ZERO);
         };
         if let Some(t) = &media.turn_taking {
-            self.turn_taking = Some(t.clone());
+            self.turn_taking = Some(t.as_ref().clone());
         }
         if verdict.is_some() {
             self.verdict = verdict.clone();

@@ -561,6 +561,30 @@ pub fn outgoing_active() -> Script {
     s
 }
 
+/// Our call to an agent, with its turn-taking measured: a greeting, two replies, a barge-in.
+pub fn turn_taking() -> Script {
+    let mut s = outgoing_active();
+    s.ev(Event::TurnTaking {
+        call: CallId(1),
+        figures: crate::vocab::TurnTaking {
+            greeting_ms: Some(740),
+            gaps_ms: vec![720, 760],
+            gap_p50_ms: Some(720),
+            gap_p90_ms: Some(760),
+            gap_max_ms: Some(760),
+            barge_ins: 1,
+            stop_latencies_ms: vec![400],
+            stop_p50_ms: Some(400),
+            stop_max_ms: Some(400),
+            double_talk: 1,
+            double_talk_ms: 400,
+            ..Default::default()
+        },
+    })
+    .at(81.0);
+    s
+}
+
 /// We put our call on hold (`o`).
 pub fn on_hold_ours() -> Script {
     let mut s = outgoing_active();

@@ -213,7 +213,8 @@ pub struct MediaSummary {
     pub recording: Option<String>,
     /// Greeting delay, reply gaps, barge-ins: see [`TurnTaking`].
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub turn_taking: Option<TurnTaking>,
+    /// Boxed: it would otherwise make `call_ended` the one huge variant of every event.
+    pub turn_taking: Option<Box<TurnTaking>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

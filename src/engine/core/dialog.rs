@@ -279,6 +279,6 @@ fn summarize_media(id: CallId, report: MediaReport, out: &mut Out) -> MediaSumma
     MediaSummary {
         stats: report.stats,
         recording,
-        turn_taking: None,
+        turn_taking: report.turn_taking,
     }
 }

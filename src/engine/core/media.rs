@@ -105,6 +105,31 @@ impl CallTable {
                 remote_rtp: addr.to_string(),
             }),
             MediaEvent::Warning(text) => out.warn(format!("call {id}: {text}")),
+            MediaEvent::Voice {
+                side,
+                speaking,
+                at_ms,
+            } => out.emit(Event::Voice {
+                call: id,
+                side,
+                speaking,
+                at_ms,
+            }),
+            MediaEvent::TurnTaking(figures) => out.emit(Event::TurnTaking { call: id, figures }),
+            MediaEvent::Played { file, ms } => out.emit(Event::Played { call: id, file, ms }),
+            MediaEvent::PlayFailed { file, error } => {
+                out.log(
+                    LogLevel::Error,
+                    LogKind::Error,
+                    format!("call {id}: cannot play {file}: {error}"),
+                );
+                // Said anyway, so a script waiting for the file to end does not hang.
+                out.emit(Event::Played {
+                    call: id,
+                    file,
+                    ms: 0,
+                });
+            }
         }
     }
 
@@ -156,6 +181,39 @@ impl CallTable {
         call.listen_muted = muted;
         out.push(Effect::MuteListenIn { call: id, muted });
         out.emit(muted_event(call));
+    }
+
+    /// `Command::Play`: the file goes out once in place of the call's own audio; a call
+    /// without media still answers with `Played` (0 ms), so a script waiting for it goes on.
+    pub(super) fn play(&mut self, id: CallId, file: PathBuf, out: &mut Out) {
+        let rate = self
+            .calls
+            .get(&id)
+            .filter(|c| c.media)
+            .and_then(|c| c.codec)
+            .map(|codec| codec.clock_rate());
+        let Some(rate) = rate else {
+            out.warn(format!(
+                "call {id} has no media; {} not played",
+                file.display()
+            ));
+            out.emit(Event::Played {
+                call: id,
+                file: file.display().to_string(),
+                ms: 0,
+            });
+            return;
+        };
+        out.log(
+            LogLevel::Info,
+            LogKind::Audio,
+            format!("call {id}: playing {}", file.display()),
+        );
+        out.push(Effect::Play {
+            call: id,
+            file,
+            rate,
+        });
     }
 
     pub(super) fn send_dtmf(&mut self, id: CallId, digits: String, out: &mut Out) {

@@ -378,6 +378,15 @@ pub enum Effect {
         call: CallId,
         digits: String,
     },
+    /// Load `file` (off the runtime threads), resample it to `rate` and send it once on the
+    /// call; its media reports `Played`, or `PlayFailed` when the file cannot be used.
+    Play {
+        call: CallId,
+        file: PathBuf,
+        rate: u32,
+    },
+    /// A call with early media was answered: its turn-taking counts from now.
+    MediaAnswered(CallId),
     /// Connect the call to the Realtime API; answers `BridgeStarted`.
     StartBridge {
         call: CallId,
@@ -575,8 +584,7 @@ impl CallTable {
             }
             Command::Hold { call, on } => self.hold(call, on, out),
             Command::Transfer { call, target } => self.transfer(call, target, out),
-            // Carried out by the issue-13 media work (helper); placeholder until merged.
-            Command::Play { .. } => {}
+            Command::Play { call, file } => self.play(call, file, out),
             // The executor stops its loop on Quit and then sends `Shutdown`.
             Command::Quit => {}
         }

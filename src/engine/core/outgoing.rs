@@ -233,6 +233,10 @@ impl CallTable {
             None if call.media || call.pending_media.is_some() => Ok(None),
             None => Err("the 200 OK carried no SDP answer".to_string()),
         };
+        if call.media {
+            // Early media ran before the answer: the greeting delay counts from the 200.
+            out.push(Effect::MediaAnswered(id));
+        }
         let placed = call.placed.clone().unwrap_or_default();
         let answer_ms = placed
             .invited_at

@@ -223,6 +223,7 @@ pub(super) fn report(received: u64) -> MediaReport {
             ..MediaStats::default()
         },
         recording: None,
+        turn_taking: None,
     }
 }
 

@@ -22,7 +22,10 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
 use super::keepalive::{self, KeepaliveClock};
 use super::source::{Admit, Sources};
-use super::{Control, Counters, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME};
+use super::voice::Voice;
+use super::{
+    Control, Counters, Finished, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME,
+};
 use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::jitter::{JitterBuffer, Playout, PushOutcome};
@@ -87,7 +90,18 @@ pub(super) struct MediaTask {
     rtcp_backoff: RecvBackoff,
     /// RFC 6263 keep-alives while we send no media (`keepalive.rs`).
     keepalive: KeepaliveClock,
+    /// Voice activity of both sides and the turn-taking figures (`voice.rs`).
+    voice: Voice,
+    /// A clip sent once in place of the port's source (`MediaHandle::play`).
+    clip: Option<Clip>,
     bufs: Buffers,
+}
+
+/// A clip being played: its samples at the codec rate and how far it has gone.
+struct Clip {
+    file: String,
+    samples: Vec<i16>,
+    position: usize,
 }
 
 /// Reused for every packet and frame: no allocation in the steady state.
@@ -158,6 +172,8 @@ impl MediaTask {
             rtp_backoff: RecvBackoff::default(),
             rtcp_backoff: RecvBackoff::default(),
             keepalive: KeepaliveClock::default(),
+            voice: Voice::new(),
+            clip: None,
             bufs: Buffers::default(),
         })
     }
@@ -167,7 +183,7 @@ impl MediaTask {
         mut params_rx: watch::Receiver<Negotiated>,
         mut control: mpsc::UnboundedReceiver<Control>,
         cancel: CancellationToken,
-    ) -> Option<RecorderHandle> {
+    ) -> Finished {
         let start = Instant::now();
         // Ticks fall on start + n * 20 ms. After a stall, missed ticks are skipped rather than
         // sent in a burst; the timestamp still advances by the frames that passed.
@@ -223,7 +239,12 @@ impl MediaTask {
             strays = self.counters.strays.load(Ordering::Relaxed),
             "media stopped"
         );
-        self.recorder.take()
+        let events = &self.events;
+        let turn_taking = self.voice.finish(|e| emit_to(events, e));
+        Finished {
+            recorder: self.recorder.take(),
+            turn_taking: Some(Box::new(turn_taking)),
+        }
     }
 
     /// E.g. ICMP port unreachable, reported on the next receive: not fatal, and retried at
@@ -319,6 +340,18 @@ impl MediaTask {
                     self.port = own;
                 }
             }
+            Control::Answered => self.voice.answered(self.frames_elapsed),
+            Control::Play { file, samples } => {
+                if let Some(old) = self.clip.take() {
+                    // Cut short by the next one: say how much of it went out.
+                    self.played(old);
+                }
+                self.clip = Some(Clip {
+                    file,
+                    samples,
+                    position: 0,
+                });
+            }
             Control::SendDtmf(digits) => {
                 if self.params.dtmf_payload_type.is_none() {
                     self.emit(MediaEvent::Warning(
@@ -355,11 +388,20 @@ impl MediaTask {
         if sending {
             self.port.source(&mut self.bufs.local_pcm);
             // The source is still drained while muted, so a sound card or file does not back up.
+            self.play_clip();
             if self.muted {
                 self.bufs.local_pcm.fill(0);
             }
         }
         self.local_meter.push(&self.bufs.local_pcm);
+        let events = &self.events;
+        self.voice.tick(
+            frame,
+            &self.bufs.remote_pcm,
+            self.jitter.playout_delay_ms(),
+            &self.bufs.local_pcm,
+            |e| emit_to(events, e),
+        );
         if let Some(recorder) = &mut self.recorder {
             recorder.push(&self.bufs.remote_pcm, &self.bufs.local_pcm);
         }
@@ -391,6 +433,32 @@ impl MediaTask {
                 self.send_rtcp(socket).await;
             }
         }
+    }
+
+    /// Puts the next frame of a clip being played in place of the port's audio; a clip that
+    /// ends mid-frame is followed by silence, and reported.
+    fn play_clip(&mut self) {
+        let Some(clip) = &mut self.clip else {
+            return;
+        };
+        let out = &mut self.bufs.local_pcm;
+        let take = (clip.samples.len() - clip.position).min(out.len());
+        out[..take].copy_from_slice(&clip.samples[clip.position..clip.position + take]);
+        out[take..].fill(0);
+        clip.position += take;
+        if clip.position >= clip.samples.len() {
+            if let Some(done) = self.clip.take() {
+                self.played(done);
+            }
+        }
+    }
+
+    fn played(&self, clip: Clip) {
+        let rate = u64::from(self.params.codec.clock_rate().max(1));
+        self.emit(MediaEvent::Played {
+            file: clip.file,
+            ms: clip.position as u64 * 1000 / rate,
+        });
     }
 
     /// One 20 ms frame of what the remote said, from the jitter buffer (or concealment).
@@ -731,9 +799,13 @@ impl MediaTask {
     }
 
     fn emit(&self, event: MediaEvent) {
-        if let Some(events) = &self.events {
-            events.send(event);
-        }
+        emit_to(&self.events, event);
+    }
+}
+
+fn emit_to(events: &Option<MediaEvents>, event: MediaEvent) {
+    if let Some(events) = events {
+        events.send(event);
     }
 }
 

@@ -17,6 +17,7 @@ use crate::vocab::codec::Codec;
 
 mod hostile;
 mod srtp;
+mod turns;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

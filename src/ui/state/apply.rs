@@ -106,6 +106,9 @@ impl App {
                     if media.stats.packets_received > 0 {
                         c.quality = Some(media.stats.quality);
                     }
+                    if media.turn_taking.is_some() {
+                        c.turn_taking = media.turn_taking.as_deref().cloned();
+                    }
                 }
                 self.after_call_ended(*call);
             }
@@ -197,13 +200,18 @@ impl App {
                 final_,
             } => self.transcript_piece(*call, *speaker, text, item.as_deref(), *final_, now),
             Event::Stopped => self.stopped = true,
-            // Shown by the panel work of issue 13 (helpers); log lines come from `words`.
             Event::Verdict { call, verdict } => {
                 if let Some(c) = self.calls.get_mut(call) {
                     c.verdict = Some(verdict.clone());
                 }
             }
-            Event::Voice { .. } | Event::TurnTaking { .. } | Event::Played { .. } => {}
+            Event::TurnTaking { call, figures } => {
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.turn_taking = Some(figures.clone());
+                }
+            }
+            // Voice changes feed the figures above; Played lines come from `words`.
+            Event::Voice { .. } | Event::Played { .. } => {}
             Event::CallProgress {
                 call,
                 status,

@@ -94,6 +94,8 @@ pub struct CallView {
     /// The AI caller's goal, and at the end its verdict.
     pub goal: Option<String>,
     pub verdict: Option<crate::vocab::Verdict>,
+    /// Turn-taking on the wire so far (greeting, reply gaps, barge-ins).
+    pub turn_taking: Option<crate::vocab::TurnTaking>,
 }
 
 impl CallView {
@@ -140,6 +142,7 @@ impl CallView {
             transfer: None,
             goal: None,
             verdict: None,
+            turn_taking: None,
         }
     }
 

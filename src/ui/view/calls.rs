@@ -42,7 +42,9 @@ pub fn panel_height(call: &CallView) -> u16 {
         Body::Ringing | Body::Dialling => 2,
         Body::Ended => 1 + u16::from(call.verdict.is_some()),
         Body::Live => {
-            6 + u16::from(call.bridge_figures.is_some()) + note_lines(call, 0).len() as u16
+            6 + u16::from(call.bridge_figures.is_some())
+                + u16::from(turns_line(call).is_some())
+                + note_lines(call, 0).len() as u16
         }
     };
     inner + 2
@@ -310,8 +312,21 @@ fn live_lines(call: &CallView, now: Instant, width: usize) -> Vec<Line<'static>>
     if let Some(figures) = &call.bridge_figures {
         lines.push(bridge_line(figures, call.bridge));
     }
+    lines.extend(turns_line(call));
     lines.extend(note_lines(call, width));
     lines
+}
+
+/// Turn-taking on the wire, once anything was measured.
+fn turns_line(call: &CallView) -> Option<Line<'static>> {
+    let words = call
+        .turn_taking
+        .as_ref()
+        .and_then(crate::frontend::turn_words)?;
+    Some(Line::from(vec![
+        Span::styled(" turns ", theme::label()),
+        Span::raw(words),
+    ]))
 }
 
 /// The voice bridge's turn latency and counts (dimmed once the bridge is off).

@@ -305,6 +305,17 @@ fn outgoing_call_answered_shows_post_dial_delay_and_answer_time() {
 }
 
 #[test]
+fn a_call_panel_shows_its_turn_taking_in_one_line() {
+    let s = turn_taking();
+    snapshot_both("turn_taking", &s);
+    let screen = format!("{:?}", draw(&s, 160, 48).backend());
+    assert!(
+        screen.contains("turns greeting 0.74 s · gap p50 0.72 / p90 0.76 s · barge-ins 1"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn on_hold_by_us() {
     snapshot_both("on_hold_ours", &on_hold_ours());
 }

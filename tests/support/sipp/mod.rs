@@ -108,6 +108,9 @@ pub struct Sipp {
     bursts: Option<(f64, f64)>,
     /// Run inside this network namespace, on this address (see `netlab`).
     netns: Option<(String, String)>,
+    /// Files written into the run's directory before sipp starts (a scenario's `rtp_stream`
+    /// audio, which sipp reads when it loads the scenario).
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl Sipp {
@@ -132,6 +135,7 @@ impl Sipp {
             dtmf: DtmfStream::new(DEFAULT_DTMF_DIGITS),
             bursts: None,
             netns: None,
+            files: Vec::new(),
         }
     }
 
@@ -234,6 +238,12 @@ impl Sipp {
         self
     }
 
+    /// Writes `bytes` as `name` into the run's directory (its cwd) before sipp starts.
+    pub fn file(mut self, name: &str, bytes: Vec<u8>) -> Self {
+        self.files.push((name.to_owned(), bytes));
+        self
+    }
+
     /// The whole stream `uac_dtmf.xml` plays (timing, tone, SSRC...).
     pub fn dtmf_stream(mut self, stream: DtmfStream) -> Self {
         self.dtmf = stream;
@@ -274,6 +284,9 @@ impl Sipp {
                     std::fs::write(&file, bytes).expect("write the tone file");
                 }
             }
+        }
+        for (name, bytes) in &self.files {
+            std::fs::write(dir.join(name), bytes).expect("write a file for sipp");
         }
         if scenario_text.contains("rtp_stream=\"tone_1khz.alaw") {
             write_tone_alaw(&dir.join("tone_1khz.alaw"), 1000.0, 4.0);

@@ -1,7 +1,7 @@
 //! Media reports, the two mute states and DTMF.
 
 use super::*;
-use crate::vocab::SILENCE_DBFS;
+use crate::vocab::{Side, TurnTaking, SILENCE_DBFS};
 
 fn muted(out: &[Effect]) -> Option<(bool, bool)> {
     events(out).into_iter().find_map(|e| match e {
@@ -301,4 +301,128 @@ fn no_rtp_timeout_when_turned_off() {
         s.advance(Duration::from_secs(1));
         assert!(actions(&tick(&mut s, id, 0)).is_empty());
     }
+}
+
+#[test]
+fn play_loads_the_file_at_the_calls_rate_and_reports_it_played() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Command(Command::Play {
+        call: id,
+        file: "greeting.wav".into(),
+    }));
+    assert!(
+        out.contains(&Effect::Play {
+            call: id,
+            file: "greeting.wav".into(),
+            rate: 8000
+        }),
+        "{out:?}"
+    );
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Played {
+            file: "greeting.wav".into(),
+            ms: 1480,
+        },
+        ai: None,
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::Played {
+            call: id,
+            file: "greeting.wav".into(),
+            ms: 1480
+        })]
+    );
+}
+
+#[test]
+fn a_file_that_cannot_be_played_is_named_and_still_ends_in_played() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::PlayFailed {
+            file: "missing.wav".into(),
+            error: "cannot open missing.wav: No such file or directory".into(),
+        },
+        ai: None,
+    });
+    let errors: Vec<&Event> = events(&out)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Log {
+                    level: LogLevel::Error,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(logs(&out)[0].contains("cannot play missing.wav: cannot open"));
+    assert!(out.contains(&Effect::Emit(Event::Played {
+        call: id,
+        file: "missing.wav".into(),
+        ms: 0
+    })));
+    // A call without media answers at once, with nothing to load.
+    let out = s.on(Input::Command(Command::Play {
+        call: CallId(99),
+        file: "greeting.wav".into(),
+    }));
+    assert!(!out.iter().any(|e| matches!(e, Effect::Play { .. })));
+    assert!(out.contains(&Effect::Emit(Event::Played {
+        call: CallId(99),
+        file: "greeting.wav".into(),
+        ms: 0
+    })));
+}
+
+#[test]
+fn voice_and_turn_taking_reports_become_events_and_the_summary_keeps_the_figures() {
+    let mut s = Script::new(policy());
+    let id = s.connected(1);
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::Voice {
+            side: Side::Remote,
+            speaking: true,
+            at_ms: 740,
+        },
+        ai: None,
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::Voice {
+            call: id,
+            side: Side::Remote,
+            speaking: true,
+            at_ms: 740
+        })]
+    );
+    let figures = TurnTaking {
+        greeting_ms: Some(740),
+        gaps_ms: vec![720],
+        ..TurnTaking::default()
+    };
+    let out = s.on(Input::Media {
+        call: id,
+        event: MediaEvent::TurnTaking(figures.clone()),
+        ai: None,
+    });
+    assert_eq!(
+        out,
+        vec![Effect::Emit(Event::TurnTaking {
+            call: id,
+            figures: figures.clone()
+        })]
+    );
+    let mut media = report(10);
+    media.turn_taking = Some(Box::new(figures.clone()));
+    let out = s.remote_bye(1, Some(media));
+    let (_, _, summary) = ended(&out).expect("call_ended");
+    assert_eq!(summary.turn_taking.as_deref(), Some(&figures));
 }

@@ -190,6 +190,10 @@ fn early_media_plays_before_the_answer_and_the_answer_keeps_it() {
             .any(|e| matches!(e, Effect::StartMedia { .. } | Effect::UpdateMedia { .. })),
         "media already runs with the same answer: {out:?}"
     );
+    assert!(
+        out.contains(&Effect::MediaAnswered(id)),
+        "turn-taking counts from the 200: {out:?}"
+    );
 }
 
 #[test]
