@@ -284,15 +284,15 @@ impl SuiteCall {
     /// bridge's own transcript (words only, already in the timeline) is folded in.
     fn file_away(&self, dir: &Path, recording: Option<&str>) -> (Option<String>, Option<String>) {
         let stem = format!("call-{:03}", self.index);
-        let recording = recording.and_then(|from| {
+        let recording = recording.map(|from| {
             let from = PathBuf::from(from);
             let to = dir.join(format!("{stem}.wav"));
             let _ = std::fs::remove_file(from.with_extension("txt"));
             match std::fs::rename(&from, &to) {
-                Ok(()) => Some(to.display().to_string()),
+                Ok(()) => to.display().to_string(),
                 Err(e) => {
                     tracing::warn!(error = %e, from = %from.display(), "cannot move the recording");
-                    Some(from.display().to_string())
+                    from.display().to_string()
                 }
             }
         });
