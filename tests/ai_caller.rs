@@ -343,3 +343,279 @@ fn a_missing_api_key_is_explained_with_exit_2_before_anything_is_dialled() {
         String::from_utf8_lossy(&buf)
     );
 }
+
+/// The agent's reply delay in its model (mock B): `speech_stopped` → its reply.
+const AGENT_REPLY_MS: i64 = 700;
+/// The silence the agent's server VAD waits for before `speech_stopped`: the
+/// `silence_duration_ms` sipterm's bridge asks for (`bridge::Vad::default`).
+const AGENT_VAD_SILENCE_MS: i64 = 500;
+
+/// Speech segments on the wire, `[first voiced packet, last voiced packet + 20 ms)` in ms
+/// since `origin`, from the PCMU packets of one direction; pauses under 200 ms stay inside.
+fn wire_segments(packets: &[support::RtpPacket], origin: Duration) -> Vec<(i64, i64)> {
+    let mut audio: Vec<&support::RtpPacket> = packets
+        .iter()
+        .filter(|p| p.payload_type == 0 && p.payload.len() == 160)
+        .collect();
+    audio.sort_by_key(|p| p.time);
+    let ms = |t: Duration| (t.as_micros() as i64 - origin.as_micros() as i64) / 1000;
+    let mut segments: Vec<(i64, i64)> = Vec::new();
+    for p in audio {
+        let voiced = support::rms_dbfs(&support::audio::decode_ulaw(&p.payload)) >= -45.0;
+        if !voiced {
+            continue;
+        }
+        let at = ms(p.time);
+        match segments.last_mut() {
+            Some((_, end)) if at - *end < 200 => *end = at + 20,
+            _ => segments.push((at, at + 20)),
+        }
+    }
+    segments
+}
+
+/// The figure the issue asks for most, end to end: the AI caller talks to an agent whose model
+/// answers 700 ms after its VAD closes the caller's turn, for ten turns and more. Every reply
+/// gap the caller reports must match the same gap on the wire (a dumpcap capture of both
+/// directions) within one 20 ms frame, and equal the agent's known delay — its VAD's 500 ms
+/// of silence plus the 700 ms reply delay — plus the pipeline (the agent's jitter buffer and
+/// 20 ms clock, the mock's VAD frames) within ±40 ms. The greeting is held to the wire alike.
+#[test]
+fn the_ai_callers_turn_gaps_equal_the_agents_set_delay_over_ten_turns() {
+    let rtp = free_udp_port_block(8);
+    let capture = support::RtpCapture::start_range(rtp..=rtp + 7);
+    let agent_mock = RealtimeMock::start(MockConfig {
+        greet_after: Some(Duration::from_millis(300)),
+        response_latency: Duration::from_millis(AGENT_REPLY_MS as u64),
+        ..short_replies()
+    });
+    let port = free_udp_port();
+    let uri = format!("sip:agent@127.0.0.1:{port}");
+    let mut agent = Sipterm::spawn([
+        "--headless".to_string(),
+        "--json".into(),
+        "--sip-uri".into(),
+        uri.clone(),
+        "--no-register".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--rtp-ports".into(),
+        format!("{rtp}-{}", rtp + 3),
+        "--audio".into(),
+        "null".into(),
+        "--bridge".into(),
+        "--realtime-url".into(),
+        agent_mock.url(),
+        "--api-key".into(),
+        agent_mock.api_key().into(),
+    ]);
+    agent
+        .wait_for_stdout("listening for SIP", LONG)
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.report()));
+    let caller_mock = caller_mock(None);
+    let mut caller = Sipterm::spawn([
+        "--headless".to_string(),
+        "--json".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--rtp-ports".into(),
+        format!("{}-{}", rtp + 4, rtp + 7),
+        "--audio".into(),
+        "null".into(),
+        "--call".into(),
+        uri,
+        "--bridge".into(),
+        "--realtime-url".into(),
+        caller_mock.url(),
+        "--api-key".into(),
+        caller_mock.api_key().into(),
+        "--persona".into(),
+        "Sam, who keeps asking short questions".into(),
+        "--goal".into(),
+        "Ask about the opening hours, again and again".into(),
+        "--max-turns".into(),
+        "11".into(),
+    ]);
+    assert_eq!(
+        caller.exit_code(Duration::from_secs(90)),
+        6,
+        "{}",
+        caller.report()
+    );
+    let packets = capture.stop();
+
+    let ended = the_event(&caller, "call_ended");
+    let turns = &ended["media"]["turn_taking"];
+    let gaps: Vec<i64> = turns["gaps_ms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no gaps in {ended}"))
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert!(gaps.len() >= 10, "{} gaps: {turns}", gaps.len());
+
+    // The wire: the caller's RTP port is in the upper half of the block.
+    let answered = packets
+        .iter()
+        .map(|p| p.time)
+        .min()
+        .expect("RTP on the wire");
+    let to_caller: Vec<_> = packets
+        .iter()
+        .filter(|p| p.dst.port() >= rtp + 4)
+        .cloned()
+        .collect();
+    let to_agent: Vec<_> = packets
+        .iter()
+        .filter(|p| p.dst.port() < rtp + 4)
+        .cloned()
+        .collect();
+    let agent_speech = wire_segments(&to_caller, answered);
+    let caller_speech = wire_segments(&to_agent, answered);
+    // Each caller segment's end, then the agent's next start: the gaps on the wire.
+    let wire_gaps: Vec<i64> = caller_speech
+        .iter()
+        .filter_map(|&(_, end)| {
+            agent_speech
+                .iter()
+                .find(|&&(start, _)| start >= end)
+                .map(|&(start, _)| start - end)
+        })
+        .take(gaps.len())
+        .collect();
+    let known = AGENT_VAD_SILENCE_MS + AGENT_REPLY_MS;
+    let errors: Vec<i64> = gaps.iter().zip(&wire_gaps).map(|(g, w)| g - w).collect();
+    let pipeline: Vec<i64> = gaps.iter().map(|g| g - known).collect();
+    println!(
+        "📊 AI caller vs agent, {} turns: reported gaps {gaps:?} ms; on the wire {wire_gaps:?}; \
+         reported − wire {errors:?}; reported − (VAD 500 + delay 700) {pipeline:?}; greeting \
+         {} ms",
+        gaps.len(),
+        turns["greeting_ms"]
+    );
+    assert_eq!(
+        wire_gaps.len(),
+        gaps.len(),
+        "wire {wire_gaps:?} vs {gaps:?}"
+    );
+    for (i, error) in errors.iter().enumerate() {
+        assert!(
+            error.abs() <= 20,
+            "turn {i}: reported {} ms, wire {} ms",
+            gaps[i],
+            wire_gaps[i]
+        );
+    }
+    let mut sorted = pipeline.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    // The pipeline is the agent's: its jitter buffer, its 20 ms clock, the mock's frames.
+    assert!(
+        (0..=120).contains(&median),
+        "median pipeline delay {median} ms ({pipeline:?})"
+    );
+    for (i, p) in pipeline.iter().enumerate() {
+        assert!(
+            (p - median).abs() <= 40,
+            "turn {i}: gap {} ms is not the set {known} ms + pipeline {median} ms ± 40",
+            gaps[i]
+        );
+    }
+    // The greeting: the agent's model speaks 300 ms after its session is set up, which
+    // follows the answer by a WebSocket connect on loopback.
+    let greeting = turns["greeting_ms"].as_i64().expect("greeting_ms");
+    let wire_greeting = agent_speech.first().expect("the agent spoke").0;
+    assert!(
+        (greeting - wire_greeting).abs() <= 20,
+        "greeting {greeting} ms, wire {wire_greeting} ms"
+    );
+    assert!(
+        (300..=400).contains(&greeting),
+        "greeting {greeting} ms for a model set to greet after 300 ms"
+    );
+}
+
+/// The AI caller as a scenario: `sipterm test` with `bridge = true`, persona and goal in the
+/// file, two calls at once; each is judged by its verdict and by a regex on the agent's words
+/// (as the caller's model transcribed them), and the report says so.
+#[test]
+fn an_ai_caller_scenario_runs_as_a_suite_judged_by_verdict_and_words() {
+    let agent = Agent::start();
+    let mock = RealtimeMock::start(MockConfig {
+        end_call: Some(EndCall {
+            after_turns: 2,
+            passed: true,
+            reason: "They open at nine.".into(),
+        }),
+        caller_transcript: "We are open from 9 to 5 every day".into(),
+        ..short_replies()
+    });
+    let dir = ScratchDir::new("ai-caller-suite");
+    let scenario = dir.join("ask.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name = "opening hours"
+
+[call]
+target = "{}"
+bridge = true
+persona = "Sam, brief and polite"
+goal = "Find out when they open"
+max_turns = 6
+
+[expect]
+verdict = "passed"
+transcript = 'open from \d+ to \d+'
+"#,
+            agent.uri
+        ),
+    )
+    .unwrap();
+    let report = dir.join("report");
+    let rtp = free_udp_port_block(8);
+    let mut run = Sipterm::spawn([
+        "test".to_string(),
+        scenario.display().to_string(),
+        "--headless".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--audio".into(),
+        "null".into(),
+        "--rtp-ports".into(),
+        format!("{rtp}-{}", rtp + 7),
+        "--realtime-url".into(),
+        mock.url(),
+        "--api-key".into(),
+        mock.api_key().into(),
+        "--repeat".into(),
+        "2".into(),
+        "--concurrency".into(),
+        "2".into(),
+        "--report".into(),
+        report.display().to_string(),
+    ]);
+    assert_eq!(run.exit_code(LONG), 0, "{}", run.report());
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    let calls = summary["calls"].as_array().expect("calls");
+    assert_eq!(calls.len(), 2, "{summary:#}");
+    for call in calls {
+        assert_eq!(call["verdict"]["outcome"], "passed", "{call:#}");
+        assert_eq!(call["outcome"], "passed", "{call:#}");
+    }
+    let timeline = std::fs::read_to_string(report.join("call-001.txt")).unwrap();
+    assert!(
+        timeline.contains("agent says: We are open from 9 to 5")
+            && timeline.contains("verdict: Passed"),
+        "{timeline}"
+    );
+    assert!(run.stdout().contains("call 2/2"), "{}", run.report());
+}
