@@ -52,7 +52,8 @@ pub async fn run(
             let _ = commands.send(Command::Quit);
         }
         let mut lines = render(&event, &mut phraser, json);
-        if quiet && !json {
+        let about_the_suite = matches!(event, Event::SuiteCall { .. } | Event::SuiteDone { .. });
+        if quiet && !json && !about_the_suite {
             lines.retain(|line| worth_a_line_in_a_suite(line));
         }
         if !lines.is_empty() {

@@ -99,13 +99,14 @@ async fn run(config: Config, suite: Option<(Scenario, SuiteOptions)>) -> i32 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = broadcast::channel::<Event>(4096);
     // A suite's calls are placed and judged beside the front-end, which then prints only
-    // what needs a person's eye (the suite prints a line per call).
+    // what needs a person's eye and the suite's own events (a line per call).
     let suite = suite.map(|(scenario, opts)| {
         tokio::spawn(sipterm::suite::run(
             scenario,
             opts,
             event_tx.subscribe(),
             cmd_tx.clone(),
+            event_tx.downgrade(),
         ))
     });
     let quiet = suite.is_some();

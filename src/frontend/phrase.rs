@@ -447,6 +447,43 @@ impl Phraser {
                 LogKind::Audio,
                 format!("call {call}: played {file} ({:.1} s)", *ms as f64 / 1000.0),
             ),
+            Event::SuiteCall {
+                index,
+                total,
+                call,
+                outcome,
+                failures,
+            } => {
+                let (level, kind, word) = match outcome {
+                    Outcome::Passed => (LogLevel::Info, LogKind::Success, "passed"),
+                    Outcome::Failed => (LogLevel::Error, LogKind::Error, "failed"),
+                    Outcome::Undecided => (LogLevel::Warn, LogKind::Warning, "undecided"),
+                };
+                let why = if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", failures.join("; "))
+                };
+                say(
+                    level,
+                    kind,
+                    format!("test call {index}/{total} ({call}) {word}{why}"),
+                );
+            }
+            Event::SuiteDone {
+                total,
+                passed,
+                report,
+            } => say(
+                LogLevel::Info,
+                LogKind::Stats,
+                match report {
+                    Some(dir) => {
+                        format!("{passed} of {total} test calls passed; report written to {dir}")
+                    }
+                    None => format!("{passed} of {total} test calls passed"),
+                },
+            ),
             _ => {}
         }
         out

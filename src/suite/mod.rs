@@ -142,6 +142,10 @@ pub fn options(
 
 /// The suite's running state: which calls are placed, which run, what has been recorded.
 struct Suite {
+    /// The suite's own events (a line per call, progress) go to the front-ends with the
+    /// engine's. Weak: when the engine's sender goes, the channel closes as it always did,
+    /// so no one waits on the suite for the end of the stream.
+    publish: broadcast::WeakSender<Event>,
     scenario: Scenario,
     opts: SuiteOptions,
     started: Instant,
@@ -160,6 +164,7 @@ struct Suite {
     records: Vec<CallRecord>,
     ready: bool,
     quitting: bool,
+    report_written: bool,
 }
 
 /// Runs the suite until every call has ended (then asks the engine to quit) or the engine
@@ -170,8 +175,10 @@ pub async fn run(
     opts: SuiteOptions,
     mut events: broadcast::Receiver<Event>,
     commands: mpsc::UnboundedSender<Command>,
+    publish: broadcast::WeakSender<Event>,
 ) -> SuiteResult {
     let mut suite = Suite {
+        publish,
         scenario,
         started: Instant::now(),
         started_wall: crate::vocab::clock::now(),
@@ -184,6 +191,7 @@ pub async fn run(
         records: Vec::new(),
         ready: false,
         quitting: false,
+        report_written: false,
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -242,8 +250,8 @@ impl Suite {
                     let actions = c.on_event(event, now);
                     self.perform(actions, commands);
                     let record = c.finish(event, self.opts.report.as_deref());
-                    self.report_line(&record);
                     self.records.push(record);
+                    self.report_line();
                     self.dial_more(commands);
                 }
             }
@@ -291,6 +299,7 @@ impl Suite {
         }
         if self.next_index > self.opts.repeat && self.running.is_empty() && self.dialling.is_empty()
         {
+            self.complete();
             self.quit(commands);
         }
     }
@@ -311,6 +320,7 @@ impl Suite {
                 call,
                 SuiteCall::new(index, call, &self.scenario, self.started.elapsed()),
             );
+            self.publish_progress();
         }
     }
 
@@ -327,40 +337,38 @@ impl Suite {
         }
     }
 
-    fn report_line(&self, record: &CallRecord) {
-        if self.opts.json {
-            if let Ok(line) = serde_json::to_string(&serde_json::json!({
-                "event": "suite_call",
-                "index": record.index,
-                "call": record.call_id,
-                "outcome": record.outcome,
-                "failures": record.failures,
-                "duration_ms": record.duration_ms,
-                "turn_taking": record.turn_taking,
-                "verdict": record.verdict,
-            })) {
-                println!("{line}");
-            }
+    /// The latest record as a `suite_call` event (a line in every front-end).
+    fn report_line(&self) {
+        let Some(record) = self.records.last() else {
             return;
-        }
-        let (emoji, word) = match record.outcome {
-            Outcome::Passed => ("✅", "passed"),
-            Outcome::Failed => ("❌", "failed"),
-            Outcome::Undecided => ("⚠️", "undecided"),
-        };
-        let why = if record.failures.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", record.failures.join("; "))
         };
         self.clear_progress();
-        println!(
-            "{} {emoji} call {}/{} (#{}) {word}{why}",
-            crate::vocab::clock::now(),
-            record.index,
-            self.opts.repeat,
-            record.call_id
-        );
+        self.emit(Event::SuiteCall {
+            index: record.index,
+            total: self.opts.repeat,
+            call: CallId(record.call_id),
+            outcome: record.outcome,
+            failures: record.failures.clone(),
+        });
+        self.publish_progress();
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(tx) = self.publish.upgrade() {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn publish_progress(&self) {
+        let count = |o: Outcome| self.records.iter().filter(|r| r.outcome == o).count();
+        self.emit(Event::SuiteProgress {
+            done: self.records.len(),
+            total: self.opts.repeat,
+            passed: count(Outcome::Passed),
+            failed: count(Outcome::Failed),
+            undecided: count(Outcome::Undecided),
+            running: self.running.len(),
+        });
     }
 
     fn draw_progress(&self) {
@@ -389,8 +397,42 @@ impl Suite {
         }
     }
 
-    /// Calls that never started or never ended are recorded as failed, the report is
-    /// written, and the result returned.
+    /// Every call was judged: the report is written, and the front-ends told, before the
+    /// engine is asked to quit (they stop with it).
+    fn complete(&mut self) {
+        self.clear_progress();
+        self.records.sort_by_key(|r| r.index);
+        let report = self.write_report().map(|dir| dir.display().to_string());
+        self.report_written = true;
+        self.emit(Event::SuiteDone {
+            total: self.opts.repeat,
+            passed: self.records.iter().filter(|r| r.passed).count(),
+            report,
+        });
+    }
+
+    /// Writes the report folder's summary and JUnit files; `None` when not asked for or
+    /// when they cannot be written (said on stderr, which works in every front-end's wake).
+    fn write_report(&self) -> Option<&std::path::Path> {
+        let dir = self.opts.report.as_deref()?;
+        let total_ms = self.started.elapsed().as_millis() as u64;
+        match write_report(
+            dir,
+            &self.scenario,
+            &self.started_wall,
+            &self.records,
+            total_ms,
+        ) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                eprintln!("sipterm: cannot write the report to {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+
+    /// The engine stopped. Calls that never started or never ended (Ctrl+C, a refused
+    /// registration) are recorded as failed, and the report written if it was not yet.
     fn finish(mut self) -> SuiteResult {
         self.clear_progress();
         let incomplete = self.next_index <= self.opts.repeat;
@@ -405,26 +447,19 @@ impl Suite {
                 .push(call::never_placed(index, "the call was never placed"));
         }
         self.records.sort_by_key(|r| r.index);
-        let result = SuiteResult {
-            records: self.records,
-            incomplete,
-        };
-        if let Some(dir) = &self.opts.report {
-            let total_ms = self.started.elapsed().as_millis() as u64;
-            if let Err(e) = write_report(dir, &self.scenario, &self.started_wall, &result, total_ms)
-            {
-                eprintln!("sipterm: cannot write the report to {}: {e}", dir.display());
-            } else if !self.opts.json {
-                println!(
-                    "{} 📊 report written to {} ({} of {} calls passed)",
-                    crate::vocab::clock::now(),
-                    dir.display(),
-                    result.passed(),
-                    self.opts.repeat
+        if !self.report_written {
+            if let Some(dir) = self.write_report() {
+                eprintln!(
+                    "sipterm: the run stopped early; report of {} calls written to {}",
+                    self.records.len(),
+                    dir.display()
                 );
             }
         }
-        result
+        SuiteResult {
+            records: self.records,
+            incomplete,
+        }
     }
 }
 
@@ -432,14 +467,14 @@ fn write_report(
     dir: &std::path::Path,
     scenario: &Scenario,
     started: &str,
-    result: &SuiteResult,
+    records: &[CallRecord],
     total_ms: u64,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let summary = crate::report::summary_json(&scenario.name, started, total_ms, &result.records);
+    let summary = crate::report::summary_json(&scenario.name, started, total_ms, records);
     let text = serde_json::to_string_pretty(&summary).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("summary.json"), text + "\n")?;
-    let junit = crate::report::junit_xml(&scenario.name, &result.records, total_ms);
+    let junit = crate::report::junit_xml(&scenario.name, records, total_ms);
     std::fs::write(dir.join("junit.xml"), junit)?;
     Ok(())
 }

@@ -700,3 +700,46 @@ pub fn ai_caller_ended() -> Script {
         .at(75.5);
     s
 }
+
+/// `sipterm test` with `--repeat 20 --concurrency 3`: two calls judged (one failed), three
+/// running; the header leads with the suite's progress.
+pub fn suite_running() -> Script {
+    let mut s = registered_idle();
+    for id in 1..=2u64 {
+        s.ev(Event::SuiteCall {
+            index: id as usize,
+            total: 20,
+            call: CallId(id),
+            outcome: if id == 1 {
+                crate::vocab::Outcome::Passed
+            } else {
+                crate::vocab::Outcome::Failed
+            },
+            failures: if id == 1 {
+                Vec::new()
+            } else {
+                vec!["turn gap p90 1340 ms is not below 1200 ms".into()]
+            },
+        });
+    }
+    for id in 3..=5u64 {
+        s.ev(Event::OutgoingCall {
+            call: CallId(id),
+            to: "sip:agent@voice.example.com".into(),
+            from: "sip:alice@pbx.example.com".into(),
+            goal: None,
+        })
+        .ev(call_state(id, CallState::Active))
+        .ev(media(id, "PCMU", "203.0.113.5:4000"));
+    }
+    s.ev(Event::SuiteProgress {
+        done: 2,
+        total: 20,
+        passed: 1,
+        failed: 1,
+        undecided: 0,
+        running: 3,
+    })
+    .at(64.0);
+    s
+}

@@ -388,6 +388,31 @@ pub enum Event {
         #[serde(flatten)]
         verdict: Verdict,
     },
+    /// A suite's call has been judged (`sipterm test`): its place in the run and why it
+    /// failed, when it did.
+    SuiteCall {
+        index: usize,
+        total: usize,
+        call: CallId,
+        outcome: Outcome,
+        failures: Vec<String>,
+    },
+    /// A suite's progress, whenever a call starts or is judged.
+    SuiteProgress {
+        done: usize,
+        total: usize,
+        passed: usize,
+        failed: usize,
+        undecided: usize,
+        running: usize,
+    },
+    /// Every call of a suite has been judged; the report (when asked for) is written.
+    SuiteDone {
+        total: usize,
+        passed: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        report: Option<String>,
+    },
     /// A file a scenario played (`play`) has been sent in full.
     Played {
         call: CallId,

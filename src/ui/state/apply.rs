@@ -211,7 +211,25 @@ impl App {
                 }
             }
             // Voice changes feed the figures above; Played lines come from `words`.
-            Event::Voice { .. } | Event::Played { .. } => {}
+            Event::Voice { .. } | Event::Played { .. } | Event::SuiteCall { .. } => {}
+            Event::SuiteProgress {
+                done,
+                total,
+                passed,
+                failed,
+                undecided,
+                running,
+            } => {
+                self.suite = Some(SuiteView {
+                    done: *done,
+                    total: *total,
+                    passed: *passed,
+                    failed: *failed,
+                    undecided: *undecided,
+                    running: *running,
+                })
+            }
+            Event::SuiteDone { .. } => {}
             Event::CallProgress {
                 call,
                 status,

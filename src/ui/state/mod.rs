@@ -110,6 +110,19 @@ pub struct App {
     bell: bool,
     /// URIs dialled, newest first (`ui::run` loads and saves it).
     pub history: History,
+    /// `sipterm test` in the TUI: how far the suite has got.
+    pub suite: Option<SuiteView>,
+}
+
+/// A suite's progress as the header shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SuiteView {
+    pub done: usize,
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub undecided: usize,
+    pub running: usize,
 }
 
 impl App {
@@ -134,6 +147,7 @@ impl App {
             stopped: false,
             bell: false,
             history: History::default(),
+            suite: None,
         }
     }
 

@@ -43,6 +43,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
         ),
         None => "starting…".to_string(),
     };
+    // A suite's progress is what its runner watches: on a narrow screen it takes the
+    // account's place.
+    let account = match &app.suite {
+        Some(s) if roomy => format!("{} · {account}", suite_words(s)),
+        Some(s) => short_suite_words(s),
+        None => account,
+    };
     let left = vec![
         Span::styled(title, theme::title()),
         Span::raw(" "),
@@ -50,6 +57,37 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
     ];
     let line = text::spread(left, right, width);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// `test 12/20: 11 passed, 1 failed, 5 running`: a suite's progress comes first, since the
+/// person running it watches that.
+fn suite_words(s: &crate::ui::state::SuiteView) -> String {
+    let mut words = format!("test {}/{}: {} passed", s.done, s.total, s.passed);
+    if s.failed > 0 {
+        words += &format!(", {} failed", s.failed);
+    }
+    if s.undecided > 0 {
+        words += &format!(", {} undecided", s.undecided);
+    }
+    if s.running > 0 {
+        words += &format!(", {} running", s.running);
+    }
+    words
+}
+
+/// `test 12/20 ✔11 ✘1 ▶5`: the same in the room an 80-column header leaves.
+fn short_suite_words(s: &crate::ui::state::SuiteView) -> String {
+    let mut words = format!("test {}/{} ✔{}", s.done, s.total, s.passed);
+    if s.failed > 0 {
+        words += &format!(" ✘{}", s.failed);
+    }
+    if s.undecided > 0 {
+        words += &format!(" ?{}", s.undecided);
+    }
+    if s.running > 0 {
+        words += &format!(" ▶{}", s.running);
+    }
+    words
 }
 
 /// `UDP`, `TCP`, or `🔒 TLS`: the lock says the signalling is encrypted.

@@ -285,6 +285,22 @@ fn ai_caller_call_keeps_its_verdict_when_ended() {
 }
 
 #[test]
+fn a_suite_leads_the_header_with_its_progress() {
+    let s = suite_running();
+    snapshot_both("suite_running", &s);
+    let screen = format!("{}", draw(&s, 80, 24).backend());
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(header.contains("test 2/20 ✔1 ✘1 ▶3"), "{screen}");
+    assert!(screen.contains("test call 2/20 (#2) failed"), "{screen}");
+    let roomy = format!("{}", draw(&s, 160, 48).backend());
+    let header = roomy.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("test 2/20: 1 passed, 1 failed, 3 running"),
+        "{roomy}"
+    );
+}
+
+#[test]
 fn outgoing_call_calling() {
     snapshot_both("outgoing_calling", &calling());
 }
