@@ -3,7 +3,8 @@
 # binary in a 120x40 tmux terminal (Kamailio and sipp on loopback, as the tests start them) and
 # writes each scene's screen as ANSI and as HTML on the cell grid; headless Chromium renders the
 # HTML into screenshots/<scene>.png (idle, ringing, call, bridged when the build has the
-# bridge, sip_trace, help when the build has it, two_calls, dialling, early_media).
+# bridge, sip_trace, help when the build has it, two_calls, dialling, early_media, ai_caller,
+# ai_caller_verdict).
 # Not part of CI: it installs the packages it needs itself (Chromium and fonts, on top of
 # scripts/setup.sh's).
 set -euo pipefail
@@ -33,7 +34,7 @@ SIPTERM_SCREENSHOTS_OUT="$scenes" \
   cargo test --locked --test screenshots -- --ignored --nocapture --test-threads=1
 
 mkdir -p screenshots
-for scene in idle ringing call bridged sip_trace help two_calls dialling early_media; do
+for scene in idle ringing call bridged sip_trace help two_calls dialling early_media ai_caller ai_caller_verdict; do
   rm -f "screenshots/$scene.png"
 done
 for html in "$scenes"/*.html; do

@@ -177,3 +177,92 @@ fn screenshots_of_a_real_run() {
         .unwrap_or_else(|why| panic!("{why}"))
         .assert_sane();
 }
+
+/// The AI caller in the full-screen UI: sipterm calls an agent (a second sipterm, headless,
+/// bridged to its own mock that greets first and replies after 700 ms) with a persona and a
+/// goal; the panel shows the goal, the turn-taking line and the transcript as they talk, and
+/// the verdict once the caller's model ends the call.
+#[test]
+#[ignore = "writes screenshots; run by scripts/screenshots.sh"]
+fn screenshot_of_an_ai_caller_call() {
+    use support::realtime_mock::EndCall;
+    use support::{free_udp_port, free_udp_port_block, Sipterm};
+
+    let agent_mock = RealtimeMock::start(MockConfig {
+        greet_after: Some(Duration::from_millis(400)),
+        response_latency: Duration::from_millis(700),
+        tone_ms: 900,
+        ai_text: "Thanks for calling Luigi's, how can I help?".into(),
+        ..MockConfig::default()
+    });
+    let port = free_udp_port();
+    let rtp = free_udp_port_block(8);
+    let agent_uri = format!("sip:agent@127.0.0.1:{port}");
+    let mut agent = Sipterm::spawn([
+        "--headless".to_string(),
+        "--sip-uri".into(),
+        agent_uri.clone(),
+        "--no-register".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--rtp-ports".into(),
+        format!("{rtp}-{}", rtp + 3),
+        "--audio".into(),
+        "null".into(),
+        "--bridge".into(),
+        "--realtime-url".into(),
+        agent_mock.url(),
+        "--api-key".into(),
+        agent_mock.api_key().into(),
+    ]);
+    agent
+        .wait_for_stdout("listening for SIP", WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.report()));
+    let caller_mock = RealtimeMock::start(MockConfig {
+        tone_ms: 900,
+        ai_text: "Hi, I'd like a table for two at eight tonight, please.".into(),
+        caller_transcript: "Thanks for calling Luigi's, how can I help?".into(),
+        end_call: Some(EndCall {
+            after_turns: 5,
+            passed: true,
+            reason: "Table for two at 8 pm booked under Sam, reference 4411.".into(),
+        }),
+        ..MockConfig::default()
+    });
+    let command = vec![
+        support::sipterm::binary().display().to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--rtp-ports".into(),
+        format!("{}-{}", rtp + 4, rtp + 7),
+        "--audio".into(),
+        "null".into(),
+        "--from".into(),
+        "sip:tester@127.0.0.1".into(),
+        "--call".into(),
+        agent_uri,
+        "--bridge".into(),
+        "--realtime-url".into(),
+        caller_mock.url(),
+        "--persona".into(),
+        "Sam, a regular who speaks briefly and politely".into(),
+        "--goal".into(),
+        "Book a table for two at 8 pm tonight and get a reference number".into(),
+    ];
+    let tmux = Tmux::start(SIZE, &command, &[("OPENAI_API_KEY", caller_mock.api_key())]);
+    wait_screen(&tmux, "the AI caller talking with turn figures", |s| {
+        s.contains("goal") && s.contains("gap p50") && ai_level_cells(s) > 0
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    wait_screen(&tmux, "the model speaking", |s| ai_level_cells(s) > 0);
+    save(&tmux, "ai_caller");
+    wait_screen(&tmux, "the verdict", |s| s.contains("passed"));
+    std::thread::sleep(Duration::from_millis(800));
+    save(&tmux, "ai_caller_verdict");
+    tmux.send_key("q");
+    let _ = tmux.wait_for_exit(WAIT);
+}

@@ -32,6 +32,8 @@ struct CallNotes {
     bridged: bool,
     mic_muted: bool,
     listen_muted: bool,
+    /// We placed it: the bridge's "caller" is then the one we called.
+    placed: bool,
 }
 
 impl Phraser {
@@ -163,6 +165,7 @@ impl Phraser {
                     *call,
                     CallNotes {
                         who: to.clone(),
+                        placed: true,
                         ..CallNotes::default()
                     },
                 );
@@ -341,7 +344,9 @@ impl Phraser {
                 final_: true,
                 ..
             } => {
+                let placed = self.calls.get(call).is_some_and(|n| n.placed);
                 let who = match speaker {
+                    Speaker::Caller if placed => "callee",
                     Speaker::Caller => "caller",
                     Speaker::Ai => "AI",
                     Speaker::System => "system",

@@ -35,7 +35,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn line<'a>(app: &App, l: &TranscriptLine, width: usize) -> Vec<Line<'a>> {
+    // On a call we placed (the AI caller's), the far end is the one we called.
+    let placed = app
+        .calls
+        .get(&l.call)
+        .is_some_and(|c| c.direction == crate::vocab::Direction::Outgoing);
     let who = match l.speaker {
+        Speaker::Caller if placed => "callee",
         Speaker::Caller => "caller",
         Speaker::Ai => "AI",
         Speaker::System => "note",
