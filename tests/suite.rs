@@ -288,3 +288,41 @@ fn a_bad_scenario_is_refused_before_any_call_naming_the_line() {
         );
     }
 }
+
+#[test]
+fn a_scripted_call_past_its_max_duration_is_hung_up_and_failed() {
+    let agent = Agent::start();
+    let dir = ScratchDir::new("suite-max-duration");
+    let scenario = write_scenario(
+        &dir,
+        &format!(
+            "[call]\ntarget = \"{}\"\nmax_duration_s = 1\n\n[[step]]\npause_ms = 20000\n\n[[step]]\nhang_up = true\n",
+            agent.uri
+        ),
+    );
+    let started = std::time::Instant::now();
+    let mut run = run_test(&scenario, &["--json"]);
+    assert_eq!(run.exit_code(LONG), 5, "{}", run.report());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the 20 s pause was not cut at 1 s"
+    );
+    let judged = support::events::events(&run)
+        .into_iter()
+        .find(|e| support::events::is(e, "suite_call"))
+        .unwrap_or_else(|| panic!("no suite_call\n{}", run.report()));
+    assert_eq!(judged["outcome"], "failed");
+    assert!(
+        judged["failures"][0]
+            .as_str()
+            .is_some_and(|f| f.contains("max_duration_s = 1")),
+        "{judged}"
+    );
+    let ended = support::events::events(&run)
+        .into_iter()
+        .find(|e| support::events::is(e, "call_ended"))
+        .expect("call_ended");
+    assert_eq!(ended["reason"], "local_hangup", "{ended}");
+    let secs = ended["duration_ms"].as_u64().unwrap_or(0);
+    assert!((900..2_000).contains(&secs), "{ended}");
+}

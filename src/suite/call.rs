@@ -18,6 +18,8 @@ pub(super) struct SuiteCall {
     /// `None` for an AI caller's scenario without steps: the model leads the call.
     runner: Option<Runner>,
     expect: Expect,
+    /// A scripted call's `max_duration_s`: hung up, and failed, when it runs that long.
+    max_duration: Option<Duration>,
     placed_at: Duration,
     answered_at: Option<Duration>,
     hung_up: bool,
@@ -36,6 +38,10 @@ impl SuiteCall {
             call,
             runner: (!scenario.steps.is_empty()).then(|| Runner::new(scenario.steps.clone())),
             expect: scenario.expect.clone(),
+            max_duration: (!scenario.call.bridge)
+                .then_some(scenario.call.max_duration_ms)
+                .flatten()
+                .map(Duration::from_millis),
             placed_at: now,
             answered_at: None,
             hung_up: false,
@@ -133,7 +139,11 @@ impl SuiteCall {
                 self.note(now, format!("DTMF {digit} received"));
                 None
             }
-            Event::CallEnded { .. } => Some(RunInput::Ended),
+            Event::CallEnded { .. } => {
+                // Nothing left to hang up: the steps' last words only go in the record.
+                self.hung_up = true;
+                Some(RunInput::Ended)
+            }
             _ => None,
         };
         match (input, self.runner.as_mut()) {
@@ -150,7 +160,21 @@ impl SuiteCall {
         let Some(answered) = self.answered_at else {
             return Vec::new();
         };
-        let now_ms = now.saturating_sub(answered).as_millis() as u64;
+        let since_answer = now.saturating_sub(answered);
+        if let Some(limit) = self.max_duration.filter(|limit| since_answer >= *limit) {
+            if !self.hung_up {
+                let failure = format!(
+                    "the call was still going after max_duration_s = {}",
+                    limit.as_secs_f64()
+                );
+                self.note(now, failure.clone());
+                self.step_failure.get_or_insert(failure);
+                let mut out = Vec::new();
+                self.hang_up(now, &mut out);
+                return out;
+            }
+        }
+        let now_ms = since_answer.as_millis() as u64;
         let Some(runner) = self.runner.as_mut() else {
             return Vec::new();
         };

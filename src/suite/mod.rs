@@ -95,10 +95,12 @@ pub fn prepare(path: &std::path::Path, cli: &mut crate::cli::Cli) -> Result<Scen
     if cli.goal.is_none() {
         cli.goal = call.goal.clone();
     }
-    if cli.max_turns.is_none() {
+    // The AI caller's limits are the engine's (they end the call undecided); a scripted
+    // call's time limit is kept by the suite itself (`SuiteCall::on_tick`).
+    if call.bridge && cli.max_turns.is_none() {
         cli.max_turns = call.max_turns;
     }
-    if cli.max_duration.is_none() {
+    if call.bridge && cli.max_duration.is_none() {
         cli.max_duration = call.max_duration_ms.map(|ms| ms.div_ceil(1000));
     }
     if let Some(dir) = &cli.report {
