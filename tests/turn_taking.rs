@@ -209,7 +209,7 @@ fn greeting_reply_gaps_and_stop_latencies_match_the_known_pattern() {
     );
 
     // Against the wire: the same figures from the capture's packet times, with our first
-    // packet as the origin. sipterm must agree to one frame.
+    // packet as the origin. sipterm must agree to about one frame.
     let ours = to_agent.stop();
     let origin = ours
         .iter()
@@ -249,6 +249,8 @@ fn greeting_reply_gaps_and_stop_latencies_match_the_known_pattern() {
         lines.join("\n  ")
     );
     eprintln!("wire segments: ours {local:?}, the agent's {remote:?}");
+    // Our boundaries are on the frame grid; the agent's are rounded to the nearest frame
+    // (±10 ms), plus a millisecond or two of timer and capture noise.
     for (what, got, on_wire) in wire {
         assert!(
             (got - on_wire).abs() <= 20,

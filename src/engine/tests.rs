@@ -6,7 +6,7 @@ use super::sip_side::{SipIn, SipSide};
 use super::*;
 use crate::cli::Cli;
 use crate::sip::ua::{DialogKey, Termination};
-use crate::vocab::{CallState, EndReason};
+use crate::vocab::{CallState, EndReason, LogLevel};
 use clap::Parser;
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
@@ -371,7 +371,7 @@ async fn executor_hangs_up_live_calls_at_shutdown_through_the_sip_side() {
 }
 
 #[tokio::test]
-async fn executor_places_a_call_and_its_media_flows_once_answered() {
+async fn executor_places_a_call_its_media_flows_once_answered_and_plays_a_file_once() {
     let config = config(&["--audio", "null"]);
     let loopback = IpAddr::from([127, 0, 0, 1]);
     let Running {
@@ -432,6 +432,61 @@ async fn executor_places_a_call_and_its_media_flows_once_answered() {
         .unwrap();
     assert!(n >= 12 + 160, "a PCMU packet, {n} bytes");
     assert_eq!(buf[1] & 0x7f, 0, "payload type PCMU");
+
+    // Play: a 16 kHz WAV of 200 ms goes out once (10 loud packets), then `played`.
+    let dir = crate::media::wav::TestDir::new("engine-play");
+    let wav = dir.0.join("hello.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for i in 0..3200 {
+        let t = f64::from(i) / 16000.0;
+        writer
+            .write_sample((12000.0 * (2.0 * std::f64::consts::PI * 500.0 * t).sin()) as i16)
+            .unwrap();
+    }
+    writer.finalize().unwrap();
+    command_tx
+        .send(Command::Play {
+            call: CallId(1),
+            file: wav.clone(),
+        })
+        .unwrap();
+    let played = next_event(&mut events, "played", |e| matches!(e, Event::Played { .. })).await;
+    assert_eq!(
+        played,
+        Event::Played {
+            call: CallId(1),
+            file: wav.display().to_string(),
+            ms: 200
+        }
+    );
+    // Everything sent so far is queued at the callee; read it, and a little more.
+    let mut loud = 0;
+    let until = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, callee.recv_from(&mut buf)).await {
+        loud += usize::from(n >= 12 + 160 && buf[12..n].iter().any(|&b| b != 0xff));
+    }
+    assert_eq!(loud, 10, "the clip's 10 frames went out once");
+    // A file that cannot be read: named in an error, and `played` with 0 ms all the same.
+    let missing = dir.0.join("missing.wav");
+    command_tx
+        .send(Command::Play {
+            call: CallId(1),
+            file: missing.clone(),
+        })
+        .unwrap();
+    let error = next_event(&mut events, "the error", |e| {
+        matches!(e, Event::Log { level: LogLevel::Error, message, .. } if message.contains("missing.wav"))
+    })
+    .await;
+    assert!(format!("{error:?}").contains("cannot play"), "{error:?}");
+    let played = next_event(&mut events, "played", |e| matches!(e, Event::Played { .. })).await;
+    assert!(matches!(played, Event::Played { ms: 0, .. }), "{played:?}");
 
     command_tx.send(Command::Hangup(CallId(1))).unwrap();
     next_event(&mut events, "the BYE", |_| {

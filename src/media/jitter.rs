@@ -130,6 +130,10 @@ pub struct JitterBuffer {
     target: u32,
     last_target_change_us: i64,
     stats: JitterStats,
+    /// When each held frame came off the socket (by ring slot), and the last played one's:
+    /// turn-taking times the remote's speech by arrival, not by playout.
+    arrivals: [Option<Instant>; CAPACITY],
+    last_arrival: Option<Instant>,
 }
 
 impl JitterBuffer {
@@ -154,6 +158,8 @@ impl JitterBuffer {
             target: INITIAL_TARGET_FRAMES,
             last_target_change_us: 0,
             stats: JitterStats::default(),
+            arrivals: [None; CAPACITY],
+            last_arrival: None,
         }
     }
 
@@ -218,8 +224,16 @@ impl JitterBuffer {
         }
         let mut outcome = PushOutcome::TooLate;
         for (i, chunk) in payload.chunks(part.max(1)).enumerate().take(frames) {
-            match self.store(first_frame + i as i64, seq, chunk) {
-                PushOutcome::Accepted => outcome = PushOutcome::Accepted,
+            let frame = first_frame + i as i64;
+            match self.store(frame, seq, chunk) {
+                PushOutcome::Accepted => {
+                    // A packet of k frames is sent when its last is complete: the earlier
+                    // ones would have left 20 ms apart before it with 20 ms packets.
+                    let earlier = Duration::from_micros((frames - 1 - i) as u64 * frame_us as u64);
+                    self.arrivals[frame.rem_euclid(CAPACITY as i64) as usize] =
+                        arrival.checked_sub(earlier).or(Some(arrival));
+                    outcome = PushOutcome::Accepted
+                }
                 PushOutcome::Reset => reset = true,
                 other if outcome != PushOutcome::Accepted => outcome = other,
                 _ => {}
@@ -359,6 +373,7 @@ impl JitterBuffer {
             self.holds = 0;
             self.fresh = false;
             self.stats.played += 1;
+            self.last_arrival = self.arrivals[play.rem_euclid(CAPACITY as i64) as usize];
             return Playout::Frame {
                 payload: self.ring.played(play),
                 seq,
@@ -404,10 +419,11 @@ impl JitterBuffer {
         self.stats.resets += 1;
     }
 
-    /// How long ago the frame played last could have arrived at the earliest: what turns a
-    /// playout time back into an arrival time.
-    pub fn playout_delay_ms(&self) -> f64 {
-        self.stats.playout_delay_ms
+    /// When the frame played last came off the socket (for a packet of several frames, when
+    /// this one would have with 20 ms packets): what turns a playout time back into an
+    /// arrival time.
+    pub fn last_played_arrival(&self) -> Option<Instant> {
+        self.last_arrival
     }
 
     pub fn stats(&self) -> JitterStats {

@@ -338,6 +338,26 @@ mod tests {
     }
 
     #[test]
+    fn a_clip_to_play_once_comes_at_the_codec_rate_with_its_length_and_pitch() {
+        let dir = TestDir::new("play-once");
+        let path = dir.0.join("greeting.wav");
+        // 0.75 s of 1 kHz, stereo at 16 kHz, into a 48 kHz (Opus) and an 8 kHz call.
+        write_wav(
+            &path,
+            spec(2, 16000, 16, hound::SampleFormat::Int),
+            &sine(1000.0, 16000, 12000, 0.5),
+        );
+        let clip = load(&path).unwrap();
+        for rate in [8000, 48000] {
+            let samples = clip.at_rate(rate).unwrap();
+            assert_eq!(samples.len() as u32, rate * 3 / 4, "{rate} Hz");
+            let floats: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+            let hz = dominant_hz(&floats, rate);
+            assert!((hz - 1000.0).abs() < 1.0, "{hz} Hz at {rate}");
+        }
+    }
+
+    #[test]
     fn a_44k1_stereo_tone_plays_at_8k_with_its_pitch_and_no_seam() {
         let dir = TestDir::new("play");
         let path = dir.0.join("tone.wav");

@@ -351,3 +351,40 @@ fn random_input_never_panics_and_keeps_its_bounds() {
         }
     }
 }
+
+#[test]
+fn each_played_frame_keeps_when_it_arrived_and_split_frames_are_spaced_back() {
+    let mut sim = Sim::new();
+    // Packets 0..5 arrive 20 ms apart with 7 ms of jitter on packet 2.
+    for n in 0..5u32 {
+        let late = if n == 2 { 7.0 } else { 0.0 };
+        sim.push_nth(1000, 0, n, f64::from(n) * 20.0 + late);
+    }
+    let mut arrivals = Vec::new();
+    for tick in 0..12 {
+        if let Out::Frame(_) = sim.pop(40.0 + f64::from(tick) * 20.0) {
+            let at = sim
+                .jb
+                .last_played_arrival()
+                .expect("a played frame has an arrival");
+            arrivals.push(at.duration_since(sim.t0).as_millis());
+        }
+    }
+    assert_eq!(arrivals, vec![0, 20, 47, 60, 80]);
+
+    // One 40 ms packet: its first frame counts as sent 20 ms before it arrived.
+    let mut jb = JitterBuffer::new(8000, FRAME).split_payloads(160);
+    let t0 = Instant::now() + Duration::from_millis(100);
+    assert_eq!(jb.push(1, 0, &[0x55; 320], t0), PushOutcome::Accepted);
+    let mut got = Vec::new();
+    for tick in 0..8u64 {
+        if let Playout::Frame { .. } = jb.pop(t0 + Duration::from_millis(20 * tick)) {
+            let at = jb.last_played_arrival().unwrap();
+            got.push(
+                at.duration_since(t0 - Duration::from_millis(20))
+                    .as_millis(),
+            );
+        }
+    }
+    assert_eq!(got, vec![0, 20]);
+}

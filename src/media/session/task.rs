@@ -94,6 +94,8 @@ pub(super) struct MediaTask {
     voice: Voice,
     /// A clip sent once in place of the port's source (`MediaHandle::play`).
     clip: Option<Clip>,
+    /// Tick 0's time (set when the task runs), to turn arrivals into frame numbers.
+    epoch: std::time::Instant,
     bufs: Buffers,
 }
 
@@ -174,6 +176,7 @@ impl MediaTask {
             keepalive: KeepaliveClock::default(),
             voice: Voice::new(),
             clip: None,
+            epoch: std::time::Instant::now(),
             bufs: Buffers::default(),
         })
     }
@@ -185,6 +188,7 @@ impl MediaTask {
         cancel: CancellationToken,
     ) -> Finished {
         let start = Instant::now();
+        self.epoch = start.into_std();
         // Ticks fall on start + n * 20 ms. After a stall, missed ticks are skipped rather than
         // sent in a burst; the timestamp still advances by the frames that passed.
         let mut ticker = tokio::time::interval_at(start, FRAME);
@@ -394,11 +398,20 @@ impl MediaTask {
             }
         }
         self.local_meter.push(&self.bufs.local_pcm);
+        // How long ago the remote's frame played now arrived, on the tick's own clock.
+        let remote_delay_ms = match self.jitter.last_played_arrival() {
+            Some(arrival) => {
+                let arrived_ms =
+                    arrival.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
+                (frame as f64 * FRAME.as_secs_f64() * 1000.0 - arrived_ms).max(0.0)
+            }
+            None => 0.0,
+        };
         let events = &self.events;
         self.voice.tick(
             frame,
             &self.bufs.remote_pcm,
-            self.jitter.playout_delay_ms(),
+            remote_delay_ms,
             &self.bufs.local_pcm,
             |e| emit_to(events, e),
         );

@@ -2,9 +2,11 @@
 //! and the tracker that turns their segments into figures (`media/vad.rs`, `media/turns.rs`).
 //!
 //! Times are "on the wire": what we send at tick `f` leaves at tick `f`; the remote's frame
-//! played at tick `f` arrived earlier by the jitter buffer's playout delay (measured from the
-//! frame's earliest plausible arrival, `JitterBuffer::playout_delay_ms`), so its arrival
-//! frame is `f − round(delay / 20 ms)`. The delay of every recent tick is kept in a small ring
+//! played at tick `f` came off the socket `delay` earlier (the jitter buffer keeps each
+//! frame's arrival, `JitterBuffer::last_played_arrival`), so its arrival frame is
+//! `f − round(delay / 20 ms)`: the tick nearest its arrival. (The buffer's own playout delay
+//! is measured from the *earliest plausible* arrival, which a sender's pacing jitter pulls
+//! early by up to a frame; measured against a capture, the real arrival is what agrees.) The delay of every recent tick is kept in a small ring
 //! so a boundary the detector reports late is mapped with the delay its frame had. The
 //! mapping is kept monotonic, and the remote's horizon is held back two frames more, so a
 //! delay that shrinks (catch-up) cannot reorder what the tracker has settled.
