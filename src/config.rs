@@ -109,7 +109,7 @@ pub struct Config {
     pub srtp: SrtpMode,
     pub bridge: BridgeConfig,
     /// `--persona`/`--goal`: the model is the caller of the calls we place.
-    pub caller: Option<crate::engine::core::CallerPolicy>,
+    pub caller: Option<CallerPolicy>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -456,9 +456,20 @@ impl Config {
     }
 }
 
+/// What `--persona`, `--goal`, `--max-turns` and `--max-duration` ask of the calls we place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallerPolicy {
+    /// What the model must get done; `None`: a persona without a goal (no verdict).
+    pub goal: Option<String>,
+    /// Hang up after the model's Nth reply has played.
+    pub max_turns: Option<u32>,
+    /// Hang up this long after the answer.
+    pub max_duration: Option<Duration>,
+}
+
 /// `--persona`, `--goal`, `--max-turns`, `--max-duration`: the AI caller, checked against
 /// `--call`, `--bridge` and the API key (missing, it is said now rather than after dialling).
-fn caller_policy(cli: &Cli) -> Result<Option<crate::engine::core::CallerPolicy>, ConfigError> {
+fn caller_policy(cli: &Cli) -> Result<Option<CallerPolicy>, ConfigError> {
     let texts = [("--persona", &cli.persona), ("--goal", &cli.goal)];
     let limits = [
         ("--max-turns", cli.max_turns.is_some()),
@@ -496,7 +507,7 @@ fn caller_policy(cli: &Cli) -> Result<Option<crate::engine::core::CallerPolicy>,
     if cli.api_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
         return Err(ConfigError::CallerWithoutKey);
     }
-    Ok(Some(crate::engine::core::CallerPolicy {
+    Ok(Some(CallerPolicy {
         goal: cli.goal.as_deref().map(|g| g.trim().to_owned()),
         max_turns: cli.max_turns,
         max_duration: cli.max_duration.map(Duration::from_secs),

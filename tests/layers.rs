@@ -17,15 +17,17 @@ use std::path::{Path, PathBuf};
 /// `cli` sits above `bridge` because a flag's default comes from the module that owns it
 /// (`--model` shows `bridge::DEFAULT_MODEL`), and below `config`, which is built from it.
 /// `sip` sits below `config`: configuration is resolved once and passed down as plain
-/// structs, and `config` validates SIP URIs with `sip::uri`.
+/// structs, and `config` validates SIP URIs with `sip::uri`. A scenario file (`scenario`) is
+/// pure data and judgement over the vocabulary; `report` writes what `scenario` judged; the
+/// `suite` front-end drives calls from them beside the others.
 const LAYERS: &[&[&str]] = &[
     &["vocab"],
-    &["media", "sip"],
-    &["bridge"],
+    &["media", "sip", "scenario"],
+    &["bridge", "report"],
     &["cli"],
     &["config"],
     &["engine"],
-    &["frontend"],
+    &["frontend", "suite"],
     &["headless", "ui"],
 ];
 

@@ -8,16 +8,8 @@ use super::*;
 use crate::sip::ua::Termination;
 use crate::vocab::{Outcome, Verdict};
 
-/// What `--persona`, `--goal`, `--max-turns` and `--max-duration` ask of the calls we place.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CallerPolicy {
-    /// What the model must get done; `None`: a persona without a goal (no verdict).
-    pub goal: Option<String>,
-    /// Hang up after the model's Nth reply has played.
-    pub max_turns: Option<u32>,
-    /// Hang up this long after the answer.
-    pub max_duration: Option<Duration>,
-}
+/// The policy is resolved by `config` (which sits below the engine); the table applies it.
+pub use crate::config::CallerPolicy;
 
 /// How long the model's goodbye may take to play out before we hang up regardless.
 pub const GOODBYE_LIMIT: Duration = Duration::from_secs(5);
