@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::events::{events, is};
 use support::realtime_mock::{EndCall, MockConfig, RealtimeMock};
-use support::{free_udp_port, free_udp_port_block, ScratchDir, Sipterm};
+use support::{free_udp_port_block, ScratchDir, Sipterm};
 
 const LONG: Duration = Duration::from_secs(40);
 
@@ -44,37 +44,20 @@ impl Agent {
             response_latency: Duration::from_millis(700),
             ..short_replies()
         });
-        let port = free_udp_port();
-        let uri = format!("sip:agent@127.0.0.1:{port}");
         let rtp = free_udp_port_block(4);
-        let (port_text, rtp_text, url) =
-            (port.to_string(), format!("{rtp}-{}", rtp + 3), mock.url());
-        let mut args = vec![
-            "--headless",
+        let mut args: Vec<String> = [
             "--json",
-            "--sip-uri",
-            &uri,
-            "--no-register",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-            "--rtp-ports",
-            &rtp_text,
-            "--audio",
-            "null",
             "--auto-answer",
             "--bridge",
             "--realtime-url",
-            &url,
+            &mock.url(),
             "--api-key",
             mock.api_key(),
-        ];
-        args.extend_from_slice(extra);
-        let mut process = Sipterm::spawn(args);
-        process
-            .wait_for_stdout("listening for SIP", LONG)
-            .unwrap_or_else(|e| panic!("{e}\n{}", process.report()));
+        ]
+        .map(String::from)
+        .into();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let (process, uri) = support::sipterm::spawn_agent((rtp, rtp + 3), &args);
         Agent {
             process,
             uri,
@@ -389,31 +372,17 @@ fn the_ai_callers_turn_gaps_equal_the_agents_set_delay_over_ten_turns() {
         response_latency: Duration::from_millis(AGENT_REPLY_MS as u64),
         ..short_replies()
     });
-    let port = free_udp_port();
-    let uri = format!("sip:agent@127.0.0.1:{port}");
-    let mut agent = Sipterm::spawn([
-        "--headless".to_string(),
-        "--json".into(),
-        "--sip-uri".into(),
-        uri.clone(),
-        "--no-register".into(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        port.to_string(),
-        "--rtp-ports".into(),
-        format!("{rtp}-{}", rtp + 3),
-        "--audio".into(),
-        "null".into(),
-        "--bridge".into(),
-        "--realtime-url".into(),
-        agent_mock.url(),
-        "--api-key".into(),
-        agent_mock.api_key().into(),
-    ]);
-    agent
-        .wait_for_stdout("listening for SIP", LONG)
-        .unwrap_or_else(|e| panic!("{e}\n{}", agent.report()));
+    let (_agent, uri) = support::sipterm::spawn_agent(
+        (rtp, rtp + 3),
+        &[
+            "--json".into(),
+            "--bridge".into(),
+            "--realtime-url".into(),
+            agent_mock.url(),
+            "--api-key".into(),
+            agent_mock.api_key().into(),
+        ],
+    );
     let caller_mock = caller_mock(None);
     let mut caller = Sipterm::spawn([
         "--headless".to_string(),

@@ -185,8 +185,8 @@ fn screenshots_of_a_real_run() {
 #[test]
 #[ignore = "writes screenshots; run by scripts/screenshots.sh"]
 fn screenshot_of_an_ai_caller_call() {
+    use support::free_udp_port_block;
     use support::realtime_mock::EndCall;
-    use support::{free_udp_port, free_udp_port_block, Sipterm};
 
     let agent_mock = RealtimeMock::start(MockConfig {
         greet_after: Some(Duration::from_millis(400)),
@@ -195,31 +195,17 @@ fn screenshot_of_an_ai_caller_call() {
         ai_text: "Thanks for calling Luigi's, how can I help?".into(),
         ..MockConfig::default()
     });
-    let port = free_udp_port();
     let rtp = free_udp_port_block(8);
-    let agent_uri = format!("sip:agent@127.0.0.1:{port}");
-    let mut agent = Sipterm::spawn([
-        "--headless".to_string(),
-        "--sip-uri".into(),
-        agent_uri.clone(),
-        "--no-register".into(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        port.to_string(),
-        "--rtp-ports".into(),
-        format!("{rtp}-{}", rtp + 3),
-        "--audio".into(),
-        "null".into(),
-        "--bridge".into(),
-        "--realtime-url".into(),
-        agent_mock.url(),
-        "--api-key".into(),
-        agent_mock.api_key().into(),
-    ]);
-    agent
-        .wait_for_stdout("listening for SIP", WAIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", agent.report()));
+    let (_agent, agent_uri) = support::sipterm::spawn_agent(
+        (rtp, rtp + 3),
+        &[
+            "--bridge".into(),
+            "--realtime-url".into(),
+            agent_mock.url(),
+            "--api-key".into(),
+            agent_mock.api_key().into(),
+        ],
+    );
     let caller_mock = RealtimeMock::start(MockConfig {
         tone_ms: 900,
         ai_text: "Hi, I'd like a table for two at eight tonight, please.".into(),

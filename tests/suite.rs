@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::wav::{read_wav, write_wav, Wav};
-use support::{free_udp_port, free_udp_port_block, ScratchDir, Sipterm};
+use support::{free_udp_port_block, ScratchDir, Sipterm};
 
 const LONG: Duration = Duration::from_secs(90);
 /// The agent's greeting starts this long after it answers.
@@ -51,28 +51,11 @@ impl Agent {
         let dir = ScratchDir::new("suite-agent");
         let wav = dir.join("agent.wav");
         pattern_wav(&wav, &[(GREETING_AT_MS, 800), (6000, 0)]);
-        let port = free_udp_port();
         let rtp = free_udp_port_block(40);
-        let uri = format!("sip:agent@127.0.0.1:{port}");
-        let mut process = Sipterm::spawn([
-            "--headless".to_string(),
-            "--sip-uri".into(),
-            uri.clone(),
-            "--no-register".into(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--rtp-ports".into(),
-            format!("{rtp}-{}", rtp + 39),
-            "--audio".into(),
-            "null".into(),
-            "--play".into(),
-            wav.display().to_string(),
-        ]);
-        process
-            .wait_for_stdout("listening for SIP", LONG)
-            .unwrap_or_else(|e| panic!("{e}\n{}", process.report()));
+        let (process, uri) = support::sipterm::spawn_agent(
+            (rtp, rtp + 39),
+            &["--play".into(), wav.display().to_string()],
+        );
         Agent {
             uri,
             process,

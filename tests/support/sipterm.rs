@@ -242,3 +242,32 @@ impl Sipterm {
         )
     }
 }
+
+/// A second sipterm standing in for a voice agent: headless, no account, listening on
+/// 127.0.0.1 (`--sip-uri sip:agent@127.0.0.1:<free port> --no-register`), RTP on
+/// `rtp.0..=rtp.1`, no sound card, answering every call; then `extra` (`--bridge …`, `--play
+/// …`). Returns once it listens, with the URI to call.
+pub fn spawn_agent(rtp: (u16, u16), extra: &[String]) -> (Sipterm, String) {
+    let port = super::ports::free_udp_port();
+    let uri = format!("sip:agent@127.0.0.1:{port}");
+    let mut args: Vec<String> = vec![
+        "--headless".into(),
+        "--sip-uri".into(),
+        uri.clone(),
+        "--no-register".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--rtp-ports".into(),
+        format!("{}-{}", rtp.0, rtp.1),
+        "--audio".into(),
+        "null".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    let mut agent = Sipterm::spawn(args);
+    agent
+        .wait_for_stdout("listening for SIP", Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.report()));
+    (agent, uri)
+}
