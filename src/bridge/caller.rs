@@ -1,6 +1,7 @@
 //! The AI caller's contract with the model: the instructions that make it the caller (a
 //! persona, a goal), and the `end_call` function it calls with its verdict, whose arguments
 //! the model writes and we must read defensively (they are model output, not our data).
+//! The GA function-calling events this relies on, with sources: docs/realtime-function-calling.md.
 
 use serde_json::{json, Value};
 
