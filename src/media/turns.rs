@@ -55,13 +55,8 @@ fn time(change: VoiceChange) -> u64 {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
-    sorted.get(rank - 1).copied()
+fn percentile(sorted: &[u64], p: u32) -> Option<u64> {
+    crate::vocab::turns::nearest_rank(sorted, p)
 }
 
 fn insert_sorted(sorted: &mut Vec<u64>, value: u64) {

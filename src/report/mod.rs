@@ -73,14 +73,9 @@ pub fn all_passed(records: &[CallRecord]) -> bool {
 /// Nearest-rank percentile (the smallest value with at least `p`% of values at or below it), as
 /// for a call's own gap figures; `None` for no values.
 pub fn percentile(values: &[u64], p: u32) -> Option<u64> {
-    if values.is_empty() {
-        return None;
-    }
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    let rank = (u64::from(p.min(100)) * sorted.len() as u64).div_ceil(100);
-    let index = (rank as usize).saturating_sub(1).min(sorted.len() - 1);
-    Some(sorted[index])
+    crate::vocab::turns::nearest_rank(&sorted, p)
 }
 
 #[cfg(test)]

@@ -47,6 +47,14 @@ pub struct TurnTaking {
     pub long_silences: u32,
 }
 
+/// Nearest-rank percentile of `sorted` values (the smallest value with at least `p` % of the
+/// values at or below it): the one definition behind a call's gap and stop figures and a
+/// suite's figures across calls. `None` for no values.
+pub fn nearest_rank(sorted: &[u64], p: u32) -> Option<u64> {
+    let rank = (u64::from(p.min(100)) * sorted.len() as u64).div_ceil(100) as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
 /// How a goal-driven call (the AI caller, or a scenario's assertions) came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
