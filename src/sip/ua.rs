@@ -475,7 +475,10 @@ impl UserAgent {
                 key: key.clone(),
                 source: Box::new(source),
             })?,
-            _ = ended.cancelled() => return Ok(()),
+            // The dialog ended meanwhile: their BYE crossed ours, or the answer to ours ended
+            // it before the transaction reported back. The answer (recorded on arrival, before
+            // the dialog layer sees it) still says which.
+            _ = ended.cancelled() => {}
         }
         let status = self
             .bye_answers
