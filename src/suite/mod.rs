@@ -24,6 +24,8 @@ pub use progress::progress_line;
 
 /// How the runner's clock advances a waiting step when no event comes.
 const TICK: Duration = Duration::from_millis(20);
+/// The progress bar is redrawn at most this often (a terminal need not repaint per event).
+const REDRAW: Duration = Duration::from_millis(250);
 
 /// How a suite is run, from the command line (or the scenario's `[suite]` table).
 #[derive(Clone, Debug)]
@@ -167,6 +169,8 @@ struct Suite {
     ready: bool,
     quitting: bool,
     report_written: bool,
+    /// When the progress bar was last drawn.
+    drawn: Option<Instant>,
 }
 
 /// Runs the suite until every call has ended (then asks the engine to quit) or the engine
@@ -194,6 +198,7 @@ pub async fn run(
         ready: false,
         quitting: false,
         report_written: false,
+        drawn: None,
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -206,9 +211,11 @@ pub async fn run(
                     tracing::warn!("suite fell behind the engine's events: {n} dropped");
                 }
             },
-            _ = tick.tick() => suite.on_tick(&commands),
+            _ = tick.tick() => {
+                suite.on_tick(&commands);
+                suite.draw_progress();
+            }
         }
-        suite.draw_progress();
     }
     suite.finish()
 }
@@ -373,10 +380,14 @@ impl Suite {
         });
     }
 
-    fn draw_progress(&self) {
+    fn draw_progress(&mut self) {
         if !self.opts.progress_bar || self.opts.json {
             return;
         }
+        if self.drawn.is_some_and(|at| at.elapsed() < REDRAW) {
+            return;
+        }
+        self.drawn = Some(Instant::now());
         use std::io::Write;
         let line = progress_line(
             self.records.len(),
