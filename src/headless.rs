@@ -2,16 +2,17 @@
 //! object per line), turns SIGINT/SIGTERM into a clean quit, and says how the run ended.
 
 use crate::frontend::{emoji, Outcome, Phraser};
+use crate::vocab::bus::Subscriber;
 use crate::vocab::{clock, Command, Event, RegistrationState};
 use std::io::Write;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Prints events until the engine says `Stopped`, and says how the run ended. `quiet` (a
 /// suite, which prints a line per call) keeps only start-up lines, warnings and errors.
 pub async fn run(
     json: bool,
     quiet: bool,
-    mut events: broadcast::Receiver<Event>,
+    mut events: Subscriber,
     commands: mpsc::UnboundedSender<Command>,
 ) -> Outcome {
     let quit = commands.clone();
@@ -35,14 +36,7 @@ pub async fn run(
                 return Outcome::Interrupted;
             }
         };
-        let event = match received {
-            Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!("sipterm: output fell behind, {n} events dropped");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
+        let Some(event) = received else { break };
         if let Event::Registration {
             state: RegistrationState::Failed,
             ..

@@ -9,9 +9,9 @@ use sipterm::engine::Ended;
 use sipterm::frontend::Outcome;
 use sipterm::scenario::Scenario;
 use sipterm::suite::SuiteOptions;
-use sipterm::vocab::{Event, Outcome as Verdict};
+use sipterm::vocab::Outcome as Verdict;
 use std::io::IsTerminal;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// Duration reached, the user quit, Ctrl+C.
 const EXIT_OK: i32 = 0;
@@ -97,7 +97,7 @@ fn main() {
 
 async fn run(config: Config, suite: Option<(Scenario, SuiteOptions)>) -> i32 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (event_tx, event_rx) = broadcast::channel::<Event>(4096);
+    let (event_tx, event_rx) = sipterm::vocab::bus::bus();
     // A suite's calls are placed and judged beside the front-end, which then prints only
     // what needs a person's eye and the suite's own events (a line per call).
     let suite = suite.map(|(scenario, opts)| {

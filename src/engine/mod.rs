@@ -31,6 +31,7 @@ use crate::media::device::{DeviceError, SoundCard};
 use crate::media::session::MediaEvent;
 use crate::sip::registration::{RegUpdate, RegistrationError, RegistrationTask};
 use crate::sip::ua::{UaError, UserAgent};
+use crate::vocab::bus::Publisher;
 use crate::vocab::{CallId, Codec, Command, Event, LogKind, LogLevel};
 use audio::{Audio, AudioError};
 use futures_util::StreamExt;
@@ -39,7 +40,7 @@ use sip_side::{SipIn, SipSide, UaSide};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::time::DelayQueue;
@@ -65,11 +66,11 @@ pub enum EngineError {
 
 /// Log lines from the executor's own edges (sound card, files), beside the table's.
 #[derive(Clone, Debug)]
-pub struct Log(broadcast::Sender<Event>);
+pub struct Log(Publisher);
 
 impl Log {
     fn emit(&self, event: Event) {
-        let _ = self.0.send(event);
+        self.0.send(event);
     }
 
     fn line(&self, level: LogLevel, kind: LogKind, message: String) {
@@ -152,7 +153,7 @@ struct Engine<S: SipSide> {
 pub async fn run(
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    events: broadcast::Sender<Event>,
+    events: Publisher,
 ) -> Result<Ended, EngineError> {
     let log = Log(events);
     let bind_ip = match config.bind {

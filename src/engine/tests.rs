@@ -6,6 +6,7 @@ use super::sip_side::{SipIn, SipSide};
 use super::*;
 use crate::cli::Cli;
 use crate::sip::ua::{DialogKey, Termination};
+use crate::vocab::bus::Subscriber;
 use crate::vocab::{CallState, EndReason, LogLevel};
 use clap::Parser;
 use futures_util::future::BoxFuture;
@@ -137,17 +138,13 @@ fn rtp(seq: u16) -> Vec<u8> {
     p
 }
 
-async fn next_event(
-    events: &mut broadcast::Receiver<Event>,
-    what: &str,
-    wanted: impl Fn(&Event) -> bool,
-) -> Event {
+async fn next_event(events: &mut Subscriber, what: &str, wanted: impl Fn(&Event) -> bool) -> Event {
     timeout(Duration::from_secs(10), async {
         loop {
             match events.recv().await {
-                Ok(e) if wanted(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("no {what} before the end"),
+                Some(e) if wanted(&e) => return e,
+                Some(_) => {}
+                None => panic!("no {what} before the end"),
             }
         }
     })
@@ -157,7 +154,7 @@ async fn next_event(
 
 /// The executor on a task, driven through its channels; the SIP side is the fake.
 struct Running {
-    events: broadcast::Receiver<Event>,
+    events: Subscriber,
     sip: FakeSip,
     command_tx: mpsc::UnboundedSender<Command>,
     sip_tx: mpsc::UnboundedSender<Input>,
@@ -167,7 +164,7 @@ struct Running {
 }
 
 async fn run_executor(config: Config) -> Running {
-    let (events_tx, events) = broadcast::channel(4096);
+    let (events_tx, events) = crate::vocab::bus::bus();
     let log = Log(events_tx);
     let audio = Audio::open(&config, &supported_codecs(&config), &log)
         .await

@@ -13,7 +13,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc};
+use crate::vocab::bus::{Subscriber, WeakPublisher};
+use tokio::sync::mpsc;
 
 use crate::report::CallRecord;
 use crate::scenario::Scenario;
@@ -149,7 +150,7 @@ struct Suite {
     /// The suite's own events (a line per call, progress) go to the front-ends with the
     /// engine's. Weak: when the engine's sender goes, the channel closes as it always did,
     /// so no one waits on the suite for the end of the stream.
-    publish: broadcast::WeakSender<Event>,
+    publish: WeakPublisher,
     scenario: Scenario,
     opts: SuiteOptions,
     started: Instant,
@@ -179,9 +180,9 @@ struct Suite {
 pub async fn run(
     scenario: Scenario,
     opts: SuiteOptions,
-    mut events: broadcast::Receiver<Event>,
+    mut events: Subscriber,
     commands: mpsc::UnboundedSender<Command>,
-    publish: broadcast::WeakSender<Event>,
+    publish: WeakPublisher,
 ) -> SuiteResult {
     let mut suite = Suite {
         publish,
@@ -205,11 +206,8 @@ pub async fn run(
     loop {
         tokio::select! {
             received = events.recv() => match received {
-                Ok(Event::Stopped) | Err(broadcast::error::RecvError::Closed) => break,
-                Ok(event) => suite.on_event(&event, &commands),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("suite fell behind the engine's events: {n} dropped");
-                }
+                Some(Event::Stopped) | None => break,
+                Some(event) => suite.on_event(&event, &commands),
             },
             _ = tick.tick() => {
                 suite.on_tick(&commands);
@@ -364,7 +362,7 @@ impl Suite {
 
     fn emit(&self, event: Event) {
         if let Some(tx) = self.publish.upgrade() {
-            let _ = tx.send(event);
+            tx.send(event);
         }
     }
 

@@ -24,6 +24,7 @@ pub mod terminal;
 pub mod view;
 
 use crate::frontend::Outcome;
+use crate::vocab::bus::Subscriber;
 use crate::vocab::{Command, Event, LogKind, LogLevel};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
@@ -32,7 +33,7 @@ use pacing::Pacer;
 use state::{App, WallClock};
 use std::time::{Duration, Instant};
 use terminal::TerminalGuard;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 /// Hidden test hook: panic this many milliseconds after start, to prove the terminal is
@@ -40,10 +41,7 @@ use tokio::time::sleep_until;
 const TEST_PANIC_ENV: &str = "SIPTERM_TEST_PANIC_AFTER_MS";
 
 /// Runs the TUI until the engine stops; returns the process exit status.
-pub async fn run(
-    mut events: broadcast::Receiver<Event>,
-    commands: mpsc::UnboundedSender<Command>,
-) -> Outcome {
+pub async fn run(mut events: Subscriber, commands: mpsc::UnboundedSender<Command>) -> Outcome {
     // Whatever way this function ends (even a panic), the engine is told to quit, so the
     // process never hangs with nobody listening.
     let commands = QuitOnDrop(commands);
@@ -86,18 +84,13 @@ pub async fn run(
         };
         tokio::select! {
             received = events.recv() => match received {
-                Ok(event) => {
+                Some(event) => {
                     app.apply(&event, Instant::now());
                     // Levels arrive ~20 times a second per call; the meters' animation tick
                     // draws them, so they do not each ask for a frame of their own.
                     dirty |= !matches!(event, Event::Levels { .. });
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("the screen fell behind; {n} engine events were skipped");
-                    app.push_log(LogLevel::Warn, LogKind::Warning, note, Instant::now());
-                    dirty = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
+                None => break,
             },
             key = keys.next(), if keys_open => match key {
                 Some(Ok(TermEvent::Key(key))) => {

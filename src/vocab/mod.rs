@@ -6,6 +6,7 @@
 //! another sipterm module. Events serialize to the `--json` line format, so field names here
 //! are a public contract (tests and user scripts parse them).
 
+pub mod bus;
 pub mod clock;
 pub mod codec;
 pub mod quality;
