@@ -563,3 +563,55 @@ fn a_caller_that_vanishes_without_a_bye_is_hung_up_after_the_rtp_timeout() {
     sipterm.interrupt();
     assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
 }
+
+/// A process starved of CPU (stopped outright for 600 ms, as a hog on its core would do for
+/// longer): what it could still send it sends late, what it could not it counts, and the wire
+/// agrees with the count — the missing frames are missing from the numbering too, so the
+/// receiver counts them as lost rather than hearing time jump.
+#[test]
+fn frames_a_starved_process_could_not_send_are_counted_and_reported() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mut sipterm = alice(&kamailio, &["--audio", "echo"]);
+    wait_registered(&mut sipterm);
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let sipp = call_alice(&kamailio, "uac_tone.xml")
+        .key("call_ms", 3000)
+        .media_port(media_port)
+        .spawn();
+    wait_event(&mut sipterm, "an active call", |e| {
+        is(e, "call_state") && e["state"] == "active"
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = sipterm.pid() as libc::pid_t;
+    // SAFETY: plain signals to our own child process.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(600));
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let run = sipp.wait();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+    let not_sent = ended["media"]["frames_not_sent"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no frames_not_sent in {ended}"));
+    // 30 frames came due while stopped; up to 10 go out late.
+    assert!((15..=40).contains(&not_sent), "{ended}");
+
+    let packets = capture.stop();
+    assert!(packets.len() > 100, "{} packets", packets.len());
+    let mut gaps = 0u64;
+    for pair in packets.windows(2) {
+        let seq_step = pair[1].seq.wrapping_sub(pair[0].seq);
+        let ts_step = pair[1].timestamp.wrapping_sub(pair[0].timestamp);
+        assert_eq!(ts_step, 160 * u32::from(seq_step), "{:?}", &pair);
+        gaps += u64::from(seq_step) - 1;
+    }
+    assert_eq!(gaps, not_sent, "the wire and the count agree");
+    let warned = events(&sipterm).iter().any(|e| {
+        is(e, "log")
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("{not_sent} frames of our audio not sent")))
+    });
+    assert!(warned, "no warning line\n{}", sipterm.report());
+}

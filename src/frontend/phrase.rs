@@ -407,6 +407,18 @@ impl Phraser {
                             s.packets_foreign,
                         ),
                     );
+                    // Audio lost inside this process is never silent (a CPU-starved media task).
+                    if s.frames_not_sent > 0 || s.frames_not_played > 0 {
+                        say(
+                            LogLevel::Warn,
+                            LogKind::Warning,
+                            format!(
+                                "call {call}: {} frames of our audio not sent, {} frames of the \
+                                 remote's not played (20 ms each)",
+                                s.frames_not_sent, s.frames_not_played
+                            ),
+                        );
+                    }
                     if let Some(words) = media.turn_taking.as_deref().and_then(super::turn_words) {
                         say(
                             LogLevel::Info,
@@ -684,6 +696,7 @@ mod tests {
             ),
             ["call #1: DTMF digit # received"]
         );
+        let before_the_end = p.clone();
         let ended = Event::CallEnded {
             call: CallId(1),
             direction: Direction::Incoming,
@@ -711,13 +724,25 @@ mod tests {
             verdict: None,
         };
         assert_eq!(
-            words(&mut p, ended),
+            words(&mut p, ended.clone()),
             [
                 "call #1 with Bob <sip:bob@example.org> ended: the caller hung up",
                 "call #1: 2.5 s, RTP sent 250 / received 120 packets, lost 2 (0.8 %), jitter \
                  3.5 ms, RTT 12 ms, MOS 4.30, 0 invalid, 0 from foreign sources",
                 "call #1: turns: greeting 0.74 s"
             ]
+        );
+        // Audio this process lost (a starved media task) gets a warning of its own.
+        let mut starved = ended.clone();
+        if let Event::CallEnded { media, .. } = &mut starved {
+            media.stats.frames_not_sent = 15;
+            media.stats.frames_not_played = 2;
+        }
+        let lines = words(&mut before_the_end.clone(), starved);
+        assert_eq!(
+            lines[2],
+            "call #1: 15 frames of our audio not sent, 2 frames of the remote's not played \
+             (20 ms each)"
         );
         // Voice changes are details: the figures above say what matters.
         let voice = Event::Voice {

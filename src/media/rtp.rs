@@ -71,6 +71,12 @@ impl RtpSender {
         self.timestamp = self.timestamp.wrapping_add(samples);
     }
 
+    /// Leaves `packets` sequence numbers unused: packets that were due and never sent, so a
+    /// receiver counts them as lost (RFC 3550 A.3) rather than seeing the timestamp jump alone.
+    pub fn skip(&mut self, packets: u16) {
+        self.sequence = self.sequence.wrapping_add(packets);
+    }
+
     /// Sets the marker on the next packet: the start of a talkspurt (RFC 3551 §4.1), which is
     /// how we flag the first packet after resuming from hold.
     pub fn mark_next(&mut self) {

@@ -25,6 +25,7 @@ use crate::vocab::Quality;
 
 mod backoff;
 mod keepalive;
+mod pacing;
 mod source;
 mod task;
 #[cfg(test)]
@@ -114,6 +115,8 @@ struct Counters {
     invalid: AtomicU64,
     /// SRTP or SRTCP that failed authentication: counted in `invalid` too.
     srtp_auth_failures: AtomicU64,
+    not_sent: AtomicU64,
+    not_played: AtomicU64,
     foreign: AtomicU64,
     ssrc_changes: AtomicU64,
     lost: AtomicI64,
@@ -135,6 +138,8 @@ impl Counters {
             packets_foreign: self.foreign.load(Ordering::Relaxed),
             ssrc_changes: self.ssrc_changes.load(Ordering::Relaxed),
             srtp_auth_failures: self.srtp_auth_failures.load(Ordering::Relaxed),
+            frames_not_sent: self.not_sent.load(Ordering::Relaxed),
+            frames_not_played: self.not_played.load(Ordering::Relaxed),
             quality: Quality {
                 packets_lost: self.lost.load(Ordering::Relaxed),
                 loss_percent: f(&self.loss_percent),

@@ -222,6 +222,8 @@ struct Pending {
     closed: bool,
 }
 
+// Nearly every slot holds an event: boxing it would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Event(Event),
     Latest(Key),

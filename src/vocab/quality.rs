@@ -38,6 +38,13 @@ pub struct MediaStats {
     /// the JSON of calls where it happened.
     #[serde(skip_serializing_if = "is_zero")]
     pub srtp_auth_failures: u64,
+    /// 20 ms frames we owed the remote and never sent: send ticks too late to catch up (the
+    /// process starved of CPU; the sequence number skips them, so the receiver counts them as
+    /// lost too) and sends the system refused.
+    pub frames_not_sent: u64,
+    /// Frames of the remote's stream that arrived but were not played: too late for their slot,
+    /// or dropped to bring a grown playout delay back down.
+    pub frames_not_played: u64,
     #[serde(flatten)]
     pub quality: Quality,
 }

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
 use super::keepalive::{self, KeepaliveClock};
+use super::pacing::{frame_index, Pacing};
 use super::source::{Admit, Sources};
 use super::voice::Voice;
 use super::{
@@ -189,10 +190,11 @@ impl MediaTask {
     ) -> Finished {
         let start = Instant::now();
         self.epoch = start.into_std();
-        // Ticks fall on start + n * 20 ms. After a stall, missed ticks are skipped rather than
-        // sent in a burst; the timestamp still advances by the frames that passed.
-        let mut ticker = tokio::time::interval_at(start, FRAME);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        // Frame n is due at start + n * 20 ms (an absolute schedule: no drift). A tick that
+        // comes late does every frame that is due, within `MAX_CATCH_UP_FRAMES`.
+        let mut pacing = Pacing::default();
+        let tick = tokio::time::sleep_until(start);
+        tokio::pin!(tick);
         let rtcp = self.rtcp.take();
         let mut rtcp_buf = std::mem::take(&mut self.bufs.rtcp_in);
         loop {
@@ -207,9 +209,17 @@ impl MediaTask {
                     Err(_) => break,
                 },
                 Some(cmd) = control.recv() => self.on_control(cmd),
-                at = ticker.tick() => {
-                    let frame = frame_index(at - start);
-                    self.on_tick(frame, rtcp.as_ref()).await;
+                () = &mut tick => {
+                    let due = pacing.due(frame_index(Instant::now() - start));
+                    if due.count() > 1 {
+                        // Back from a stall: what queued meanwhile should play in these frames.
+                        self.drain_socket();
+                    }
+                    self.skip_frames(due.skipped);
+                    for frame in due.frames {
+                        self.on_tick(frame, rtcp.as_ref()).await;
+                    }
+                    tick.as_mut().reset(start + FRAME * pacing.next() as u32);
                 }
                 received = recv_after(
                     self.rtp_backoff.resume_at(),
@@ -448,6 +458,45 @@ impl MediaTask {
         }
     }
 
+    /// Frames whose time passed while the task could not run, beyond what may still be sent
+    /// late: counted as not sent, their sequence numbers skipped (the receiver counts them as
+    /// lost), and silence in the recording so it stays in time with the call.
+    fn skip_frames(&mut self, frames: u64) {
+        if frames == 0 {
+            return;
+        }
+        let samples = self.params.codec.samples_per_frame();
+        if self.may_send() {
+            self.counters.not_sent.fetch_add(frames, Ordering::Relaxed);
+            self.sender.skip(frames as u16);
+        }
+        if let Some(recorder) = &mut self.recorder {
+            self.bufs.remote_pcm.clear();
+            self.bufs.remote_pcm.resize(samples, 0);
+            for _ in 0..frames {
+                recorder.push(&self.bufs.remote_pcm, &self.bufs.remote_pcm);
+            }
+        }
+        tracing::debug!(frames, "media task fell behind: frames skipped");
+    }
+
+    /// Reads what is waiting on the RTP socket without waiting, within the tick's budget.
+    fn drain_socket(&mut self) {
+        while self.receive_budget > 0 {
+            match self.socket.try_recv_from(&mut self.bufs.datagram) {
+                Ok((len, from)) => {
+                    self.receive_budget -= 1;
+                    self.on_datagram(len, from);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.on_receive_failure(Channel::Rtp, &e);
+                    break;
+                }
+            }
+        }
+    }
+
     /// Puts the next frame of a clip being played in place of the port's audio; a clip that
     /// ends mid-frame is followed by silence, and reported.
     fn play_clip(&mut self) {
@@ -539,7 +588,10 @@ impl MediaTask {
                     .octets_sent
                     .wrapping_add((len - rtp::HEADER_LEN) as u32);
             }
-            Err(e) => tracing::debug!(error = %e, %destination, "RTP send failed"),
+            Err(e) => {
+                self.counters.not_sent.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, %destination, "RTP send failed");
+            }
         }
     }
 
@@ -808,6 +860,10 @@ impl MediaTask {
             mos,
         };
         self.counters.store_quality(quality);
+        let jitter = self.jitter.stats();
+        self.counters
+            .not_played
+            .store(jitter.late + jitter.dropped_for_catch_up, Ordering::Relaxed);
         self.emit(MediaEvent::Quality(self.counters.snapshot()));
     }
 
@@ -867,11 +923,4 @@ fn jitter_buffer(codec: Codec) -> JitterBuffer {
         Codec::Pcmu | Codec::Pcma => jb.split_payloads(codec.samples_per_frame()),
         Codec::Opus => jb,
     }
-}
-
-/// Which 20 ms slot since the start an interval tick belongs to (rounded: ticks are exact
-/// multiples, the rounding only guards against clock granularity).
-fn frame_index(since_start: Duration) -> u64 {
-    let frame_us = FRAME.as_micros();
-    ((since_start.as_micros() + frame_us / 2) / frame_us) as u64
 }

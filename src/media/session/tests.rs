@@ -167,8 +167,8 @@ async fn null_mode_sends_paced_silence_with_proper_numbering() {
     let got = recv_until(&remote, begin + Duration::from_secs(1)).await;
     let stats = handle.stop().await.stats;
 
-    // Pacing never runs ahead of the clock (no bursts); a loaded machine may skip ticks, so
-    // only the upper bound is firm.
+    // Pacing never runs ahead of the clock; a loaded machine may skip ticks, so only the
+    // upper bound is firm.
     assert!(
         (10..=55).contains(&got.len()),
         "{} packets in 1 s",
@@ -180,15 +180,56 @@ async fn null_mode_sends_paced_silence_with_proper_numbering() {
         let (a, b) = (&pair[0], &pair[1]);
         assert!(!b.marker);
         assert_eq!(b.ssrc, a.ssrc);
-        assert_eq!(b.seq, a.seq.wrapping_add(1));
-        // Skipped ticks (a stalled machine) advance the timestamp by whole frames.
-        let step = b.ts.wrapping_sub(a.ts);
-        assert!(step >= 160 && step % 160 == 0, "timestamp step {step}");
+        // Frames skipped by a stalled machine leave a gap in both numberings, never in the
+        // timestamp alone (which no receiver would count as loss).
+        let seq_step = b.seq.wrapping_sub(a.seq);
+        assert!(seq_step >= 1);
+        assert_eq!(b.ts.wrapping_sub(a.ts), 160 * u32::from(seq_step));
     }
+    let gaps: u64 = got
+        .windows(2)
+        .map(|p| u64::from(p[1].seq.wrapping_sub(p[0].seq)) - 1)
+        .sum();
+    assert!(
+        stats.frames_not_sent >= gaps,
+        "{stats:?}, {gaps} frames missing"
+    );
     for p in &got {
         assert_eq!(p.payload_type, 0);
         assert_eq!(p.payload, [0xFF; 160], "µ-law silence");
     }
+}
+
+/// The media task kept from running for 500 ms (the whole runtime blocked, as under CPU
+/// starvation): the last 200 ms of it go out late, in a burst, and the 300 ms before are counted
+/// as not sent and left out of the numbering, so the receiver counts them as lost.
+#[tokio::test(flavor = "current_thread")]
+async fn frames_a_stall_kept_from_going_out_are_sent_late_or_counted() {
+    let remote = peer().await;
+    let handle = session(&remote, Codec::Pcmu, AudioMode::Null).await;
+    let first = recv(&remote, Duration::from_secs(1))
+        .await
+        .expect("a packet");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::thread::sleep(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = handle.stop().await.stats;
+    let mut got = vec![first];
+    got.extend(recv_until(&remote, Instant::now() + Duration::from_millis(200)).await);
+
+    let span = got.last().unwrap().ts.wrapping_sub(got[0].ts) / 160 + 1;
+    let numbered = u32::from(got.last().unwrap().seq.wrapping_sub(got[0].seq)) + 1;
+    assert_eq!(numbered, span, "timestamps and numbers move together");
+    let missing = u64::from(span) - got.len() as u64;
+    assert!(
+        (14..=25).contains(&missing),
+        "{missing} frames missing on the wire, {stats:?}"
+    );
+    assert_eq!(
+        stats.frames_not_sent, missing,
+        "every missing frame is counted"
+    );
+    assert_eq!(stats.packets_sent, got.len() as u64);
 }
 
 #[tokio::test]
