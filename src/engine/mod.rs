@@ -13,6 +13,7 @@ mod account;
 mod audio;
 mod card;
 pub mod core;
+mod memory;
 mod nat;
 mod perform;
 mod resources;
@@ -145,6 +146,10 @@ struct Engine<S: SipSide> {
     bridge_events: mpsc::UnboundedSender<(u64, BridgeEvent)>,
     bridge_rx: mpsc::UnboundedReceiver<(u64, BridgeEvent)>,
     audio: Audio,
+    /// How often media sessions publish levels: thinned as calls add up, off when the
+    /// front-end shows none (plain headless output).
+    levels: crate::media::session::LevelRate,
+    trimmer: memory::Trimmer,
     traces: trace::TraceRouter,
     transcripts: writer::TranscriptWriter,
 }
@@ -304,6 +309,13 @@ impl<S: SipSide> Engine<S> {
             bridge_events,
             bridge_rx,
             audio,
+            levels: match config.front_end {
+                crate::config::FrontEnd::Headless { json: false } => {
+                    crate::media::session::LevelRate::off()
+                }
+                _ => crate::media::session::LevelRate::default(),
+            },
+            trimmer: memory::Trimmer::default(),
             traces: trace::TraceRouter::default(),
             transcripts: writer::TranscriptWriter::start(log.clone()),
             log,
@@ -527,7 +539,13 @@ impl<S: SipSide> Engine<S> {
 
     async fn on_task_done(&mut self, done: Result<Done, tokio::task::JoinError>) {
         match done {
-            Ok(Done::Table(input)) => self.feed(input).await,
+            Ok(Done::Table(input)) => {
+                let finished = matches!(input, Input::Finished { .. });
+                self.feed(input).await;
+                if finished && self.trimmer.on_calls(self.resources.len()) {
+                    tokio::task::spawn_blocking(memory::release);
+                }
+            }
             Ok(Done::Card(opened)) => self.on_card_reopened(opened),
             Ok(Done::Stun(done)) => {
                 if let Some(input) = self.on_stun(*done) {

@@ -199,6 +199,7 @@ impl<S: SipSide> Engine<S> {
             }
             Effect::Teardown(call) => {
                 let handles = self.resources.take(call);
+                self.levels.set_for_calls(self.resources.len());
                 self.tasks.spawn(async move {
                     let bridge = match handles.bridge {
                         Some(b) => Some(b.stop().await),
@@ -274,11 +275,14 @@ impl<S: SipSide> Engine<S> {
                 tx: self.media_events.clone(),
             }),
             recorder,
+            levels: self.levels.clone(),
         };
         let media =
             session::start_with(rtp, negotiated, port, options).map_err(|e| e.to_string())?;
         let local_rtp = media.local_addr();
         self.resources.entry(call).media = Some(media);
+        self.levels.set_for_calls(self.resources.len());
+        self.trimmer.on_calls(self.resources.len());
         Ok(MediaRunning {
             local_rtp,
             transcript,

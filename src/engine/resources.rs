@@ -28,6 +28,11 @@ impl Resources {
         self.0.entry(call).or_default()
     }
 
+    /// Calls holding anything: from the answer to the teardown.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn get(&self, call: CallId) -> Option<&Handles> {
         self.0.get(&call)
     }

@@ -192,7 +192,8 @@ async fn run_executor(config: Config) -> Running {
 
 #[tokio::test]
 async fn executor_answers_through_the_sip_side_echoes_rtp_and_reports_the_end() {
-    let config = config(&["--audio", "echo", "--auto-answer"]);
+    // JSON output shows levels (plain headless output has no use for them).
+    let config = config(&["--audio", "echo", "--auto-answer", "--json"]);
     let loopback = IpAddr::from([127, 0, 0, 1]);
     let Running {
         mut events,

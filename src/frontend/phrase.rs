@@ -413,9 +413,10 @@ impl Phraser {
                             LogLevel::Warn,
                             LogKind::Warning,
                             format!(
-                                "call {call}: {} frames of our audio not sent, {} frames of the \
-                                 remote's not played (20 ms each)",
-                                s.frames_not_sent, s.frames_not_played
+                                "call {call}: {} of our audio not sent, {} of the remote's not \
+                                 played (20 ms each)",
+                                frames(s.frames_not_sent),
+                                frames(s.frames_not_played)
                             ),
                         );
                     }
@@ -543,6 +544,15 @@ pub fn end_words(reason: &EndReason, direction: Direction) -> String {
             format!("nobody answered within {secs} s, we cancelled")
         }
         EndReason::Transferred { target } => format!("transferred to {target}"),
+    }
+}
+
+/// "1 frame", "15 frames".
+fn frames(n: u64) -> String {
+    if n == 1 {
+        "1 frame".into()
+    } else {
+        format!("{n} frames")
     }
 }
 
@@ -743,6 +753,15 @@ mod tests {
             lines[2],
             "call #1: 15 frames of our audio not sent, 2 frames of the remote's not played \
              (20 ms each)"
+        );
+        let mut one = ended.clone();
+        if let Event::CallEnded { media, .. } = &mut one {
+            media.stats.frames_not_played = 1;
+        }
+        assert_eq!(
+            words(&mut before_the_end.clone(), one)[2],
+            "call #1: 0 frames of our audio not sent, 1 frame of the remote's not played (20 ms \
+             each)"
         );
         // Voice changes are details: the figures above say what matters.
         let voice = Event::Voice {

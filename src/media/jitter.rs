@@ -146,7 +146,7 @@ impl JitterBuffer {
             frame_samples,
             frame_us: (frame_samples * 1_000_000 / clock_rate).max(1),
             split: None,
-            ring: Ring::new(),
+            ring: Ring::new(MAX_PAYLOAD),
             play: 0,
             anchored: false,
             fresh: false,
@@ -167,6 +167,9 @@ impl JitterBuffer {
     /// map to samples (G.711: 160), so peers sending 40 or 60 ms packets still play smoothly.
     pub fn split_payloads(mut self, bytes_per_frame: usize) -> Self {
         self.split = (bytes_per_frame > 0).then_some(bytes_per_frame);
+        if let Some(n) = self.split {
+            self.ring = Ring::new(n);
+        }
         self
     }
 
@@ -183,7 +186,7 @@ impl JitterBuffer {
             Some(_) => (0, 0),
             None => (1, payload.len()),
         };
-        if payload.is_empty() || frames == 0 || frames > CAPACITY || part > MAX_PAYLOAD {
+        if payload.is_empty() || frames == 0 || frames > CAPACITY || part > self.ring.slot_len() {
             self.stats.rejected += 1;
             return PushOutcome::Rejected;
         }

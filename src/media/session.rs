@@ -216,6 +216,54 @@ pub struct MediaOptions {
     pub rtcp: Option<UdpSocket>,
     pub events: Option<MediaEvents>,
     pub recorder: Option<RecorderHandle>,
+    pub levels: LevelRate,
+}
+
+/// How often sessions publish their levels, shared by all of them and changed while they run:
+/// every `n` frames, or never (0). Meters on a screen want about 17 a second; a thousand calls
+/// do not need 17 000, and a front-end that shows no meters needs none.
+#[derive(Clone, Debug)]
+pub struct LevelRate(Arc<std::sync::atomic::AtomicU32>);
+
+/// Every third frame: about 17 a second, what a meter's animation needs.
+pub const LEVELS_EVERY_FRAMES: u32 = 3;
+/// Level events a second across all calls, beyond which each call's rate is thinned.
+const LEVELS_PER_SECOND: u32 = 1_000;
+
+impl Default for LevelRate {
+    fn default() -> Self {
+        LevelRate::every(LEVELS_EVERY_FRAMES)
+    }
+}
+
+impl LevelRate {
+    pub fn every(frames: u32) -> LevelRate {
+        LevelRate(Arc::new(std::sync::atomic::AtomicU32::new(frames)))
+    }
+
+    pub fn off() -> LevelRate {
+        LevelRate::every(0)
+    }
+
+    /// Every `LEVELS_EVERY_FRAMES`, thinned so that `calls` sessions publish at most
+    /// `LEVELS_PER_SECOND` in all (a thousand calls: one a second each). Off stays off.
+    pub fn set_for_calls(&self, calls: usize) {
+        if self.frames() == 0 {
+            return;
+        }
+        let frames_per_second = 1000 / FRAME_MS;
+        let calls = u32::try_from(calls).unwrap_or(u32::MAX);
+        let thinned = calls
+            .saturating_mul(frames_per_second)
+            .div_ceil(LEVELS_PER_SECOND);
+        self.0
+            .store(thinned.max(LEVELS_EVERY_FRAMES), Ordering::Relaxed);
+    }
+
+    /// Frames between two level events; 0 for none.
+    pub fn frames(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 enum Control {

@@ -27,14 +27,14 @@ struct Link {
 }
 
 pub(super) struct Candidates {
-    slots: Box<[Link]>,
+    /// Empty until the first off-timeline packet: most streams never have one, and a
+    /// thousand calls need not hold 12 KB each for it.
+    slots: Vec<Link>,
 }
 
 impl Candidates {
     pub fn new() -> Self {
-        Self {
-            slots: vec![Link::default(); SLOTS].into_boxed_slice(),
-        }
+        Self { slots: Vec::new() }
     }
 
     /// Files an off-timeline packet and returns how many packets in a row, itself included,
@@ -50,6 +50,9 @@ impl Candidates {
                 && (0..=MAX_GAP_US).contains(&gap_us)
                 && (gap_us - media_us).abs() <= TOLERANCE_US
         };
+        if self.slots.is_empty() {
+            self.slots = vec![Link::default(); SLOTS];
+        }
         let count = [1u16, 2]
             .into_iter()
             .filter_map(|step| {

@@ -1,5 +1,7 @@
 //! The jitter buffer's storage: one slot per 20 ms frame in a ring indexed by frame number,
 //! with every payload buffer allocated once, up front, so filing a packet never allocates.
+//! Slots are as large as the codec's frames need (160 bytes for G.711 split into 20 ms
+//! frames, `MAX_PAYLOAD` otherwise): a thousand G.711 calls hold 10 KB each, not 96 KB.
 
 use super::{CAPACITY, MAX_PAYLOAD};
 
@@ -21,6 +23,8 @@ enum Slot {
 
 pub(super) struct Ring {
     slots: [Slot; CAPACITY],
+    /// Bytes per slot in `data`.
+    slot_len: usize,
     data: Box<[u8]>,
     held: usize,
     newest: i64,
@@ -31,13 +35,21 @@ fn index(frame: i64) -> usize {
 }
 
 impl Ring {
-    pub fn new() -> Self {
+    /// Room for `CAPACITY` payloads of up to `slot_len` bytes (at most `MAX_PAYLOAD`).
+    pub fn new(slot_len: usize) -> Self {
+        let slot_len = slot_len.clamp(1, MAX_PAYLOAD);
         Self {
             slots: [Slot::Empty; CAPACITY],
-            data: vec![0; CAPACITY * MAX_PAYLOAD].into_boxed_slice(),
+            slot_len,
+            data: vec![0; CAPACITY * slot_len].into_boxed_slice(),
             held: 0,
             newest: 0,
         }
+    }
+
+    /// The largest payload a slot holds.
+    pub fn slot_len(&self) -> usize {
+        self.slot_len
     }
 
     /// Frames buffered.
@@ -68,8 +80,8 @@ impl Ring {
             }
             self.held -= 1;
         }
-        let len = payload.len().min(MAX_PAYLOAD);
-        let start = i * MAX_PAYLOAD;
+        let len = payload.len().min(self.slot_len);
+        let start = i * self.slot_len;
         self.data[start..start + len].copy_from_slice(&payload[..len]);
         self.slots[i] = Slot::Held {
             frame,
@@ -89,9 +101,7 @@ impl Ring {
     pub fn peek(&self, frame: i64) -> Option<&[u8]> {
         let i = index(frame);
         match self.slots[i] {
-            Slot::Held { frame: f, len, .. } if f == frame => {
-                Some(&self.data[i * MAX_PAYLOAD..i * MAX_PAYLOAD + usize::from(len)])
-            }
+            Slot::Held { frame: f, len, .. } if f == frame => Some(self.payload(i, len)),
             _ => None,
         }
     }
@@ -114,11 +124,14 @@ impl Ring {
     pub fn played(&self, frame: i64) -> &[u8] {
         let i = index(frame);
         match self.slots[i] {
-            Slot::Played { frame: f, len } if f == frame => {
-                &self.data[i * MAX_PAYLOAD..i * MAX_PAYLOAD + usize::from(len)]
-            }
+            Slot::Played { frame: f, len } if f == frame => self.payload(i, len),
             _ => &[],
         }
+    }
+
+    fn payload(&self, i: usize, len: u16) -> &[u8] {
+        let start = i * self.slot_len;
+        &self.data[start..start + usize::from(len)]
     }
 
     /// Drops a buffered frame unplayed; false if it was not here.

@@ -46,23 +46,14 @@ struct Candidate {
     run: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Sources {
     /// The source listened to, and when it was last heard.
     current: Option<(u32, Instant)>,
     /// The media moved: the next source heard replaces the current one at once.
     released: bool,
-    candidates: Box<[Candidate]>,
-}
-
-impl Default for Sources {
-    fn default() -> Self {
-        Self {
-            current: None,
-            released: false,
-            candidates: vec![Candidate::default(); CANDIDATES].into_boxed_slice(),
-        }
-    }
+    /// Empty until a second source shows up: most calls never see one.
+    candidates: Vec<Candidate>,
 }
 
 impl Sources {
@@ -96,6 +87,9 @@ impl Sources {
             }
             Some((current, heard)) => (*current, *heard),
         };
+        if self.candidates.is_empty() {
+            self.candidates = vec![Candidate::default(); CANDIDATES];
+        }
         let candidate = &mut self.candidates[slot(ssrc)];
         let run = if candidate.run > 0 && candidate.ssrc == ssrc && candidate.next_seq == seq {
             candidate.run.saturating_add(1)

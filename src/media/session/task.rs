@@ -41,13 +41,13 @@ use crate::media::transcode::{Decoder, Encoder};
 use crate::media::wav::RecorderHandle;
 use crate::vocab::{Codec, Quality};
 
-/// Levels go out every third frame (~17 per second), quality every second, RTCP every 5 s
-/// (RFC 3550 §6.2's minimum interval for a two-party session).
-const LEVEL_EVERY: u64 = 3;
+/// Quality goes out every second, RTCP every 5 s (RFC 3550 §6.2's minimum interval for a
+/// two-party session); levels as often as `LevelRate` says.
 const QUALITY_EVERY: u64 = 50;
 const RTCP_EVERY: u64 = 250;
-/// Larger than any sane RTP packet; bigger datagrams are garbage anyway.
-const RECV_BUFFER: usize = 4096;
+/// Larger than any sane RTP packet (the largest Opus frame is 1 275 bytes); bigger
+/// datagrams are garbage anyway.
+const RECV_BUFFER: usize = 2048;
 /// RTP datagrams read between two 20 ms ticks: 12 500 a second, 250 times a normal stream.
 /// Beyond that the socket is left alone until the next tick.
 const MAX_DATAGRAMS_PER_TICK: u32 = 250;
@@ -60,6 +60,7 @@ pub(super) struct MediaTask {
     port: Box<dyn AudioPort>,
     counters: Arc<Counters>,
     events: Option<MediaEvents>,
+    levels: super::LevelRate,
     recorder: Option<RecorderHandle>,
     sender: RtpSender,
     /// SRTP/SRTCP contexts when the call is encrypted: every packet out is protected, every
@@ -151,6 +152,7 @@ impl MediaTask {
             port,
             counters,
             events: options.events,
+            levels: options.levels,
             recorder: options.recorder,
             sender: RtpSender::new(),
             srtp,
@@ -442,7 +444,8 @@ impl MediaTask {
             self.keep_alive(frame).await;
         }
 
-        if frame.is_multiple_of(LEVEL_EVERY) {
+        let level_every = u64::from(self.levels.frames());
+        if level_every > 0 && frame.is_multiple_of(level_every) {
             let remote = self.remote_meter.take();
             let local = self.local_meter.take();
             self.emit(MediaEvent::Levels { remote, local });

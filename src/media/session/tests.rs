@@ -656,3 +656,47 @@ async fn persistent_receive_errors_warn_once_keep_sending_and_recover() {
     let stats = handle.stop().await.stats;
     assert!(stats.packets_received > 0, "{stats:?}");
 }
+
+#[test]
+fn levels_thin_out_as_calls_add_up_and_stay_off_when_off() {
+    let rate = LevelRate::default();
+    assert_eq!(rate.frames(), LEVELS_EVERY_FRAMES);
+    rate.set_for_calls(1);
+    assert_eq!(rate.frames(), 3, "about 17 a second for one call");
+    rate.set_for_calls(60);
+    assert_eq!(rate.frames(), 3, "60 calls × 17 a second fit in a thousand");
+    rate.set_for_calls(1000);
+    assert_eq!(rate.frames(), 50, "a thousand calls: one a second each");
+    let shared = rate.clone();
+    rate.set_for_calls(0);
+    assert_eq!(shared.frames(), 3, "every session sees the change");
+    let off = LevelRate::off();
+    off.set_for_calls(5);
+    assert_eq!(off.frames(), 0);
+}
+
+#[tokio::test]
+async fn a_session_with_levels_off_publishes_none() {
+    let remote = peer().await;
+    let socket = bind_rtp(LOCALHOST, 20000..=29999).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let options = MediaOptions {
+        events: Some(MediaEvents { tag: 1, tx }),
+        levels: LevelRate::off(),
+        ..MediaOptions::default()
+    };
+    let p = params(
+        remote.local_addr().unwrap(),
+        Codec::Pcmu,
+        MediaDirection::SendRecv,
+    );
+    let handle = start_with(socket, p, port_for(AudioMode::Null), options).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    handle.stop().await;
+    let mut quality = 0;
+    while let Ok((_, event)) = rx.try_recv() {
+        assert!(!matches!(event, MediaEvent::Levels { .. }), "{event:?}");
+        quality += u32::from(matches!(event, MediaEvent::Quality(_)));
+    }
+    assert!(quality >= 1, "quality is still published");
+}
