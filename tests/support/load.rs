@@ -268,6 +268,11 @@ impl WireFigures {
         self.lost_per_call.values().sum()
     }
 
+    /// Calls that lost at least one frame.
+    pub fn calls_with_loss(&self) -> usize {
+        self.lost_per_call.values().filter(|&&n| n > 0).count()
+    }
+
     pub fn total_seq_gaps(&self) -> u64 {
         self.streams.iter().map(|s| s.seq_gaps).sum()
     }
@@ -457,7 +462,7 @@ impl LoadFigures {
         };
         format!(
             "load: {ua} N={}: failed {} (sipp {}, no RTP {}), frames lost per call max {} \
-             (total {}, seq gaps {}), CPU {cpu}, RSS idle {:.1} MB, +{:.0} KB per call, \
+             (total {} in {} calls, seq gaps {}), CPU {cpu}, RSS idle {:.1} MB, +{:.0} KB per call, \
              after {:.1} MB; pacing |dev| p50 {} p99 {}",
             self.calls,
             self.failed(),
@@ -466,6 +471,7 @@ impl LoadFigures {
             self.calls.saturating_sub(self.wire.calls_with_rtp() as u32),
             self.wire.max_lost(),
             self.wire.total_lost(),
+            self.wire.calls_with_loss(),
             self.wire.total_seq_gaps(),
             mb(self.idle.rss_kib),
             self.hwm_growth_per_call_kib(),
