@@ -365,11 +365,7 @@ pub fn wire_figures(datagrams: &[UdpDatagram]) -> WireFigures {
                 acc.min_ts = acc.min_ts.min(acc.ts);
                 acc.max_ts = acc.max_ts.max(acc.ts);
                 let gap = p.time.saturating_sub(acc.figures.last);
-                let dev = if gap > FRAME {
-                    gap - FRAME
-                } else {
-                    FRAME - gap
-                };
+                let dev = gap.abs_diff(FRAME);
                 deviations.push(dev.as_micros() as u64);
                 acc.figures.packets += 1;
                 acc.figures.last = p.time;
