@@ -142,6 +142,9 @@ pub struct Memory {
     pub rss_kib: u64,
     /// The most it was ever resident (`VmHWM`).
     pub hwm_kib: u64,
+    /// Its threads (`Threads`): the scheduler shares the cores out per thread, so a UA with
+    /// a thread per call gets more of a busy machine than one with a few.
+    pub threads: u64,
 }
 
 /// [`Memory`] of `pid`; `None` if it has gone.
@@ -159,6 +162,7 @@ pub fn memory(pid: u32) -> Option<Memory> {
     Some(Memory {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
+        threads: field("Threads:")?,
     })
 }
 
@@ -411,6 +415,8 @@ pub struct LoadFigures {
     pub cpu: Option<(Duration, Duration, usize)>,
     /// Registered and idle, before the calls.
     pub idle: Memory,
+    /// Halfway through the calls, when all are up.
+    pub mid_calls: Option<Memory>,
     /// When the calls had ended (VmHWM then holds their peak).
     pub after_calls: Memory,
     /// [`LINGER`] after the calls ended.
@@ -459,7 +465,7 @@ impl LoadFigures {
         format!(
             "load: {ua} N={}: failed {} (sipp {}, no RTP {}), frames lost per call max {} \
              (total {} in {} calls, seq gaps {}), CPU {cpu}, RSS idle {:.1} MB, +{:.0} KB per call, \
-             after {:.1} MB; pacing |dev| p50 {} p99 {}",
+             after {:.1} MB; pacing |dev| p50 {} p99 {}; threads idle {}, in the calls {}",
             self.calls,
             self.failed(),
             self.sipp_failed
@@ -474,6 +480,9 @@ impl LoadFigures {
             mb(self.settled.rss_kib),
             ms(self.wire.pacing_dev(50.0)),
             ms(self.wire.pacing_dev(99.0)),
+            self.idle.threads,
+            self.mid_calls
+                .map_or("n/a".into(), |m| m.threads.to_string()),
         )
     }
 }
@@ -493,9 +502,14 @@ pub fn measure(
     // 96 bytes hold the headers and RTP's; 256 MB of kernel buffer take a 1 000-call burst.
     let capture = RtpCapture::start_sent_from(target.rtp_ports.clone(), media_port, 96, 256);
     let sampler = CpuSampler::start(target.pid, Duration::from_millis(100));
+    let started = Instant::now();
     let sipp = echo_calls(kamailio, &target.user, calls, call_len)
         .media_port(media_port)
-        .run();
+        .spawn();
+    let setup = Duration::from_secs_f64(f64::from(calls) / f64::from(setup_rate(calls)));
+    std::thread::sleep((setup + call_len / 2).saturating_sub(started.elapsed()));
+    let mid_calls = memory(target.pid);
+    let sipp = sipp.wait();
     let ended = Instant::now();
     let after_calls =
         memory(target.pid).unwrap_or_else(|| panic!("{}\n{sipp}", gone("after the calls")));
@@ -514,6 +528,7 @@ pub fn measure(
         wire,
         cpu,
         idle,
+        mid_calls,
         after_calls,
         settled,
     }
