@@ -31,6 +31,9 @@ rm -f "$nat_log"
 # Figures, not assertions: see the README's performance section. Criterion runs are kept short.
 cargo bench --locked --bench answer_latency
 cargo bench --locked --bench echo_cpu
+# 200 simultaneous echo calls to sipterm, then to baresip (about 2 minutes; scripts/load.sh N
+# for more).
+cargo bench --locked --bench load
 cargo bench --locked --bench bridge_latency
 cargo bench --locked --bench device_latency
 cargo bench --locked --bench codecs -- --noplot

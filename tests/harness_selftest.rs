@@ -827,3 +827,84 @@ fn authenticating_callee_takes_only_the_right_credentials() {
         assert!(callee.actions.contains(&valid), "{callee}");
     }
 }
+
+/// One RTP datagram from 127.0.0.1:`src_port` to sipp's media port, captured at `at_ms`.
+fn rtp_datagram(src_port: u16, ssrc: u32, seq: u16, timestamp: u32, at_ms: u64) -> UdpDatagram {
+    let mut payload = vec![0x80, 0];
+    payload.extend(seq.to_be_bytes());
+    payload.extend(timestamp.to_be_bytes());
+    payload.extend(ssrc.to_be_bytes());
+    payload.extend([0xff; 160]);
+    UdpDatagram {
+        time: Duration::from_millis(1_000_000 + at_ms),
+        src: std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, src_port),
+        dst: std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 7000),
+        payload,
+    }
+}
+
+#[test]
+fn load_wire_figures_count_skipped_and_dropped_frames() {
+    use support::load::wire_figures;
+    let mut datagrams = Vec::new();
+    // Call A skips a send tick: sequence contiguous, the timestamp jumps by two frames.
+    for i in 0..100u16 {
+        let frame = u32::from(i) + u32::from(i >= 50);
+        datagrams.push(rtp_datagram(4000, 1, i, 160 * frame, 20 * u64::from(frame)));
+    }
+    // Call B loses a packet on the way (a sequence gap), and one arrives twice; its
+    // counters wrap in the middle of the call.
+    for i in 0..100u16 {
+        if i == 30 {
+            continue;
+        }
+        let (seq, ts) = (
+            65_500u16.wrapping_add(i),
+            (u32::MAX - 8000).wrapping_add(160 * u32::from(i)),
+        );
+        let at = 20 * u64::from(i) + if i == 70 { 5 } else { 0 };
+        datagrams.push(rtp_datagram(4002, 2, seq, ts, at));
+        if i == 10 {
+            datagrams.push(rtp_datagram(4002, 2, seq, ts, at));
+        }
+    }
+    // Not RTP: left out.
+    let mut junk = rtp_datagram(4004, 3, 0, 0, 0);
+    junk.payload = b"hello".to_vec();
+    datagrams.push(junk);
+    datagrams.sort_by_key(|d| d.time);
+
+    let wire = wire_figures(&datagrams);
+    assert_eq!(wire.calls_with_rtp(), 2, "{:?}", wire.streams);
+    let a = &wire.streams[0];
+    assert_eq!(
+        (a.src_port, a.packets, a.seq_gaps, a.frames_due),
+        (4000, 100, 0, 101)
+    );
+    assert_eq!(a.frames_lost(), 1, "a skipped tick is a lost frame");
+    let b = &wire.streams[1];
+    assert_eq!((b.src_port, b.packets, b.distinct_seqs), (4002, 100, 99));
+    assert_eq!((b.seq_gaps, b.frames_due, b.frames_lost()), (1, 100, 1));
+    assert_eq!(
+        (wire.max_lost(), wire.total_lost(), wire.total_seq_gaps()),
+        (1, 2, 1)
+    );
+    // Pacing: A's skipped tick and B's lost packet leave 40 ms gaps, B's duplicate a 0 ms
+    // one (each 20 ms off); B's late packet is 5 ms late and the next 5 ms early.
+    assert_eq!(wire.pacing_dev(50.0), Some(Duration::ZERO));
+    assert_eq!(wire.pacing_dev(99.0), Some(Duration::from_millis(20)));
+    assert_eq!(wire.pacing_dev_us.iter().filter(|&&d| d == 5000).count(), 2);
+    // Both start at 1 000 s; B ends 1.98 s later, A 2.0 s later: the window when both are
+    // up, half a second trimmed at each end, is 1 000.5 s to 1 001.48 s.
+    let window = wire
+        .all_up_window()
+        .expect("a window when both calls were up");
+    assert_eq!(
+        window,
+        (
+            Duration::from_millis(1_000_500),
+            Duration::from_millis(1_001_480),
+            2
+        )
+    );
+}

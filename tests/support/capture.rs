@@ -38,11 +38,41 @@ pub struct RtpPacket {
     pub dst: SocketAddrV4,
 }
 
+/// Which datagrams a capture keeps (besides its own probes).
+#[derive(Debug, Clone)]
+enum Selection {
+    /// Sent to 127.0.0.1 at one of these ports.
+    To(RangeInclusive<u16>),
+    /// Sent from one of these ports to 127.0.0.1:`to` (one side of many calls to one peer).
+    FromTo(RangeInclusive<u16>, u16),
+}
+
+impl Selection {
+    fn keeps(&self, d: &UdpDatagram) -> bool {
+        match self {
+            Selection::To(ports) => ports.contains(&d.dst.port()),
+            Selection::FromTo(from, to) => from.contains(&d.src.port()) && d.dst.port() == *to,
+        }
+    }
+
+    fn bpf(&self) -> String {
+        match self {
+            Selection::To(ports) => format!("dst portrange {}-{}", ports.start(), ports.end()),
+            Selection::FromTo(from, to) => format!(
+                "(src portrange {}-{} and dst port {to})",
+                from.start(),
+                from.end()
+            ),
+        }
+    }
+}
+
 /// A running dumpcap; stopped on drop (`stop()` to get the packets).
 #[derive(Debug)]
 pub struct RtpCapture {
     child: ChildGuard,
     ports: RangeInclusive<u16>,
+    selection: Selection,
     probe: UdpSocket,
     probe_port: u16,
     markers: u32,
@@ -60,7 +90,32 @@ impl RtpCapture {
     /// Like `start`, for every port in `ports` (e.g. sipterm's `--rtp-ports`, when the
     /// port it will pick is not known in advance).
     pub fn start_range(ports: RangeInclusive<u16>) -> RtpCapture {
+        RtpCapture::start_selection(Selection::To(ports), &[])
+    }
+
+    /// For load runs: every datagram sent from a port in `from` to 127.0.0.1:`to` (what a UA
+    /// sends to sipp's one media port in all its calls), keeping only the first `snaplen`
+    /// bytes of each frame (96 holds the RTP header and the probes) and giving dumpcap a
+    /// kernel buffer of `buffer_mb` MB so a burst of tens of thousands of packets a second
+    /// is not dropped before it is written.
+    pub fn start_sent_from(
+        from: RangeInclusive<u16>,
+        to: u16,
+        snaplen: u32,
+        buffer_mb: u32,
+    ) -> RtpCapture {
+        let (snaplen, buffer_mb) = (snaplen.to_string(), buffer_mb.to_string());
+        RtpCapture::start_selection(
+            Selection::FromTo(from, to),
+            &["-s", &snaplen, "-B", &buffer_mb],
+        )
+    }
+
+    fn start_selection(selection: Selection, extra_args: &[&str]) -> RtpCapture {
         require_tool("dumpcap");
+        let ports = match &selection {
+            Selection::To(ports) | Selection::FromTo(ports, _) => ports.clone(),
+        };
         let (first, last) = (*ports.start(), *ports.end());
         assert!(first <= last, "empty capture port range {first}-{last}");
         let dir = ScratchDir::new(&format!("capture-{first}"));
@@ -69,17 +124,21 @@ impl RtpCapture {
         let probe = UdpSocket::bind((LOCALHOST, 0)).expect("bind the capture probe socket");
         let probe_port = probe.local_addr().expect("probe address").port();
         let filter = format!(
-            "udp and dst host 127.0.0.1 and (dst portrange {first}-{last} or dst port {probe_port})"
+            "udp and dst host 127.0.0.1 and ({} or dst port {probe_port})",
+            selection.bpf()
         );
         let mut command = Command::new("dumpcap");
         command
-            .args(["-i", "lo", "-f", &filter, "-P", "-q", "-w"])
+            .args(["-i", "lo", "-f", &filter, "-P", "-q"])
+            .args(extra_args)
+            .arg("-w")
             .arg(&file)
             .current_dir(dir.path());
         let child = ChildGuard::spawn("dumpcap", command, dir.path());
         let mut capture = RtpCapture {
             child,
             ports,
+            selection,
             probe,
             probe_port,
             markers: 0,
@@ -117,8 +176,12 @@ impl RtpCapture {
     /// dumpcap died. Afterwards the file holds everything sent to `port` before the call.
     fn sync(&mut self, timeout: Duration) -> bool {
         self.markers += 1;
-        let marker = format!("{}-{}", String::from_utf8_lossy(PROBE), self.markers);
+        // The trailing dot keeps marker 1 from matching inside marker 10.
+        let marker = format!("{}-{}.", String::from_utf8_lossy(PROBE), self.markers);
         let mut last_send: Option<std::time::Instant> = None;
+        // The file only grows, and the marker is unique: look for its bytes in what was
+        // written since now (parsing the whole file each time costs seconds in a load run).
+        let from = std::fs::metadata(&self.file).map_or(0, |m| m.len());
         wait_until(timeout, || {
             if !self.child.is_running() {
                 return true;
@@ -129,12 +192,7 @@ impl RtpCapture {
                     .send_to(marker.as_bytes(), (LOCALHOST, self.probe_port));
                 last_send = Some(std::time::Instant::now());
             }
-            read_pcap(&self.file)
-                .map(|d| {
-                    d.iter()
-                        .any(|d| d.dst.port() == self.probe_port && d.payload == marker.as_bytes())
-                })
-                .unwrap_or(false)
+            read_from(&self.file, from).is_some_and(|tail| contains(&tail, marker.as_bytes()))
         }) && self.child.is_running()
     }
 
@@ -184,9 +242,23 @@ impl RtpCapture {
     fn filter(&self, datagrams: Vec<UdpDatagram>) -> Vec<UdpDatagram> {
         datagrams
             .into_iter()
-            .filter(|d| self.ports.contains(&d.dst.port()) && d.dst.port() != self.probe_port)
+            .filter(|d| self.selection.keeps(d) && d.dst.port() != self.probe_port)
             .collect()
     }
+}
+
+/// The bytes of `file` from `offset` on.
+fn read_from(file: &Path, offset: u64) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The audio of the first SSRC seen with a G.711 payload type (0 or 8), decoded in capture

@@ -15,6 +15,7 @@
 //! - [`soak`]: mutated SIP and RTP datagrams, and a process's RSS and open files.
 //! - [`netlab`]: a NAT router in network namespaces;  [`stun_server`]: a STUN server in it.
 //! - [`certs`]: a test CA and server certificates made with openssl, for Kamailio's TLS.
+//! - [`load`]: N simultaneous sipp echo calls, judged on the wire and in /proc.
 //!
 //! Include it with `mod support;` in a test file.
 #![allow(dead_code, unused_imports)]
@@ -29,6 +30,7 @@ pub mod dtmf;
 pub mod events;
 pub mod kamailio;
 pub mod linphone;
+pub mod load;
 pub mod netlab;
 pub mod pcap;
 pub mod pjsua;

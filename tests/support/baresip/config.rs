@@ -22,6 +22,11 @@ pub enum Tone {
     File(PathBuf),
     /// Digital silence: a generated silent WAV ([`SILENCE_SECS`] long) played by `aufile`.
     Silence,
+    /// Each caller's own audio, sent back: the `echo` module, which answers every incoming
+    /// call itself (so use [`Answer::Manual`], or the menu answers too) and gives each call
+    /// an `aubridge` device of its own as player and source, at 8 kHz mono (G.711's rate,
+    /// so nothing is resampled).
+    Echo,
 }
 
 /// When baresip answers an incoming call.
@@ -64,6 +69,8 @@ pub struct BaresipConfig {
     pub sound_card: bool,
     /// The account's `mediaenc` (e.g. `srtp-mand`), with baresip's srtp module loaded.
     pub media_enc: Option<String>,
+    /// How many ports `rtp_ports` spans (default 4: two calls' RTP and RTCP).
+    pub rtp_port_count: u16,
 }
 
 impl BaresipConfig {
@@ -80,6 +87,7 @@ impl BaresipConfig {
             env: Vec::new(),
             sound_card: false,
             media_enc: None,
+            rtp_port_count: 4,
         }
     }
 
@@ -117,6 +125,13 @@ impl BaresipConfig {
     /// required) or `srtp-mandf` (RTP/SAVPF); loads the srtp module.
     pub fn media_enc(mut self, mode: &str) -> Self {
         self.media_enc = Some(mode.to_owned());
+        self
+    }
+
+    /// Room for this many RTP ports (RTP and RTCP of `count / 2` calls); see
+    /// [`super::Baresip::rtp_ports`].
+    pub fn rtp_port_count(mut self, count: u16) -> Self {
+        self.rtp_port_count = count.max(2);
         self
     }
 
@@ -162,6 +177,9 @@ pub(super) fn write_config_dir(
     };
     let player = if config.sound_card {
         "alsa,default"
+    } else if config.tone == Tone::Echo {
+        // The echo module renames the device per call, so source and player meet.
+        "aubridge,echo"
     } else {
         "aubridge,sink"
     };
@@ -193,9 +211,13 @@ pub(super) fn write_config_dir(
     ] {
         writeln!(text, "{line}").unwrap();
     }
-    if config.sound_card {
-        // The card plays mono at its own rate, as sipterm's device port does.
+    if config.sound_card || config.tone == Tone::Echo {
+        // The card plays mono at its own rate, as sipterm's device port does; the echo's
+        // player must match its source.
         writeln!(text, "auplay_srate {srate}\nauplay_channels {channels}").unwrap();
+    }
+    if config.tone == Tone::Echo {
+        writeln!(text, "module_app echo.so").unwrap();
     }
     if config.media_enc.is_some() {
         writeln!(text, "module srtp.so").unwrap();
@@ -249,6 +271,7 @@ fn audio_source(tone: &Tone, dir: &Path) -> (String, u32, u16) {
             let wav = read_wav(path).unwrap_or_else(|e| panic!("baresip tone file: {e}"));
             (format!("aufile,{}", path.display()), wav.rate, wav.channels)
         }
+        Tone::Echo => ("aubridge,echo".to_owned(), 8000, 1),
         Tone::Silence => {
             let path = dir.join("silence.wav");
             let silence = Wav {

@@ -74,8 +74,9 @@ impl Baresip {
         let dir = ScratchDir::new(&format!("baresip-{}", config.user));
         let sip_port = free_udp_tcp_port_block(2);
         let ctrl_port = free_tcp_port();
-        let rtp = free_udp_port_block(4);
-        let rtp_ports = rtp..=rtp + 3;
+        let count = config.rtp_port_count;
+        let rtp = free_udp_port_block(count);
+        let rtp_ports = rtp..=rtp + (count - 1);
         let recordings = config.record.then(|| dir.join("recordings"));
         if let Some(path) = &recordings {
             std::fs::create_dir_all(path).expect("create the recordings dir");
