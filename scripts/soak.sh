@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak on its own, for longer than CI's five minutes: mutated SIP and RTP datagrams at
+# The soak on its own, for longer than CI's two minutes: mutated SIP and RTP datagrams at
 # sipterm beside a live call, one clean call after, and the figures (datagrams sent, RSS and
 # open files before and after) on the line starting with 📊.
 #   scripts/soak.sh [SECONDS]     (default 1800)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up, formatting and lint gates, unit and integration tests against
-# real peers (Kamailio, sipp, baresip, linphonec, pjsua) on loopback with a five-minute soak and
+# real peers (Kamailio, sipp, baresip, linphonec, pjsua) on loopback with a two-minute soak and
 # a NAT lab in network namespaces,
 # then the benchmarks that print figures.
 # This is what CI runs (.ci/run).

@@ -360,13 +360,27 @@ fn pjsua_calls_sipterm_audio_dtmf_hold_and_hang_up_both_ways() {
     exercise(&mut PjsuaCaller(Pjsua::start("carol", &play, true)));
 }
 
-/// How long the soak floods: `SIPTERM_SOAK_SECS`, else 300 s in CI and 20 s elsewhere.
+/// Issue 14: at 1 200 calls, level events crowded four `call_ended` out of a bounded channel.
+/// Now nothing but levels and quality may be coalesced: 300 simultaneous echo calls, every one
+/// reported ended (the debug build, on a machine running the other tests: starved, which is
+/// the point).
+#[test]
+fn every_call_ended_arrives_at_three_hundred_simultaneous_calls() {
+    let run = support::load::sipterm_echo_calls(300, Duration::from_secs(5));
+    assert_eq!(run.sipp_failed, Some(0), "{}", run.sipp);
+    assert_eq!(
+        run.call_ended, run.placed as usize,
+        "call_ended lines missing"
+    );
+}
+
+/// How long the soak floods: `SIPTERM_SOAK_SECS`, else 120 s in CI and 20 s elsewhere.
 fn soak_duration() -> Duration {
     let secs = match std::env::var("SIPTERM_SOAK_SECS") {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|_| panic!("SIPTERM_SOAK_SECS={v:?} is not a number of seconds")),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => 300,
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => 120,
         Err(_) => 20,
     };
     Duration::from_secs(secs)
