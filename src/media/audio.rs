@@ -92,9 +92,12 @@ impl AudioPort for EchoPort {
     fn source(&mut self, out: &mut [i16]) {
         self.frame_len = out.len();
         let available = self.queue.len().min(out.len());
-        for (slot, sample) in out.iter_mut().zip(self.queue.drain(..available)) {
-            *slot = sample;
-        }
+        // Slice copies, not a sample-by-sample drain: this runs for every frame of every call.
+        let (front, back) = self.queue.as_slices();
+        let from_front = front.len().min(available);
+        out[..from_front].copy_from_slice(&front[..from_front]);
+        out[from_front..available].copy_from_slice(&back[..available - from_front]);
+        self.queue.drain(..available);
         // An underrun (late or lost packet) is filled with silence rather than waiting.
         out[available..].fill(0);
     }

@@ -70,14 +70,13 @@ impl G711Concealer {
         // goes from x[len−OVERLAP−1] to (mostly) x[len−OVERLAP], neighbours in the original.
         let overlap = if len >= 4 * OVERLAP { OVERLAP } else { 0 };
         let loop_len = len - overlap;
-        for (i, out) in self.pattern[..loop_len].iter_mut().enumerate() {
-            *out = if i < overlap {
-                let w = i as f32 / overlap as f32;
-                mix(f32::from(frame[loop_len + i]), f32::from(frame[i]), w)
-            } else {
-                frame[i]
-            };
+        // Done for every good frame: the blend is kept to the head, the rest is a plain copy.
+        let (head, rest) = self.pattern[..loop_len].split_at_mut(overlap);
+        for (i, out) in head.iter_mut().enumerate() {
+            let w = i as f32 / overlap as f32;
+            *out = mix(f32::from(frame[loop_len + i]), f32::from(frame[i]), w);
         }
+        rest.copy_from_slice(&frame[overlap..loop_len]);
         self.pattern_len = loop_len;
         // Taking the loop as one period, x[len−1] sits at loop index overlap−1: continue after it.
         self.position = overlap % loop_len;

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::backoff::{AfterFailure, RecvBackoff, MAX_PAUSE};
 use super::keepalive::{self, KeepaliveClock};
@@ -184,12 +183,7 @@ impl MediaTask {
         })
     }
 
-    pub(super) async fn run(
-        mut self,
-        mut params_rx: watch::Receiver<Negotiated>,
-        mut control: mpsc::UnboundedReceiver<Control>,
-        cancel: CancellationToken,
-    ) -> Finished {
+    pub(super) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Finished {
         let start = Instant::now();
         self.epoch = start.into_std();
         // Frame n is due at start + n * 20 ms (an absolute schedule: no drift). A tick that
@@ -202,15 +196,11 @@ impl MediaTask {
         loop {
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => break,
-                changed = params_rx.changed() => match changed {
-                    Ok(()) => {
-                        let params = params_rx.borrow_and_update().clone();
-                        self.apply(params);
-                    }
-                    Err(_) => break,
+                cmd = control.recv() => match cmd {
+                    None | Some(Control::Stop) => break,
+                    Some(Control::Update(params)) => self.apply(*params),
+                    Some(cmd) => self.on_control(cmd),
                 },
-                Some(cmd) = control.recv() => self.on_control(cmd),
                 () = &mut tick => {
                     let due = pacing.due(frame_index(Instant::now() - start));
                     if due.count() > 1 {
@@ -368,6 +358,8 @@ impl MediaTask {
                     position: 0,
                 });
             }
+            // Handled by the loop.
+            Control::Update(_) | Control::Stop => {}
             Control::SendDtmf(digits) => {
                 if self.params.dtmf_payload_type.is_none() {
                     self.emit(MediaEvent::Warning(
