@@ -167,6 +167,12 @@ fn a_jittery_path_grows_the_target_then_plays_without_underruns_and_shrinks_back
     // Back at the floor once calm, but no faster than a frame each half second.
     assert_eq!(targets[1999], 10);
     for (i, w) in targets[1000..].windows(26).enumerate() {
-        assert!(w[0] - w[25] <= 20, "tick {}: {} -> {}", 1000 + i, w[0], w[25]);
+        assert!(
+            w[0].saturating_sub(w[25]) <= 20,
+            "tick {}: {} -> {}",
+            1000 + i,
+            w[0],
+            w[25]
+        );
     }
 }
