@@ -9,9 +9,13 @@
 //! `base` is the smallest transit (arrival minus media time) seen recently. The playout delay
 //! of the frame due now is `now − (base + f·20 ms)`; the buffer aims to keep it at a target
 //! that covers the measured jitter: `max(3 × RFC 3550 jitter, decaying peak of late arrivals)`,
-//! in whole frames, 40–300 ms. The target grows at once when a packet comes later than it
-//! allows and shrinks one frame per 500 ms; the real delay follows it up by holding (an
-//! underrun conceals without advancing) and down by dropping one frame at most every 400 ms.
+//! 10–300 ms. A clean path starts and stays at the 10 ms floor; the target grows at once when
+//! a packet comes later than it allows and shrinks by a frame per 500 ms; the real
+//! delay follows it up by holding (an underrun conceals without advancing) and down by
+//! dropping one frame at most every 400 ms. The target is the least slack a frame gets: the
+//! tick plays a frame on the first tick at or past it, so the delay a frame is played with
+//! lies between the target and the target plus one frame, depending on the tick's phase
+//! against the arrivals.
 //! The RTP marker is not needed: a timestamp jump that matches the time that passed is a new
 //! talkspurt (the buffer drains, then restarts at the target delay); one that does not, by
 //! more than a second, is a new timeline once a few packets agree on it (two when the buffer
@@ -43,12 +47,13 @@ mod timing;
 const CAPACITY: usize = 64;
 /// Largest payload one 20 ms slot holds (an Ethernet MTU; 20 ms of any codec we use is less).
 pub const MAX_PAYLOAD: usize = 1500;
-const INITIAL_TARGET_FRAMES: u32 = 2;
-/// 40 ms: with the tick at any phase against arrivals, one frame of slack is too little to
-/// absorb scheduling noise on either end without an audible hold now and then.
-const MIN_TARGET_FRAMES: u32 = 2;
+/// 10 ms: the least slack a frame gets on a clean path (scheduling noise on a loaded machine
+/// is a few ms). It is not rounded to frames: the tick's phase adds 0–20 ms on top anyway,
+/// so a whole-frame floor of 20 or 40 ms only added delay. Jitter raises it at once.
+const MIN_TARGET_US: i64 = 10_000;
+const INITIAL_TARGET_US: i64 = MIN_TARGET_US;
 /// 300 ms: beyond this a conversation suffers more from delay than from the odd lost frame.
-const MAX_TARGET_FRAMES: u32 = 15;
+const MAX_TARGET_US: i64 = 300_000;
 const SHRINK_INTERVAL_US: i64 = 500_000;
 /// Catch-up drops one frame at a time, spaced so the gaps are not heard as a stutter.
 const CATCH_UP_INTERVAL: Duration = Duration::from_millis(400);
@@ -127,7 +132,8 @@ pub struct JitterBuffer {
     above_since: Option<Instant>,
     timeline: Option<Timeline>,
     candidates: Candidates,
-    target: u32,
+    /// The least playout delay wanted, µs (see the module's notes).
+    target_us: i64,
     last_target_change_us: i64,
     stats: JitterStats,
     /// When each held frame came off the socket (by ring slot), and the last played one's:
@@ -155,7 +161,7 @@ impl JitterBuffer {
             above_since: None,
             timeline: None,
             candidates: Candidates::new(),
-            target: INITIAL_TARGET_FRAMES,
+            target_us: INITIAL_TARGET_US,
             last_target_change_us: 0,
             stats: JitterStats::default(),
             arrivals: [None; CAPACITY],
@@ -272,16 +278,16 @@ impl JitterBuffer {
         }
     }
 
-    /// Grows the target at once to what the jitter needs, shrinks it one frame at a time.
+    /// Grows the target at once to what the jitter needs, shrinks it a frame at a time.
     fn adapt_target(&mut self, needed_us: f64, now_us: i64) {
-        let needed = ((needed_us / self.frame_us as f64).ceil() as u32)
-            .clamp(MIN_TARGET_FRAMES, MAX_TARGET_FRAMES);
-        if needed > self.target {
-            self.target = needed;
+        let needed = (needed_us.ceil() as i64).clamp(MIN_TARGET_US, MAX_TARGET_US);
+        if needed > self.target_us {
+            self.target_us = needed;
             self.last_target_change_us = now_us;
-        } else if needed < self.target && now_us - self.last_target_change_us >= SHRINK_INTERVAL_US
+        } else if needed < self.target_us
+            && now_us - self.last_target_change_us >= SHRINK_INTERVAL_US
         {
-            self.target -= 1;
+            self.target_us = (self.target_us - self.frame_us).max(needed);
             self.last_target_change_us = now_us;
         }
     }
@@ -334,7 +340,7 @@ impl JitterBuffer {
             return Playout::Buffering;
         };
         let frame_us = self.frame_us;
-        let target_us = i64::from(self.target) * frame_us;
+        let target_us = self.target_us;
         let due = |play: i64| tl.delay_us(now, play);
         if !self.playing {
             let Some(oldest) = self.ring.oldest_from(self.play) else {
@@ -417,7 +423,7 @@ impl JitterBuffer {
         self.restart();
         self.timeline = None;
         self.candidates.clear();
-        self.target = INITIAL_TARGET_FRAMES;
+        self.target_us = INITIAL_TARGET_US;
         self.last_target_change_us = 0;
         self.stats.resets += 1;
     }
@@ -437,7 +443,7 @@ impl JitterBuffer {
             0.0
         };
         JitterStats {
-            target_delay_ms: (f64::from(self.target) * frame_ms).round() as u32,
+            target_delay_ms: (self.target_us as f64 / 1000.0).round() as u32,
             depth_ms: depth.round() as u32,
             jitter_ms: self.timeline.map_or(0.0, |t| t.jitter_us() / 1000.0),
             ..self.stats

@@ -1,23 +1,28 @@
 //! Streaming sample-rate conversion between device, file, bridge and codec rates.
 //!
-//! A thin wrapper over rubato that accepts input of any length, keeps what does not fill a
-//! block for the next call, and appends whatever is ready. Mono f32 is the core; the i16
-//! helpers convert on the way in and out so the media path never holds a second f32 buffer.
+//! Accepts input of any length and appends whatever output it completes. Rate pairs with a
+//! small rational ratio (every pair of 8/16/24/44.1/48 kHz, and the usual file rates) go
+//! through our own polyphase FIR (`polyphase.rs`): a couple of milliseconds of delay and no
+//! block to wait for, which matters on the sound-card path where a call crosses it twice.
+//! Pairs that share almost no factor (e.g. 44 101 Hz, a misconfigured device or an odd WAV)
+//! need thousands of phases; rubato's sinc resampler, on 20 ms blocks, serves those.
+//! Mono f32 is the core; the i16 helpers convert on the way in and out so the media path
+//! never holds a second f32 buffer.
 
 use rubato::audioadapter_buffers::direct::SequentialSlice;
-use rubato::{Async, Fft, FixedAsync, FixedSync, SincInterpolationParameters, WindowFunction};
+use rubato::{Async, FixedAsync, SincInterpolationParameters, WindowFunction};
 
-/// Rubato runs on blocks of 20 ms of input, the size of a media frame, so a frame-by-frame
-/// caller gets one block out per frame in and nothing waits in the leftover buffer.
+use polyphase::Polyphase;
+
+mod polyphase;
+
+/// The fallback (rubato) runs on blocks of 20 ms of input, the size of a media frame, so a
+/// frame-by-frame caller gets one block out per frame in.
 const BLOCK_MS: u32 = 20;
 /// Guards against absurd rates that would allocate huge blocks.
 const MAX_RATE_HZ: u32 = 768_000;
-/// The FFT resampler needs blocks of `from / gcd(from, to)` input samples. For common pairs
-/// that fits in one 20 ms block; when it would exceed four blocks (rates sharing almost no
-/// factor, e.g. 44 101 Hz) the delay is too long for a call and the sinc resampler takes over.
-const MAX_FFT_BLOCKS: usize = 4;
-/// Sinc filter length for the fallback: half the default, about twice as fast, still clean
-/// in the telephone band.
+/// Sinc filter length for the fallback: half rubato's default, about twice as fast, still
+/// clean in the telephone band.
 const SINC_LEN: usize = 128;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -37,10 +42,16 @@ pub struct Resampler {
     from_hz: u32,
     to_hz: u32,
     /// `None` when the rates are equal: samples pass straight through.
-    inner: Option<Inner>,
+    inner: Option<Engine>,
 }
 
-struct Inner {
+enum Engine {
+    Polyphase(Polyphase),
+    Rubato(Blocks),
+}
+
+/// Rubato with the input it is still collecting for a block.
+struct Blocks {
     rubato: Box<dyn rubato::Resampler<f32>>,
     /// Input waiting for a full block; capacity is exactly one block, so it never grows.
     pending: Vec<f32>,
@@ -67,14 +78,16 @@ impl Resampler {
         }
         let inner = if from_hz == to_hz {
             None
+        } else if let Some(p) = Polyphase::new(from_hz, to_hz) {
+            Some(Engine::Polyphase(p))
         } else {
-            Some(
-                Inner::new(from_hz, to_hz).map_err(|reason| ResampleError::Rubato {
+            Some(Engine::Rubato(Blocks::new(from_hz, to_hz).map_err(
+                |reason| ResampleError::Rubato {
                     from_hz,
                     to_hz,
                     reason,
-                })?,
-            )
+                },
+            )?))
         };
         Ok(Self {
             from_hz,
@@ -95,7 +108,8 @@ impl Resampler {
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) {
         match &mut self.inner {
             None => out.extend_from_slice(input),
-            Some(inner) => inner.run(input, |s| s, |block| out.extend_from_slice(block)),
+            Some(Engine::Polyphase(p)) => p.process(input.iter().copied(), |s| out.push(s)),
+            Some(Engine::Rubato(b)) => b.run(input, |s| s, |block| out.extend_from_slice(block)),
         }
     }
 
@@ -104,61 +118,53 @@ impl Resampler {
     pub fn process_i16(&mut self, input: &[i16], out: &mut Vec<i16>) {
         match &mut self.inner {
             None => out.extend_from_slice(input),
-            Some(inner) => inner.run(input, i16_to_f32, |block| {
+            Some(Engine::Polyphase(p)) => p.process(input.iter().map(|&s| i16_to_f32(s)), |s| {
+                out.push(f32_to_i16(s))
+            }),
+            Some(Engine::Rubato(b)) => b.run(input, i16_to_f32, |block| {
                 out.extend(block.iter().map(|&s| f32_to_i16(s)))
             }),
         }
     }
 
     /// Filter delay in output samples: a signal fed in appears this many samples later in the
-    /// output stream (about 10 ms for the usual pairs). Output also comes in whole blocks of
-    /// 20 ms of input, so a caller feeding less than that may get nothing back on a call.
+    /// output stream (about 2 ms when one side is 8 kHz, less at higher rates). The rubato
+    /// fallback also hands out output in whole blocks of 20 ms of input, so a caller feeding
+    /// it less than that may get nothing back on a call.
     pub fn latency_samples(&self) -> usize {
-        self.inner.as_ref().map_or(0, |i| i.rubato.output_delay())
+        match &self.inner {
+            None => 0,
+            Some(Engine::Polyphase(p)) => (p.delay_secs() * f64::from(self.to_hz)).round() as usize,
+            Some(Engine::Rubato(b)) => b.rubato.output_delay(),
+        }
     }
 
-    /// Input samples that complete one block (20 ms of input for the usual pairs; 0 when the
-    /// rates are equal and nothing is buffered).
+    /// Input samples that complete one block: 0 when output follows every input sample
+    /// (equal rates, or the polyphase filter), 20 ms of input for the rubato fallback.
     pub fn block_input_samples(&self) -> usize {
-        self.inner.as_ref().map_or(0, |i| i.block_in)
+        match &self.inner {
+            Some(Engine::Rubato(b)) => b.block_in,
+            _ => 0,
+        }
     }
 }
 
-impl Inner {
+impl Blocks {
     fn new(from_hz: u32, to_hz: u32) -> Result<Self, String> {
         let (from, to) = (from_hz as usize, to_hz as usize);
         let block = (from * BLOCK_MS as usize / 1000).max(1);
-        let fft_block = from / gcd(from, to);
-        let rubato: Box<dyn rubato::Resampler<f32>> = if fft_block <= block * MAX_FFT_BLOCKS {
-            // Fixed ratio: the FFT resampler is both the fastest and the cleanest. One sub-chunk
-            // keeps the block (and the delay, half a block) as small as the rates allow.
-            Box::new(
-                Fft::<f32>::new_custom(
-                    from,
-                    to,
-                    block,
-                    1,
-                    1,
-                    WindowFunction::BlackmanHarris2,
-                    FixedSync::Both,
-                )
-                .map_err(|e| e.to_string())?,
+        let params = SincInterpolationParameters::new(SINC_LEN, WindowFunction::BlackmanHarris2);
+        let rubato: Box<dyn rubato::Resampler<f32>> = Box::new(
+            Async::<f32>::new_sinc(
+                to as f64 / from as f64,
+                1.0,
+                &params,
+                block,
+                1,
+                FixedAsync::Input,
             )
-        } else {
-            let params =
-                SincInterpolationParameters::new(SINC_LEN, WindowFunction::BlackmanHarris2);
-            Box::new(
-                Async::<f32>::new_sinc(
-                    to as f64 / from as f64,
-                    1.0,
-                    &params,
-                    block,
-                    1,
-                    FixedAsync::Input,
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        };
+            .map_err(|e| e.to_string())?,
+        );
         let block_in = rubato.input_frames_next();
         Ok(Self {
             pending: Vec::with_capacity(block_in),
@@ -204,13 +210,6 @@ impl Inner {
             }
         }
     }
-}
-
-fn gcd(mut a: usize, mut b: usize) -> usize {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
 }
 
 pub fn i16_to_f32(s: i16) -> f32 {
@@ -300,7 +299,8 @@ mod tests {
         let input = sine(1000.0, 8000, 8000, 0.5);
         let (out, latency) = resample_in_frames(8000, 48000, &input);
         assert!(out.len().abs_diff(48000) <= 960, "len {}", out.len());
-        assert!((400..=960).contains(&latency), "latency {latency}");
+        // About 2.3 ms of filter delay, and no 20 ms block to wait for.
+        assert!((60..=120).contains(&latency), "latency {latency}");
         let steady = &out[latency + 960..out.len() - 960];
         let hz = dominant_hz(steady, 48000);
         assert!((hz - 1000.0).abs() < 1.0, "{hz} Hz");
@@ -352,11 +352,12 @@ mod tests {
 
     #[test]
     fn rates_without_a_common_block_fall_back_to_sinc() {
-        // gcd(44101, 8000) = 1: the FFT block would be a whole second.
+        // gcd(44101, 8000) = 1: the polyphase filter would need 8000 phases.
         let input = sine(1000.0, 44101, 44101, 0.5);
         let (out, latency) = resample_in_frames(44101, 8000, &input);
         assert!(out.len().abs_diff(8000) <= 160, "len {}", out.len());
         assert!(latency < 400, "latency {latency}");
+        assert_eq!(r_block(44101, 8000), 882);
         let hz = dominant_hz(&out[latency + 160..out.len() - 160], 8000);
         assert!((hz - 1000.0).abs() < 1.0, "{hz} Hz");
     }
@@ -375,24 +376,42 @@ mod tests {
         assert_eq!(f32_to_i16(i16_to_f32(-1234)), -1234);
     }
 
+    fn r_block(from: u32, to: u32) -> usize {
+        Resampler::new(from, to).unwrap().block_input_samples()
+    }
+
     #[test]
-    fn steady_state_reuses_its_buffers() {
+    fn every_codec_and_device_pair_streams_without_blocks() {
+        for codec in [8_000, 16_000, 24_000, 48_000] {
+            for device in [44_100, 48_000] {
+                assert_eq!(r_block(codec, device), 0, "{codec} -> {device}");
+                assert_eq!(r_block(device, codec), 0, "{device} -> {codec}");
+            }
+        }
+        // Output follows input at once: one 8 kHz sample gives six at 48 kHz.
         let mut r = Resampler::new(8000, 48000).unwrap();
-        let mut out = Vec::with_capacity(960 * 4);
-        let frame = vec![0.1f32; 160];
+        let mut out = Vec::new();
+        r.process(&[0.1], &mut out);
+        assert_eq!(out.len(), 6);
+    }
+
+    #[test]
+    fn the_fallback_reuses_its_buffers() {
+        let mut r = Resampler::new(44101, 8000).unwrap();
+        let mut out = Vec::with_capacity(160 * 4);
+        let frame = vec![0.1f32; 882];
         r.process(&frame, &mut out);
-        let inner = r.inner.as_ref().unwrap();
-        let (pending, output) = (inner.pending.as_ptr(), inner.output.as_ptr());
+        let buffers = |r: &Resampler| match r.inner.as_ref() {
+            Some(Engine::Rubato(b)) => (b.pending.as_ptr(), b.output.as_ptr()),
+            _ => panic!("44101 Hz goes to rubato"),
+        };
+        let before = buffers(&r);
         for _ in 0..3 {
             r.process(&frame[..77], &mut out);
             r.process(&frame[77..], &mut out);
         }
-        let inner = r.inner.as_ref().unwrap();
-        assert_eq!(
-            (inner.pending.as_ptr(), inner.output.as_ptr()),
-            (pending, output)
-        );
-        assert_eq!(out.len(), 4 * 960);
+        assert_eq!(buffers(&r), before);
+        assert!(out.len().abs_diff(4 * 160) <= 1, "{}", out.len());
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub(super) struct Shared {
     /// Frames per callback as last seen, so the port can size its cushions to the device.
     pub input_period: AtomicUsize,
     pub output_period: AtomicUsize,
+    /// The playback callback is playing (not waiting for its cushion): the port judges the
+    /// speaker ring's level only then.
+    pub output_primed: AtomicBool,
     pub input_overruns: AtomicU64,
     pub output_underruns: AtomicU64,
     pub xruns: AtomicU64,
@@ -189,7 +192,7 @@ impl OutputSide {
             if let Ok(stale) = self.consumer.read_chunk(available) {
                 stale.commit_all();
             }
-            self.primed = false;
+            self.set_primed(false);
             data.fill(T::EQUILIBRIUM);
             return;
         }
@@ -198,7 +201,7 @@ impl OutputSide {
                 data.fill(T::EQUILIBRIUM);
                 return;
             }
-            self.primed = true;
+            self.set_primed(true);
         }
         let n = frames.min(available);
         let mut slots = data.chunks_exact_mut(self.channels);
@@ -215,8 +218,13 @@ impl OutputSide {
         if n < frames {
             // Ran dry: wait for a full cushion again rather than crackling on every period.
             self.shared.output_underruns.fetch_add(1, Ordering::Relaxed);
-            self.primed = false;
+            self.set_primed(false);
         }
+    }
+
+    fn set_primed(&mut self, primed: bool) {
+        self.primed = primed;
+        self.shared.output_primed.store(primed, Ordering::Relaxed);
     }
 }
 

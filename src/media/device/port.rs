@@ -1,10 +1,13 @@
 //! The `AudioPort` a call gets from the sound card: converts between the codec rate and the
 //! device rates and keeps the delay through each ring bounded.
 //!
-//! The sound card's clock and the remote's RTP clock never agree exactly, so one ring slowly
-//! fills (or drains). Rather than let that become delay that never goes away, a ring holding
-//! more than about 100 ms loses the excess in one piece: one short skip every few minutes
-//! instead of growing latency or a click on every frame.
+//! The sound card's clock and the remote's RTP clock never agree exactly, and a late tick on a
+//! busy machine leaves audio behind in a ring for good, so each ring slowly fills. Rather than
+//! let that become delay that never goes away, each direction watches the lowest level its
+//! ring had at the ticks of the last second (`Lowest`): audio that stayed queued all that time
+//! was not needed to ride out anything, and goes in one piece (one short skip now and then
+//! instead of growing latency or a click on every frame). A ring holding more than about
+//! 100 ms loses the excess at once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -19,9 +22,19 @@ use crate::media::resample::Resampler;
 
 /// Above this much queued audio the excess is dropped.
 pub(super) const MAX_DELAY_MS: u32 = 100;
-/// Audio kept queued on top of one device period before the port starts reading, and what
-/// a trim leaves behind: enough to ride out scheduling jitter of the 20 ms ticks.
-pub(super) const CUSHION_MS: u32 = FRAME_MS;
+/// Microphone audio kept queued on top of one device period before the port starts reading,
+/// and what a trim leaves behind: one frame, which each tick takes, plus a few ms for the
+/// ticks' scheduling jitter.
+pub(super) const CAPTURE_CUSHION_MS: u32 = FRAME_MS + 5;
+/// What the speaker ring keeps at its lowest (just before a tick's frame lands) on top of one
+/// device period, for the ticks' scheduling jitter; more than that for a second is dropped.
+/// The playback callback waits for a frame more than this before it starts (see `stream`),
+/// since the ring is at its lowest a frame after it is full.
+pub(super) const PLAYBACK_CUSHION_MS: u32 = 5;
+/// Ticks over which a ring's lowest level is watched (one second).
+const WATCH_TICKS: u32 = 50;
+/// Excess below this is left alone: not worth a skip.
+const TRIM_AT_LEAST_MS: u32 = 3;
 /// Ring capacity: far above `MAX_DELAY_MS`, so the trim (not a full ring) bounds the delay.
 pub(super) const RING_MS: u32 = 500;
 
@@ -76,6 +89,42 @@ pub(super) struct DevicePort {
     /// Codec-rate microphone audio converted but not yet sent.
     pending: VecDeque<f32>,
     input_primed: bool,
+    capture_lowest: Lowest,
+    playback_lowest: Lowest,
+}
+
+/// The lowest level a ring had at the ticks of one watch window: what stayed queued the
+/// whole time and so was not needed to ride out anything.
+#[derive(Debug)]
+struct Lowest {
+    level: usize,
+    ticks: u32,
+}
+
+impl Lowest {
+    const fn new() -> Self {
+        Self {
+            level: usize::MAX,
+            ticks: 0,
+        }
+    }
+
+    /// Notes the level at this tick. At the end of a window, returns how far the lowest
+    /// level stayed above `keep` (when at least `least`; 0 otherwise) and starts another.
+    fn excess(&mut self, level: usize, keep: usize, least: usize) -> usize {
+        self.level = self.level.min(level);
+        self.ticks += 1;
+        if self.ticks < WATCH_TICKS {
+            return 0;
+        }
+        let excess = self.level.saturating_sub(keep);
+        *self = Self::new();
+        if excess >= least.max(1) {
+            excess
+        } else {
+            0
+        }
+    }
 }
 
 impl DevicePort {
@@ -106,18 +155,26 @@ impl DevicePort {
             converted: Vec::new(),
             pending: VecDeque::new(),
             input_primed: false,
+            capture_lowest: Lowest::new(),
+            playback_lowest: Lowest::new(),
         })
     }
 }
 
-/// How much to keep queued before reading, and the most allowed, for a device period.
-fn cushion_and_limit(rate: u32, period: usize) -> (usize, usize) {
-    let period = if period == 0 {
+/// A device period as last seen, or one frame before the first callback.
+fn period_or_frame(rate: u32, period: usize) -> usize {
+    if period == 0 {
         ms_to_samples(rate, FRAME_MS)
     } else {
         period
-    };
-    let cushion = period + ms_to_samples(rate, CUSHION_MS);
+    }
+}
+
+/// How much microphone audio to keep queued before reading, and the most allowed, for a
+/// device period.
+fn cushion_and_limit(rate: u32, period: usize) -> (usize, usize) {
+    let period = period_or_frame(rate, period);
+    let cushion = period + ms_to_samples(rate, CAPTURE_CUSHION_MS);
     // A device with a very long period needs room for a whole period plus two frames.
     let limit = ms_to_samples(rate, MAX_DELAY_MS).max(cushion + ms_to_samples(rate, 2 * FRAME_MS));
     (cushion, limit)
@@ -150,7 +207,25 @@ impl AudioPort for DevicePort {
             self.shared.output_trims.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let (_, left_over) = producer.push_partial_slice(&self.converted);
+        // Just before a frame lands the ring is at its lowest; one period and a few ms is
+        // all the callback needs then. More than that for a whole second is delay: the
+        // start of this packet goes (at most the packet, so never more than 20 ms at once).
+        let keep = period_or_frame(*rate, period) + ms_to_samples(*rate, PLAYBACK_CUSHION_MS);
+        let least = ms_to_samples(*rate, TRIM_AT_LEAST_MS);
+        let mut skip = 0;
+        if self.shared.output_primed.load(Ordering::Relaxed) {
+            skip = self.playback_lowest.excess(queued, keep, least);
+        } else {
+            self.playback_lowest = Lowest::new();
+        }
+        let skip = skip.min(self.converted.len());
+        if skip > 0 {
+            self.shared.output_trims.fetch_add(1, Ordering::Relaxed);
+            if skip == self.converted.len() {
+                return;
+            }
+        }
+        let (_, left_over) = producer.push_partial_slice(&self.converted[skip..]);
         // Only a device period near the ring's size could make the limit exceed it.
         let counter = if left_over.is_empty() {
             &self.shared.played_frames
@@ -181,6 +256,17 @@ impl AudioPort for DevicePort {
                 return;
             }
             self.input_primed = true;
+            self.capture_lowest = Lowest::new();
+        }
+        // Audio that stayed queued beyond the cushion for a whole second is delay: the
+        // oldest of it goes.
+        let least = ms_to_samples(*rate, TRIM_AT_LEAST_MS);
+        let excess = self.capture_lowest.excess(consumer.slots(), cushion, least);
+        if excess > 0 {
+            if let Ok(old) = consumer.read_chunk(excess) {
+                old.commit_all();
+            }
+            self.shared.input_trims.fetch_add(1, Ordering::Relaxed);
         }
         while self.pending.len() < out.len() {
             let deficit = (out.len() - self.pending.len()) as u64;
@@ -232,6 +318,17 @@ mod tests {
         speaker: Consumer<f32>,
     }
 
+    impl Rig {
+        /// Queues `n` samples of silence for the speaker, as earlier frames would have.
+        fn speaker_fill(&mut self, n: usize) {
+            let dock = self.dock.lock().unwrap().take();
+            let mut ends = dock.expect("fill before attaching");
+            let (producer, _) = ends.output.as_mut().unwrap();
+            producer.push_entire_slice(&vec![0.0; n]).unwrap();
+            *self.dock.lock().unwrap() = Some(ends);
+        }
+    }
+
     fn rig(rate: u32) -> Rig {
         let (mic, input) = RingBuffer::new(ms_to_samples(rate, RING_MS));
         let (output, speaker) = RingBuffer::new(ms_to_samples(rate, RING_MS));
@@ -267,12 +364,12 @@ mod tests {
         port.source(&mut out);
         assert!(
             out.iter().all(|&s| s == 0),
-            "20 ms is below the 40 ms cushion"
+            "20 ms is below the 45 ms cushion (a period, a frame and 5 ms)"
         );
-        r.mic.push_entire_slice(&[0.5; 160]).unwrap();
+        r.mic.push_entire_slice(&[0.5; 200]).unwrap();
         port.source(&mut out);
         assert!(out.iter().all(|&s| s == 16_384), "{:?}", &out[..4]);
-        assert_eq!(r.mic.slots() + 160, r.mic.buffer().capacity());
+        assert_eq!(r.mic.slots() + 200, r.mic.buffer().capacity());
         assert_eq!(r.shared.stats().captured_frames, 1);
     }
 
@@ -304,7 +401,7 @@ mod tests {
         let mut r = rig(8_000);
         r.mic.push_entire_slice(&[0.9; 400]).unwrap();
         let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
-        r.mic.push_entire_slice(&[0.25; 320]).unwrap();
+        r.mic.push_entire_slice(&[0.25; 360]).unwrap();
         let mut out = [0i16; 160];
         port.source(&mut out);
         assert!(out.iter().all(|&s| s == 8_192));
@@ -314,18 +411,99 @@ mod tests {
     fn capture_beyond_100_ms_is_trimmed_to_the_cushion() {
         let mut r = rig(8_000);
         let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
-        // 250 ms queued: old audio (0.1) then the most recent 40 ms (0.75).
-        r.mic.push_entire_slice(&[0.1; 1680]).unwrap();
-        r.mic.push_entire_slice(&[0.75; 320]).unwrap();
+        // 250 ms queued: old audio (0.1) then the most recent 45 ms (0.75).
+        r.mic.push_entire_slice(&[0.1; 1640]).unwrap();
+        r.mic.push_entire_slice(&[0.75; 360]).unwrap();
         let mut out = [0i16; 160];
         port.source(&mut out);
         assert!(out.iter().all(|&s| s == 24_575), "{:?}", &out[..4]);
         assert_eq!(r.shared.stats().input_trims, 1);
-        // 20 ms left and nothing arriving: one more full frame, then an underrun.
+        // 25 ms left and nothing arriving: one more full frame, then 5 ms and an underrun.
         port.source(&mut out);
         port.source(&mut out);
         assert_eq!(r.shared.stats().input_underruns, 1);
-        assert!(out.iter().all(|&s| s == 0));
+        assert!(out[..40].iter().all(|&s| s == 24_575));
+        assert!(out[40..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn capture_queued_beyond_the_cushion_for_a_whole_second_is_dropped() {
+        let mut r = rig(8_000);
+        // 5 ms device periods: the cushion is 5 + 25 ms, 240 samples.
+        r.shared.input_period.store(40, Ordering::Relaxed);
+        let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
+        // A late start left 75 ms queued; from then on the card delivers a frame a tick.
+        r.mic.push_entire_slice(&[0.5; 600]).unwrap();
+        let mut out = [0i16; 160];
+        let mut levels = Vec::new();
+        for _ in 0..60 {
+            levels.push(r.mic.buffer().capacity() - r.mic.slots());
+            port.source(&mut out);
+            r.mic.push_entire_slice(&[0.5; 160]).unwrap();
+        }
+        assert!(levels[..50].iter().all(|&l| l == 600), "{levels:?}");
+        // After a second at 75 ms, back to the 30 ms cushion, in one skip.
+        assert!(levels[50..].iter().all(|&l| l == 240), "{levels:?}");
+        let stats = r.shared.stats();
+        assert_eq!((stats.input_trims, stats.input_underruns), (1, 0));
+        assert_eq!(stats.captured_frames, 60);
+    }
+
+    #[test]
+    fn capture_within_the_cushion_is_left_alone() {
+        let mut r = rig(8_000);
+        r.shared.input_period.store(40, Ordering::Relaxed);
+        let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
+        r.mic.push_entire_slice(&[0.5; 250]).unwrap();
+        let mut out = [0i16; 160];
+        for _ in 0..200 {
+            port.source(&mut out);
+            r.mic.push_entire_slice(&[0.5; 160]).unwrap();
+        }
+        assert_eq!(r.shared.stats().input_trims, 0);
+        assert_eq!(r.mic.buffer().capacity() - r.mic.slots(), 250);
+    }
+
+    /// Ticks of a call's speaker path: the port's frame lands, then the card plays a frame.
+    fn play_ticks(r: &mut Rig, port: &mut DevicePort, ticks: usize) -> Vec<usize> {
+        let mut levels = Vec::new();
+        for _ in 0..ticks {
+            levels.push(r.speaker.slots());
+            port.sink(&[8_192; 160]);
+            let played: Vec<f32> = (0..160).filter_map(|_| r.speaker.pop().ok()).collect();
+            assert_eq!(played.len(), 160, "no underrun");
+        }
+        levels
+    }
+
+    #[test]
+    fn speaker_audio_queued_beyond_the_cushion_for_a_whole_second_is_dropped() {
+        let mut r = rig(8_000);
+        r.shared.output_period.store(40, Ordering::Relaxed);
+        r.shared.output_primed.store(true, Ordering::Relaxed);
+        // 50 ms already queued when each frame lands; a period and 5 ms (80) is enough.
+        r.speaker_fill(400);
+        let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
+        let levels = play_ticks(&mut r, &mut port, 60);
+        assert!(levels[..50].iter().all(|&l| l == 400), "{levels:?}");
+        // At most one packet's worth goes per second: 160 now, then 160 a second later.
+        assert!(levels[51..].iter().all(|&l| l == 240), "{levels:?}");
+        let levels = play_ticks(&mut r, &mut port, 50);
+        assert_eq!(levels.last(), Some(&80), "{levels:?}");
+        assert_eq!(r.shared.stats().output_trims, 2);
+        // And no further: 80 is the cushion.
+        play_ticks(&mut r, &mut port, 200);
+        assert_eq!(r.shared.stats().output_trims, 2);
+    }
+
+    #[test]
+    fn speaker_audio_is_not_judged_while_the_callback_waits_for_its_cushion() {
+        let mut r = rig(8_000);
+        r.shared.output_period.store(40, Ordering::Relaxed);
+        r.speaker_fill(400);
+        let mut port = DevicePort::attach(&r.dock, &r.shared, 8_000).unwrap();
+        play_ticks(&mut r, &mut port, 120);
+        assert_eq!(r.shared.stats().output_trims, 0);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rtrb::RingBuffer;
 
 use super::callback::{InputSide, OutputSide, Shared};
 use super::open::Direction;
-use super::port::{ms_to_samples, PortEnds, CUSHION_MS, RING_MS};
+use super::port::{ms_to_samples, PortEnds, PLAYBACK_CUSHION_MS, RING_MS};
 use super::quiet;
 use crate::media::audio::FRAME_MS;
 
@@ -40,7 +40,7 @@ pub(super) struct Built {
 
 /// Picks the stream format for a direction: 48 kHz where possible (integer ratio to both codec
 /// rates), then 44.1 kHz; mono in and stereo out, or the fewest channels; then the handiest
-/// sample format. The period asked for is one 20 ms frame, so latency does not depend on
+/// sample format. The period asked for is `PERIOD_MS`, so latency does not depend on
 /// whatever (sometimes huge) buffer the driver would pick by default.
 fn choose_config(
     ranges: &[SupportedStreamConfigRange],
@@ -82,11 +82,18 @@ fn choose_config(
         .map(|(_, config, format)| (config, format))
 }
 
+/// The device period asked for. cpal's ALSA host keeps two periods in the device buffer, so
+/// playback waits behind about two periods and capture arrives a period at a time: 10 ms
+/// periods cost about 10 ms less each way than 20 ms ones. 5 ms periods through ALSA's
+/// pulse plugin left the virtual headset's speaker silent for seconds on a loaded 2-core
+/// machine (tests/virtual_headset.rs), so not less.
+const PERIOD_MS: u32 = 10;
+
 fn period_for(supported: &SupportedBufferSize, rate: u32) -> BufferSize {
     match *supported {
         SupportedBufferSize::Range { min, max } if min <= max => {
-            let frame = u32::try_from(ms_to_samples(rate, FRAME_MS)).unwrap_or(u32::MAX);
-            BufferSize::Fixed(frame.clamp(min.max(1), max.max(1)))
+            let period = u32::try_from(ms_to_samples(rate, PERIOD_MS)).unwrap_or(u32::MAX);
+            BufferSize::Fixed(period.clamp(min.max(1), max.max(1)))
         }
         _ => BufferSize::Default,
     }
@@ -159,7 +166,9 @@ fn build(
             Ok((stream, ends))
         }
         Direction::Output => {
-            let cushion = ms_to_samples(rate, CUSHION_MS);
+            // The ring's level just before a frame lands is what it had when playing started,
+            // less one frame: a frame on top of the cushion the port keeps (see `port`).
+            let cushion = ms_to_samples(rate, FRAME_MS + PLAYBACK_CUSHION_MS);
             let side = OutputSide::new(consumer, config.channels, cushion, shared.clone());
             let stream = match format {
                 SampleFormat::F32 => output_stream::<f32>(device, config, side, shared),
@@ -258,7 +267,7 @@ mod tests {
             (config.channels, config.sample_rate, format),
             (1, 48_000, SampleFormat::F32)
         );
-        assert_eq!(config.buffer_size, BufferSize::Fixed(960));
+        assert_eq!(config.buffer_size, BufferSize::Fixed(480));
         let (config, _) = choose_config(&ranges, Direction::Output).unwrap();
         assert_eq!(config.channels, 2);
     }
@@ -268,7 +277,7 @@ mod tests {
         let cd = [range(2, 44_100, 44_100, SampleFormat::I16)];
         let (config, format) = choose_config(&cd, Direction::Input).unwrap();
         assert_eq!((config.sample_rate, format), (44_100, SampleFormat::I16));
-        assert_eq!(config.buffer_size, BufferSize::Fixed(882));
+        assert_eq!(config.buffer_size, BufferSize::Fixed(441));
         let low = [range(1, 8_000, 16_000, SampleFormat::I16)];
         assert_eq!(
             choose_config(&low, Direction::Input).unwrap().0.sample_rate,
@@ -297,6 +306,13 @@ mod tests {
     fn the_period_is_clamped_to_what_the_device_allows() {
         let small = SupportedBufferSize::Range { min: 16, max: 256 };
         assert_eq!(period_for(&small, 48_000), BufferSize::Fixed(256));
+        let large = SupportedBufferSize::Range {
+            min: 1024,
+            max: 8192,
+        };
+        assert_eq!(period_for(&large, 48_000), BufferSize::Fixed(1024));
+        let any = SupportedBufferSize::Range { min: 1, max: 8192 };
+        assert_eq!(period_for(&any, 48_000), BufferSize::Fixed(480));
         assert_eq!(
             period_for(&SupportedBufferSize::Unknown, 48_000),
             BufferSize::Default
