@@ -4,7 +4,8 @@
 //! - rtp_in->append: an RTP packet from the caller arriving at sipterm's RTP port (dumpcap) to
 //!   the `input_audio_buffer.append` carrying the same bytes at the mock (µ-law passes through
 //!   unchanged). The caller plays bursts of noise that never repeat, so each 20 ms frame is
-//!   matched by content. Includes sipterm's jitter buffer.
+//!   matched by content. sipterm forwards each packet as it arrives once it is in order (no
+//!   jitter buffer on this path; on loopback nothing is reordered, so nothing is held).
 //! - delta->rtp_out: the mock sending a `response.output_audio.delta` to the first RTP packet
 //!   carrying its first byte leaving sipterm for sipp's media port (dumpcap), matched by content
 //!   (the mock's tone is set to 480.9 Hz, whose 20 ms frames do not repeat within a reply).
@@ -13,7 +14,8 @@
 //!   4x real time).
 //!
 //! Clocks: capture timestamps are wall clock; the mock's stamps are offsets from its start,
-//! made wall clock with `RealtimeMock::started_at`. Prints medians and p99; no pass/fail.
+//! made wall clock with `RealtimeMock::started_at`. Prints medians and p99 (and for rtp_in->append
+//! p90, p95 and the slowest frames with when they arrived); no pass/fail.
 //! Run: `cargo bench --bench bridge_latency`.
 
 #[path = "../tests/support/mod.rs"]
@@ -97,6 +99,7 @@ fn main() {
         arrivals.entry(&p.payload).or_insert(p.time);
     }
     let mut inbound = Vec::new();
+    let mut inbound_at = Vec::new();
     let mut voiced_appends = 0;
     for e in log
         .iter()
@@ -111,6 +114,7 @@ fn main() {
         voiced_appends += 1;
         if let Some(&arrived) = arrivals.get(bytes.as_slice()) {
             inbound.push((origin + e.at).saturating_sub(arrived));
+            inbound_at.push(arrived);
         }
     }
 
@@ -191,6 +195,29 @@ fn main() {
         "{} deltas matched to RTP packets, {unmatched} not",
         all_deltas.len()
     );
+    // The slowest frames and when they arrived: frames that arrived together and went out
+    // together late point at a stalled process (a loaded machine), not at a hold.
+    if let Some(&first) = inbound_at.iter().min() {
+        let mut slow: Vec<_> = inbound.iter().zip(&inbound_at).collect();
+        slow.sort_by(|x, y| y.0.cmp(x.0));
+        let listed: Vec<String> = slow
+            .iter()
+            .take(6)
+            .map(|(latency, at)| {
+                format!(
+                    "{:.1} ms at {:.2} s",
+                    latency.as_secs_f64() * 1000.0,
+                    (**at - first).as_secs_f64()
+                )
+            })
+            .collect();
+        println!(
+            "bridge_latency: rtp_in->append p90 {:.1} ms p95 {:.1} ms; slowest: {}",
+            quantile(&inbound, 0.90),
+            quantile(&inbound, 0.95),
+            listed.join(", ")
+        );
+    }
     let (a, b, f) = (stats(inbound), stats(all_deltas), stats(first_deltas));
     println!(
         "bridge_latency: rtp_in->append median {:.1} ms p99 {:.1} ms over {} frames; \
@@ -238,6 +265,14 @@ fn caller_scenario(dir: &ScratchDir) -> std::path::PathBuf {
 
 fn silent(payload: &[u8]) -> bool {
     payload.iter().all(|&b| b == 0xFF)
+}
+
+/// The `q` quantile of `values` (nearest rank) in ms; 0 for none.
+fn quantile(values: &[Duration], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    let i = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// (median, p99, count) in ms.

@@ -7,6 +7,7 @@
 pub mod audio;
 pub mod caller;
 pub mod protocol;
+pub mod reorder;
 pub mod session;
 
 pub use session::{

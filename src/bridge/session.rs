@@ -285,6 +285,9 @@ pub struct BridgeStats {
     pub caller_frames_sent: u64,
     /// Caller frames dropped because the socket could not keep up.
     pub caller_frames_dropped: u64,
+    /// Caller packets the model never got: lost on the way, or arriving too late to be put
+    /// back in order.
+    pub caller_frames_skipped: u64,
     pub ai_frames_sent: u64,
     /// 20 ms slots sent as silence in the middle of a reply (the model's audio came late).
     pub underrun_frames: u64,

@@ -4,6 +4,9 @@
 //! the echo loop, the silent port and the Realtime bridge are interchangeable implementations.
 
 use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::vocab::Codec;
 
 /// Every frame the media path handles is 20 ms long.
 pub const FRAME_MS: u32 = 20;
@@ -11,6 +14,19 @@ pub const FRAME_MS: u32 = 20;
 /// Echo keeps at most this many frames queued (60 ms): a burst of late packets is dropped
 /// rather than turning into delay that never drains.
 const ECHO_MAX_FRAMES: usize = 3;
+
+/// One RTP packet of the remote's, as it arrives (authenticated, latched, its SSRC admitted,
+/// not a copy), before the jitter buffer: in arrival order, which may not be sequence order.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival<'a> {
+    pub codec: Codec,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub at: Instant,
+    /// The codec payload; empty for a packet that takes a sequence number but carries no
+    /// audio (an RFC 4733 event).
+    pub payload: &'a [u8],
+}
 
 /// A source and sink of 16-bit mono PCM at the codec's clock rate.
 ///
@@ -21,6 +37,9 @@ pub trait AudioPort: Send {
     fn sink(&mut self, remote_pcm: &[i16]);
     /// Fills `out` (exactly one 20 ms frame) with the audio to send next.
     fn source(&mut self, out: &mut [i16]);
+    /// Each packet of the remote's as it arrives, for a port that would rather not wait for
+    /// the jitter buffer's playout (the voice bridge). `sink` is still called at playout.
+    fn arrived(&mut self, _packet: &Arrival<'_>) {}
     /// Swaps the port through which the person at the keyboard listens in, for ports that
     /// have one (a bridged call's); any other port hands `port` back unused.
     fn replace_listener(&mut self, port: Box<dyn AudioPort>) -> Option<Box<dyn AudioPort>> {
@@ -115,6 +134,10 @@ impl AudioPort for DuplexPort {
         self.sink.sink(remote_pcm);
     }
 
+    fn arrived(&mut self, packet: &Arrival<'_>) {
+        self.sink.arrived(packet);
+    }
+
     fn source(&mut self, out: &mut [i16]) {
         self.source.source(out);
     }
@@ -141,6 +164,12 @@ impl AudioPort for MixPort {
     fn sink(&mut self, remote_pcm: &[i16]) {
         for port in &mut self.ports {
             port.sink(remote_pcm);
+        }
+    }
+
+    fn arrived(&mut self, packet: &Arrival<'_>) {
+        for port in &mut self.ports {
+            port.arrived(packet);
         }
     }
 
@@ -200,6 +229,11 @@ impl AudioPort for ListenInPort {
         self.remote.extend_from_slice(remote_pcm);
     }
 
+    /// Only the AI wants packets early; the person listening in hears the played-out audio.
+    fn arrived(&mut self, packet: &Arrival<'_>) {
+        self.ai.arrived(packet);
+    }
+
     fn source(&mut self, out: &mut [i16]) {
         self.ai.source(out);
         self.scratch.clear();
@@ -224,6 +258,8 @@ impl AudioPort for ListenInPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     #[test]
     fn null_port_sends_silence() {
@@ -315,6 +351,39 @@ mod tests {
             out.iter().all(|&s| s == 7),
             "the source is the constant, not the echo"
         );
+    }
+
+    #[test]
+    fn packets_on_arrival_reach_the_ai_but_not_the_listen_in() {
+        struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl AudioPort for Count {
+            fn sink(&mut self, _pcm: &[i16]) {}
+            fn source(&mut self, out: &mut [i16]) {
+                out.fill(0);
+            }
+            fn arrived(&mut self, _packet: &Arrival<'_>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let (ai, local) = (Default::default(), Default::default());
+        let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut port = ListenInPort::new(
+            Box::new(Count(std::sync::Arc::clone(&ai))),
+            Box::new(Count(std::sync::Arc::clone(&local))),
+            muted,
+        );
+        let packet = Arrival {
+            codec: Codec::Pcmu,
+            ssrc: 1,
+            seq: 1,
+            at: Instant::now(),
+            payload: &[0xFF; 160],
+        };
+        port.arrived(&packet);
+        let mut mix = MixPort::new(vec![Box::new(port), Box::new(Count(Arc::clone(&ai)))]);
+        mix.arrived(&packet);
+        let count = |n: &std::sync::Arc<std::sync::atomic::AtomicUsize>| n.load(Ordering::Relaxed);
+        assert_eq!((count(&ai), count(&local)), (3, 0));
     }
 
     #[test]

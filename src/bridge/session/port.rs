@@ -1,4 +1,5 @@
-//! The media task's side of the bridge: an `AudioPort` over the shared output queue.
+//! The media task's side of the bridge: an `AudioPort` that forwards the caller's packets as
+//! they arrive and plays the model's audio from the shared output queue.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -7,9 +8,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{BridgeEvent, BridgeEvents, BridgeStats};
-use crate::bridge::audio::{Converter, OutputQueue};
-use crate::media::audio::AudioPort;
+use crate::bridge::audio::{Converter, OutputQueue, WireFormat};
+use crate::bridge::reorder::Reorder;
+use crate::media::audio::{Arrival, AudioPort};
 use crate::media::meter::{Level, Meter};
+use crate::media::transcode::Decoder;
+use crate::vocab::Codec;
 
 /// State the session task and the port both touch.
 pub(super) struct Shared {
@@ -78,20 +82,44 @@ impl Shared {
     }
 }
 
-/// The bridge as an `AudioPort`: `sink` hands the caller's audio to the session, `source`
-/// gives the model's next 20 ms frame, or silence when there is none.
+/// Caller audio silent this long (no packet at all: silence suppression, a stalled path) is
+/// filled with silence on the playout clock, so the server's VAD still hears the caller stop.
+/// Well above the reorder hold and ordinary jitter, so a live stream is never padded.
+const IDLE_FILL: Duration = Duration::from_millis(100);
+
+/// The bridge as an `AudioPort`: the caller's packets go to the session as they arrive
+/// (`arrived`, put in order by [`Reorder`]); `source` gives the model's next 20 ms frame, or
+/// silence when there is none.
+///
+/// `sink` (playout, every 20 ms) forwards the played-out audio only until the first packet has
+/// arrived, for a media path that does not call `arrived`; after that it is the clock that
+/// ends a reorder hold and fills a caller's silence.
 pub struct BridgePort {
+    shared: Arc<Shared>,
+    uplink: Uplink,
+    reorder: Reorder,
+    /// The codec and time of the last packet that arrived; `None` before the first.
+    last_arrival: Option<(Codec, Instant)>,
+    events: BridgeEvents,
+    pcm: Vec<i16>,
+}
+
+/// The caller's audio on its way to the session task, in wire format.
+struct Uplink {
     shared: Arc<Shared>,
     converter: Converter,
     caller_tx: mpsc::Sender<Vec<u8>>,
-    events: BridgeEvents,
+    /// For payloads that do not pass through (Opus calls, or a G.711 law changed by a
+    /// re-INVITE after the session was configured); made on the first such packet.
+    decoder: Option<(Codec, Decoder)>,
     pcm: Vec<i16>,
 }
 
 impl std::fmt::Debug for BridgePort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BridgePort")
-            .field("converter", &self.converter)
+            .field("converter", &self.uplink.converter)
+            .field("reorder", &self.reorder)
             .finish_non_exhaustive()
     }
 }
@@ -104,28 +132,120 @@ impl BridgePort {
         events: BridgeEvents,
     ) -> BridgePort {
         BridgePort {
+            uplink: Uplink {
+                shared: Arc::clone(&shared),
+                converter,
+                caller_tx,
+                decoder: None,
+                pcm: Vec::with_capacity(960),
+            },
             shared,
-            converter,
-            caller_tx,
+            reorder: Reorder::default(),
+            last_arrival: None,
             events,
             pcm: Vec::with_capacity(960),
+        }
+    }
+
+    /// Counts the packets the reorder passed over since it last looked.
+    fn note_skipped(&self, before: u64) {
+        let skipped = self.reorder.skipped();
+        if skipped != before {
+            self.shared.lock().stats.caller_frames_skipped += skipped - before;
+        }
+    }
+}
+
+impl Uplink {
+    /// One payload of the call's codec, in order: as it is when the session takes that codec.
+    fn payload(&mut self, codec: Codec, payload: &[u8]) {
+        if !self.shared.is_streaming() {
+            return;
+        }
+        let passes_through = matches!(
+            (codec, self.converter.wire()),
+            (Codec::Pcmu, WireFormat::Pcmu) | (Codec::Pcma, WireFormat::Pcma)
+        );
+        if passes_through {
+            self.send(payload.to_vec());
+            return;
+        }
+        let decoder = match &mut self.decoder {
+            Some((made_for, decoder)) if *made_for == codec => decoder,
+            slot => match Decoder::new(codec) {
+                Ok(decoder) => &mut slot.insert((codec, decoder)).1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "caller audio not forwarded");
+                    return;
+                }
+            },
+        };
+        if decoder.decode(payload, &mut self.pcm) {
+            let mut wire = Vec::with_capacity(self.converter.wire().frame_bytes());
+            self.converter.to_wire(&self.pcm, &mut wire);
+            self.send(wire);
+        }
+    }
+
+    /// Played-out PCM at the codec's rate.
+    fn pcm(&mut self, pcm: &[i16]) {
+        if !self.shared.is_streaming() {
+            return;
+        }
+        let mut wire = Vec::with_capacity(self.converter.wire().frame_bytes());
+        self.converter.to_wire(pcm, &mut wire);
+        self.send(wire);
+    }
+
+    /// 20 ms of silence, straight in wire format.
+    fn silence(&mut self) {
+        if !self.shared.is_streaming() {
+            return;
+        }
+        let wire = self.converter.wire();
+        self.send(vec![wire.silence_byte(); wire.frame_bytes()]);
+    }
+
+    fn send(&mut self, wire: Vec<u8>) {
+        if wire.is_empty() {
+            return;
+        }
+        // Never wait here: this runs on the media task.
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.caller_tx.try_send(wire) {
+            self.shared.lock().stats.caller_frames_dropped += 1;
         }
     }
 }
 
 impl AudioPort for BridgePort {
+    fn arrived(&mut self, packet: &Arrival<'_>) {
+        self.last_arrival = Some((packet.codec, packet.at));
+        let before = self.reorder.skipped();
+        let uplink = &mut self.uplink;
+        let codec = packet.codec;
+        self.reorder.push(
+            packet.ssrc,
+            packet.seq,
+            packet.payload,
+            packet.at,
+            &mut |payload| uplink.payload(codec, payload),
+        );
+        self.note_skipped(before);
+    }
+
     fn sink(&mut self, remote_pcm: &[i16]) {
-        if !self.shared.is_streaming() {
+        let Some((codec, last)) = self.last_arrival else {
+            self.uplink.pcm(remote_pcm);
             return;
-        }
-        let mut wire = Vec::with_capacity(self.converter.wire().frame_bytes());
-        self.converter.to_wire(remote_pcm, &mut wire);
-        if wire.is_empty() {
-            return;
-        }
-        // Never wait here: this runs on the media task's 20 ms clock.
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.caller_tx.try_send(wire) {
-            self.shared.lock().stats.caller_frames_dropped += 1;
+        };
+        let now = Instant::now();
+        let before = self.reorder.skipped();
+        let uplink = &mut self.uplink;
+        self.reorder
+            .expire(now, &mut |payload| uplink.payload(codec, payload));
+        self.note_skipped(before);
+        if now.saturating_duration_since(last) >= IDLE_FILL {
+            self.uplink.silence();
         }
     }
 
@@ -150,7 +270,7 @@ impl AudioPort for BridgePort {
         };
         self.pcm.clear();
         if let Some(frame) = frame {
-            self.converter.from_wire(&frame.bytes, &mut self.pcm);
+            self.uplink.converter.from_wire(&frame.bytes, &mut self.pcm);
         }
         let n = self.pcm.len().min(out.len());
         out[..n].copy_from_slice(&self.pcm[..n]);

@@ -185,6 +185,17 @@ impl SessionTask {
                     let _ = timeout(CLOSE_GRACE, socket.close(Some(bye))).await;
                     return Ended::Stopped;
                 }
+                // The caller's audio first: it comes about 50 times a second, so it cannot
+                // starve the server's events, and a burst of deltas must not hold it back.
+                frame = self.caller_rx.recv(), if self.caller_open => match frame {
+                    Some(audio) => {
+                        if let Err(ended) = conn::send(&mut socket, ClientEvent::append(&audio).to_json()).await {
+                            return ended;
+                        }
+                        self.shared.lock().stats.caller_frames_sent += 1;
+                    }
+                    None => self.caller_open = false,
+                },
                 message = socket.next() => match message {
                     Some(Ok(Message::Text(text))) => {
                         if let Err(ended) = self.on_event(&mut socket, text.as_str(), &mut turn).await {
@@ -197,15 +208,6 @@ impl SessionTask {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Ended::Lost(self.key.redact(&e.to_string())),
                     None => return Ended::Lost("the connection dropped".into()),
-                },
-                frame = self.caller_rx.recv(), if self.caller_open => match frame {
-                    Some(audio) => {
-                        if let Err(ended) = conn::send(&mut socket, ClientEvent::append(&audio).to_json()).await {
-                            return ended;
-                        }
-                        self.shared.lock().stats.caller_frames_sent += 1;
-                    }
-                    None => self.caller_open = false,
                 },
             }
         }

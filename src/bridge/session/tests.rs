@@ -25,6 +25,7 @@ use crate::media::audio::AudioPort;
 use crate::media::g711::ulaw_decode;
 
 mod barge_in;
+mod early;
 mod end_call;
 mod failures;
 

@@ -26,7 +26,7 @@ use super::voice::Voice;
 use super::{
     Control, Counters, Finished, MediaError, MediaEvent, MediaEvents, MediaOptions, FRAME,
 };
-use crate::media::audio::{port_for, AudioMode, AudioPort, ListenInPort};
+use crate::media::audio::{port_for, Arrival, AudioMode, AudioPort, ListenInPort};
 use crate::media::dtmf::{DtmfReceiver, DtmfSender};
 use crate::media::jitter::{JitterBuffer, Playout, PushOutcome};
 use crate::media::meter::Meter;
@@ -724,8 +724,25 @@ impl MediaTask {
                         self.quality.on_packet(packet.seq, packet.timestamp, now);
                     }
                 }
+                arrived(
+                    &mut *self.port,
+                    &self.params,
+                    packet.ssrc,
+                    packet.seq,
+                    now,
+                    payload,
+                );
             }
             Received::TelephoneEvent(payload) => {
+                // It takes a sequence number: a port putting packets in order must know.
+                arrived(
+                    &mut *self.port,
+                    &self.params,
+                    packet.ssrc,
+                    packet.seq,
+                    now,
+                    &[],
+                );
                 // Events carry their start timestamp: count them for loss, not for jitter.
                 self.quality.on_untimed_packet(packet.seq);
                 if let Some(digit) =
@@ -870,6 +887,28 @@ impl MediaTask {
 fn emit_to(events: &Option<MediaEvents>, event: MediaEvent) {
     if let Some(events) = events {
         events.send(event);
+    }
+}
+
+/// Hands an admitted packet to the port as it arrives (the bridge forwards it at once rather
+/// than at playout); like `sink`, only while we receive.
+fn arrived(
+    port: &mut dyn AudioPort,
+    params: &Negotiated,
+    ssrc: u32,
+    seq: u16,
+    at: std::time::Instant,
+    payload: &[u8],
+) {
+    if params.direction.receives() {
+        let codec = params.codec;
+        port.arrived(&Arrival {
+            codec,
+            ssrc,
+            seq,
+            at,
+            payload,
+        });
     }
 }
 
