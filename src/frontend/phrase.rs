@@ -407,11 +407,18 @@ impl Phraser {
                             s.packets_foreign,
                         ),
                     );
-                    // Audio lost inside this process is never silent (a CPU-starved media task).
+                    // Audio lost inside this process is never silent. Frames not sent mean a
+                    // starved process (a warning); a few late frames not played are the
+                    // jitter buffer adapting (a figure).
                     if s.frames_not_sent > 0 || s.frames_not_played > 0 {
+                        let (level, kind) = if s.frames_not_sent > 0 {
+                            (LogLevel::Warn, LogKind::Warning)
+                        } else {
+                            (LogLevel::Info, LogKind::Stats)
+                        };
                         say(
-                            LogLevel::Warn,
-                            LogKind::Warning,
+                            level,
+                            kind,
                             format!(
                                 "call {call}: {} of our audio not sent, {} of the remote's not \
                                  played (20 ms each)",

@@ -82,12 +82,12 @@ fn choose_config(
         .map(|(_, config, format)| (config, format))
 }
 
-/// The device period asked for. cpal's ALSA host keeps two periods in the device buffer, so
-/// playback waits behind about two periods and capture arrives a period at a time: 10 ms
-/// periods cost about 10 ms less each way than 20 ms ones. 5 ms periods through ALSA's
-/// pulse plugin left the virtual headset's speaker silent for seconds on a loaded 2-core
-/// machine (tests/virtual_headset.rs), so not less.
-const PERIOD_MS: u32 = 10;
+/// The device period asked for: one frame. cpal's ALSA host keeps two periods in the device
+/// buffer, so 10 ms periods would save about 10 ms each way, but through ALSA's pulse plugin
+/// on a loaded 2-core machine they made a replugged headset fail a second time a few seconds
+/// after it came back (tests/virtual_headset.rs), and 5 ms ones left its speaker silent for
+/// seconds.
+const PERIOD_MS: u32 = 20;
 
 fn period_for(supported: &SupportedBufferSize, rate: u32) -> BufferSize {
     match *supported {
@@ -267,7 +267,7 @@ mod tests {
             (config.channels, config.sample_rate, format),
             (1, 48_000, SampleFormat::F32)
         );
-        assert_eq!(config.buffer_size, BufferSize::Fixed(480));
+        assert_eq!(config.buffer_size, BufferSize::Fixed(960));
         let (config, _) = choose_config(&ranges, Direction::Output).unwrap();
         assert_eq!(config.channels, 2);
     }
@@ -277,7 +277,7 @@ mod tests {
         let cd = [range(2, 44_100, 44_100, SampleFormat::I16)];
         let (config, format) = choose_config(&cd, Direction::Input).unwrap();
         assert_eq!((config.sample_rate, format), (44_100, SampleFormat::I16));
-        assert_eq!(config.buffer_size, BufferSize::Fixed(441));
+        assert_eq!(config.buffer_size, BufferSize::Fixed(882));
         let low = [range(1, 8_000, 16_000, SampleFormat::I16)];
         assert_eq!(
             choose_config(&low, Direction::Input).unwrap().0.sample_rate,
@@ -312,7 +312,7 @@ mod tests {
         };
         assert_eq!(period_for(&large, 48_000), BufferSize::Fixed(1024));
         let any = SupportedBufferSize::Range { min: 1, max: 8192 };
-        assert_eq!(period_for(&any, 48_000), BufferSize::Fixed(480));
+        assert_eq!(period_for(&any, 48_000), BufferSize::Fixed(960));
         assert_eq!(
             period_for(&SupportedBufferSize::Unknown, 48_000),
             BufferSize::Default
