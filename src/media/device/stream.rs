@@ -70,7 +70,7 @@ fn choose_config(
             let config = StreamConfig {
                 channels: r.channels(),
                 sample_rate: rate,
-                buffer_size: period_for(r.buffer_size(), rate),
+                buffer_size: period_for(r.buffer_size(), rate, period_ms(direction)),
             };
             Some((
                 (rate_rank, channel_rank, format_rank),
@@ -82,17 +82,22 @@ fn choose_config(
         .map(|(_, config, format)| (config, format))
 }
 
-/// The device period asked for: one frame. cpal's ALSA host keeps two periods in the device
-/// buffer, so 10 ms periods would save about 10 ms each way, but through ALSA's pulse plugin
-/// on a loaded 2-core machine they made a replugged headset fail a second time a few seconds
-/// after it came back (tests/virtual_headset.rs), and 5 ms ones left its speaker silent for
-/// seconds.
-const PERIOD_MS: u32 = 20;
+/// The device period asked for. Capture arrives a period at a time, so 10 ms periods there
+/// save 10 ms. Playback keeps one frame: cpal's ALSA host keeps two periods in the device
+/// buffer, so 10 ms would save as much again, but through ALSA's pulse plugin on a loaded
+/// 2-core machine it made a replugged headset fail a second time a few seconds after it came
+/// back (tests/virtual_headset.rs), and 5 ms periods left its speaker silent for seconds.
+fn period_ms(direction: Direction) -> u32 {
+    match direction {
+        Direction::Input => 10,
+        Direction::Output => FRAME_MS,
+    }
+}
 
-fn period_for(supported: &SupportedBufferSize, rate: u32) -> BufferSize {
+fn period_for(supported: &SupportedBufferSize, rate: u32, period_ms: u32) -> BufferSize {
     match *supported {
         SupportedBufferSize::Range { min, max } if min <= max => {
-            let period = u32::try_from(ms_to_samples(rate, PERIOD_MS)).unwrap_or(u32::MAX);
+            let period = u32::try_from(ms_to_samples(rate, period_ms)).unwrap_or(u32::MAX);
             BufferSize::Fixed(period.clamp(min.max(1), max.max(1)))
         }
         _ => BufferSize::Default,
@@ -267,9 +272,18 @@ mod tests {
             (config.channels, config.sample_rate, format),
             (1, 48_000, SampleFormat::F32)
         );
-        assert_eq!(config.buffer_size, BufferSize::Fixed(960));
+        assert_eq!(
+            config.buffer_size,
+            BufferSize::Fixed(480),
+            "10 ms capture periods"
+        );
         let (config, _) = choose_config(&ranges, Direction::Output).unwrap();
         assert_eq!(config.channels, 2);
+        assert_eq!(
+            config.buffer_size,
+            BufferSize::Fixed(960),
+            "20 ms playback periods"
+        );
     }
 
     #[test]
@@ -277,7 +291,7 @@ mod tests {
         let cd = [range(2, 44_100, 44_100, SampleFormat::I16)];
         let (config, format) = choose_config(&cd, Direction::Input).unwrap();
         assert_eq!((config.sample_rate, format), (44_100, SampleFormat::I16));
-        assert_eq!(config.buffer_size, BufferSize::Fixed(882));
+        assert_eq!(config.buffer_size, BufferSize::Fixed(441));
         let low = [range(1, 8_000, 16_000, SampleFormat::I16)];
         assert_eq!(
             choose_config(&low, Direction::Input).unwrap().0.sample_rate,
@@ -305,16 +319,16 @@ mod tests {
     #[test]
     fn the_period_is_clamped_to_what_the_device_allows() {
         let small = SupportedBufferSize::Range { min: 16, max: 256 };
-        assert_eq!(period_for(&small, 48_000), BufferSize::Fixed(256));
+        assert_eq!(period_for(&small, 48_000, 20), BufferSize::Fixed(256));
         let large = SupportedBufferSize::Range {
             min: 1024,
             max: 8192,
         };
-        assert_eq!(period_for(&large, 48_000), BufferSize::Fixed(1024));
+        assert_eq!(period_for(&large, 48_000, 20), BufferSize::Fixed(1024));
         let any = SupportedBufferSize::Range { min: 1, max: 8192 };
-        assert_eq!(period_for(&any, 48_000), BufferSize::Fixed(960));
+        assert_eq!(period_for(&any, 48_000, 20), BufferSize::Fixed(960));
         assert_eq!(
-            period_for(&SupportedBufferSize::Unknown, 48_000),
+            period_for(&SupportedBufferSize::Unknown, 48_000, 20),
             BufferSize::Default
         );
     }
