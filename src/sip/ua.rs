@@ -722,12 +722,10 @@ impl UserAgent {
             .lock()
             .expect("calls lock")
             .insert(key.clone(), dialog.clone());
-        let mut handler = dialog;
-        self.spawn(async move {
-            if let Err(e) = handler.handle(&mut tx).await {
-                tracing::debug!(error = %e, "INVITE transaction ended with an error");
-            }
-        });
+        // The engine hears of the call before the transaction's task starts: its answer is
+        // on the INVITE -> 200 path, the task's first step (a 100 Trying) is not. An answer
+        // queued before that step also spares the 100, which RFC 3261 §17.2.1 allows when
+        // the final response follows within 200 ms.
         let _ = events.send(SipEvent::Invite {
             key,
             call_id,
@@ -735,6 +733,12 @@ impl UserAgent {
             display_name: display_name.map(|d| d.trim_matches('"').to_string()),
             to,
             offer,
+        });
+        let mut handler = dialog;
+        self.spawn(async move {
+            if let Err(e) = handler.handle(&mut tx).await {
+                tracing::debug!(error = %e, "INVITE transaction ended with an error");
+            }
         });
     }
 
