@@ -178,6 +178,7 @@ pub async fn run(
         sip_cancel.clone(),
     )
     .await?;
+    ua.trace_messages(config.verbose || config.sip_trace_events);
     announce_start(&config, &ua, &log);
     let audio = Audio::open(&config, &supported_codecs(&config), &log).await?;
     let (reg_tx, mut reg_rx) = mpsc::unbounded_channel();

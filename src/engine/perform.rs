@@ -50,6 +50,9 @@ impl<S: SipSide> Engine<S> {
             Effect::BindRtp(call) => return self.bind_rtp(call).await,
             Effect::Accept { call, key, sdp } => {
                 let result = self.sip.accept(&key, sdp);
+                // The 200 OK is on its way (its transaction's task sends it): now is when
+                // the next call's RTP ports cost nobody any waiting.
+                self.refill_spare_rtp().await;
                 return Some(Input::Accepted { call, result });
             }
             Effect::Respond {
@@ -227,8 +230,11 @@ impl<S: SipSide> Engine<S> {
     /// An RTP/RTCP pair for the call, and a fresh SDP session id; with `--stun` the answer
     /// waits for the lookup, which runs as a task (`nat.rs`).
     async fn bind_rtp(&mut self, call: CallId) -> Option<Input> {
-        let ports = self.config.rtp_ports.clone();
-        let (rtp, rtcp) = match session::bind_rtp_pair(self.bind_ip, ports).await {
+        let bound = match self.resources.take_spare_rtp() {
+            Some(pair) => Ok(pair),
+            None => session::bind_rtp_pair(self.bind_ip, self.config.rtp_ports.clone()).await,
+        };
+        let (rtp, rtcp) = match bound {
             Ok(pair) => pair,
             Err(e) => {
                 return Some(Input::RtpBound {
@@ -250,6 +256,18 @@ impl<S: SipSide> Engine<S> {
             result: Ok((port, session_id)),
             public: None,
         })
+    }
+
+    /// Binds the spare RTP/RTCP pair the next call takes, unless one is ready. No port free
+    /// is no error here: the next call binds for itself and reports it.
+    async fn refill_spare_rtp(&mut self) {
+        if self.resources.has_spare_rtp() {
+            return;
+        }
+        if let Ok(pair) = session::bind_rtp_pair(self.bind_ip, self.config.rtp_ports.clone()).await
+        {
+            self.resources.put_spare_rtp(pair);
+        }
     }
 
     /// Starts the RTP session of an answered call with the negotiated parameters.

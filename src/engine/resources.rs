@@ -1,5 +1,6 @@
 //! What the executor holds for each call: its RTP sockets until media starts, the media
-//! session, the bridge, and the listen-in mute the media task reads while bridged.
+//! session, the bridge, and the listen-in mute the media task reads while bridged; and one
+//! spare RTP/RTCP pair, bound after a call's answer went out, for the next call to take.
 
 use crate::bridge::{BridgeHandle, BridgeStats};
 use crate::media::session::MediaHandle;
@@ -21,25 +22,44 @@ pub struct Handles {
 }
 
 #[derive(Default)]
-pub struct Resources(HashMap<CallId, Handles>);
+pub struct Resources {
+    calls: HashMap<CallId, Handles>,
+    /// Binding a pair costs a handful of syscalls (two sockets, their binds, their reactor
+    /// registrations): made ahead, off the INVITE -> 200 path. None until the first call, so
+    /// an idle process that never had a call holds no RTP port.
+    spare_rtp: Option<(UdpSocket, UdpSocket)>,
+}
 
 impl Resources {
     pub fn entry(&mut self, call: CallId) -> &mut Handles {
-        self.0.entry(call).or_default()
+        self.calls.entry(call).or_default()
+    }
+
+    /// The spare RTP/RTCP pair, if one is ready.
+    pub fn take_spare_rtp(&mut self) -> Option<(UdpSocket, UdpSocket)> {
+        self.spare_rtp.take()
+    }
+
+    pub fn has_spare_rtp(&self) -> bool {
+        self.spare_rtp.is_some()
+    }
+
+    pub fn put_spare_rtp(&mut self, pair: (UdpSocket, UdpSocket)) {
+        self.spare_rtp = Some(pair);
     }
 
     /// Calls holding anything: from the answer to the teardown.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.calls.len()
     }
 
     pub fn get(&self, call: CallId) -> Option<&Handles> {
-        self.0.get(&call)
+        self.calls.get(&call)
     }
 
     /// Everything of a call that ends, for its teardown task.
     pub fn take(&mut self, call: CallId) -> Handles {
-        self.0.remove(&call).unwrap_or_default()
+        self.calls.remove(&call).unwrap_or_default()
     }
 
     pub fn media(&self, call: CallId) -> Option<&MediaHandle> {

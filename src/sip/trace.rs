@@ -9,6 +9,7 @@ use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -72,16 +73,27 @@ pub fn printable(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Whether anyone reads the trace (`--verbose`, the TUI's trace view). When nobody does,
+/// messages are not formatted at all: the inspector runs on the transport path, and the text
+/// of the INVITE and of our 200 OK would otherwise be built and queued before the 200 leaves.
+pub type TraceWanted = Arc<AtomicBool>;
+
 pub struct TraceInspector {
     events: mpsc::UnboundedSender<SipEvent>,
     bye_answers: ByeAnswers,
+    wanted: TraceWanted,
 }
 
 impl TraceInspector {
-    pub fn new(events: mpsc::UnboundedSender<SipEvent>, bye_answers: ByeAnswers) -> Self {
+    pub fn new(
+        events: mpsc::UnboundedSender<SipEvent>,
+        bye_answers: ByeAnswers,
+        wanted: TraceWanted,
+    ) -> Self {
         TraceInspector {
             events,
             bye_answers,
+            wanted,
         }
     }
 
@@ -110,6 +122,9 @@ impl TraceInspector {
     }
 
     fn emit(&self, direction: SipDirection, msg: &SipMessage, peer: Option<&SipAddr>) {
+        if !self.wanted.load(Ordering::Relaxed) {
+            return;
+        }
         let text = msg.to_string();
         let summary = text.lines().next().unwrap_or_default().to_string();
         let call_id = text

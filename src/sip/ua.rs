@@ -8,7 +8,7 @@
 use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::{self, TcpLimits, TcpTransport};
 use crate::sip::tls::TlsTransport;
-use crate::sip::trace::{ByeAnswers, TraceInspector, TraceLine};
+use crate::sip::trace::{ByeAnswers, TraceInspector, TraceLine, TraceWanted};
 use order::{Admit, Order};
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -211,6 +211,8 @@ pub struct UserAgent {
     /// still waiting for its answer then stops (crossing BYEs).
     ended: Arc<Mutex<HashMap<DialogKey, CancellationToken>>>,
     bye_answers: ByeAnswers,
+    /// Whether sent and received messages become `SipEvent::Trace` (on unless turned off).
+    trace: TraceWanted,
     /// Confirmed dialog ids of the calls we placed, to the key the engine knows them by.
     aliases: Arc<Mutex<HashMap<String, DialogKey>>>,
     events: mpsc::UnboundedSender<SipEvent>,
@@ -240,6 +242,7 @@ impl UserAgent {
         cancel: CancellationToken,
     ) -> Result<UserAgent, UaError> {
         let bye_answers = ByeAnswers::default();
+        let trace = TraceWanted::new(true.into());
         let transport_layer = TransportLayer::new(cancel.child_token());
         let wanted = SocketAddr::new(bind_ip, sip_port);
         let mut listener = None;
@@ -304,6 +307,7 @@ impl UserAgent {
             .with_inspector(Box::new(TraceInspector::new(
                 events.clone(),
                 bye_answers.clone(),
+                trace.clone(),
             )))
             .build();
         let local = endpoint
@@ -347,6 +351,7 @@ impl UserAgent {
             order: Arc::default(),
             ended: Arc::default(),
             bye_answers,
+            trace,
             aliases: Arc::default(),
             events: events.clone(),
             local,
@@ -382,6 +387,12 @@ impl UserAgent {
         self.tasks.spawn(async move {
             let _ = cancel.run_until_cancelled_owned(work).await;
         })
+    }
+
+    /// Whether every message sent and received is reported as `SipEvent::Trace`: turn it off
+    /// when nothing reads the trace, so no message is formatted on the way in and out.
+    pub fn trace_messages(&self, on: bool) {
+        self.trace.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Our TCP flows (`None` over UDP and TLS).
@@ -711,12 +722,10 @@ impl UserAgent {
             .lock()
             .expect("calls lock")
             .insert(key.clone(), dialog.clone());
-        let mut handler = dialog;
-        self.spawn(async move {
-            if let Err(e) = handler.handle(&mut tx).await {
-                tracing::debug!(error = %e, "INVITE transaction ended with an error");
-            }
-        });
+        // The engine hears of the call before the transaction's task starts: its answer is
+        // on the INVITE -> 200 path, the task's first step (a 100 Trying) is not. An answer
+        // queued before that step also spares the 100, which RFC 3261 §17.2.1 allows when
+        // the final response follows within 200 ms.
         let _ = events.send(SipEvent::Invite {
             key,
             call_id,
@@ -724,6 +733,12 @@ impl UserAgent {
             display_name: display_name.map(|d| d.trim_matches('"').to_string()),
             to,
             offer,
+        });
+        let mut handler = dialog;
+        self.spawn(async move {
+            if let Err(e) = handler.handle(&mut tx).await {
+                tracing::debug!(error = %e, "INVITE transaction ended with an error");
+            }
         });
     }
 
