@@ -231,7 +231,13 @@ impl<S: SipSide> Engine<S> {
     /// waits for the lookup, which runs as a task (`nat.rs`).
     async fn bind_rtp(&mut self, call: CallId) -> Option<Input> {
         let bound = match self.resources.take_spare_rtp() {
-            Some(pair) => Ok(pair),
+            Some(pair) => {
+                let stale = session::discard_queued(&pair.0) + session::discard_queued(&pair.1);
+                if stale > 0 {
+                    tracing::debug!(stale, "datagrams for the spare RTP ports before any call");
+                }
+                Ok(pair)
+            }
             None => session::bind_rtp_pair(self.bind_ip, self.config.rtp_ports.clone()).await,
         };
         let (rtp, rtcp) = match bound {

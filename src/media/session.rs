@@ -80,6 +80,33 @@ pub async fn bind_rtp(ip: IpAddr, ports: RangeInclusive<u16>) -> Result<UdpSocke
     Err(exhausted)
 }
 
+/// Throws away whatever waits on a socket bound ahead of its call: nothing sent before our
+/// SDP names the port can be the call's, and a stream still aimed at the port's previous
+/// user must not be the first packet the new call latches onto. Reads the socket directly
+/// (not through the reactor, which may not have seen the data yet).
+pub fn discard_queued(socket: &UdpSocket) -> u64 {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 64];
+    let mut discarded = 0;
+    loop {
+        // SAFETY: a non-blocking read of at most `buf.len()` bytes into `buf`, which outlives
+        // the call; the descriptor is the socket's own, open while `socket` is borrowed.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // Nothing left (EAGAIN), or an error the call's own reads will meet and report.
+        if n < 0 {
+            return discarded;
+        }
+        discarded += 1;
+    }
+}
+
 /// Binds RTP on an even port and RTCP on the odd port above it (RFC 3550 §11), both or
 /// neither: a taken RTCP port moves the pair on.
 pub async fn bind_rtp_pair(

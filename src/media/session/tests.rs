@@ -700,3 +700,24 @@ async fn a_session_with_levels_off_publishes_none() {
     }
     assert!(quality >= 1, "quality is still published");
 }
+
+#[tokio::test]
+async fn a_socket_bound_ahead_starts_its_call_with_nothing_queued() {
+    let (rtp, _rtcp) = bind_rtp_pair(LOCALHOST, 20000..=29999).await.unwrap();
+    let stranger = peer().await;
+    let to = rtp.local_addr().unwrap();
+    for n in 0..3u8 {
+        stranger.send_to(&[0x80, 0, 0, n], to).await.unwrap();
+    }
+    // Loopback delivery is synchronous, but give the kernel a moment all the same.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(discard_queued(&rtp), 3);
+    assert_eq!(discard_queued(&rtp), 0);
+    stranger.send_to(b"fresh", to).await.unwrap();
+    let mut buf = [0u8; 16];
+    let (len, _) = timeout(Duration::from_secs(1), rtp.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..len], b"fresh", "what comes after is read as usual");
+}
