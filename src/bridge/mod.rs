@@ -1,4 +1,5 @@
-//! The voice bridge: connects a call's audio to OpenAI's Realtime API (GA protocol).
+//! The voice bridge: connects a call's audio to OpenAI's Realtime API (GA protocol) or to
+//! GPT-Live ([`live`]).
 //!
 //! [`protocol`] holds the wire types, [`audio`] the pure audio pump (re-framing, played
 //! position, barge-in truncation, format conversion), and [`session`] the WebSocket task and
@@ -6,6 +7,7 @@
 
 pub mod audio;
 pub mod caller;
+pub mod live;
 pub mod protocol;
 pub mod reorder;
 pub mod session;

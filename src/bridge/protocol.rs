@@ -72,7 +72,7 @@ impl ClientEvent {
 }
 
 /// The `type` of an event that failed to parse, for the error message.
-fn event_type(text: &str) -> Option<String> {
+pub(crate) fn event_type(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Typed {
         #[serde(rename = "type")]

@@ -62,7 +62,7 @@ impl ApiKey {
 
     /// `text` with every occurrence of the key replaced, for messages that echo a server's
     /// words (an HTTP body, an error event) which might quote the key back.
-    fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         text.replace(self.expose(), "<redacted>")
     }
 }
@@ -269,6 +269,23 @@ pub enum BridgeError {
     Closed { code: u16, reason: String },
     #[error("lost the Realtime connection and {tries} reconnection attempts failed; last: {last}")]
     GaveUp { tries: u32, last: String },
+    /// GPT-Live refused to start or go on (key, account, balance, model); the message says
+    /// what to do.
+    #[error("the Live service refused the session ({code}): {message}")]
+    LiveRefused { code: String, message: String },
+    #[error(
+        "the Live service rejected the session settings ({code}, parameter '{param}'): {message}"
+    )]
+    LiveSettingsRejected {
+        code: String,
+        param: String,
+        message: String,
+    },
+    /// The Live service ended the session for a reason a new session would not fix.
+    #[error("the Live session ended ({reason}): {message}")]
+    LiveEnded { reason: String, message: String },
+    #[error("lost the Live connection and {tries} reconnection attempts failed; last: {last}")]
+    LiveGaveUp { tries: u32, last: String },
 }
 
 /// Figures for the statistics view, updated as the call goes.
