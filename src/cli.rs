@@ -120,13 +120,27 @@ pub struct Cli {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Realtime model used by the voice bridge.
-    #[arg(long, value_name = "NAME", default_value = crate::bridge::DEFAULT_MODEL)]
-    pub model: String,
+    /// The OpenAI voice API the bridge speaks: the Realtime API, or GPT-Live (the model takes
+    /// turns by itself; no VAD settings, cancel or truncate).
+    #[arg(
+        long,
+        value_name = "realtime|live",
+        default_value = "realtime",
+        ignore_case = true
+    )]
+    pub api: ApiArg,
 
-    /// Voice of the Realtime model.
-    #[arg(long, value_name = "NAME", default_value = "alloy", ignore_case = true)]
-    pub voice: Voice,
+    /// Model used by the voice bridge (any name the service knows) [default:
+    /// gpt-realtime-2.1 with --api realtime, gpt-live-1 with --api live].
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Voice of the model [default: alloy with --api realtime, marin with --api live].
+    /// Realtime: alloy ash ballad cedar coral echo marin sage shimmer verse. GPT-Live: those and
+    /// aube beacon bossa brise cinder delta flitz gleam harema juni meridian nira noeul nuri
+    /// quartz ripple shitan sillage stone tempo vesper willow.
+    #[arg(long, value_name = "NAME")]
+    pub voice: Option<String>,
 
     /// System instructions for the Realtime model.
     #[arg(long, value_name = "TEXT")]
@@ -201,13 +215,11 @@ pub struct Cli {
     #[arg(long)]
     pub bridge: bool,
 
-    /// Realtime API WebSocket URL (ws:// allowed for local servers).
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "wss://api.openai.com/v1/realtime"
-    )]
-    pub realtime_url: String,
+    /// The API's WebSocket URL (ws:// allowed for local servers) [default:
+    /// wss://api.openai.com/v1/realtime, or wss://api.openai.com/v1/live/sessions with
+    /// --api live].
+    #[arg(long, value_name = "URL")]
+    pub realtime_url: Option<String>,
 
     /// Address announced in SDP for RTP instead of the bind address (NAT with port forwarding).
     #[arg(long, value_name = "IP")]
@@ -326,34 +338,9 @@ pub enum AudioArg {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Voice {
-    Alloy,
-    Ash,
-    Ballad,
-    Coral,
-    Echo,
-    Sage,
-    Shimmer,
-    Verse,
-    Marin,
-    Cedar,
-}
-
-impl Voice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Voice::Alloy => "alloy",
-            Voice::Ash => "ash",
-            Voice::Ballad => "ballad",
-            Voice::Coral => "coral",
-            Voice::Echo => "echo",
-            Voice::Sage => "sage",
-            Voice::Shimmer => "shimmer",
-            Voice::Verse => "verse",
-            Voice::Marin => "marin",
-            Voice::Cedar => "cedar",
-        }
-    }
+pub enum ApiArg {
+    Realtime,
+    Live,
 }
 
 #[cfg(test)]
@@ -370,34 +357,35 @@ mod tests {
         assert_eq!(cli.transport, None, "decided in config.rs from the URIs");
         assert_eq!(cli.port, 5060);
         assert_eq!(cli.duration, 0);
-        assert_eq!(cli.model, "gpt-realtime");
-        assert_eq!(cli.voice, Voice::Alloy);
+        assert_eq!(cli.api, ApiArg::Realtime);
+        assert_eq!(cli.model, None, "decided in config.rs from --api");
+        assert_eq!(cli.voice, None, "checked in config.rs against --api");
         assert_eq!(cli.audio, AudioArg::Device);
         assert_eq!(cli.codecs, "pcmu,pcma,opus");
         assert_eq!(cli.rtp_ports, "10000-20000");
     }
 
     #[test]
-    fn transport_and_voice_are_case_insensitive() {
+    fn transport_and_api_are_case_insensitive() {
         let cli = parse(&[
             "--sip-uri",
             "sip:a@b",
             "--transport",
             "TCP",
-            "--voice",
-            "Shimmer",
+            "--api",
+            "Live",
         ])
         .unwrap();
         assert_eq!(cli.transport, Some(TransportArg::Tcp));
-        assert_eq!(cli.voice, Voice::Shimmer);
+        assert_eq!(cli.api, ApiArg::Live);
         let cli = parse(&["--sip-uri", "sip:a@b", "--transport", "Tls"]).unwrap();
         assert_eq!(cli.transport, Some(TransportArg::Tls));
     }
 
     #[test]
-    fn unknown_transport_and_voice_are_refused() {
+    fn unknown_transport_and_api_are_refused() {
         assert!(parse(&["--sip-uri", "sip:a@b", "--transport", "sctp"]).is_err());
-        assert!(parse(&["--sip-uri", "sip:a@b", "--voice", "robot"]).is_err());
+        assert!(parse(&["--sip-uri", "sip:a@b", "--api", "beta"]).is_err());
         assert!(parse(&["--sip-uri", "sip:a@b", "--port", "70000"]).is_err());
     }
 

@@ -4,7 +4,9 @@
 //! checked, files probed) so that everything downstream can trust them. Each failure is one
 //! sentence that names the flag and the bad value; `main` exits with status 2 on them.
 
-use crate::cli::{AudioArg, Cli, OnReferArg, RejectArg, SrtpArg, TransportArg};
+use crate::bridge::api::VoiceError;
+pub use crate::bridge::Api;
+use crate::cli::{ApiArg, AudioArg, Cli, OnReferArg, RejectArg, SrtpArg, TransportArg};
 pub use crate::media::srtp::SrtpMode;
 pub use crate::sip::account::{Account, Transport};
 use crate::sip::tcp::TcpLimits;
@@ -33,6 +35,7 @@ pub enum FrontEnd {
 #[derive(Clone)]
 pub struct BridgeConfig {
     pub enabled: bool,
+    pub api: Api,
     pub model: String,
     pub voice: String,
     pub instructions: Option<String>,
@@ -117,6 +120,7 @@ impl std::fmt::Debug for BridgeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BridgeConfig")
             .field("enabled", &self.enabled)
+            .field("api", &self.api)
             .field("model", &self.model)
             .field("voice", &self.voice)
             .field("instructions", &self.instructions)
@@ -128,6 +132,13 @@ impl std::fmt::Debug for BridgeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0}")]
+    Voice(#[from] VoiceError),
+    #[error(
+        "--goal needs the Realtime API: the model gives its verdict through a function call, \
+         which GPT-Live does not offer to a voice session (use --api realtime, or --persona alone)"
+    )]
+    GoalOnLive,
     #[error("--sip-uri: {0}")]
     SipUri(crate::sip::uri::UriError),
     #[error("--registrar-uri: {0}")]
@@ -369,6 +380,14 @@ impl Config {
         if cli.json && !headless {
             return Err(ConfigError::JsonWithoutHeadless);
         }
+        let api = match cli.api {
+            ApiArg::Realtime => Api::Realtime,
+            ApiArg::Live => Api::Live,
+        };
+        let voice = api.check_voice(cli.voice.as_deref().unwrap_or(api.default_voice()))?;
+        if api == Api::Live && cli.goal.is_some() {
+            return Err(ConfigError::GoalOnLive);
+        }
         let caller = caller_policy(cli)?;
         let instructions = match &caller {
             Some(_) => Some(crate::bridge::caller::instructions(
@@ -445,11 +464,18 @@ impl Config {
             srtp,
             bridge: BridgeConfig {
                 enabled: cli.bridge,
-                model: cli.model.clone(),
-                voice: cli.voice.as_str().to_string(),
+                api,
+                model: cli
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| api.default_model().to_owned()),
+                voice,
                 instructions,
                 api_key: cli.api_key.clone(),
-                url: cli.realtime_url.clone(),
+                url: cli
+                    .realtime_url
+                    .clone()
+                    .unwrap_or_else(|| api.default_url().to_owned()),
             },
             caller,
         })
@@ -721,6 +747,80 @@ mod tests {
             .expect("clap accepts the arguments");
         cli.api_key = key.map(str::to_owned);
         Config::from_cli(&cli, false)
+    }
+
+    #[test]
+    fn model_url_and_voice_follow_the_api() {
+        let realtime = config(&["--sip-uri", "sip:a@127.0.0.1"]).unwrap().bridge;
+        assert_eq!(
+            (
+                realtime.api,
+                realtime.model.as_str(),
+                realtime.voice.as_str()
+            ),
+            (Api::Realtime, "gpt-realtime-2.1", "alloy")
+        );
+        assert_eq!(realtime.url, "wss://api.openai.com/v1/realtime");
+        let live = config(&["--sip-uri", "sip:a@127.0.0.1", "--api", "live"])
+            .unwrap()
+            .bridge;
+        assert_eq!(
+            (live.api, live.model.as_str(), live.voice.as_str()),
+            (Api::Live, "gpt-live-1", "marin")
+        );
+        assert_eq!(live.url, "wss://api.openai.com/v1/live/sessions");
+        let given = config(&[
+            "--sip-uri",
+            "sip:a@127.0.0.1",
+            "--api",
+            "live",
+            "--model",
+            "gpt-live-1.1",
+            "--voice",
+            "Juni",
+            "--realtime-url",
+            "ws://127.0.0.1:9/v1/live/sessions",
+        ])
+        .unwrap()
+        .bridge;
+        assert_eq!(
+            (
+                given.model.as_str(),
+                given.voice.as_str(),
+                given.url.as_str()
+            ),
+            ("gpt-live-1.1", "juni", "ws://127.0.0.1:9/v1/live/sessions")
+        );
+    }
+
+    #[test]
+    fn a_voice_the_api_lacks_is_refused_before_anything_starts() {
+        let err = config(&["--sip-uri", "sip:a@127.0.0.1", "--voice", "juni"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("choose --api live"), "{err}");
+        let err = config(&["--sip-uri", "sip:a@127.0.0.1", "--voice", "robot"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its voices are: alloy"), "{err}");
+    }
+
+    #[test]
+    fn a_goal_needs_the_realtime_api() {
+        let err = caller_config(
+            &[
+                "--call",
+                "sip:agent@127.0.0.1",
+                "--bridge",
+                "--api",
+                "live",
+                "--goal",
+                "book a table",
+            ],
+            Some("sk-x"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::GoalOnLive), "{err}");
     }
 
     #[test]

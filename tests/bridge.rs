@@ -280,7 +280,8 @@ fn unknown_model_is_named_never_retried_and_the_call_survives() {
     });
     let reason = failure["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("gpt-4o-realtime-preview") && reason.contains("try --model gpt-realtime"),
+        reason.contains("gpt-4o-realtime-preview")
+            && reason.contains("try --model gpt-realtime-2.1"),
         "{failure}"
     );
     let run = sipp.wait();

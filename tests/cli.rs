@@ -46,6 +46,11 @@ fn bad_values_exit_2_with_a_plain_sentence() {
     );
     assert_refused(&["--sip-uri", "sip:a@b", "--codecs", "g729"], "--codecs");
     assert_refused(&["--sip-uri", "sip:a@b", "--voice", "robot"], "robot");
+    assert_refused(
+        &["--sip-uri", "sip:a@b", "--voice", "juni"],
+        "--voice 'juni' is a voice of the GPT-Live API but not of the Realtime API (choose --api live",
+    );
+    assert_refused(&["--sip-uri", "sip:a@b", "--api", "beta"], "beta");
     assert_refused(&[], "--sip-uri");
     // Our own errors are one line.
     let (_, _, stderr) = run(&["--headless", "--sip-uri", "sip:a@b", "--rtp-ports", "x"]);
@@ -104,6 +109,7 @@ fn help_documents_every_contract_flag() {
         "--port",
         "--duration",
         "--verbose",
+        "--api",
         "--model",
         "--voice",
         "--instructions",

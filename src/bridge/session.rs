@@ -18,6 +18,7 @@ use crate::media::meter::Level;
 use crate::vocab::codec::Codec;
 use crate::vocab::Speaker;
 
+use super::api::Api;
 use super::audio::{Converter, OutputQueue, WireFormat};
 use super::protocol::{
     AudioInput, AudioOutput, ClientEvent, Modality, Session, SessionAudio, SessionType,
@@ -38,8 +39,9 @@ const STOP_GRACE: Duration = Duration::from_millis(1_500);
 /// Caller frames waiting for the socket: one second. Beyond that the socket is stuck, and
 /// late caller audio is worse than lost caller audio (it would trigger stale turns).
 const CALLER_QUEUE_FRAMES: usize = 50;
-/// The GA model; the beta `gpt-4o-realtime-preview` family no longer works.
-pub const DEFAULT_MODEL: &str = "gpt-realtime";
+/// The Realtime API's default model: one that will still answer in 2027 (`gpt-realtime` is
+/// reported to shut down on 2027-01-20; the beta `gpt-4o-realtime-preview` family is gone).
+pub const DEFAULT_MODEL: &str = super::api::REALTIME_MODELS[0];
 /// The text of a caller turn the server could not transcribe: the turn happened, and a
 /// transcript should not pretend otherwise.
 pub const UNTRANSCRIBED: &str = "(not transcribed)";
@@ -118,6 +120,8 @@ impl Default for Retry {
 
 #[derive(Clone, Debug)]
 pub struct BridgeConfig {
+    /// Which API `url` speaks.
+    pub api: Api,
     /// `wss://api.openai.com/v1/realtime`, or `ws://` for a local server; `?model=` is added.
     pub url: String,
     pub model: String,
@@ -137,7 +141,8 @@ pub struct BridgeConfig {
 impl Default for BridgeConfig {
     fn default() -> Self {
         BridgeConfig {
-            url: "wss://api.openai.com/v1/realtime".into(),
+            api: Api::Realtime,
+            url: Api::Realtime.default_url().into(),
             model: DEFAULT_MODEL.into(),
             voice: "alloy".into(),
             instructions: None,
@@ -337,6 +342,12 @@ pub fn start(
 ) -> Result<(BridgeHandle, BridgePort), BridgeError> {
     let key = config.api_key.clone().ok_or(BridgeError::MissingApiKey)?;
     conn::request(&config, &key)?;
+    if let Some(successor) = super::api::successor(&config.model) {
+        events.send(BridgeEvent::Warning(format!(
+            "the model {} is reported to shut down on 2027-01-20; use --model {successor}",
+            config.model
+        )));
+    }
     let converter = Converter::new(config.codec).map_err(|e| BridgeError::Audio(e.to_string()))?;
     let shared = Arc::new(port::Shared::new(OutputQueue::new(converter.wire())));
     let (caller_tx, caller_rx) = mpsc::channel(CALLER_QUEUE_FRAMES);

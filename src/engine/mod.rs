@@ -280,7 +280,10 @@ impl<S: SipSide> Engine<S> {
             dtmf_delay: config.dtmf_delay,
             rtp_timeout: config.rtp_timeout,
             auto_bridge: config.bridge.enabled,
-            bridge_model: config.bridge.model.clone(),
+            bridge_model: match config.bridge.api {
+                crate::config::Api::Realtime => config.bridge.model.clone(),
+                api => format!("{} on the {}", config.bridge.model, api.title()),
+            },
             bridge_voice: config.bridge.voice.clone(),
             srtp: config.srtp,
             domain: config.has_account.then(|| config.account.aor.host_port()),

@@ -351,6 +351,7 @@ impl<S: SipSide> Engine<S> {
     ) -> Result<(), String> {
         let b = &self.config.bridge;
         let config = bridge::BridgeConfig {
+            api: b.api,
             url: b.url.clone(),
             model: b.model.clone(),
             voice: b.voice.clone(),

@@ -185,9 +185,13 @@ pub(super) fn is_fatal_code(code: Option<&str>) -> bool {
 pub(super) fn refused(error: &ApiError, key: &ApiKey) -> BridgeError {
     let code = error.code.clone().unwrap_or_else(|| error.kind.clone());
     let mut message = key.redact(&error.message);
-    if code == "invalid_model" {
-        // Most often an old beta model name (gpt-4o-realtime-preview) from an older script.
-        message.push_str(&format!(" (try --model {})", super::DEFAULT_MODEL));
+    if matches!(code.as_str(), "invalid_model" | "model_not_found") {
+        // Most often an old beta model name (gpt-4o-realtime-preview) from an older script,
+        // or a retired one.
+        message.push_str(&format!(
+            " ({})",
+            crate::bridge::Api::Realtime.model_advice()
+        ));
     }
     BridgeError::Refused { code, message }
 }
@@ -215,6 +219,13 @@ pub(super) fn closed(
     }
     match last_error {
         Some(error) => Ended::Fatal(refused(error, key)),
+        None if reason.contains("model_not_found") => Ended::Fatal(BridgeError::Refused {
+            code: "model_not_found".into(),
+            message: format!(
+                "the model is not available to this key ({})",
+                crate::bridge::Api::Realtime.model_advice()
+            ),
+        }),
         None => Ended::Fatal(BridgeError::Closed { code, reason }),
     }
 }
@@ -289,7 +300,7 @@ mod tests {
             ..BridgeConfig::default()
         };
         let uri = request(&config, &key()).unwrap().uri().to_string();
-        assert!(uri.ends_with("?x=1&model=gpt-realtime"), "{uri}");
+        assert!(uri.ends_with("?x=1&model=gpt-realtime-2.1"), "{uri}");
     }
 
     #[test]
@@ -357,7 +368,8 @@ mod tests {
                 None,
                 &k
             ),
-            Ended::Fatal(BridgeError::Closed { code: 4004, .. })
+            Ended::Fatal(BridgeError::Refused { ref code, ref message })
+                if code == "model_not_found" && message.contains("try --model gpt-realtime-2.1")
         ));
         assert!(is_fatal_code(Some("invalid_model")));
         assert!(!is_fatal_code(Some("response_cancel_not_active")));

@@ -181,7 +181,7 @@ async fn connects_with_bearer_and_sends_one_ga_session_update_before_streaming()
     let (listener, url) = listener().await;
     let (handle, mut port, mut rx) = begin(config(&url));
     let (mut ws, uri, headers) = accept(&listener).await;
-    assert_eq!(uri, "/v1/realtime?model=gpt-realtime");
+    assert_eq!(uri, "/v1/realtime?model=gpt-realtime-2.1");
     let header = |name: &str| {
         headers
             .iter()
@@ -206,7 +206,7 @@ async fn connects_with_bearer_and_sends_one_ga_session_update_before_streaming()
     let (input, output) = (audio.input.unwrap(), audio.output.unwrap());
     assert_eq!(
         (session.model.as_deref(), session.instructions.as_deref()),
-        (Some("gpt-realtime"), Some("Be brief."))
+        (Some("gpt-realtime-2.1"), Some("Be brief."))
     );
     assert_eq!(
         (input.format, output.format),
