@@ -1,5 +1,5 @@
-//! One call's bridge: a tokio task that holds the Realtime WebSocket session (connect, configure,
-//! stream, barge-in, reconnect) and a [`BridgePort`] that the call's media task uses as its
+//! One call's bridge: a tokio task that holds the WebSocket session (connect, configure,
+//! stream, barge-in, reconnect; `task` for the Realtime API, `live` for GPT-Live) and a [`BridgePort`] that the call's media task uses as its
 //! `AudioPort` (caller audio in, the model's audio out, paced by the media task's 20 ms clock).
 //!
 //! The task and the port share only a mutex-guarded [`OutputQueue`] plus counters: the port
@@ -26,6 +26,7 @@ use super::protocol::{
 };
 
 mod conn;
+mod live;
 mod port;
 mod task;
 #[cfg(test)]
@@ -122,7 +123,7 @@ impl Default for Retry {
 pub struct BridgeConfig {
     /// Which API `url` speaks.
     pub api: Api,
-    /// `wss://api.openai.com/v1/realtime`, or `ws://` for a local server; `?model=` is added.
+    /// The endpoint of `api` (`ws://` for a local server); `?model=` is added for Realtime.
     pub url: String,
     pub model: String,
     pub voice: String,
@@ -313,6 +314,9 @@ pub struct BridgeStats {
     pub ai_frames_sent: u64,
     /// 20 ms slots sent as silence in the middle of a reply (the model's audio came late).
     pub underrun_frames: u64,
+    /// Model frames dropped unplayed because more than the output buffer's cap arrived
+    /// (GPT-Live streams in real time; a burst beyond the cap would only add delay).
+    pub ai_frames_dropped: u64,
 }
 
 impl BridgeStats {
@@ -349,18 +353,25 @@ pub fn start(
         )));
     }
     let converter = Converter::new(config.codec).map_err(|e| BridgeError::Audio(e.to_string()))?;
-    let shared = Arc::new(port::Shared::new(OutputQueue::new(converter.wire())));
+    let queue = match config.api {
+        Api::Realtime => OutputQueue::new(converter.wire()),
+        // Live audio comes at real-time pace: a short jitter buffer, no burst to absorb.
+        Api::Live => OutputQueue::with_prebuffer(converter.wire(), live::PREBUFFER_MS),
+    };
+    let shared = Arc::new(port::Shared::new(queue));
     let (caller_tx, caller_rx) = mpsc::channel(CALLER_QUEUE_FRAMES);
     let cancel = CancellationToken::new();
-    let session = task::SessionTask::new(
-        config,
-        key,
-        Arc::clone(&shared),
-        events.clone(),
-        caller_rx,
-        cancel.clone(),
-    );
-    let task = tokio::spawn(session.run());
+    let (shared2, events2, cancel2) = (Arc::clone(&shared), events.clone(), cancel.clone());
+    let task = match config.api {
+        Api::Realtime => {
+            let session = task::SessionTask::new(config, key, shared2, events2, caller_rx, cancel2);
+            tokio::spawn(session.run())
+        }
+        Api::Live => {
+            let session = live::LiveTask::new(config, key, shared2, events2, caller_rx, cancel2);
+            tokio::spawn(session.run())
+        }
+    };
     let port = BridgePort::new(Arc::clone(&shared), converter, caller_tx, events);
     let handle = BridgeHandle {
         shared,

@@ -66,6 +66,10 @@ pub struct OutputQueue {
     /// The item of the frame taken last: what the caller is hearing now.
     playing: Option<Arc<str>>,
     cancelled: VecDeque<Arc<str>>,
+    /// Audio to gather before playing starts, and again after the queue ran dry: a jitter
+    /// buffer for a stream that arrives at real-time pace (GPT-Live). 0: play at once.
+    prebuffer_ms: u32,
+    primed: bool,
 }
 
 impl OutputQueue {
@@ -78,7 +82,32 @@ impl OutputQueue {
             tallies: Vec::new(),
             playing: None,
             cancelled: VecDeque::new(),
+            prebuffer_ms: 0,
+            primed: false,
         }
+    }
+
+    /// A queue that starts playing only once `ms` of audio are waiting (see `prebuffer_ms`).
+    pub fn with_prebuffer(format: WireFormat, ms: u32) -> OutputQueue {
+        OutputQueue {
+            prebuffer_ms: ms,
+            ..OutputQueue::new(format)
+        }
+    }
+
+    /// An empty queue with the same settings, for a new session.
+    pub fn fresh(&self) -> OutputQueue {
+        OutputQueue::with_prebuffer(self.format, self.prebuffer_ms)
+    }
+
+    /// Drops the oldest whole frames until at most `max_ms` are queued, for a stream that
+    /// must not fall behind real time. Returns the frames dropped.
+    pub fn trim_to(&mut self, max_ms: u32) -> u32 {
+        let mut dropped = 0;
+        while self.queued_ms() > max_ms && self.frames.pop_front().is_some() {
+            dropped += 1;
+        }
+        dropped
     }
 
     pub fn format(&self) -> WireFormat {
@@ -123,6 +152,15 @@ impl OutputQueue {
 
     /// The next frame to send, counted as played for its item.
     pub fn take_frame(&mut self) -> Option<Frame> {
+        if self.prebuffer_ms > 0 {
+            if self.frames.is_empty() {
+                self.primed = false;
+            }
+            if !self.primed && self.queued_ms() < self.prebuffer_ms {
+                return None;
+            }
+            self.primed = true;
+        }
         let frame = self.frames.pop_front()?;
         if let Some(t) = self.find(&frame.item_id) {
             self.tallies[t].taken_frames += 1;

@@ -266,3 +266,36 @@ fn opus_calls_convert_48k_frames_to_24k_wire_frames_and_back() {
     let hz = dominant_hz(&wire_pcm[2400..21600], 24_000);
     assert!((hz - 1000.0).abs() < 1.0, "wire {hz} Hz");
 }
+
+#[test]
+fn a_prebuffered_queue_waits_for_its_jitter_buffer_and_again_after_running_dry() {
+    let mut queue = OutputQueue::with_prebuffer(WireFormat::Pcmu, 120);
+    queue.push("live", "live", &[1; 800]);
+    assert_eq!(queue.take_frame(), None, "played before 120 ms were queued");
+    queue.push("live", "live", &[2; 800]);
+    for _ in 0..10 {
+        assert!(queue.take_frame().is_some());
+    }
+    assert_eq!(queue.take_frame(), None);
+    queue.push("live", "live", &[3; 160]);
+    assert_eq!(queue.take_frame(), None, "played at once after running dry");
+    let fresh = queue.fresh();
+    assert_eq!((fresh.queued_ms(), fresh.format()), (0, WireFormat::Pcmu));
+}
+
+#[test]
+fn trimming_drops_the_oldest_frames_beyond_the_cap() {
+    let mut queue = OutputQueue::new(WireFormat::Pcmu);
+    for n in 0..5u8 {
+        queue.push("live", "live", &[n; 800]);
+    }
+    assert_eq!(queue.queued_ms(), 500);
+    assert_eq!(queue.trim_to(300), 10);
+    assert_eq!(queue.queued_ms(), 300);
+    assert_eq!(
+        queue.take_frame().unwrap().bytes[0],
+        2,
+        "the newest audio kept"
+    );
+    assert_eq!(queue.trim_to(300), 0);
+}

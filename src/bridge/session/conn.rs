@@ -15,6 +15,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{ApiKey, BridgeConfig, BridgeError};
 use crate::bridge::protocol::{ApiError, ServerEvent, SessionInfo};
+use crate::bridge::Api;
 
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -53,11 +54,15 @@ pub(super) enum Ended {
 /// header (GA refuses it with `beta_api_shape_disabled`).
 pub(super) fn request(config: &BridgeConfig, key: &ApiKey) -> Result<Request, BridgeError> {
     let separator = if config.url.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{}{separator}model={}",
-        config.url,
-        percent_encode(&config.model)
-    );
+    let url = match config.api {
+        // GPT-Live names its model in `session.start`; the path takes no query.
+        Api::Live => config.url.clone(),
+        Api::Realtime => format!(
+            "{}{separator}model={}",
+            config.url,
+            percent_encode(&config.model)
+        ),
+    };
     let invalid = |reason: String| BridgeError::InvalidUrl {
         url: config.url.clone(),
         reason,

@@ -76,7 +76,7 @@ impl Shared {
         if !on {
             // The session's conversation is gone with it: its unplayed audio and its ids too.
             let mut inner = self.lock();
-            inner.queue = OutputQueue::new(inner.queue.format());
+            inner.queue = inner.queue.fresh();
             inner.turn_started = None;
         }
     }
