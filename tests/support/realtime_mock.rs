@@ -17,6 +17,9 @@
 //! let mock = RealtimeMock::start(MockConfig::default());
 //! // point sipterm at mock.url() with OPENAI_API_KEY = mock.api_key() ...
 //! let turn = mock.wait_for(Duration::from_secs(5), |e| e.kind == "response.done");
+//! // ... or at mock.live_url() with --api live:
+//! let reply = mock.wait_for(WAIT, |e| e.kind == "session.output_transcript.delta");
+//! assert_eq!(mock.live_starts()[0]["audio"]["format"]["type"], "audio/pcmu");
 //! ```
 
 mod audio;
@@ -137,14 +140,17 @@ pub struct MockConfig {
     pub tone_amplitude: f64,
     /// Audio delta sizes, cycled, in bytes of 8 kHz G.711 (×6 for PCM16 at 24 kHz so a chunk
     /// lasts as long): 37, 160, 411, 96, 1003, 251, 640 — irregular, not 20 ms multiples.
+    /// Realtime only: Live deltas always hold 100 ms.
     pub chunk_sizes: Vec<usize>,
     /// Speed of the audio deltas relative to real time (`Some(4.0)`); `None` sends them as fast
-    /// as the socket takes them.
+    /// as the socket takes them. Realtime only: Live streams at real time.
     pub pace: Option<f64>,
-    /// From `speech_stopped` to `response.created` (150 ms).
+    /// From `speech_stopped` to `response.created` (150 ms); on Live, from the end of the
+    /// caller's turn to the first delta of the model's tone.
     pub response_latency: Duration,
     /// From the commit to the first input transcription delta (250 ms), so the transcript
-    /// usually lands while the response streams, as it does live.
+    /// usually lands while the response streams, as it does live. Realtime only: Live sends
+    /// input transcript deltas while the caller talks.
     pub transcription_delay: Duration,
     /// A 20 ms frame louder than this is voiced (−35 dBFS).
     pub vad_threshold_dbfs: f64,

@@ -173,17 +173,17 @@ impl LiveSession {
                     .push(json!({"type": ack, "start_ms": start_ms, "end_ms": end_ms,
                                      "delegation_id": event["delegation_id"]}));
             }
-            "response.item.create" | "response.create" => {
-                if session["delegation"]["type"] != "responses" {
-                    // The mock's wording and code (undocumented).
-                    return Err(ApiError::new(
-                        "invalid_value",
-                        format!("'{kind}' is only available with Responses delegation (session.delegation.type 'responses')."),
-                        Some("type"),
-                    ));
-                }
-                // The mock runs no Responses model: accepted and otherwise ignored.
+            "response.item.create" | "response.create"
+                if session["delegation"]["type"] != "responses" =>
+            {
+                // The mock's wording and code (undocumented).
+                return Err(ApiError::new(
+                    "invalid_value",
+                    format!("'{kind}' is only available with Responses delegation (session.delegation.type 'responses')."),
+                    Some("type"),
+                ));
             }
+            // With Responses delegation: accepted; the mock runs no Responses model.
             "session.close" => self.finish("close_requested"),
             _ => {}
         }
@@ -273,10 +273,6 @@ impl LiveSession {
     /// A scripted expiry (`Fault::ExpireAfter`): `session.closed` `expired`.
     pub fn expire(&mut self) {
         self.finish("expired");
-    }
-
-    pub fn started(&self) -> bool {
-        self.session.is_some()
     }
 
     /// Cumulative billed seconds: whole seconds of the output stream so far.
