@@ -80,6 +80,10 @@ pub enum Fault {
     /// Live: `session.closed {reason:"expired"}` then close 1000, this long after
     /// `session.started` (a client should start a new session).
     ExpireAfter(Duration),
+    /// Live only (ignored on Realtime): `session.closed` with this `reason` (`content`,
+    /// `remote_hangup`, `connection_lost`, …: live-notes §1) then close 1000, this long after
+    /// `session.started`.
+    LiveClosedAfter(Duration, &'static str),
     /// Never answer the client's close frame: on receiving it, stop reading and sending but
     /// hold the TCP connection open, silent, until the mock stops.
     IgnoreClose,

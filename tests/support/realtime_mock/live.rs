@@ -270,11 +270,6 @@ impl LiveSession {
         self.close = Some((1000, String::new()));
     }
 
-    /// A scripted expiry (`Fault::ExpireAfter`): `session.closed` `expired`.
-    pub fn expire(&mut self) {
-        self.finish("expired");
-    }
-
     /// Cumulative billed seconds: whole seconds of the output stream so far.
     fn usage(&self) -> Value {
         json!({"seconds": self.ticks / 10})

@@ -2,7 +2,7 @@
 //! an in-band refusal (bad key, exhausted credit) answers that event in place of
 //! `session.started`; otherwise the `LiveSession` runs, with the scripted faults applied as on
 //! Realtime (drop, expiry as `session.closed` `expired`, a hang after `session.started`, a
-//! close never answered).
+//! close never answered) and a scripted `session.closed` with any reason.
 
 use std::time::Duration;
 
@@ -45,9 +45,11 @@ pub async fn run(
                 return;
             }
             if started {
-                if let Some(Fault::ExpireAfter(d)) = fault {
-                    expire_at = Some(Instant::now() + d);
-                }
+                expire_at = match fault {
+                    Some(Fault::ExpireAfter(d)) => Some((Instant::now() + d, "expired")),
+                    Some(Fault::LiveClosedAfter(d, reason)) => Some((Instant::now() + d, reason)),
+                    _ => None,
+                };
                 if fault == Some(Fault::Hang) {
                     return hang(shared, index, shutdown).await;
                 }
@@ -65,9 +67,10 @@ pub async fn run(
                 shared.rec.lock().unwrap().connection(index).dropped = true;
                 return;
             }
-            _ = sleep_until(expire_at.unwrap_or(far)), if expire_at.is_some() => {
-                expire_at = None;
-                session.expire();
+            _ = sleep_until(expire_at.map_or(far, |(at, _)| at)), if expire_at.is_some() => {
+                if let Some((_, reason)) = expire_at.take() {
+                    session.finish(reason);
+                }
             }
             _ = sleep_until(due.unwrap_or(far)), if due.is_some() => {
                 session.fire_due(std::time::Instant::now());
