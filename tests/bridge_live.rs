@@ -1,0 +1,370 @@
+//! The voice bridge on GPT-Live end to end: sipp calls sipterm through Kamailio with
+//! `--auto-answer --bridge --api live`, and the mock in tests/support speaks GPT-Live on its
+//! `/v1/live/sessions` path. As with the Realtime bridge (tests/bridge.rs): failures never end
+//! the call, refusals are never retried, a dropped socket starts a new session, and the API
+//! key is never printed.
+
+mod support;
+
+use std::time::Duration;
+use support::audio::assert_tone;
+use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
+use support::realtime_mock::{Fault, KeyRefusal, MockConfig, RealtimeMock};
+use support::sipterm::registered_args;
+use support::{Kamailio, RtpCapture, Sipp, Sipterm, Transport};
+
+const ALICE: (&str, &str) = ("alice", "wonderland");
+
+/// The last `bridge_stats` event of call 1: the figures as the bridge ended.
+fn final_bridge_stats(sipterm: &Sipterm) -> serde_json::Value {
+    events(sipterm)
+        .into_iter()
+        .rfind(|e| is(e, "bridge_stats") && e["call"] == 1)
+        .unwrap_or_else(|| panic!("no bridge_stats event:\n{}", sipterm.report()))
+}
+
+/// Headless, JSON, no sound card, every answered call bridged to the mock's Live endpoint.
+fn live_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Sipterm {
+    let mut args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
+    args.extend(
+        [
+            "--json",
+            "--audio",
+            "null",
+            "--bridge",
+            "--api",
+            "live",
+            "--realtime-url",
+            &mock.live_url(),
+            "--api-key",
+            key,
+        ]
+        .map(String::from),
+    );
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+    sipterm
+}
+
+/// A caller that says something (1 s of tone) and then listens (3 s of silence), looped.
+fn talking_caller(kamailio: &Kamailio, call_ms: u64) -> Sipp {
+    Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", call_ms)
+        .tone_bursts(1.0, 3.0)
+}
+
+fn assert_key_hidden(sipterm: &Sipterm, key: &str, what: &str) {
+    let everything = format!("{}{}", sipterm.stdout(), sipterm.stderr());
+    assert!(!everything.contains(key), "{what}: the key was printed");
+}
+
+/// The bridge's failure event and its reason, lower-cased.
+fn bridge_failure(sipterm: &mut Sipterm) -> String {
+    let failure = wait_event(sipterm, "the bridge failing", |e| {
+        is(e, "bridge") && e["on"] == false
+    });
+    failure["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+#[test]
+fn live_call_streams_both_ways_with_transcripts_and_turns() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let mut sipterm = live_alice(
+        &kamailio,
+        &mock,
+        mock.api_key(),
+        &["--voice", "juni", "--instructions", "Be brief."],
+    );
+    let media_port = support::free_udp_port_block(4);
+    let capture = RtpCapture::start(media_port);
+    let run = talking_caller(&kamailio, 7000).media_port(media_port).run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    let ended = wait_call_ended(&mut sipterm);
+
+    // What the session was started with: the voice, the instructions, G.711 as it is.
+    let starts = mock.live_starts();
+    let start = starts.first().expect("a session.start");
+    assert_eq!(start["model"], "gpt-live-1", "{start}");
+    assert_eq!(start["audio"]["output"]["voice"], "juni", "{start}");
+    assert_eq!(start["instructions"], "Be brief.", "{start}");
+    assert_eq!(
+        (
+            start["audio"]["format"]["type"].as_str(),
+            start["audio"]["format"]["rate"].as_u64()
+        ),
+        (Some("audio/pcmu"), Some(8000)),
+        "{start}"
+    );
+    let connections = mock.connections();
+    assert_eq!(connections.len(), 1);
+    assert!(
+        !connections[0].uri.contains('?'),
+        "a query on the Live path: {}",
+        connections[0].uri
+    );
+
+    // The caller's audio streamed continuously, silence included, for the whole call.
+    let appended = mock.appended_audio();
+    let call_ms = ended["duration_ms"].as_f64().unwrap();
+    let total = appended.total_ms();
+    assert!(
+        (total - call_ms).abs() <= call_ms * 0.05,
+        "appended {total:.0} ms of audio in a {call_ms:.0} ms call"
+    );
+    assert!(
+        appended.max_gap() <= Duration::from_millis(250),
+        "a gap of {:?} between appends",
+        appended.max_gap()
+    );
+    let loud = appended
+        .samples()
+        .chunks(160)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .count();
+    assert!(
+        loud >= 40,
+        "only {loud} loud caller frames reached the mock"
+    );
+
+    // The model's voice reached the caller: non-silent RTP carrying its tone.
+    let packets = capture.stop();
+    let heard: Vec<i16> = support::decode_audio(&packets)
+        .chunks(160)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        heard.len() >= 8000,
+        "only {} samples of AI audio at sipp\n{}",
+        heard.len(),
+        sipterm.report()
+    );
+    assert_tone(
+        &heard,
+        8000,
+        mock.config().tone_hz,
+        15.0,
+        "the model's voice at sipp",
+    );
+    assert!(mock.live_stats().replies >= 1);
+
+    // Both sides' words, as whole lines.
+    let all = events(&sipterm);
+    let finals = |speaker: &str| {
+        all.iter()
+            .filter(|e| is(e, "transcript") && e["speaker"] == speaker && e["final"] == true)
+            .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        finals("caller")
+            .iter()
+            .any(|t| t.contains(&mock.config().caller_transcript)),
+        "{}",
+        sipterm.report()
+    );
+    assert!(
+        finals("ai").iter().any(|t| t.contains("mock assistant")),
+        "{}",
+        sipterm.report()
+    );
+
+    // Turns derived from the audio; nobody talked over anybody.
+    let stats = final_bridge_stats(&sipterm);
+    assert!(stats["turns"].as_u64() >= Some(1), "{stats}");
+    let mean = stats["mean_latency_ms"].as_u64().expect("a mean latency");
+    assert!(mean > 0 && mean < 3000, "{stats}");
+    assert_eq!(
+        (stats["barge_ins"].as_u64(), stats["reconnects"].as_u64()),
+        (Some(0), Some(0)),
+        "{stats}"
+    );
+    assert_key_hidden(&sipterm, mock.api_key(), "a good call");
+}
+
+#[test]
+fn live_barge_in_is_counted_when_the_caller_talks_over_the_model() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    // A long reply: the caller's next burst lands in the middle of it.
+    let mock = RealtimeMock::start(MockConfig {
+        tone_ms: 6000,
+        ..MockConfig::default()
+    });
+    let mut sipterm = live_alice(&kamailio, &mock, mock.api_key(), &[]);
+    let run = Sipp::uac("uac_tone.xml", kamailio.addr())
+        .service(ALICE.0)
+        .key("call_ms", 6500)
+        .tone_bursts(1.0, 2.4)
+        .run();
+    assert!(run.success(), "{run}\n{}", sipterm.report());
+    wait_call_ended(&mut sipterm);
+    assert!(mock.live_barge_ins() >= 1, "{:?}", mock.live_stats());
+    let stats = final_bridge_stats(&sipterm);
+    assert!(stats["barge_ins"].as_u64() >= Some(1), "{stats}");
+    assert!(
+        sipterm.stdout().contains("the caller interrupted the AI"),
+        "{}",
+        sipterm.report()
+    );
+}
+
+#[test]
+fn refused_key_on_live_is_explained_never_retried_and_the_call_survives() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    for refusal in [KeyRefusal::InBand, KeyRefusal::Http401] {
+        let mock = RealtimeMock::start(MockConfig {
+            key_refusal: refusal,
+            ..MockConfig::default()
+        });
+        let key = "sk-wrong-live-key-4242424242";
+        let mut sipterm = live_alice(&kamailio, &mock, key, &[]);
+        let sipp = talking_caller(&kamailio, 4000).spawn();
+        let reason = bridge_failure(&mut sipterm);
+        assert!(
+            reason.contains("--api-key") && reason.contains("live"),
+            "{refusal:?}: {reason}"
+        );
+        let run = sipp.wait();
+        assert!(
+            run.success(),
+            "{refusal:?}: the call did not survive\n{run}"
+        );
+        let ended = wait_call_ended(&mut sipterm);
+        assert_eq!(ended["reason"], "remote_hangup");
+        assert_eq!(
+            mock.connections().len(),
+            1,
+            "{refusal:?}: a refused key was retried"
+        );
+        sipterm.interrupt();
+        assert_eq!(sipterm.exit_code(Duration::from_secs(20)), 0);
+        assert_key_hidden(&sipterm, key, &format!("{refusal:?}"));
+    }
+}
+
+#[test]
+fn exhausted_balance_and_content_endings_are_explained_and_never_retried() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    for (fault, words) in [
+        (Fault::CreditExhausted, "credit"),
+        (
+            Fault::LiveClosedAfter(Duration::from_millis(1000), "content"),
+            "content policy",
+        ),
+    ] {
+        let mock = RealtimeMock::start(MockConfig {
+            fault: Some(fault),
+            ..MockConfig::default()
+        });
+        let mut sipterm = live_alice(&kamailio, &mock, mock.api_key(), &[]);
+        // Long enough for a retry to show: the mock drops the refused socket 2 s later.
+        let sipp = talking_caller(&kamailio, 5000).spawn();
+        let reason = bridge_failure(&mut sipterm);
+        assert!(reason.contains(words), "{fault:?}: {reason}");
+        let run = sipp.wait();
+        assert!(run.success(), "{fault:?}: the call did not survive\n{run}");
+        wait_call_ended(&mut sipterm);
+        assert_eq!(mock.connections().len(), 1, "{fault:?}: retried");
+        assert_key_hidden(&sipterm, mock.api_key(), &format!("{fault:?}"));
+    }
+}
+
+#[test]
+fn unknown_live_model_names_the_live_model_and_is_not_retried() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let mut sipterm = live_alice(
+        &kamailio,
+        &mock,
+        mock.api_key(),
+        &["--model", "gpt-realtime-2.1"],
+    );
+    let sipp = talking_caller(&kamailio, 3000).spawn();
+    let reason = bridge_failure(&mut sipterm);
+    assert!(
+        reason.contains("try --model gpt-live-1") && reason.contains("--api realtime"),
+        "{reason}"
+    );
+    let run = sipp.wait();
+    assert!(run.success(), "the call did not survive\n{run}");
+    wait_call_ended(&mut sipterm);
+    assert_eq!(mock.connections().len(), 1, "an unknown model was retried");
+}
+
+#[test]
+fn dropped_and_expired_live_sessions_start_anew_and_the_call_goes_on() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    for fault in [
+        Fault::DropAfter(Duration::from_millis(1500)),
+        Fault::ExpireAfter(Duration::from_millis(1500)),
+    ] {
+        let mock = RealtimeMock::start(MockConfig {
+            fault: Some(fault),
+            fault_connections: 1,
+            ..MockConfig::default()
+        });
+        let mut sipterm = live_alice(&kamailio, &mock, mock.api_key(), &[]);
+        let run = talking_caller(&kamailio, 6000).run();
+        assert!(run.success(), "{fault:?}: the call did not survive\n{run}");
+        wait_call_ended(&mut sipterm);
+        assert!(mock.connections().len() >= 2, "{fault:?}: no reconnect");
+        assert!(
+            mock.live_starts().len() >= 2,
+            "{fault:?}: no second session.start"
+        );
+        let readies = events(&sipterm)
+            .iter()
+            .filter(|e| is(e, "bridge") && e["on"] == true)
+            .count();
+        assert!(readies >= 2, "{fault:?}: {}", sipterm.report());
+        assert!(
+            sipterm.stdout().contains("reconnecting as a new session"),
+            "{fault:?}: {}",
+            sipterm.report()
+        );
+        let stats = final_bridge_stats(&sipterm);
+        assert!(
+            stats["reconnects"].as_u64() >= Some(1),
+            "{fault:?}: {stats}"
+        );
+        assert_key_hidden(&sipterm, mock.api_key(), &format!("{fault:?}"));
+    }
+}
+
+#[test]
+fn ctrl_c_closes_the_live_session_politely() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let mut sipterm = live_alice(&kamailio, &mock, mock.api_key(), &[]);
+    let sipp = Sipp::uac("uac_wait_bye.xml", kamailio.addr())
+        .service(ALICE.0)
+        .tone_bursts(1.0, 3.0)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    wait_event(&mut sipterm, "the AI's first words", |e| {
+        is(e, "transcript") && e["speaker"] == "ai" && e["final"] == true
+    });
+    sipterm.interrupt();
+    assert_eq!(
+        sipterm.exit_code(Duration::from_secs(20)),
+        0,
+        "{}",
+        sipterm.report()
+    );
+    let run = sipp.wait();
+    assert!(run.success(), "the caller got no BYE\n{run}");
+    let closes = mock
+        .client_events()
+        .iter()
+        .filter(|e| e.kind == "session.close")
+        .count();
+    assert_eq!(closes, 1, "no session.close");
+    assert_eq!(mock.connections().len(), 1);
+}
