@@ -10,8 +10,9 @@ use std::time::Duration;
 use support::audio::assert_tone;
 use support::events::{events, is, wait_call_ended, wait_event, wait_registered};
 use support::realtime_mock::{Fault, KeyRefusal, MockConfig, RealtimeMock};
-use support::sipterm::registered_args;
-use support::{Kamailio, RtpCapture, Sipp, Sipterm, Transport};
+use support::sipterm::{registered_args, sip_port};
+use support::wav::{write_wav, Wav};
+use support::{Baresip, BaresipConfig, Kamailio, RtpCapture, Sipp, Sipterm, Tone, Transport};
 
 const ALICE: (&str, &str) = ("alice", "wonderland");
 
@@ -25,6 +26,12 @@ fn final_bridge_stats(sipterm: &Sipterm) -> serde_json::Value {
 
 /// Headless, JSON, no sound card, every answered call bridged to the mock's Live endpoint.
 fn live_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Sipterm {
+    let mut sipterm = Sipterm::spawn(live_args(kamailio, mock, key, extra));
+    wait_registered(&mut sipterm);
+    sipterm
+}
+
+fn live_args(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str]) -> Vec<String> {
     let mut args = registered_args(kamailio, ALICE.0, ALICE.1, Transport::Udp);
     args.extend(
         [
@@ -42,9 +49,7 @@ fn live_alice(kamailio: &Kamailio, mock: &RealtimeMock, key: &str, extra: &[&str
         .map(String::from),
     );
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut sipterm = Sipterm::spawn(args);
-    wait_registered(&mut sipterm);
-    sipterm
+    args
 }
 
 /// A caller that says something (1 s of tone) and then listens (3 s of silence), looped.
@@ -367,4 +372,103 @@ fn ctrl_c_closes_the_live_session_politely() {
         .count();
     assert_eq!(closes, 1, "no session.close");
     assert_eq!(mock.connections().len(), 1);
+}
+
+#[test]
+fn opus_call_on_live_is_pcm_at_24_khz_both_ways() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    let mock = RealtimeMock::start(MockConfig::default());
+    let args = live_args(&kamailio, &mock, mock.api_key(), &[]);
+    let port = sip_port(&args);
+    let mut sipterm = Sipterm::spawn(args);
+    wait_registered(&mut sipterm);
+
+    // bob talks (1 s of 440 Hz) and listens (2.5 s), over and over, in Opus.
+    let dir = support::ScratchDir::new("bridge-live-opus");
+    let voice = dir.join("talk.wav");
+    write_wav(&voice, &talk_and_listen(440.0, 48_000)).unwrap();
+    let baresip = Baresip::start(
+        BaresipConfig::new("bob")
+            .codecs(&["opus/48000/2"])
+            .tone(Tone::File(voice))
+            .record(true),
+    );
+    baresip.dial(&format!("sip:alice@127.0.0.1:{port}"));
+    baresip.expect_event("CALL_ESTABLISHED", Duration::from_secs(20));
+    let started = wait_event(&mut sipterm, "media_started", |e| is(e, "media_started"));
+    assert_eq!(started["codec"], "opus");
+    wait_event(&mut sipterm, "the AI's first words", |e| {
+        is(e, "transcript") && e["speaker"] == "ai" && e["final"] == true
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    baresip.hangup();
+    wait_call_ended(&mut sipterm);
+
+    let start = mock
+        .live_starts()
+        .into_iter()
+        .next()
+        .expect("a session.start");
+    assert_eq!(
+        start["audio"]["format"],
+        serde_json::json!({"type": "audio/pcm", "rate": 24000}),
+        "{start}"
+    );
+    let appended = mock.appended_audio();
+    assert_eq!(appended.rate(), Some(24_000));
+    let loud: Vec<i16> = appended
+        .samples()
+        .chunks(480)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert_tone(
+        &loud,
+        24_000,
+        440.0,
+        15.0,
+        "the caller's voice at the model",
+    );
+
+    let theirs = baresip.received_audio().unwrap();
+    let heard: Vec<i16> = theirs
+        .channel(0)
+        .chunks(960)
+        .filter(|frame| support::rms_dbfs(frame) > -40.0)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        heard.len() >= theirs.rate as usize / 2,
+        "only {} samples of AI audio at baresip",
+        heard.len()
+    );
+    assert_tone(
+        &heard,
+        theirs.rate,
+        mock.config().tone_hz,
+        15.0,
+        "the model's voice at baresip",
+    );
+}
+
+/// 30 s of a caller who says something for 1 s (a sine at `hz`) and listens for 2.5 s.
+fn talk_and_listen(hz: f64, rate: u32) -> Wav {
+    let period = (3.5 * f64::from(rate)) as usize;
+    let talking = rate as usize;
+    let samples = (0..30 * rate as usize)
+        .map(|n| {
+            if n % period >= talking {
+                return 0;
+            }
+            let t = n as f64 / f64::from(rate);
+            (16_000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
+        })
+        .collect();
+    Wav {
+        rate,
+        channels: 1,
+        samples,
+    }
 }

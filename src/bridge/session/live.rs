@@ -417,27 +417,27 @@ impl LiveTask {
     /// `session.close`, the server's `session.closed` (it drains first), then the closing
     /// handshake; bounded, since the owner waits.
     async fn close(&mut self, mut socket: Socket) -> Ended {
-        if conn::send(&mut socket, LiveClientEvent::SessionClose.to_json())
-            .await
-            .is_ok()
-        {
-            let drained = timeout(DRAIN_GRACE, async {
-                while let Some(Ok(message)) = socket.next().await {
-                    match message {
-                        Message::Close(_) => return,
-                        Message::Text(text) => {
-                            if let Ok(LiveServerEvent::SessionClosed { .. }) =
-                                LiveServerEvent::parse(text.as_str())
-                            {
-                                return;
-                            }
+        // The whole drain is bounded: a server that stopped reading must not hold the send.
+        let drained = timeout(DRAIN_GRACE, async {
+            let close = LiveClientEvent::SessionClose.to_json();
+            if conn::send(&mut socket, close).await.is_err() {
+                return;
+            }
+            while let Some(Ok(message)) = socket.next().await {
+                match message {
+                    Message::Close(_) => return,
+                    Message::Text(text) => {
+                        if let Ok(LiveServerEvent::SessionClosed { .. }) =
+                            LiveServerEvent::parse(text.as_str())
+                        {
+                            return;
                         }
-                        _ => {}
                     }
+                    _ => {}
                 }
-            });
-            let _ = drained.await;
-        }
+            }
+        });
+        let _ = drained.await;
         let bye = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
