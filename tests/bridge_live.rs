@@ -472,3 +472,32 @@ fn talk_and_listen(hz: f64, rate: u32) -> Wav {
         samples,
     }
 }
+
+#[test]
+fn a_hung_live_server_is_left_for_a_new_session_and_the_call_ends_promptly() {
+    let kamailio = Kamailio::start(&[ALICE]);
+    // The first session hangs right after session.started: nothing is read or answered, and
+    // the caller's audio backs up within some three seconds.
+    let mock = RealtimeMock::start(MockConfig {
+        fault: Some(Fault::Hang),
+        fault_connections: 1,
+        ..MockConfig::default()
+    });
+    let mut sipterm = live_alice(&kamailio, &mock, mock.api_key(), &[]);
+    let run = talking_caller(&kamailio, 14_000).run();
+    assert!(run.success(), "the call did not survive\n{run}");
+    let hung_up = std::time::Instant::now();
+    wait_call_ended(&mut sipterm);
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(3),
+        "the call's end waited {:?} for the bridge",
+        hung_up.elapsed()
+    );
+    assert!(
+        mock.connections().len() >= 2 && mock.live_starts().len() >= 2,
+        "the hung session was never left:\n{}",
+        sipterm.report()
+    );
+    let stats = final_bridge_stats(&sipterm);
+    assert!(stats["reconnects"].as_u64() >= Some(1), "{stats}");
+}

@@ -333,7 +333,10 @@ pub struct IdleProbe(Arc<port::Shared>);
 impl IdleProbe {
     pub fn is_idle(&self) -> bool {
         let inner = self.0.lock();
-        inner.queue.queued_ms() == 0 && !inner.queue.expecting_more()
+        match inner.live_audible {
+            Some(audible) => !audible,
+            None => inner.queue.queued_ms() == 0 && !inner.queue.expecting_more(),
+        }
     }
 }
 

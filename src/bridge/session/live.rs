@@ -98,6 +98,7 @@ impl LiveTask {
         caller_rx: mpsc::Receiver<Vec<u8>>,
         cancel: CancellationToken,
     ) -> LiveTask {
+        shared.lock().live_audible = Some(false);
         LiveTask {
             wire: WireFormat::for_codec(config.codec),
             config,
@@ -122,6 +123,7 @@ impl LiveTask {
             self.healthy = false;
             let ended = self.one_session().await;
             self.shared.set_streaming(false);
+            self.shared.lock().live_audible = Some(false);
             let pieces = self.lines.flush();
             self.send_pieces(pieces);
             self.turns = Turns::default();
@@ -363,6 +365,7 @@ impl LiveTask {
             let queued = inner.queue.queued_ms();
             inner.queue.push(STREAM, STREAM, audio);
             let dropped = inner.queue.trim_to(QUEUE_CAP_MS);
+            inner.live_audible = Some(audible);
             inner.stats.ai_frames_dropped += u64::from(dropped);
             (queued, dropped)
         };

@@ -28,6 +28,9 @@ pub(super) struct Inner {
     /// When the caller last stopped talking, until the model's first frame of the reply goes out.
     pub turn_started: Option<Instant>,
     pub stats: BridgeStats,
+    /// GPT-Live only: whether the model's latest audio was audible. Its stream never ends
+    /// (silence included), so this, not the queue, tells whether the model has finished.
+    pub live_audible: Option<bool>,
     meter: Meter,
 }
 
@@ -48,6 +51,7 @@ impl Shared {
                 queue,
                 turn_started: None,
                 stats: BridgeStats::default(),
+                live_audible: None,
                 meter: Meter::default(),
             }),
             streaming: AtomicBool::new(false),
