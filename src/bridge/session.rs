@@ -119,6 +119,29 @@ impl Default for Retry {
     }
 }
 
+impl Retry {
+    /// After a lost session: the next try's number and the delay before it, or `Err` with
+    /// the tries made once `max_tries` in a row have failed. `failures` counts them across
+    /// calls; a `healthy` session (one that streamed for a while) starts the count afresh.
+    pub(crate) fn next_try(
+        &self,
+        failures: &mut u32,
+        healthy: bool,
+    ) -> Result<(u32, Duration), u32> {
+        if healthy {
+            *failures = 0;
+        }
+        *failures += 1;
+        if *failures > self.max_tries {
+            return Err(*failures - 1);
+        }
+        Ok((
+            *failures,
+            self.first_delay * 2u32.saturating_pow(*failures - 1),
+        ))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BridgeConfig {
     /// Which API `url` speaks.

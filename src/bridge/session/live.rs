@@ -136,22 +136,20 @@ impl LiveTask {
                 }
                 Ended::Lost(reason) => reason,
             };
-            if self.healthy {
-                failures = 0;
-            }
-            failures += 1;
-            if failures > self.config.retry.max_tries {
-                let error = BridgeError::LiveGaveUp {
-                    tries: failures - 1,
-                    last: reason,
-                };
-                self.events.send(BridgeEvent::Failed(error));
-                return;
-            }
-            let delay = self.config.retry.first_delay * 2u32.saturating_pow(failures - 1);
-            tracing::info!(attempt = failures, ?delay, %reason, "Live bridge reconnecting");
+            let (attempt, delay) = match self.config.retry.next_try(&mut failures, self.healthy) {
+                Ok(next) => next,
+                Err(tries) => {
+                    let error = BridgeError::LiveGaveUp {
+                        tries,
+                        last: reason,
+                    };
+                    self.events.send(BridgeEvent::Failed(error));
+                    return;
+                }
+            };
+            tracing::info!(attempt, ?delay, %reason, "Live bridge reconnecting");
             self.events.send(BridgeEvent::Reconnecting {
-                attempt: failures,
+                attempt,
                 delay,
                 reason,
             });

@@ -28,6 +28,7 @@ mod barge_in;
 mod early;
 mod end_call;
 mod failures;
+mod live;
 
 const KEY: &str = "sk-test-DO-NOT-LEAK-123";
 const WAIT: Duration = Duration::from_secs(5);
@@ -419,5 +420,32 @@ async fn a_committed_caller_turn_opens_its_line_before_the_words_arrive() {
             item: "in_1".into(),
             final_: true
         }
+    );
+}
+
+#[test]
+fn retries_double_their_delay_give_up_after_max_tries_and_restart_after_a_healthy_session() {
+    let retry = Retry {
+        first_delay: Duration::from_millis(100),
+        max_tries: 3,
+        timeout: Duration::from_secs(1),
+    };
+    let mut failures = 0;
+    let tries: Vec<_> = (0..3)
+        .map(|_| retry.next_try(&mut failures, false))
+        .collect();
+    assert_eq!(
+        tries,
+        vec![
+            Ok((1, Duration::from_millis(100))),
+            Ok((2, Duration::from_millis(200))),
+            Ok((3, Duration::from_millis(400)))
+        ]
+    );
+    assert_eq!(retry.next_try(&mut failures, false), Err(3));
+    let mut failures = 2;
+    assert_eq!(
+        retry.next_try(&mut failures, true),
+        Ok((1, Duration::from_millis(100)))
     );
 }
