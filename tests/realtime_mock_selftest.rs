@@ -5,6 +5,9 @@
 
 mod support;
 
+#[path = "realtime_mock_selftest/live.rs"]
+mod live;
+
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;

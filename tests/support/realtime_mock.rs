@@ -5,6 +5,11 @@
 //! uneven chunks faster than real time, cancels on barge-in, fails on script, and records
 //! everything for assertions.
 //!
+//! The same server speaks GPT-Live (live-notes.md §1–2) on `/v1/live/sessions`
+//! (`RealtimeMock::live_url`): it waits for the client's `session.start`, checks it strictly,
+//! streams output audio at real time with silence included, takes turns by itself and stops
+//! talking when the caller speaks over it (see `live.rs`).
+//!
 //! It runs on its own thread (a current-thread tokio runtime), so sync tests can use it;
 //! dropping the mock stops it and closes every connection.
 //!
@@ -12,6 +17,9 @@
 //! let mock = RealtimeMock::start(MockConfig::default());
 //! // point sipterm at mock.url() with OPENAI_API_KEY = mock.api_key() ...
 //! let turn = mock.wait_for(Duration::from_secs(5), |e| e.kind == "response.done");
+//! // ... or at mock.live_url() with --api live:
+//! let reply = mock.wait_for(WAIT, |e| e.kind == "session.output_transcript.delta");
+//! assert_eq!(mock.live_starts()[0]["audio"]["format"]["type"], "audio/pcmu");
 //! ```
 
 mod audio;
@@ -19,6 +27,9 @@ mod client;
 mod conn;
 mod ga;
 mod handshake;
+mod live;
+mod live_conn;
+mod live_schema;
 mod record;
 mod response;
 mod schema;
@@ -37,7 +48,11 @@ use tokio::sync::watch;
 
 pub use audio::{linear_to_alaw, AudioFormat};
 pub use client::{RawClient, ReadEnd, CLIENT_WAIT};
-pub use record::{Append, AppendedAudio, Connection, Direction, LogEntry, Outcome, Truncate};
+pub use handshake::Api;
+pub use live_schema::VOICES as LIVE_VOICES;
+pub use record::{
+    Append, AppendedAudio, Connection, Direction, LiveStats, LogEntry, Outcome, Truncate,
+};
 
 use conn::Shared;
 use record::Recorder;
@@ -46,20 +61,29 @@ use record::Recorder;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRefusal {
     /// Live behaviour: the upgrade succeeds, then `error` `invalid_api_key` and close 3000.
+    /// On GPT-Live the `error` answers the client's first event (its `session.start`) in place
+    /// of `session.started`; the close code there is undocumented, 3000 is a guess.
     InBand,
     /// The upgrade is answered `401 Unauthorized` with a JSON error body.
     Http401,
 }
 
-/// A scripted failure for the first `MockConfig::fault_connections` connections.
+/// A scripted failure for the first `MockConfig::fault_connections` connections; each applies
+/// to both APIs unless it says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Refuse the key whatever it is.
     RefuseKey(KeyRefusal),
     /// Close the TCP connection without a close frame this long after the upgrade.
     DropAfter(Duration),
-    /// `error` `session_expired` then close 1001, this long after the upgrade.
+    /// Realtime: `error` `session_expired` then close 1001, this long after the upgrade.
+    /// Live: `session.closed {reason:"expired"}` then close 1000, this long after
+    /// `session.started` (a client should start a new session).
     ExpireAfter(Duration),
+    /// Live only (ignored on Realtime): `session.closed` with this `reason` (`content`,
+    /// `remote_hangup`, `connection_lost`, …: live-notes §1) then close 1000, this long after
+    /// `session.started`.
+    LiveClosedAfter(Duration, &'static str),
     /// Never answer the client's close frame: on receiving it, stop reading and sending but
     /// hold the TCP connection open, silent, until the mock stops.
     IgnoreClose,
@@ -71,7 +95,13 @@ pub enum Fault {
     /// after some 40 KB (three seconds of µ-law audio); over loopback's 64 KB segments they
     /// would back up only after megabytes. Hanging this early matters too: the client's send
     /// buffer grows with its congestion window, which grows while the server reads.
+    /// On Live the hang starts right after `session.started` went out.
     Hang,
+    /// Live only (ignored on Realtime): `error` `credit_balance_exhausted` (type
+    /// `insufficient_quota`, a guess) in place of `session.started`, then the TCP connection
+    /// is dropped about 2 s later without a close frame (live-notes §1, an unconfirmed
+    /// capture). A client must not retry it.
+    CreditExhausted,
 }
 
 /// The mock as the AI caller's model: it ends the call through the `end_call` function.
@@ -91,8 +121,13 @@ pub struct MockConfig {
     /// How a missing or wrong key is refused (`InBand`, like the live service).
     pub key_refusal: KeyRefusal,
     /// Models accepted in `?model=` (`gpt-realtime`, `gpt-realtime-mini`, `gpt-realtime-1.5`,
-    /// `gpt-realtime-2025-08-28`); others get `invalid_model` and close 4000.
+    /// `gpt-realtime-2025-08-28`, `gpt-realtime-2`, `gpt-realtime-2.1`,
+    /// `gpt-realtime-2.1-mini`); others get `invalid_model` and close 4000.
     pub models: Vec<String>,
+    /// Models accepted in Live's `session.start` (`gpt-live-1`, `gpt-live-1.1`); others get
+    /// `invalid_model` instead of `session.started`, then close 4000. On `/v1/realtime` these
+    /// get `invalid_model` too (live-notes §1).
+    pub live_models: Vec<String>,
     /// A scripted failure (none).
     pub fault: Option<Fault>,
     /// How many connections, counted from the first, get `fault` (all).
@@ -109,14 +144,17 @@ pub struct MockConfig {
     pub tone_amplitude: f64,
     /// Audio delta sizes, cycled, in bytes of 8 kHz G.711 (×6 for PCM16 at 24 kHz so a chunk
     /// lasts as long): 37, 160, 411, 96, 1003, 251, 640 — irregular, not 20 ms multiples.
+    /// Realtime only: Live deltas always hold 100 ms.
     pub chunk_sizes: Vec<usize>,
     /// Speed of the audio deltas relative to real time (`Some(4.0)`); `None` sends them as fast
-    /// as the socket takes them.
+    /// as the socket takes them. Realtime only: Live streams at real time.
     pub pace: Option<f64>,
-    /// From `speech_stopped` to `response.created` (150 ms).
+    /// From `speech_stopped` to `response.created` (150 ms); on Live, from the end of the
+    /// caller's turn to the first delta of the model's tone.
     pub response_latency: Duration,
     /// From the commit to the first input transcription delta (250 ms), so the transcript
-    /// usually lands while the response streams, as it does live.
+    /// usually lands while the response streams, as it does live. Realtime only: Live sends
+    /// input transcript deltas while the caller talks.
     pub transcription_delay: Duration,
     /// A 20 ms frame louder than this is voiced (−35 dBFS).
     pub vad_threshold_dbfs: f64,
@@ -128,6 +166,11 @@ pub struct MockConfig {
     /// Start a response by itself this long after the first `session.updated`: a voice
     /// agent that greets first (none).
     pub greet_after: Option<Duration>,
+    /// Live: the caller's turn ends after this much unvoiced audio (500 ms); the model then
+    /// replies after `response_latency` with the tone and `ai_text`.
+    pub live_silence_ms: u32,
+    /// Live: `session.usage.updated` comes this often after `session.started` (5 s).
+    pub live_usage_interval: Duration,
 }
 
 impl Default for MockConfig {
@@ -142,9 +185,13 @@ impl Default for MockConfig {
                 "gpt-realtime-mini",
                 "gpt-realtime-1.5",
                 "gpt-realtime-2025-08-28",
+                "gpt-realtime-2",
+                "gpt-realtime-2.1",
+                "gpt-realtime-2.1-mini",
             ]
             .map(str::to_owned)
             .to_vec(),
+            live_models: ["gpt-live-1", "gpt-live-1.1"].map(str::to_owned).to_vec(),
             fault: None,
             fault_connections: usize::MAX,
             caller_transcript: "hello from the caller".to_owned(),
@@ -160,6 +207,8 @@ impl Default for MockConfig {
             vad_start_ms: 100,
             end_call: None,
             greet_after: None,
+            live_silence_ms: 500,
+            live_usage_interval: Duration::from_secs(5),
         }
     }
 }
@@ -216,6 +265,12 @@ impl RealtimeMock {
         format!("ws://127.0.0.1:{}/v1/realtime", self.port)
     }
 
+    /// `ws://127.0.0.1:<port>/v1/live/sessions`: GPT-Live (no query; the model goes in
+    /// `session.start`).
+    pub fn live_url(&self) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, handshake::LIVE_PATH)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -267,6 +322,26 @@ impl RealtimeMock {
             .filter(|e| e.kind == "session.update")
             .map(|e| e.json["session"].clone())
             .collect()
+    }
+
+    /// Live: the `session` object of every `session.start` received (also refused ones), in
+    /// order; `[0]["audio"]["output"]["voice"]`, `["instructions"]`, `["audio"]["format"]`.
+    pub fn live_starts(&self) -> Vec<Value> {
+        let log = self.client_events();
+        log.into_iter()
+            .filter(|e| e.kind == "session.start")
+            .map(|e| e.json["session"].clone())
+            .collect()
+    }
+
+    /// Live: the output streams' totals (deltas, speech and silence sent, replies, barge-ins).
+    pub fn live_stats(&self) -> LiveStats {
+        self.rec().live.clone()
+    }
+
+    /// Live: how often the model stopped itself because the caller spoke over it.
+    pub fn live_barge_ins(&self) -> usize {
+        self.rec().live.barge_ins
     }
 
     /// The `error` objects the mock sent.

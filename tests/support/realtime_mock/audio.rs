@@ -1,15 +1,17 @@
-//! The mock's audio: the three GA formats, G.711 coding, the reply tone, and a small
-//! energy voice-activity detector that stands in for the service's server VAD.
+//! The mock's audio: the GA formats (and GPT-Live's extra PCM16 at 16 kHz), G.711 coding, the
+//! reply tone, and a small energy voice-activity detector that stands in for the service's VAD.
 
 use serde_json::{json, Value};
 
 use super::super::audio::{alaw_to_linear, linear_to_ulaw, rms_dbfs, ulaw_to_linear};
 
-/// A GA audio format (`session.audio.{input,output}.format`).
+/// An audio format: GA's `session.audio.{input,output}.format` or Live's `session.audio.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioFormat {
     /// `{"type":"audio/pcm","rate":24000}`: 16-bit little-endian mono at 24 kHz.
     Pcm24k,
+    /// `{"type":"audio/pcm","rate":16000}`: 16-bit little-endian mono at 16 kHz (GPT-Live only).
+    Pcm16k,
     /// `{"type":"audio/pcmu"}`: G.711 µ-law at 8 kHz.
     Pcmu,
     /// `{"type":"audio/pcma"}`: G.711 A-law at 8 kHz.
@@ -17,33 +19,48 @@ pub enum AudioFormat {
 }
 
 impl AudioFormat {
-    /// The format named by a (validated) GA format object; `Pcm24k` for anything else.
+    /// The format named by a (validated) format object; `Pcm24k` for anything else.
     pub fn from_json(format: &Value) -> AudioFormat {
-        match format["type"].as_str() {
-            Some("audio/pcmu") => AudioFormat::Pcmu,
-            Some("audio/pcma") => AudioFormat::Pcma,
+        match (format["type"].as_str(), format["rate"].as_u64()) {
+            (Some("audio/pcmu"), _) => AudioFormat::Pcmu,
+            (Some("audio/pcma"), _) => AudioFormat::Pcma,
+            (Some("audio/pcm"), Some(16_000)) => AudioFormat::Pcm16k,
             _ => AudioFormat::Pcm24k,
         }
     }
 
+    /// The GA shape: G.711 formats carry no rate.
     pub fn to_json(self) -> Value {
         match self {
-            AudioFormat::Pcm24k => json!({"type": "audio/pcm", "rate": 24000}),
+            AudioFormat::Pcm24k | AudioFormat::Pcm16k => {
+                json!({"type": "audio/pcm", "rate": self.rate()})
+            }
             AudioFormat::Pcmu => json!({"type": "audio/pcmu"}),
             AudioFormat::Pcma => json!({"type": "audio/pcma"}),
         }
     }
 
+    /// The GPT-Live shape (live-notes §1): every format names its rate, G.711 too.
+    pub fn to_live_json(self) -> Value {
+        let kind = match self {
+            AudioFormat::Pcm24k | AudioFormat::Pcm16k => "audio/pcm",
+            AudioFormat::Pcmu => "audio/pcmu",
+            AudioFormat::Pcma => "audio/pcma",
+        };
+        json!({"type": kind, "rate": self.rate()})
+    }
+
     pub fn rate(self) -> u32 {
         match self {
             AudioFormat::Pcm24k => 24_000,
+            AudioFormat::Pcm16k => 16_000,
             AudioFormat::Pcmu | AudioFormat::Pcma => 8_000,
         }
     }
 
     pub fn bytes_per_sample(self) -> usize {
         match self {
-            AudioFormat::Pcm24k => 2,
+            AudioFormat::Pcm24k | AudioFormat::Pcm16k => 2,
             AudioFormat::Pcmu | AudioFormat::Pcma => 1,
         }
     }
@@ -56,7 +73,7 @@ impl AudioFormat {
     /// Wire bytes to linear samples (a trailing odd PCM byte is ignored).
     pub fn decode(self, bytes: &[u8]) -> Vec<i16> {
         match self {
-            AudioFormat::Pcm24k => bytes
+            AudioFormat::Pcm24k | AudioFormat::Pcm16k => bytes
                 .chunks_exact(2)
                 .map(|b| i16::from_le_bytes([b[0], b[1]]))
                 .collect(),
@@ -68,7 +85,9 @@ impl AudioFormat {
     /// Linear samples to wire bytes.
     pub fn encode(self, samples: &[i16]) -> Vec<u8> {
         match self {
-            AudioFormat::Pcm24k => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+            AudioFormat::Pcm24k | AudioFormat::Pcm16k => {
+                samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+            }
             AudioFormat::Pcmu => samples.iter().map(|&s| linear_to_ulaw(s)).collect(),
             AudioFormat::Pcma => samples.iter().map(|&s| linear_to_alaw(s)).collect(),
         }
@@ -78,6 +97,7 @@ impl AudioFormat {
     pub fn describe(self) -> &'static str {
         match self {
             AudioFormat::Pcm24k => "mono PCM16 at 24kHz",
+            AudioFormat::Pcm16k => "mono PCM16 at 16kHz",
             AudioFormat::Pcmu => "G.711 u-law at 8kHz",
             AudioFormat::Pcma => "G.711 A-law at 8kHz",
         }
@@ -171,6 +191,11 @@ impl Vad {
 
     pub fn in_speech(&self) -> bool {
         self.in_speech
+    }
+
+    /// During speech, the end of its last voiced frame (ms of session audio).
+    pub fn voiced_until_ms(&self) -> f64 {
+        self.position_ms - self.silence_ms
     }
 
     /// Forgets any speech in progress (buffer cleared, turn detection switched off).

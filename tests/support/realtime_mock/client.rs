@@ -1,5 +1,5 @@
-//! A raw Realtime client for tests that talk to the mock without sipterm (the mock's
-//! self-test): blocking calls over tokio-tungstenite on the client's own runtime.
+//! A raw Realtime (or GPT-Live) client for tests that talk to the mock without sipterm (the
+//! mock's self-test): blocking calls over tokio-tungstenite on the client's own runtime.
 
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,17 @@ impl RawClient {
         (client, created)
     }
 
+    /// Connects to `mock`'s Live URL with its key, sends `session.start` with `session` and
+    /// returns `session.started` (panics on anything else).
+    pub fn open_live(mock: &RealtimeMock, session: Value) -> (RawClient, Value) {
+        let mut client = RawClient::connect(&mock.live_url(), Some(mock.api_key()), false)
+            .expect("connect to the mock's Live URL");
+        client.send(json!({"type": "session.start", "session": session}));
+        let started = client.next().expect("session.started");
+        assert_eq!(started["type"], "session.started", "{started}");
+        (client, started)
+    }
+
     /// Sends one text frame as is (also invalid JSON).
     pub fn send_text(&mut self, text: &str) {
         self.rt
@@ -115,6 +126,19 @@ impl RawClient {
 
     pub fn append(&mut self, bytes: &[u8]) {
         self.send(json!({"type": "input_audio_buffer.append", "audio": BASE64.encode(bytes)}));
+    }
+
+    /// Live: `session.input_audio.append`.
+    pub fn live_append(&mut self, bytes: &[u8]) {
+        self.send(json!({"type": "session.input_audio.append", "audio": BASE64.encode(bytes)}));
+    }
+
+    /// Live: appends `samples` in `format` as 20 ms frames, as fast as the socket takes them.
+    pub fn live_speak(&mut self, format: AudioFormat, samples: &[i16]) {
+        let frame = (format.rate() / 50) as usize;
+        for chunk in samples.chunks(frame) {
+            self.live_append(&format.encode(chunk));
+        }
     }
 
     /// Appends `samples` in `format` as 20 ms frames, as fast as the socket takes them.

@@ -1,6 +1,7 @@
 //! One TCP connection: the upgrade, an in-band refusal or a session, the scripted faults
 //! (drop without a close frame, session expiry, a hang, a close never answered), and the
-//! socket loop that sends what the session queues and logs every event both ways.
+//! socket loop that sends what the session queues and logs every event both ways. GPT-Live
+//! connections continue in `live_conn.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,13 +17,13 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{accept_hdr_async, WebSocketStream};
 
-use super::handshake::{verdict, InBand, Upgrade, Verdict};
+use super::handshake::{verdict, Api, End, InBand, Upgrade, Verdict};
 use super::record::{Connection, Direction, Outcome, Recorder};
 use super::schema::ApiError;
 use super::session::Session;
 use super::{Fault, MockConfig};
 
-type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// How long the mock waits for the client's close frame after sending its own.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -34,14 +35,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn fault(&self, index: usize) -> Option<Fault> {
+    pub fn fault(&self, index: usize) -> Option<Fault> {
         self.config
             .fault
             .filter(|_| index < self.config.fault_connections)
     }
 
     /// Logs `event` (after giving it an `event_id`) and sends it; false if the socket failed.
-    async fn send(&self, ws: &mut Ws, index: usize, mut event: Value) -> bool {
+    pub async fn send(&self, ws: &mut Ws, index: usize, mut event: Value) -> bool {
         let id = self.rec.lock().unwrap().id("event");
         event["event_id"] = json!(id);
         self.rec
@@ -51,19 +52,55 @@ impl Shared {
         ws.send(Message::text(event.to_string())).await.is_ok()
     }
 
-    /// Sends `error` then a close frame, and waits briefly for the client's close.
+    /// Sends a GA `error` then a close frame, and waits briefly for the client's close.
     async fn close_with_error(&self, ws: &mut Ws, index: usize, error: &ApiError, code: u16) {
-        let event = json!({"type": "error", "error": {
-            "type": error.kind, "code": error.code, "message": error.message,
-            "param": error.param, "event_id": null,
-        }});
-        if self.send(ws, index, event).await {
-            self.close(ws, index, code, &format!("{}.{}", error.kind, error.code))
+        self.refuse(ws, index, ga_error(error), error, End::Close(code))
+            .await;
+    }
+
+    /// Sends the `error` event, then ends the connection as `end` says: a close frame with
+    /// reason `<type>.<code>`, or (reading and logging whatever comes meanwhile) a TCP drop.
+    pub async fn refuse(
+        &self,
+        ws: &mut Ws,
+        index: usize,
+        event: Value,
+        error: &ApiError,
+        end: End,
+    ) {
+        if !self.send(ws, index, event).await {
+            return;
+        }
+        match end {
+            End::Close(code) => {
+                let reason = format!("{}.{}", error.kind, error.code);
+                self.close(ws, index, code, &reason).await;
+            }
+            End::Drop(after) => {
+                let _ = timeout(after, async {
+                    while let Some(Ok(message)) = ws.next().await {
+                        self.note_client_close(index, &message);
+                        if let Message::Text(text) = &message {
+                            self.log_client_text(index, text);
+                        }
+                    }
+                })
                 .await;
+                self.rec.lock().unwrap().connection(index).dropped = true;
+            }
         }
     }
 
-    async fn close(&self, ws: &mut Ws, index: usize, code: u16, reason: &str) {
+    /// Logs a client text frame that no session handles (unparseable text as a JSON string).
+    pub fn log_client_text(&self, index: usize, text: &str) {
+        let event = serde_json::from_str(text).unwrap_or_else(|_| json!(text));
+        self.rec
+            .lock()
+            .unwrap()
+            .log_event(index, Direction::FromClient, &event);
+    }
+
+    pub async fn close(&self, ws: &mut Ws, index: usize, code: u16, reason: &str) {
         self.rec.lock().unwrap().connection(index).server_close = Some((code, reason.to_owned()));
         let frame = CloseFrame {
             code: CloseCode::from(code),
@@ -79,7 +116,7 @@ impl Shared {
         }
     }
 
-    fn note_client_close(&self, index: usize, message: &Message) {
+    pub fn note_client_close(&self, index: usize, message: &Message) {
         if let Message::Close(frame) = message {
             let close = frame
                 .as_ref()
@@ -90,9 +127,17 @@ impl Shared {
     }
 }
 
+/// A GA `error` event for a connection-level failure (no client event to echo).
+fn ga_error(error: &ApiError) -> Value {
+    json!({"type": "error", "error": {
+        "type": error.kind, "code": error.code, "message": error.message,
+        "param": error.param, "event_id": null,
+    }})
+}
+
 /// Serves one accepted TCP connection until either side ends it or the mock stops.
 pub async fn serve(tcp: TcpStream, shared: Shared, shutdown: watch::Receiver<bool>) {
-    let mut decided: Option<(usize, Verdict)> = None;
+    let mut decided: Option<(usize, Api, Verdict)> = None;
     // tungstenite's callback signature fixes the (large) error response type.
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
@@ -100,7 +145,9 @@ pub async fn serve(tcp: TcpStream, shared: Shared, shutdown: watch::Receiver<boo
         let mut rec = shared.rec.lock().unwrap();
         let index = rec.connections.len();
         let verdict = verdict(&upgrade, &shared.config, shared.fault(index).as_ref());
+        let api = upgrade.api().unwrap_or_default();
         let outcome = match &verdict {
+            Verdict::Accept if api == Api::Live => Outcome::AwaitingStart,
             Verdict::Accept => Outcome::Accepted,
             Verdict::RefuseHttp(r) => Outcome::RefusedHttp(r.status().as_u16()),
             Verdict::RefuseInBand(b) => Outcome::RefusedInBand(b.error.code.clone()),
@@ -109,6 +156,7 @@ pub async fn serve(tcp: TcpStream, shared: Shared, shutdown: watch::Receiver<boo
         rec.connections.push(Connection {
             index,
             at,
+            api,
             uri: upgrade.uri.clone(),
             model: upgrade.model.clone(),
             authorization: upgrade.authorization.clone(),
@@ -126,19 +174,26 @@ pub async fn serve(tcp: TcpStream, shared: Shared, shutdown: watch::Receiver<boo
                 Err(refusal)
             }
             other => {
-                decided = Some((index, other));
+                decided = Some((index, api, other));
                 Ok(response)
             }
         }
     };
     let accepted = accept_hdr_async(tcp, callback).await;
-    let (Ok(mut ws), Some((index, verdict))) = (accepted, decided) else {
+    let (Ok(mut ws), Some((index, api, verdict))) = (accepted, decided) else {
         return;
     };
-    match verdict {
-        Verdict::RefuseInBand(InBand { error, close_code }) => {
+    match (api, verdict) {
+        (Api::Live, verdict) => {
+            let refusal = match verdict {
+                Verdict::RefuseInBand(refusal) => Some(refusal),
+                _ => None,
+            };
+            super::live_conn::run(&mut ws, &shared, index, refusal, shutdown).await;
+        }
+        (_, Verdict::RefuseInBand(InBand { error, end })) => {
             shared
-                .close_with_error(&mut ws, index, &error, close_code)
+                .refuse(&mut ws, index, ga_error(&error), &error, end)
                 .await;
         }
         _ => run_session(&mut ws, &shared, index, shutdown).await,
@@ -226,7 +281,7 @@ async fn run_session(
 /// A scripted hang: nothing is read or sent any more (tungstenite answers a close frame only
 /// when the socket is polled, so it goes unanswered), and the TCP connection stays open until
 /// the mock stops. The caller drops the socket afterwards.
-async fn hang(shared: &Shared, index: usize, mut shutdown: watch::Receiver<bool>) {
+pub async fn hang(shared: &Shared, index: usize, mut shutdown: watch::Receiver<bool>) {
     shared.rec.lock().unwrap().connection(index).hung = true;
     let _ = shutdown.changed().await;
 }

@@ -1,5 +1,6 @@
 //! What the mock remembers for assertions: every event both ways, connections, appended audio,
-//! truncations and the assistant audio sent per item, each stamped with the time since start.
+//! truncations and the assistant audio sent per item, each stamped with the time since start,
+//! and the GPT-Live output stream's totals (speech, silence, barge-ins).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::audio::AudioFormat;
+use super::handshake::Api;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -32,11 +34,15 @@ pub struct LogEntry {
 /// How the mock answered an upgrade request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A session was opened (`session.created` sent).
+    /// A session was opened (`session.created`, or on Live `session.started`, sent).
     Accepted,
+    /// Live only: upgraded, and the client's `session.start` not answered yet.
+    AwaitingStart,
     /// The upgrade was refused with this HTTP status.
     RefusedHttp(u16),
-    /// The upgrade succeeded, then an `error` with this code and a close followed.
+    /// The upgrade succeeded, then an `error` with this code and a close (or, for Live's
+    /// `credit_balance_exhausted`, a dropped socket) followed. On Live this includes a
+    /// `session.start` refused for its content (`unknown_parameter`, `invalid_model`, …).
     RefusedInBand(String),
 }
 
@@ -45,8 +51,11 @@ pub enum Outcome {
 pub struct Connection {
     pub index: usize,
     pub at: Duration,
+    /// The API the request path named.
+    pub api: Api,
     /// The request path and query, e.g. `/v1/realtime?model=gpt-realtime`.
     pub uri: String,
+    /// The model: `?model=` on Realtime, `session.start`'s `session.model` on Live.
     pub model: Option<String>,
     /// The `Authorization` header as sent.
     pub authorization: Option<String>,
@@ -66,7 +75,22 @@ pub struct Connection {
     pub hung: bool,
 }
 
-/// One `input_audio_buffer.append`, decoded in the input format in force when it arrived.
+/// The GPT-Live output streams' totals over every connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveStats {
+    /// `session.output_audio.delta` events sent.
+    pub deltas: usize,
+    /// Milliseconds of the model's voice (the tone) sent, and of silence.
+    pub speech_ms: f64,
+    pub silence_ms: f64,
+    /// Turns the model started speaking (after the caller's speech, or a spoken commentary).
+    pub replies: usize,
+    /// Times the model stopped itself because the caller spoke over it: the rest of its tone
+    /// was dropped and the stream went back to silence.
+    pub barge_ins: usize,
+}
+
+/// One `input_audio_buffer.append` (Live: `session.input_audio.append`), decoded in the input format in force when it arrived.
 #[derive(Debug, Clone)]
 pub struct Append {
     pub at: Duration,
@@ -148,6 +172,7 @@ pub struct Recorder {
     pub truncates: Vec<Truncate>,
     /// Assistant audio sent per item id, in ms.
     pub audio_sent: HashMap<String, f64>,
+    pub live: LiveStats,
     next_id: u64,
 }
 
@@ -166,6 +191,7 @@ impl Recorder {
             appends: Vec::new(),
             truncates: Vec::new(),
             audio_sent: HashMap::new(),
+            live: LiveStats::default(),
             next_id: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8,
         }
     }
