@@ -110,6 +110,9 @@ pub struct Config {
     pub bridge: BridgeConfig,
     /// `--persona`/`--goal`: the model is the caller of the calls we place.
     pub caller: Option<CallerPolicy>,
+    /// The config-file profile in use (shown in the TUI header and the start-up line); set
+    /// by `main` after the profile is resolved.
+    pub profile: Option<String>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -384,6 +387,7 @@ impl Config {
             FrontEnd::Tui
         };
         Ok(Config {
+            profile: None,
             register: has_account && !cli.no_register,
             hold_once,
             transfer_to,
