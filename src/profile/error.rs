@@ -85,6 +85,13 @@ pub enum ProfileError {
         name: String,
         available: Vec<String>,
     },
+    #[error("{}:{at}: `default` names no profile: there is no [profiles.{name}] ({})", file.display(), available_words(available))]
+    UnknownDefault {
+        file: PathBuf,
+        at: Pos,
+        name: String,
+        available: Vec<String>,
+    },
     #[error("--profile {name}: there is no config file at {}", file.display())]
     NoFile { name: String, file: PathBuf },
     #[error("--profile {name}: neither XDG_CONFIG_HOME nor HOME is set, so there is no config file (use --config FILE)")]

@@ -104,7 +104,16 @@ pub fn resolve_with(
         (None, None) => None,
         (Some(config), Some(name)) => Some(find(config, &name)?),
         (Some(config), None) => match &config.default {
-            Some((name, _)) => Some(find(config, name)?),
+            Some((name, at)) => {
+                Some(
+                    find(config, name).map_err(|_| ProfileError::UnknownDefault {
+                        file: config.path.clone(),
+                        at: *at,
+                        name: name.clone(),
+                        available: config.profiles.iter().map(|p| p.name.clone()).collect(),
+                    })?,
+                )
+            }
             None => None,
         },
     };

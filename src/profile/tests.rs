@@ -253,3 +253,32 @@ fn blame_points_at_the_profile_line_of_a_flag_config_rs_refuses() {
     assert_eq!(r.blame("--rtp-ports-x is odd"), None);
     assert_eq!(r.blame("--codecs 'g729'"), None, "not the profile's");
 }
+
+#[test]
+fn a_default_naming_no_profile_points_at_its_line() {
+    let config = TempConfig::new("\ndefault = \"wrok\"\n[profiles.work]\n");
+    let e = resolve_args(&config, &[]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:11: `default` names no profile: there is no [profiles.wrok] (it has work)",
+            config.path.display()
+        )
+    );
+}
+
+#[test]
+fn the_test_subcommand_still_works_with_a_profile() {
+    let config = TempConfig::new("default = \"w\"\n[profiles.w]\nrepeat = 3\nport = 5_070\n");
+    let path = config.path.to_string_lossy().into_owned();
+    let argv = crate::cli::expand_test_subcommand(
+        ["sipterm", "test", "s.toml", "--config", path.as_str()]
+            .iter()
+            .map(OsString::from)
+            .collect(),
+    );
+    let r = resolve_with(argv, &env).expect("resolves");
+    assert_eq!(r.cli.scenario, Some(PathBuf::from("s.toml")));
+    assert_eq!(r.cli.repeat, Some(3), "needs --scenario, which `test` gave");
+    assert_eq!(r.cli.port, 5070);
+}
