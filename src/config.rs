@@ -113,6 +113,8 @@ pub struct Config {
     /// The config-file profile in use (shown in the TUI header and the start-up line); set
     /// by `main` after the profile is resolved.
     pub profile: Option<String>,
+    /// Warnings about the config file, for the engine to log once the front-end is up.
+    pub startup_warnings: Vec<String>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -388,6 +390,7 @@ impl Config {
         };
         Ok(Config {
             profile: None,
+            startup_warnings: Vec::new(),
             register: has_account && !cli.no_register,
             hold_once,
             transfer_to,

@@ -53,10 +53,10 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
-    for warning in &resolved.warnings {
-        eprintln!("sipterm: warning: {warning}");
-    }
     if let Some(text) = &resolved.print_config {
+        for warning in &resolved.warnings {
+            eprintln!("sipterm: warning: {warning}");
+        }
         print!("{text}");
         std::process::exit(EXIT_OK);
     }
@@ -89,6 +89,7 @@ fn main() {
         }
     };
     config.profile = resolved.profile.clone();
+    config.startup_warnings = resolved.warnings.clone();
     let suite = scenario.map(|scenario| {
         let opts = sipterm::suite::options(
             &scenario,

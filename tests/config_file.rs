@@ -326,6 +326,34 @@ fn a_plain_password_others_can_read_gets_a_warning_naming_the_fix() {
     assert!(err.contains(&format!("chmod 600 {file}")), "{err}");
     assert!(err.contains("password_env/password_command"), "{err}");
     assert!(!err.contains("plain-secret-1"), "{err}");
+    // A run tells it in its log too, where the TUI shows it.
+    std::fs::write(
+        &path,
+        "default = \"w\"\n[profiles.w]\nsip_uri = \"sip:alice@127.0.0.1:9\"\npassword = \"p\"\n",
+    )
+    .unwrap();
+    let run_args = [
+        "--config",
+        file.as_str(),
+        "--headless",
+        "--no-register",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--audio",
+        "null",
+        "--duration",
+        "1",
+    ];
+    let (code, out, err) = run(&run_args, &[], path.parent().unwrap());
+    assert_eq!(code, 0, "{err}");
+    let warned = out
+        .lines()
+        .find(|l| l.contains("chmod 600"))
+        .unwrap_or_default();
+    assert!(warned.contains("⚠"), "{out}");
+    assert!(out.contains("(profile w) listening for SIP"), "{out}");
     // No plain secret, no warning, whatever the mode.
     std::fs::write(&path, "[profiles.a]\npassword_env = \"X\"\n").unwrap();
     let (_, _, err) = run(&args, &[], path.parent().unwrap());

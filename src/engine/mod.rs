@@ -656,6 +656,11 @@ fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
             }
         ),
     );
+    // Found before the front-end was up (a config file's plain password others can read):
+    // told here so the TUI shows them too.
+    for warning in &config.startup_warnings {
+        log.warn(warning.clone());
+    }
     let skipped: Vec<&str> = config
         .codecs
         .iter()
