@@ -3,7 +3,8 @@
 //! Only syntax lives here; meaning (defaults derived from other flags, cross-checks, file
 //! access) is decided once in `config.rs`.
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug, Clone)]
@@ -16,9 +17,26 @@ terminal UI, or runs headless for scripts and CI. Calls can be answered, rejecte
 recorded, and bridged to OpenAI's Realtime API."
 )]
 pub struct Cli {
+    /// Read profiles from this TOML file [default: $XDG_CONFIG_HOME/sipterm/config.toml,
+    /// else ~/.config/sipterm/config.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Take the flags of this [profiles.NAME] table of the config file [default: the file's
+    /// `default`]. Flags on the command line override it.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Print the settings (command line, profile, environment and defaults merged, secrets
+    /// redacted), each with where it came from, and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Your SIP address, e.g. sip:alice@pbx.example.com (port optional). Not needed with
     /// --call when there is no account: the call then goes straight to its URI.
-    #[arg(long, value_name = "URI", required_unless_present_any = ["list_devices", "call", "scenario"])]
+    // Required unless --call/--scenario/--list-devices/--print-config, but only once a
+    // profile had its chance to supply it: see `command_requiring_sip_uri`.
+    #[arg(long, value_name = "URI")]
     pub sip_uri: Option<String>,
 
     /// Registrar to REGISTER with [default: host and port of --sip-uri].
@@ -303,6 +321,25 @@ pub struct Cli {
     pub srtp: Option<SrtpArg>,
 }
 
+/// The flags that may go without --sip-uri.
+const SIP_URI_NOT_NEEDED_WITH: [&str; 4] = ["list_devices", "call", "scenario", "print_config"];
+
+/// The command with every rule, including the one the first look at the arguments leaves
+/// out (a profile may supply --sip-uri).
+pub fn command_requiring_sip_uri() -> clap::Command {
+    Cli::command().mut_arg("sip_uri", |arg| {
+        arg.required_unless_present_any(SIP_URI_NOT_NEEDED_WITH)
+    })
+}
+
+/// Parses a complete argument list (the user's plus a profile's) with every rule applied.
+pub fn parse_final(args: &[OsString]) -> Result<(Cli, ArgMatches), clap::Error> {
+    let mut command = command_requiring_sip_uri();
+    let matches = command.try_get_matches_from_mut(args.iter())?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    Ok((cli, matches))
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SrtpArg {
     Off,
@@ -348,7 +385,11 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied()))
+        let args: Vec<OsString> = std::iter::once("sipterm")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        parse_final(&args).map(|(cli, _)| cli)
     }
 
     #[test]
@@ -396,6 +437,9 @@ mod tests {
         assert_eq!(cli.sip_uri, None);
         assert_eq!(cli.ring_timeout, 60);
         assert_eq!(cli.on_refer, OnReferArg::Accept);
+        assert!(parse(&["--print-config"]).is_ok());
+        // The first look (before a profile is read) does not insist.
+        assert!(Cli::try_parse_from(["sipterm"]).is_ok());
     }
 
     #[test]

@@ -113,6 +113,11 @@ pub struct Config {
     pub bridge: BridgeConfig,
     /// `--persona`/`--goal`: the model is the caller of the calls we place.
     pub caller: Option<CallerPolicy>,
+    /// The config-file profile in use (shown in the TUI header and the start-up line); set
+    /// by `main` after the profile is resolved.
+    pub profile: Option<String>,
+    /// Warnings about the config file, for the engine to log once the front-end is up.
+    pub startup_warnings: Vec<String>,
 }
 
 // Secrets never reach logs, panics or `{:?}`: printed by hand (the account's too).
@@ -403,6 +408,8 @@ impl Config {
             FrontEnd::Tui
         };
         Ok(Config {
+            profile: None,
+            startup_warnings: Vec::new(),
             register: has_account && !cli.no_register,
             hold_once,
             transfer_to,

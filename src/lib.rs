@@ -8,6 +8,7 @@ pub mod engine;
 pub mod frontend;
 pub mod headless;
 pub mod media;
+pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod sip;

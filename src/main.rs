@@ -2,11 +2,11 @@
 //! an exit status (DESIGN.md §2).
 
 use anyhow::Context;
-use clap::Parser;
 use sipterm::cli::Cli;
 use sipterm::config::{Config, FrontEnd};
 use sipterm::engine::Ended;
 use sipterm::frontend::Outcome;
+use sipterm::profile::StartError;
 use sipterm::scenario::Scenario;
 use sipterm::suite::SuiteOptions;
 use sipterm::vocab::Outcome as Verdict;
@@ -37,11 +37,30 @@ const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() {
     let args = sipterm::cli::expand_test_subcommand(std::env::args_os().collect());
-    let mut cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    // The config file's profile fills what the command line leaves out; any mistake in the
+    // file stops us here, before anything is sent.
+    let resolved = match sipterm::profile::resolve(args) {
+        Ok(resolved) => resolved,
         // clap prints help/version (exit 0) or the usage error (exit 2) itself.
-        Err(e) => e.exit(),
+        Err(StartError::Clap(e)) => e.exit(),
+        Err(StartError::Rules { error, note }) => {
+            let _ = error.print();
+            eprintln!("{note}");
+            std::process::exit(EXIT_USAGE);
+        }
+        Err(e @ StartError::Profile(_)) => {
+            eprintln!("sipterm: {e}");
+            std::process::exit(EXIT_USAGE);
+        }
     };
+    if let Some(text) = &resolved.print_config {
+        for warning in &resolved.warnings {
+            eprintln!("sipterm: warning: {warning}");
+        }
+        print!("{text}");
+        std::process::exit(EXIT_OK);
+    }
+    let mut cli: Cli = resolved.cli.clone();
     if cli.list_devices {
         print!("{}", sipterm::media::device::list_devices_text());
         std::process::exit(0);
@@ -61,10 +80,16 @@ fn main() {
     let mut config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("sipterm: {e}");
+            let message = e.to_string();
+            match resolved.blame(&message) {
+                Some(origin) => eprintln!("sipterm: {message} {origin}"),
+                None => eprintln!("sipterm: {message}"),
+            }
             std::process::exit(EXIT_USAGE);
         }
     };
+    config.profile = resolved.profile.clone();
+    config.startup_warnings = resolved.warnings.clone();
     let suite = scenario.map(|scenario| {
         let opts = sipterm::suite::options(
             &scenario,

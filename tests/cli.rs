@@ -10,6 +10,11 @@ fn run(args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env_remove("SIP_PASSWORD")
         .env_remove("OPENAI_API_KEY")
+        // Not the developer's config file: no profile fills what a test leaves out.
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("sipterm-no-config"),
+        )
         .output()
         .expect("run sipterm");
     (

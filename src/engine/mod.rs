@@ -635,13 +635,18 @@ fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
         registrar: config.account.registrar.to_string(),
         transport: config.transport.as_str().to_string(),
         local_sip: crate::sip::ua::host_port(ua.local),
+        profile: config.profile.clone(),
     });
     log.line(
         LogLevel::Info,
         LogKind::Startup,
         format!(
-            "sipterm {} listening for SIP on {} over {}, {}",
+            "sipterm {}{} listening for SIP on {} over {}, {}",
             env!("CARGO_PKG_VERSION"),
+            match &config.profile {
+                Some(name) => format!(" (profile {name})"),
+                None => String::new(),
+            },
             crate::sip::ua::host_port(ua.local),
             config.transport.as_str(),
             match (config.register, config.has_account) {
@@ -654,6 +659,11 @@ fn announce_start(config: &Config, ua: &UserAgent, log: &Log) {
             }
         ),
     );
+    // Found before the front-end was up (a config file's plain password others can read):
+    // told here so the TUI shows them too.
+    for warning in &config.startup_warnings {
+        log.warn(warning.clone());
+    }
     let skipped: Vec<&str> = config
         .codecs
         .iter()

@@ -603,6 +603,7 @@ mod tests {
             registrar: "sip:example.org".into(),
             transport: "UDP".into(),
             local_sip: "192.0.2.10:5060".into(),
+            profile: None,
         };
         assert!(words(&mut p, started).is_empty());
         let reg = |state, expires, reason: Option<&str>, retry_in| Event::Registration {

@@ -56,6 +56,7 @@ pub fn started() -> Event {
         registrar: "sip:pbx.example.com".into(),
         transport: "udp".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: None,
     }
 }
 
@@ -181,7 +182,8 @@ pub fn registered_idle() -> Script {
     s
 }
 
-/// Registered over TLS: the header shows the lock.
+/// Registered over TLS with the config file's `provider` profile: the header shows the lock
+/// and the profile's name.
 pub fn registered_over_tls() -> Script {
     let mut s = Script::new();
     s.ev(Event::Started {
@@ -189,6 +191,7 @@ pub fn registered_over_tls() -> Script {
         registrar: "sips:pbx.example.com:5061".into(),
         transport: "TLS".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: Some("provider".into()),
     })
     .at(0.2)
     .ev(registration(
@@ -209,6 +212,7 @@ pub fn tls_certificate_refused() -> Script {
         registrar: "sip:192.0.2.5:5061".into(),
         transport: "TLS".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: None,
     })
     .at(0.3)
     .ev(registration(RegistrationState::Failed, None, Some(reason)))

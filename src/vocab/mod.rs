@@ -266,6 +266,9 @@ pub enum Event {
         registrar: String,
         transport: String,
         local_sip: String,
+        /// The config-file profile in use.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<String>,
     },
     /// Where the registrar sees our SIP socket when that is not our own address (behind NAT).
     PublicAddress {

@@ -179,8 +179,6 @@ impl Default for MockConfig {
             api_key: "sk-mock-realtime-0123456789".to_owned(),
             key_refusal: KeyRefusal::InBand,
             models: [
-                "gpt-realtime-2.1",
-                "gpt-realtime-2.1-mini",
                 "gpt-realtime",
                 "gpt-realtime-mini",
                 "gpt-realtime-1.5",

@@ -144,6 +144,10 @@ impl Sipterm {
         command.envs(env.iter().copied());
         // Keep the key out of the child unless a test passes one on purpose.
         command.env_remove("OPENAI_API_KEY");
+        // The developer's own config file (and its default profile) stays out of tests.
+        if !env.iter().any(|(k, _)| *k == "XDG_CONFIG_HOME") {
+            command.env("XDG_CONFIG_HOME", dir.path());
+        }
         let child = if stamped {
             ChildGuard::spawn_stamped("sipterm", command, dir.path())
         } else {

@@ -316,6 +316,7 @@ fn a_number_takes_the_accounts_port_too() {
         registrar: "sip:192.0.2.5:5070".into(),
         transport: "udp".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: None,
     });
     assert_eq!(s.app.dial_domain().as_deref(), Some("192.0.2.5:5070"));
     press(&mut s, ch('d'));
@@ -361,6 +362,7 @@ fn without_an_account_only_a_full_uri_can_be_dialled() {
         registrar: String::new(),
         transport: "udp".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: None,
     });
     assert_eq!(s.app.dial_domain(), None);
     press(&mut s, ch('d'));

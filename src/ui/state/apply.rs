@@ -22,12 +22,14 @@ impl App {
                 registrar,
                 transport,
                 local_sip,
+                profile,
             } => {
                 self.account = Some(Account {
                     account: account.clone(),
                     registrar: registrar.clone(),
                     transport: transport.clone(),
                     local_sip: local_sip.clone(),
+                    profile: profile.clone(),
                 })
             }
             Event::PublicAddress { public } => self.public_sip = Some(public.clone()),

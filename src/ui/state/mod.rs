@@ -36,6 +36,8 @@ pub struct Account {
     pub registrar: String,
     pub transport: String,
     pub local_sip: String,
+    /// The config-file profile in use.
+    pub profile: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

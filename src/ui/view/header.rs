@@ -1,4 +1,4 @@
-//! The header line: who we are, how we reach the registrar (a lock beside TLS), and the
+//! The header line: who we are (and the config-file profile), how we reach the registrar (a lock beside TLS), and the
 //! registration state in colour (green registered, yellow trying, red refused) with the time
 //! to the next refresh.
 
@@ -36,12 +36,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant, roomy: boo
             public_sip(app),
             strip_scheme(&a.registrar)
         ),
-        Some(a) => format!(
+        Some(a) if a.profile.is_none() => format!(
             "{} · {}",
             strip_scheme(&a.account),
             transport_label(&a.transport)
         ),
+        Some(a) => {
+            // The profile's name costs room: the account gives it up, the transport
+            // (and its lock) stays.
+            let transport = format!(" · {}", transport_label(&a.transport));
+            let tag = profile_tag(app);
+            let left = room.saturating_sub(text::width(&tag) + text::width(&transport));
+            format!(
+                "{tag}{}{transport}",
+                text::truncate(strip_scheme(&a.account), left)
+            )
+        }
         None => "starting…".to_string(),
+    };
+    let account = match &app.account {
+        Some(a) if roomy || a.account.trim().is_empty() => format!("{}{account}", profile_tag(app)),
+        _ => account,
     };
     // A suite's progress is what its runner watches: on a narrow screen it takes the
     // account's place.
@@ -88,6 +103,14 @@ fn short_suite_words(s: &crate::ui::state::SuiteView) -> String {
         words += &format!(" ▶{}", s.running);
     }
     words
+}
+
+/// `[work] ` when a config-file profile is in use: several accounts may share a host.
+fn profile_tag(app: &App) -> String {
+    match app.account.as_ref().and_then(|a| a.profile.as_deref()) {
+        Some(profile) => format!("[{profile}] "),
+        None => String::new(),
+    }
 }
 
 /// `UDP`, `TCP`, or `🔒 TLS`: the lock says the signalling is encrypted.

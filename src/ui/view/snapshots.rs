@@ -75,6 +75,12 @@ fn registered_over_tls_shows_a_lock() {
     let top: String = (0..160).map(|x| header[(x, 0)].symbol()).collect();
     // The lock is two columns wide: its second cell holds a blank of its own.
     assert!(top.contains("🔒  TLS"), "{top}");
+    assert!(top.contains("[provider] alice@pbx.example.com"), "{top}");
+    let narrow = draw(&s, 80, 24).backend().buffer().clone();
+    let top: String = (0..80).map(|x| narrow[(x, 0)].symbol()).collect();
+    // Narrow: the account gives up room for the profile's name, the lock stays.
+    assert!(top.contains("[provider] alice@pbx"), "{top}");
+    assert!(top.contains("🔒  TLS"), "{top}");
 }
 
 #[test]
@@ -378,6 +384,7 @@ fn accountless_screen() {
         registrar: String::new(),
         transport: "udp".into(),
         local_sip: "192.0.2.10:5060".into(),
+        profile: None,
     })
     .at(1.0);
     snapshot_both("accountless", &s);
