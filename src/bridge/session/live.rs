@@ -282,7 +282,11 @@ impl LiveTask {
                         );
                     }
                     None => {
-                        return ended(state.verdict.take().unwrap_or_else(|| ending::on_socket_closed(None, &self.key)));
+                        let outcome = state
+                            .verdict
+                            .take()
+                            .unwrap_or_else(|| ending::on_socket_closed(None, &self.key));
+                        return ended(outcome);
                     }
                 },
                 _ = tick.tick() => {
