@@ -80,11 +80,20 @@ fn bridge_failure(sipterm: &mut Sipterm) -> String {
 fn live_call_streams_both_ways_with_transcripts_and_turns() {
     let kamailio = Kamailio::start(&[ALICE]);
     let mock = RealtimeMock::start(MockConfig::default());
+    let dir = support::ScratchDir::new("bridge-live-rec");
+    let record = dir.path().display().to_string();
     let mut sipterm = live_alice(
         &kamailio,
         &mock,
         mock.api_key(),
-        &["--voice", "juni", "--instructions", "Be brief."],
+        &[
+            "--voice",
+            "juni",
+            "--instructions",
+            "Be brief.",
+            "--record",
+            &record,
+        ],
     );
     let media_port = support::free_udp_port_block(4);
     let capture = RtpCapture::start(media_port);
@@ -179,6 +188,16 @@ fn live_call_streams_both_ways_with_transcripts_and_turns() {
         finals("ai").iter().any(|t| t.contains("mock assistant")),
         "{}",
         sipterm.report()
+    );
+
+    // The transcript file beside the recording, in conversation order.
+    let wav = ended["media"]["recording"].as_str().expect("a recording");
+    let text = std::fs::read_to_string(std::path::Path::new(wav).with_extension("txt")).unwrap();
+    let caller_at = text.find("caller: hello from the caller");
+    let ai_at = text.find("AI: Hello! This is the mock assistant.");
+    assert!(
+        caller_at.is_some() && ai_at.is_some() && caller_at < ai_at,
+        "{text}"
     );
 
     // Turns derived from the audio; nobody talked over anybody.
