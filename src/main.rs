@@ -35,6 +35,83 @@ const EXIT_GOAL_UNDECIDED: i32 = 6;
 /// A second interrupt while cleaning up: out at once, as shells expect of SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
 
+/// `--print-config`: the merged settings, with what the configuration derives from them
+/// filled in; a setting the configuration refuses is reported after them (exit 2).
+fn print_config(resolved: &sipterm::profile::Resolved) -> ! {
+    for warning in &resolved.warnings {
+        eprintln!("sipterm: warning: {warning}");
+    }
+    let cli = &resolved.cli;
+    if cli.sip_uri.is_none() && cli.call.is_none() && cli.scenario.is_none() {
+        // Not a whole configuration yet (a file being written): nothing to derive or judge.
+        print!("{}", resolved.render(&[]));
+        std::process::exit(EXIT_OK);
+    }
+    match Config::from_cli(cli, false) {
+        Ok(config) => {
+            print!("{}", resolved.render(&derived_settings(cli, &config)));
+            std::process::exit(EXIT_OK);
+        }
+        Err(e) => {
+            print!("{}", resolved.render(&[]));
+            let message = e.to_string();
+            match resolved.blame(&message) {
+                Some(origin) => {
+                    eprintln!("sipterm: this configuration is refused: {message} {origin}")
+                }
+                None => eprintln!("sipterm: this configuration is refused: {message}"),
+            }
+            std::process::exit(EXIT_USAGE);
+        }
+    }
+}
+
+/// The values `Config` works out for flags left unset.
+fn derived_settings(cli: &Cli, config: &Config) -> Vec<sipterm::profile::Derived> {
+    use sipterm::profile::Derived;
+    let api = config.bridge.api;
+    let mut derived = vec![
+        Derived {
+            key: "transport",
+            value: config.transport.as_str().to_ascii_lowercase(),
+            why: "derived from the SIP URI".into(),
+        },
+        Derived {
+            key: "srtp",
+            value: config.srtp.name().to_owned(),
+            why: format!("default over {}", config.transport.as_str()),
+        },
+        Derived {
+            key: "model",
+            value: config.bridge.model.clone(),
+            why: format!("default for --api {}", api.name()),
+        },
+        Derived {
+            key: "voice",
+            value: config.bridge.voice.clone(),
+            why: format!("default for --api {}", api.name()),
+        },
+        Derived {
+            key: "realtime_url",
+            value: config.bridge.url.clone(),
+            why: format!("default for --api {}", api.name()),
+        },
+    ];
+    if cli.sip_uri.is_some() {
+        derived.push(Derived {
+            key: "registrar_uri",
+            value: config.account.registrar.to_string(),
+            why: "derived from sip_uri".into(),
+        });
+        derived.push(Derived {
+            key: "username",
+            value: config.account.username.clone(),
+            why: "the user part of sip_uri".into(),
+        });
+    }
+    derived
+}
+
 fn main() {
     let args = sipterm::cli::expand_test_subcommand(std::env::args_os().collect());
     // The config file's profile fills what the command line leaves out; any mistake in the
@@ -53,12 +130,8 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
-    if let Some(text) = &resolved.print_config {
-        for warning in &resolved.warnings {
-            eprintln!("sipterm: warning: {warning}");
-        }
-        print!("{text}");
-        std::process::exit(EXIT_OK);
+    if resolved.print_config {
+        print_config(&resolved);
     }
     let mut cli: Cli = resolved.cli.clone();
     if cli.list_devices {
@@ -68,13 +141,17 @@ fn main() {
     // A scenario is read (and refused, naming the line) before anything else happens; its
     // [call] table fills the flags the command line left out.
     let scenario = match cli.scenario.clone() {
-        Some(path) => match sipterm::suite::prepare(&path, &mut cli) {
-            Ok(scenario) => Some(scenario),
-            Err(e) => {
-                eprintln!("sipterm: {e}");
-                std::process::exit(EXIT_USAGE);
+        // The scenario's [call] table is more specific than a profile: it may replace what
+        // the profile supplied, but not what the command line says.
+        Some(path) => {
+            match sipterm::suite::prepare(&path, &mut cli, |long| resolved.from_profile(long)) {
+                Ok(scenario) => Some(scenario),
+                Err(e) => {
+                    eprintln!("sipterm: {e}");
+                    std::process::exit(EXIT_USAGE);
+                }
             }
-        },
+        }
         None => None,
     };
     let mut config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {

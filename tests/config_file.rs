@@ -125,7 +125,16 @@ fn print_config_shows_each_value_and_where_it_came_from_with_secrets_redacted() 
     );
     assert_eq!(line(&out, "codecs"), "codecs = pcmu,pcma,opus # default");
     assert_eq!(line(&out, "bridge"), "bridge = false # default");
-    assert_eq!(line(&out, "username"), "username = (not set)");
+    // What the configuration derives from other settings is shown, and said to be derived.
+    assert_eq!(
+        line(&out, "username"),
+        "username = alice # the user part of sip_uri"
+    );
+    assert_eq!(
+        line(&out, "model"),
+        "model = gpt-realtime-2.1 # default for --api realtime"
+    );
+    assert_eq!(line(&out, "outbound_proxy"), "outbound_proxy = (not set)");
     assert!(
         !out.contains("plain-secret-1") && !out.contains("sk-profile-key"),
         "{out}"
@@ -412,4 +421,35 @@ fn a_password_only_the_command_knows_registers_and_the_profile_is_announced() {
     assert!(!out.contains("wonderland"), "{out}");
     sipterm.interrupt();
     assert_eq!(sipterm.exit_code(LONG), 0, "{}", sipterm.report());
+}
+
+#[test]
+fn print_config_follows_api_and_reports_a_value_the_configuration_refuses() {
+    let (_dir, path) = config_file(
+        "[profiles.agent]\nsip_uri = \"sip:bob@127.0.0.1\"\napi = \"live\"\nvoice = \"robot\"\n",
+    );
+    let file = path.to_string_lossy();
+    let (code, stdout, stderr) = run(
+        &["--config", &file, "--profile", "agent", "--print-config"],
+        &[],
+        path.parent().unwrap_or(&path),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.contains("# profile: agent"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "this configuration is refused: --voice 'robot' is not a voice of the GPT-Live API"
+        ) && stderr.contains(&format!("(`voice` from profile agent in {file}:4:1)")),
+        "{stderr}"
+    );
+    let out = print_config(&path, &["--profile", "agent", "--voice", "Juni"], &[]);
+    assert_eq!(line(&out, "voice"), "voice = Juni # command line");
+    assert_eq!(
+        line(&out, "model"),
+        "model = gpt-live-1 # default for --api live"
+    );
+    assert_eq!(
+        line(&out, "realtime_url"),
+        "realtime_url = wss://api.openai.com/v1/live/sessions # default for --api live"
+    );
 }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 ///
 /// `cli` sits above `bridge` because a flag's default comes from the module that owns it
 /// (`--model` shows `bridge::DEFAULT_MODEL`), and below `config`, which is built from it.
+/// `profile` (the config file) sits beside `config`: it turns a file into more flags for
+/// `cli`, and `main` hands the result to `config`.
 /// `sip` sits below `config`: configuration is resolved once and passed down as plain
 /// structs, and `config` validates SIP URIs with `sip::uri`. A scenario file (`scenario`) is
 /// pure data and judgement over the vocabulary; `report` writes what `scenario` judged; the
@@ -25,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["media", "sip", "scenario"],
     &["bridge", "report"],
     &["cli"],
-    &["config"],
+    &["config", "profile"],
     &["engine"],
     &["frontend", "suite"],
     &["headless", "ui"],

@@ -127,6 +127,7 @@ fn list_devices_shows_the_headset_and_nothing_on_stderr() {
         .arg("--list-devices")
         .env("PULSE_SERVER", &server)
         .env("HOME", headset.dir().path())
+        .env("XDG_CONFIG_HOME", headset.dir().path())
         .env_remove("ALSA_CONFIG_PATH")
         .output()
         .unwrap();

@@ -9,6 +9,7 @@ pub mod error;
 mod file;
 pub mod keys;
 mod print;
+pub use print::Derived;
 mod secret;
 
 use std::ffi::OsString;
@@ -30,8 +31,10 @@ pub struct Resolved {
     pub profile: Option<String>,
     /// Things to tell the user before starting (a plain password others can read).
     pub warnings: Vec<String>,
-    /// With --print-config: what to print.
-    pub print_config: Option<String>,
+    /// `--print-config`: print [`Resolved::render`] instead of starting.
+    pub print_config: bool,
+    matches: clap::ArgMatches,
+    looked_at: Option<PathBuf>,
     file: Option<PathBuf>,
     supplied: Vec<Supplied>,
 }
@@ -150,29 +153,40 @@ pub fn resolve_with(
             _ => StartError::Clap(error),
         }
     })?;
-    let print_config = cli.print_config.then(|| {
-        print::render(
-            &command,
-            &matches,
-            &print::Origin {
-                file: file_path.as_deref(),
-                looked_at: path.as_deref(),
-                profile: profile_name.as_deref(),
-                supplied: &supplied,
-            },
-        )
-    });
     Ok(Resolved {
+        print_config: cli.print_config,
         cli,
         profile: profile_name,
         warnings,
-        print_config,
+        matches,
+        looked_at: path,
         file: file_path,
         supplied,
     })
 }
 
 impl Resolved {
+    /// The profile (not the command line) supplied `--long`.
+    pub fn from_profile(&self, long: &str) -> bool {
+        self.supplied.iter().any(|s| s.long == long)
+    }
+
+    /// The `--print-config` text: every setting, where it came from, secrets redacted;
+    /// `derived` fills in what the configuration works out from other settings.
+    pub fn render(&self, derived: &[print::Derived]) -> String {
+        print::render(
+            &Cli::command(),
+            &self.matches,
+            &print::Origin {
+                file: self.file.as_deref(),
+                looked_at: self.looked_at.as_deref(),
+                profile: self.profile.as_deref(),
+                supplied: &self.supplied,
+            },
+            derived,
+        )
+    }
+
     /// For an error `config.rs` found in a flag a profile supplied: where that value was
     /// written, e.g. "(`rtp_ports` from profile work in c.toml:4:1)".
     pub fn blame(&self, message: &str) -> Option<String> {

@@ -20,7 +20,20 @@ pub struct Origin<'a> {
     pub supplied: &'a [Supplied],
 }
 
-pub fn render(command: &Command, matches: &ArgMatches, origin: &Origin) -> String {
+/// A value the configuration derives when its flag is not given (the registrar from the SIP
+/// URI, the model from `--api`): the value and why it is that.
+pub struct Derived {
+    pub key: &'static str,
+    pub value: String,
+    pub why: String,
+}
+
+pub fn render(
+    command: &Command,
+    matches: &ArgMatches,
+    origin: &Origin,
+    derived: &[Derived],
+) -> String {
     let mut out = String::new();
     let _ = match (origin.file, origin.looked_at) {
         (Some(file), _) => writeln!(out, "# config file: {}", file.display()),
@@ -43,7 +56,13 @@ pub fn render(command: &Command, matches: &ArgMatches, origin: &Origin) -> Strin
             .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         let source = matches.value_source(&flag.id);
-        let value = if raw.is_empty() {
+        let derived = raw
+            .is_empty()
+            .then(|| derived.iter().find(|d| d.key == flag.key))
+            .flatten();
+        let value = if let Some(d) = derived {
+            d.value.clone()
+        } else if raw.is_empty() {
             "(not set)".to_string()
         } else if keys::SECRET_FLAGS.contains(&flag.long.as_str()) {
             "<redacted>".to_string()
@@ -54,6 +73,7 @@ pub fn render(command: &Command, matches: &ArgMatches, origin: &Origin) -> Strin
             raw.join(" ")
         };
         let from = match source {
+            _ if derived.is_some() => derived.map(|d| d.why.clone()).unwrap_or_default(),
             _ if raw.is_empty() => String::new(),
             Some(ValueSource::DefaultValue) => "default".to_string(),
             Some(ValueSource::EnvVariable) => command

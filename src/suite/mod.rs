@@ -73,38 +73,47 @@ impl SuiteResult {
 /// Reads the scenario and lets its `[call]` table fill the flags the command line left out
 /// (the command line wins). With `--report`, calls are recorded into the report folder,
 /// which is created here so a path that cannot be one is refused before any call.
-pub fn prepare(path: &std::path::Path, cli: &mut crate::cli::Cli) -> Result<Scenario, String> {
+pub fn prepare(
+    path: &std::path::Path,
+    cli: &mut crate::cli::Cli,
+    from_profile: impl Fn(&str) -> bool,
+) -> Result<Scenario, String> {
     let scenario = crate::scenario::load(path).map_err(|e| e.to_string())?;
     let call = &scenario.call;
-    if cli.call.is_none() {
-        cli.call = call.target.clone();
+    // Fills a flag the command line left out; a profile's value gives way to the scenario's.
+    fn fill<T: Clone>(flag: &mut Option<T>, ours: &Option<T>, weak: bool) {
+        if ours.is_some() && (flag.is_none() || weak) {
+            flag.clone_from(ours);
+        }
     }
+    fill(&mut cli.call, &call.target, from_profile("call"));
     if cli.call.is_none() {
         return Err(format!(
             "{}: no [call] target, and no --call given: whom should the test call?",
             path.display()
         ));
     }
-    if cli.from.is_none() {
-        cli.from = call.from.clone();
-    }
+    fill(&mut cli.from, &call.from, from_profile("from"));
     for (name, value) in &call.headers {
         cli.headers.push(format!("{name}: {value}"));
     }
     cli.bridge |= call.bridge;
-    if cli.persona.is_none() {
-        cli.persona = call.persona.clone();
-    }
-    if cli.goal.is_none() {
-        cli.goal = call.goal.clone();
-    }
+    fill(&mut cli.persona, &call.persona, from_profile("persona"));
+    fill(&mut cli.goal, &call.goal, from_profile("goal"));
     // The AI caller's limits are the engine's (they end the call undecided); a scripted
     // call's time limit is kept by the suite itself (`SuiteCall::on_tick`).
-    if call.bridge && cli.max_turns.is_none() {
-        cli.max_turns = call.max_turns;
-    }
-    if call.bridge && cli.max_duration.is_none() {
-        cli.max_duration = call.max_duration_ms.map(|ms| ms.div_ceil(1000));
+    if call.bridge {
+        fill(
+            &mut cli.max_turns,
+            &call.max_turns,
+            from_profile("max-turns"),
+        );
+        let max_duration = call.max_duration_ms.map(|ms| ms.div_ceil(1000));
+        fill(
+            &mut cli.max_duration,
+            &max_duration,
+            from_profile("max-duration"),
+        );
     }
     if let Some(dir) = &cli.report {
         std::fs::create_dir_all(dir)
@@ -503,5 +512,42 @@ fn event_call(event: &Event) -> Option<CallId> {
         | Event::Verdict { call, .. }
         | Event::Dtmf { call, .. } => Some(*call),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod prepare_tests {
+    use super::prepare;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("sipterm").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_scenario_beats_a_profile_but_not_the_command_line() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join("example-scenario.toml");
+        let args = [
+            "--call",
+            "sip:profile@127.0.0.1",
+            "--from",
+            "sip:me@example.com",
+        ];
+        // Both flags came from a profile: the scenario's [call] replaces them.
+        let mut from_profile = cli(&args);
+        prepare(&path, &mut from_profile, |_| true).unwrap();
+        assert_eq!(
+            from_profile.call.as_deref(),
+            Some("sip:agent@127.0.0.1:5080")
+        );
+        assert_eq!(from_profile.from.as_deref(), Some("sip:tester@example.com"));
+        // Typed on the command line: they stay.
+        let mut typed = cli(&args);
+        prepare(&path, &mut typed, |_| false).unwrap();
+        assert_eq!(typed.call.as_deref(), Some("sip:profile@127.0.0.1"));
+        assert_eq!(typed.from.as_deref(), Some("sip:me@example.com"));
     }
 }

@@ -489,5 +489,9 @@ fn tmux_command(socket: &Path) -> Command {
         .arg(socket)
         .env_remove("TMUX")
         .stdin(Stdio::null());
+    // The server's environment is every pane's: no config file of the developer's.
+    if let Some(scratch) = socket.parent() {
+        command.env("XDG_CONFIG_HOME", scratch);
+    }
     command
 }
