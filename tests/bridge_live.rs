@@ -190,6 +190,18 @@ fn live_call_streams_both_ways_with_transcripts_and_turns() {
         sipterm.report()
     );
 
+    // Every line that began was closed, the one cut off by the hang-up too: nothing is lost.
+    for speaker in ["caller", "ai"] {
+        let items = |finals_only: bool| {
+            all.iter()
+                .filter(|e| is(e, "transcript") && e["speaker"] == speaker)
+                .filter(|e| !finals_only || e["final"] == true)
+                .filter_map(|e| e["item"].as_str().map(str::to_owned))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(items(false), items(true), "{speaker}'s lines left open");
+    }
+
     // The transcript file beside the recording, in conversation order.
     let wav = ended["media"]["recording"].as_str().expect("a recording");
     let text = std::fs::read_to_string(std::path::Path::new(wav).with_extension("txt")).unwrap();

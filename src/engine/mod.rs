@@ -545,6 +545,13 @@ impl<S: SipSide> Engine<S> {
         match done {
             Ok(Done::Table(input)) => {
                 let finished = matches!(input, Input::Finished { .. });
+                if finished {
+                    // A stopped bridge's last events (the transcript lines it closed) were
+                    // sent before its task ended: they belong before the call's end.
+                    while let Ok((tag, event)) = self.bridge_rx.try_recv() {
+                        self.on_bridge_event(CallId(tag), event).await;
+                    }
+                }
                 self.feed(input).await;
                 if finished && self.trimmer.on_calls(self.resources.len()) {
                     tokio::task::spawn_blocking(memory::release);

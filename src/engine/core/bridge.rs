@@ -106,9 +106,14 @@ impl CallTable {
         now: Now,
         out: &mut Out,
     ) {
-        let Some(call) = self.calls.get(&id).filter(|c| !c.torn_down) else {
+        let Some(call) = self.calls.get(&id) else {
             return;
         };
+        // A call being torn down takes only the transcript lines its bridge closed on the
+        // way out, so that the last words are not lost.
+        if call.torn_down && !matches!(event, BridgeEvent::Transcript { final_: true, .. }) {
+            return;
+        }
         // A live bridge's figures are reported after each of these; those of a bridge that has
         // been turned off arrive with `BridgeStopped` instead.
         let with_figures = call.is_bridged()

@@ -262,4 +262,11 @@ fn transcript_lines_are_written_in_conversation_order_and_flushed_at_the_end() {
     assert!(appended(&out)
         .concat()
         .contains("caller: (not transcribed)"));
+    // Being torn down, the call still takes the lines its bridge closes on the way out
+    // (GPT-Live closes a line only after a pause), but nothing else.
+    let out = bridge_event(&mut s, id, said(Speaker::Ai, "live_ai_3", "Goodbye", true));
+    let line = appended(&out).concat();
+    assert!(line.contains("AI: Goodbye"), "{line}");
+    let out = bridge_event(&mut s, id, said(Speaker::Ai, "live_ai_4", "Hel", false));
+    assert!(out.is_empty(), "{out:?}");
 }
