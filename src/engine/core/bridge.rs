@@ -288,4 +288,38 @@ pub(super) fn stats_events(id: CallId, stats: &BridgeStats, out: &mut Out) {
             stats.turns, stats.barge_ins, stats.reconnects
         ),
     );
+    if let Some(lost) = audio_not_passed_on(stats) {
+        out.warn(format!("call {id} voice bridge: {lost}"));
+    }
+}
+
+/// Audio the bridge could not pass on, in words; `None` when all of it went through.
+fn audio_not_passed_on(stats: &BridgeStats) -> Option<String> {
+    let frames = |n: u64| {
+        if n == 1 {
+            "1 frame".to_owned()
+        } else {
+            format!("{n} frames")
+        }
+    };
+    let mut parts = Vec::new();
+    if stats.caller_frames_dropped > 0 {
+        parts.push(format!(
+            "{} of the caller's audio dropped (the connection could not keep up)",
+            frames(stats.caller_frames_dropped)
+        ));
+    }
+    if stats.caller_frames_skipped > 0 {
+        parts.push(format!(
+            "{} of the caller's audio lost or too late on the way in",
+            frames(stats.caller_frames_skipped)
+        ));
+    }
+    if stats.ai_frames_dropped > 0 {
+        parts.push(format!(
+            "{} of the model's audio dropped (it arrived faster than it could play)",
+            frames(stats.ai_frames_dropped)
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }

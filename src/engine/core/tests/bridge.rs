@@ -270,3 +270,35 @@ fn transcript_lines_are_written_in_conversation_order_and_flushed_at_the_end() {
     let out = bridge_event(&mut s, id, said(Speaker::Ai, "live_ai_4", "Hel", false));
     assert!(out.is_empty(), "{out:?}");
 }
+
+#[test]
+fn audio_the_bridge_could_not_pass_on_is_reported_when_it_stops() {
+    let mut s = Script::new(policy());
+    let id = bridged(&mut s, 1);
+    let out = s.on(Input::BridgeStopped {
+        call: id,
+        stats: stats(1),
+    });
+    assert!(
+        logs(&out).iter().all(|l| !l.contains("dropped")),
+        "{:?}",
+        logs(&out)
+    );
+    let id = bridged(&mut s, 2);
+    let out = s.on(Input::BridgeStopped {
+        call: id,
+        stats: BridgeStats {
+            caller_frames_skipped: 1,
+            ai_frames_dropped: 12,
+            ..stats(1)
+        },
+    });
+    assert!(
+        logs(&out).contains(&format!(
+            "call {id} voice bridge: 1 frame of the caller's audio lost or too late on the way \
+             in; 12 frames of the model's audio dropped (it arrived faster than it could play)"
+        )),
+        "{:?}",
+        logs(&out)
+    );
+}
