@@ -228,6 +228,9 @@ fn find<'a>(config: &'a ConfigFile, name: &str) -> Result<&'a Profile, ProfileEr
         })
 }
 
+/// Stands in for a command's secret with --print-config, which never shows it anyway.
+const NOT_RUN: &str = "(not run for --print-config)";
+
 /// The user's arguments followed by the profile's settings for every flag the command line
 /// did not give; secrets are fetched only for those.
 fn with_profile(
@@ -239,6 +242,7 @@ fn with_profile(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Vec<OsString>, Vec<Supplied>), ProfileError> {
     let mut supplied = Vec::new();
+    let print_only = first.get_flag("print_config");
     for setting in &profile.settings {
         let long = setting.long();
         let id = command
@@ -273,7 +277,13 @@ fn with_profile(
                 );
             }
             Setting::Secret { key, value, at } => {
-                let secret = secret::fetch(file, key, value, *at, env)?;
+                // --print-config shows a secret's source, never its value: no need to run a
+                // command (which may well ask for a passphrase) just to hide what it says.
+                let secret = if print_only && key.source == keys::SecretSource::Command {
+                    NOT_RUN.to_owned()
+                } else {
+                    secret::fetch(file, key, value, *at, env)?
+                };
                 args.push(format!("--{long}={secret}").into());
                 secret_from = Some((*key, value.clone()));
             }

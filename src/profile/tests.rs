@@ -136,6 +136,14 @@ fn a_secret_is_fetched_only_when_the_command_line_does_not_give_it() {
     assert!(e.to_string().contains("failed (exit status 1)"), "{e}");
     let r = resolve_args(&config, &["--profile", "w", "--password", "x"]).expect("not run");
     assert_eq!(r.cli.password.as_deref(), Some("x"));
+    // --print-config names the command without running it.
+    let r = resolve_args(&config, &["--profile", "w", "--print-config"]).expect("not run");
+    let text = r.render(&[]);
+    let line = text.lines().find(|l| l.starts_with("password ")).unwrap();
+    assert!(
+        line.contains("<redacted>") && line.ends_with("from password_command"),
+        "{line}"
+    );
 }
 
 #[test]
