@@ -51,6 +51,8 @@ pub struct Turns {
     stretch_start: Option<Instant>,
     audible_until: Option<Instant>,
     barged: bool,
+    /// The caller's current speech began or went on while the model's audio was audible.
+    over_model: bool,
 }
 
 impl Turns {
@@ -62,17 +64,22 @@ impl Turns {
                 .map(|last| now.saturating_duration_since(last));
             if quiet_for.is_some_and(|q| q >= HANGOVER) {
                 self.speech_since = None;
+                self.over_model = false;
             }
             return None;
         }
         let since = *self.speech_since.get_or_insert(now);
         self.last_loud = Some(now);
+        // The model stops itself soon after the caller starts (and its last audio drains
+        // from our buffer), often before the caller has said enough to count: what counts
+        // is that the speech began over the model, not that the model outlasted it.
+        self.over_model |= self.model_audible(now);
         // Frames end at `now`: the run began one frame before its first frame's end.
         let spoken = now.saturating_duration_since(since) + FRAME;
         if spoken >= MIN_SPEECH {
             self.pending = Some(now);
         }
-        if spoken >= BARGE_IN_SPEECH && !self.barged && self.model_audible(now) {
+        if spoken >= BARGE_IN_SPEECH && !self.barged && self.over_model {
             self.barged = true;
             return Some(Derived::BargeIn);
         }
@@ -246,6 +253,23 @@ mod tests {
             turns.model_audio(true, t0 + ms(4500), ms(100), ms(0)),
             Some(Derived::Turn { latency_ms: 500 })
         );
+    }
+
+    #[test]
+    fn a_barge_in_counts_when_the_model_stops_before_the_caller_has_said_enough() {
+        let t0 = Instant::now();
+        let mut turns = Turns::default();
+        let mut at = 1000;
+        while at < 2100 {
+            turns.model_audio(true, t0 + ms(at), ms(100), ms(0));
+            at += 100;
+        }
+        // The caller starts at 2.0 s; the model falls silent at 2.1 s, as it does when it
+        // hears the caller; 200 ms of speech are reached at 2.2 s.
+        assert_eq!(speak(&mut turns, t0, 2000, 2400), vec![Derived::BargeIn]);
+        // Speech that begins after the model stopped is no barge-in.
+        quiet(&mut turns, t0, 2400, 3000);
+        assert!(speak(&mut turns, t0, 3000, 3600).is_empty());
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub(super) struct SessionTask {
     sessions: u64,
     /// The last session streamed for at least `HEALTHY_SESSION`.
     healthy: bool,
+    /// The model's transcript so far of each item whose `.done` has not come, so that a
+    /// reply cut off by the end of the session still gets its line.
+    open_lines: Vec<(String, String)>,
 }
 
 /// What one streaming session remembers between events.
@@ -88,6 +91,7 @@ impl SessionTask {
             cancel,
             sessions: 0,
             healthy: false,
+            open_lines: Vec::new(),
         }
     }
 
@@ -98,6 +102,7 @@ impl SessionTask {
             self.healthy = false;
             let ended = self.one_session().await;
             self.shared.set_streaming(false);
+            self.close_open_lines();
             let reason = match ended {
                 Ended::Stopped => return,
                 Ended::Fatal(error) => {
@@ -250,6 +255,14 @@ impl SessionTask {
             // After a barge-in the caller never heard the rest: the `Interrupted` event ends
             // that item's line, and the server drops the unheard words from its history too.
             ServerEvent::AudioTranscriptDelta { item_id, delta, .. } if self.heard(&item_id) => {
+                match self
+                    .open_lines
+                    .iter_mut()
+                    .find(|(item, _)| *item == item_id)
+                {
+                    Some((_, text)) => text.push_str(&delta),
+                    None => self.open_lines.push((item_id.clone(), delta.clone())),
+                }
                 self.transcript(Speaker::Ai, delta, item_id, false);
             }
             ServerEvent::AudioTranscriptDone {
@@ -257,6 +270,7 @@ impl SessionTask {
                 transcript,
                 ..
             } if self.heard(&item_id) => {
+                self.open_lines.retain(|(item, _)| *item != item_id);
                 self.transcript(Speaker::Ai, transcript, item_id, true);
             }
             // The caller's words are transcribed on the side and usually land after the reply
@@ -412,6 +426,13 @@ impl SessionTask {
             )
             .await?;
         }
+        // A cut reply's line ends with the `Interrupted` event: the caller never heard the
+        // rest, so it is not written out as cut off later.
+        let open_lines = std::mem::take(&mut self.open_lines);
+        self.open_lines = open_lines
+            .into_iter()
+            .filter(|(item, _)| self.heard(item))
+            .collect();
         if cleared.interrupted() {
             let played_ms = cleared.truncate_at().map(|(_, ms)| ms);
             self.events.send(BridgeEvent::Interrupted {
@@ -444,6 +465,17 @@ impl SessionTask {
     /// False for an item cut by a barge-in: the caller never heard the rest of it.
     fn heard(&self, item_id: &str) -> bool {
         !self.shared.lock().queue.is_cancelled(item_id)
+    }
+
+    /// The session ended (stopped, lost or failed) in the middle of replies: each gets its
+    /// line with the words so far, marked as cut off.
+    fn close_open_lines(&mut self) {
+        for (item, text) in std::mem::take(&mut self.open_lines) {
+            let text = text.trim();
+            if !text.is_empty() {
+                self.transcript(Speaker::Ai, format!("{text} …"), item, true);
+            }
+        }
     }
 
     fn transcript(&self, speaker: Speaker, text: String, item: String, final_: bool) {

@@ -379,6 +379,54 @@ async fn stop_closes_the_socket_politely() {
 }
 
 #[tokio::test]
+async fn a_reply_cut_off_by_the_stop_still_gets_its_line_marked_as_cut() {
+    let (listener, url) = listener().await;
+    let (handle, _port, mut rx) = begin(config(&url));
+    let (mut ws, ..) = accept(&listener).await;
+    handshake(&mut ws).await;
+    ready(&mut rx).await;
+    for (item, words) in [
+        ("item_1", ["Hi", " there."]),
+        ("item_2", ["Your", " order"]),
+    ] {
+        for word in words {
+            send(
+                &mut ws,
+                json!({"type":"response.output_audio_transcript.delta",
+                "response_id":"resp_1","item_id":item,"delta":word}),
+            )
+            .await;
+        }
+    }
+    send(
+        &mut ws,
+        json!({"type":"response.output_audio_transcript.done",
+        "response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,
+        "transcript":"Hi there."}),
+    )
+    .await;
+    event(&mut rx, |e| {
+        matches!(e, BridgeEvent::Transcript { final_: true, .. })
+    })
+    .await;
+    handle.stop().await;
+    let mut finals = Vec::new();
+    while let Ok((_, event)) = rx.try_recv() {
+        if let BridgeEvent::Transcript {
+            item,
+            text,
+            final_: true,
+            ..
+        } = event
+        {
+            finals.push((item, text));
+        }
+    }
+    // The finished reply is not repeated; the cut one is closed with the words it had.
+    assert_eq!(finals, [("item_2".to_owned(), "Your order …".to_owned())]);
+}
+
+#[tokio::test]
 async fn a_committed_caller_turn_opens_its_line_before_the_words_arrive() {
     let (listener, url) = listener().await;
     let (_handle, _port, mut rx) = begin(config(&url));
