@@ -160,7 +160,7 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub voice: Option<String>,
 
-    /// System instructions for the Realtime model.
+    /// System instructions for the model.
     #[arg(long, value_name = "TEXT")]
     pub instructions: Option<String>,
 
