@@ -133,7 +133,9 @@ pub fn resolve_with(
     }
     let file_path = config.as_ref().map(|c| c.path.clone());
     let (argv, supplied) = match (profile, &file_path) {
-        (Some(profile), Some(file)) => with_profile(args, &first, &command, profile, file, env)?,
+        (Some(profile), Some(file)) => {
+            with_profile(args, &first, &command, profile, file, env, &mut warnings)?
+        }
         _ => (args, Vec::new()),
     };
     let profile_name = profile.map(|p| p.name.clone());
@@ -240,6 +242,7 @@ fn with_profile(
     profile: &Profile,
     file: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
 ) -> Result<(Vec<OsString>, Vec<Supplied>), ProfileError> {
     let mut supplied = Vec::new();
     let print_only = first.get_flag("print_config");
@@ -279,10 +282,22 @@ fn with_profile(
             Setting::Secret { key, value, at } => {
                 // --print-config shows a secret's source, never its value: no need to run a
                 // command (which may well ask for a passphrase) just to hide what it says.
-                let secret = if print_only && key.source == keys::SecretSource::Command {
-                    NOT_RUN.to_owned()
+                let fetched = if print_only && key.source == keys::SecretSource::Command {
+                    Ok(NOT_RUN.to_owned())
                 } else {
-                    secret::fetch(file, key, value, *at, env)?
+                    secret::fetch(file, key, value, *at, env)
+                };
+                let secret = match fetched {
+                    Ok(secret) => secret,
+                    // The OpenAI key is needed only when a bridge starts, and many runs
+                    // never start one: a warning now, and the bridge says it has no key.
+                    Err(e) if key.long == "api-key" => {
+                        warnings.push(format!(
+                            "{e}; a voice bridge will need --api-key or OPENAI_API_KEY instead"
+                        ));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 };
                 args.push(format!("--{long}={secret}").into());
                 secret_from = Some((*key, value.clone()));

@@ -291,3 +291,20 @@ fn the_test_subcommand_still_works_with_a_profile() {
     assert_eq!(r.cli.repeat, Some(3), "needs --scenario, which `test` gave");
     assert_eq!(r.cli.port, 5070);
 }
+
+#[test]
+fn a_missing_openai_key_is_a_warning_but_a_missing_password_stops_the_start() {
+    let config = TempConfig::new(
+        "[profiles.w]\nsip_uri = \"sip:a@b\"\napi_key_env = \"NOT_SET_ANYWHERE\"\n\
+         [profiles.p]\nsip_uri = \"sip:a@b\"\npassword_env = \"NOT_SET_ANYWHERE\"\n",
+    );
+    let r = resolve_args(&config, &["--profile", "w"]).expect("starts without a key");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("NOT_SET_ANYWHERE")
+            && w.ends_with("a voice bridge will need --api-key or OPENAI_API_KEY instead")),
+        "{:?}",
+        r.warnings
+    );
+    let e = resolve_args(&config, &["--profile", "p"]).unwrap_err();
+    assert!(e.to_string().contains("NOT_SET_ANYWHERE"), "{e}");
+}
