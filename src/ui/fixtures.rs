@@ -334,6 +334,8 @@ pub fn two_calls() -> Script {
             reconnects: 0,
             last_latency_ms: Some(640),
             mean_latency_ms: Some(640),
+            caller_frames_lost: 0,
+            ai_frames_dropped: 0,
         })
         .ev(incoming(2, "sip:carol@example.org", None))
         .ev(call_state(2, CallState::Ringing))
@@ -665,6 +667,8 @@ pub fn ai_caller_active() -> Script {
             reconnects: 0,
             last_latency_ms: Some(710),
             mean_latency_ms: Some(705),
+            caller_frames_lost: 0,
+            ai_frames_dropped: 0,
         })
         .at(70.0)
         .ev(levels(

@@ -470,6 +470,12 @@ pub enum Event {
         last_latency_ms: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none")]
         mean_latency_ms: Option<u64>,
+        /// Caller frames the model never got: the connection could not keep up, or they
+        /// were lost or too late on the way in.
+        caller_frames_lost: u64,
+        /// Model frames dropped because they arrived faster than they could play (GPT-Live's
+        /// playout cap).
+        ai_frames_dropped: u64,
     },
     /// Words said on a bridged call; deltas with the same `item` extend one line.
     Transcript {

@@ -270,6 +270,8 @@ fn stats_event(id: CallId, stats: &BridgeStats) -> Event {
         reconnects: stats.reconnects,
         last_latency_ms: stats.last_latency_ms,
         mean_latency_ms: stats.mean_latency_ms(),
+        caller_frames_lost: stats.caller_frames_dropped + stats.caller_frames_skipped,
+        ai_frames_dropped: stats.ai_frames_dropped,
     }
 }
 

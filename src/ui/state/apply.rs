@@ -183,6 +183,7 @@ impl App {
                 reconnects,
                 last_latency_ms,
                 mean_latency_ms,
+                ..
             } => {
                 if let Some(c) = self.calls.get_mut(call) {
                     c.bridge_figures = Some(BridgeFigures {

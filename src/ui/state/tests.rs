@@ -150,6 +150,8 @@ fn bridge_figures_follow_the_latest_stats_and_outlive_the_bridge() {
         reconnects: 1,
         last_latency_ms: Some(480),
         mean_latency_ms: Some(560),
+        caller_frames_lost: 0,
+        ai_frames_dropped: 0,
     })
     .ev(Event::Bridge {
         call: CallId(1),

@@ -127,6 +127,8 @@ fn ready_turns_and_barge_ins_report_the_running_figures() {
         reconnects: 0,
         last_latency_ms: Some(600),
         mean_latency_ms: Some(600),
+        caller_frames_lost: 0,
+        ai_frames_dropped: 0,
     };
     assert!(events(&out).contains(&&figures));
     let out = bridge_event(&mut s, id, BridgeEvent::Turn { latency_ms: 600 });
@@ -300,5 +302,16 @@ fn audio_the_bridge_could_not_pass_on_is_reported_when_it_stops() {
         )),
         "{:?}",
         logs(&out)
+    );
+    assert!(
+        events(&out).iter().any(|e| matches!(
+            e,
+            Event::BridgeStats {
+                caller_frames_lost: 1,
+                ai_frames_dropped: 12,
+                ..
+            }
+        )),
+        "{out:?}"
     );
 }
