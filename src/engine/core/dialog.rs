@@ -197,7 +197,10 @@ impl CallTable {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let reason = call.ending.take().unwrap_or(match why {
+        // A transfer that succeeded ends the call as transferred even when the transferor's
+        // BYE overtakes the answer to our final NOTIFY.
+        let transferred = call.end_after_notify.take();
+        let reason = call.ending.take().or(transferred).unwrap_or(match why {
             Termination::RemoteBye => EndReason::RemoteHangup,
             Termination::LocalBye => EndReason::LocalHangup,
             Termination::Cancelled => EndReason::Cancelled,

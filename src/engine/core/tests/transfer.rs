@@ -177,6 +177,35 @@ fn their_refer_is_accepted_the_target_called_and_the_old_call_ended_on_answer() 
 }
 
 #[test]
+fn a_transferred_call_ends_as_transferred_when_the_transferors_bye_comes_first() {
+    let mut s = Script::new(policy());
+    let old = s.connected(1);
+    s.on(Input::Refer {
+        key: key(1),
+        target: "sip:human@198.51.100.4".into(),
+        request: RequestId(9),
+    });
+    s.on(Input::ReferAccepted { call: old });
+    s.on(Input::RtpBound {
+        call: CallId(2),
+        result: Ok((10_040, 7)),
+        public: None,
+    });
+    s.on(Input::Answered {
+        key: DialogKey::new("placed-2-0"),
+        sdp: Some(pcmu_offer()),
+    });
+    // The transferor hangs up on the final NOTIFY before its 200 reaches us.
+    let out = s.remote_bye(1, None);
+    assert_eq!(
+        ended(&out).unwrap().0,
+        &EndReason::Transferred {
+            target: "sip:human@198.51.100.4".into()
+        }
+    );
+}
+
+#[test]
 fn a_failed_transfer_target_is_notified_and_the_call_stays() {
     let mut s = Script::new(policy());
     let old = s.connected(1);
