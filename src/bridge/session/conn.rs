@@ -13,9 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{ApiKey, BridgeConfig, BridgeError};
+use super::{ApiKey, BridgeConfig, BridgeError, BridgeEvent, BridgeEvents, Retry};
 use crate::bridge::protocol::{ApiError, ServerEvent, SessionInfo};
 use crate::bridge::Api;
+use tokio_util::sync::CancellationToken;
 
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -48,6 +49,47 @@ pub(super) enum Ended {
     Fatal(BridgeError),
     /// Worth a new session after a pause.
     Lost(String),
+}
+
+/// After a session ended: `true` once the retry delay has passed and a new session should
+/// start; `false` when the bridge is over (stopped, failed for good, or out of tries), the
+/// events having said why. `failures` counts failed tries across calls (see
+/// [`Retry::next_try`](super::Retry::next_try)); `gave_up` words the last failure per API.
+pub(super) async fn retry_after(
+    ended: Ended,
+    retry: &Retry,
+    events: &BridgeEvents,
+    cancel: &CancellationToken,
+    failures: &mut u32,
+    healthy: bool,
+    gave_up: fn(u32, String) -> BridgeError,
+) -> bool {
+    let reason = match ended {
+        Ended::Stopped => return false,
+        Ended::Fatal(error) => {
+            tracing::warn!(%error, "voice bridge failed");
+            events.send(BridgeEvent::Failed(error));
+            return false;
+        }
+        Ended::Lost(reason) => reason,
+    };
+    let (attempt, delay) = match retry.next_try(failures, healthy) {
+        Ok(next) => next,
+        Err(tries) => {
+            events.send(BridgeEvent::Failed(gave_up(tries, reason)));
+            return false;
+        }
+    };
+    tracing::info!(attempt, ?delay, %reason, "voice bridge reconnecting");
+    events.send(BridgeEvent::Reconnecting {
+        attempt,
+        delay,
+        reason,
+    });
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
 }
 
 /// The upgrade request: `<url>?model=<model>` with the bearer token and no `OpenAI-Beta`

@@ -127,35 +127,19 @@ impl LiveTask {
             let pieces = self.lines.flush();
             self.send_pieces(pieces);
             self.turns = Turns::default();
-            let reason = match ended {
-                Ended::Stopped => return,
-                Ended::Fatal(error) => {
-                    tracing::warn!(%error, "voice bridge failed");
-                    self.events.send(BridgeEvent::Failed(error));
-                    return;
-                }
-                Ended::Lost(reason) => reason,
-            };
-            let (attempt, delay) = match self.config.retry.next_try(&mut failures, self.healthy) {
-                Ok(next) => next,
-                Err(tries) => {
-                    let error = BridgeError::LiveGaveUp {
-                        tries,
-                        last: reason,
-                    };
-                    self.events.send(BridgeEvent::Failed(error));
-                    return;
-                }
-            };
-            tracing::info!(attempt, ?delay, %reason, "Live bridge reconnecting");
-            self.events.send(BridgeEvent::Reconnecting {
-                attempt,
-                delay,
-                reason,
-            });
-            tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
+            let gave_up = |tries, last| BridgeError::LiveGaveUp { tries, last };
+            let (retry, events, cancel) = (&self.config.retry, &self.events, &self.cancel);
+            let again = conn::retry_after(
+                ended,
+                retry,
+                events,
+                cancel,
+                &mut failures,
+                self.healthy,
+                gave_up,
+            );
+            if !again.await {
+                return;
             }
         }
     }
